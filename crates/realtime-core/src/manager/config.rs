@@ -1,0 +1,77 @@
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// How a [`Manager`](crate::Manager) behaves. Every field has a documented default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ManagerConfig {
+    /// Names this instance in logs and generated client ids. Default: a random id.
+    pub instance_id: String,
+    /// Clients this instance serves at most; more get
+    /// [`Error::TooManyConnections`]. Default 10,000.
+    pub max_connections: usize,
+    /// Messages queued per client before it counts as slow. Default 256.
+    pub client_buffer: usize,
+    /// Events replayed per channel at most on resume; a client further behind gets a
+    /// `limit` gap instead of a partial replay. Default 1,000.
+    pub replay_limit: usize,
+    /// `false` (default): a client whose queue is full is closed with
+    /// [`CloseReason::SlowConsumer`](crate::CloseReason::SlowConsumer) and can resume
+    /// from its last position. `true`: the event is dropped for that client, which later
+    /// receives a `dropped` gap.
+    pub drop_on_backpressure: bool,
+    /// How often adapters send a heartbeat comment or ping. Default 15 s.
+    pub heartbeat_interval: Duration,
+    /// The reconnection delay adapters announce (SSE `retry:`), in ms. Default 3,000.
+    pub default_retry_ms: u32,
+    /// After a gap on resume, also send the newest retained events (at most `replay_limit`).
+    /// Default `false`: only the gap signal, then live events.
+    pub replay_tail_after_gap: bool,
+    /// Channels one client may subscribe to at most. Default 32.
+    pub max_channels_per_client: usize,
+    /// Longest channel name in bytes. Default 128.
+    pub max_channel_len: usize,
+    /// Largest event payload in bytes. Default 1 MiB.
+    pub max_event_bytes: usize,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        ManagerConfig {
+            instance_id: format!("rt-{:016x}", crate::memory::fresh_epoch().0),
+            max_connections: 10_000,
+            client_buffer: 256,
+            replay_limit: 1_000,
+            drop_on_backpressure: false,
+            heartbeat_interval: Duration::from_secs(15),
+            default_retry_ms: 3_000,
+            replay_tail_after_gap: false,
+            max_channels_per_client: 32,
+            max_channel_len: 128,
+            max_event_bytes: 1 << 20,
+        }
+    }
+}
+
+impl ManagerConfig {
+    /// Checks every field; [`ManagerBuilder::build`](crate::ManagerBuilder::build) calls it.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |field, value: usize| {
+            if value == 0 { Err(Error::config(field, "must be at least 1")) } else { Ok(()) }
+        };
+        if self.instance_id.is_empty() || self.instance_id.chars().any(char::is_control) {
+            return Err(Error::config("instance_id", "must be non-empty printable text"));
+        }
+        positive("max_connections", self.max_connections)?;
+        positive("client_buffer", self.client_buffer)?;
+        positive("replay_limit", self.replay_limit)?;
+        positive("max_channels_per_client", self.max_channels_per_client)?;
+        positive("max_channel_len", self.max_channel_len)?;
+        positive("max_event_bytes", self.max_event_bytes)?;
+        if self.heartbeat_interval < Duration::from_millis(10) {
+            return Err(Error::config("heartbeat_interval", "must be at least 10 ms"));
+        }
+        Ok(())
+    }
+}

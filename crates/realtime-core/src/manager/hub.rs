@@ -1,0 +1,272 @@
+//! One channel on one instance: its local clients, its bus subscription, and the ordering
+//! state that turns an unreliable bus into an exact sequence.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use slab::Slab;
+use tokio::sync::OnceCell;
+use tokio::task::JoinHandle;
+
+use super::client::{ClientShared, Message, Pushed};
+use crate::bus::{Bus, BusMessage};
+use crate::error::Result;
+use crate::event::{Event, SharedEvent};
+use crate::gap::{Gap, GapReason};
+use crate::metrics as m;
+use crate::position::{Epoch, Position};
+use crate::store::Store;
+
+/// Out-of-order events held while a hole is repaired; beyond this the newest are let go
+/// (the repair reads them from the store anyway).
+const MAX_PENDING: usize = 1_024;
+/// Events read from the store per repair step.
+const REPAIR_BATCH: usize = 512;
+/// Repairs that find the hole still open before it is reported as a gap.
+const MAX_FRUITLESS_REPAIRS: u32 = 3;
+
+pub(crate) struct Hub {
+    pub(crate) name: Arc<str>,
+    /// Clients holding (or about to hold) a slot; the hub is released at zero.
+    pub(crate) refs: AtomicUsize,
+    ready: OnceCell<()>,
+    state: Mutex<State>,
+    store: Arc<dyn Store>,
+    reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct State {
+    clients: Slab<Arc<ClientShared>>,
+    /// The last position delivered to local clients.
+    epoch: Epoch,
+    last: u64,
+    pending: BTreeMap<u64, Event>,
+    resync: bool,
+    repairing: bool,
+    closed: bool,
+}
+
+impl Hub {
+    pub(crate) fn new(name: Arc<str>, store: Arc<dyn Store>) -> Self {
+        Hub {
+            name,
+            refs: AtomicUsize::new(0),
+            ready: OnceCell::new(),
+            state: Mutex::new(State {
+                clients: Slab::new(),
+                epoch: Epoch(0),
+                last: 0,
+                pending: BTreeMap::new(),
+                resync: false,
+                repairing: false,
+                closed: false,
+            }),
+            store,
+            reader: Mutex::new(None),
+        }
+    }
+
+    /// Subscribes to the bus (once per hub) and takes the store's head as the baseline, so
+    /// every event after it reaches the local clients in order.
+    pub(crate) async fn ensure_ready(self: &Arc<Self>, bus: &Arc<dyn Bus>) -> Result<()> {
+        self.ready
+            .get_or_try_init(|| async {
+                let mut subscription = bus.subscribe(&self.name).await?;
+                let head = self.store.head(&self.name).await?;
+                {
+                    let mut state = self.state.lock();
+                    state.epoch = head.epoch;
+                    state.last = head.offset;
+                }
+                let hub = Arc::downgrade(self);
+                let reader = tokio::spawn(async move {
+                    while let Some(message) = subscription.recv().await {
+                        let Some(hub) = hub.upgrade() else { return };
+                        match message {
+                            BusMessage::Event(event) => hub.offer(event),
+                            BusMessage::Interrupted => hub.request_resync(),
+                        }
+                    }
+                });
+                *self.reader.lock() = Some(reader);
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    pub(crate) fn add_client(&self, client: Arc<ClientShared>) -> usize {
+        self.state.lock().clients.insert(client)
+    }
+
+    pub(crate) fn remove_client(&self, slot: usize) {
+        self.state.lock().clients.try_remove(slot);
+    }
+
+    /// Stops delivery and the bus subscription.
+    pub(crate) fn shutdown(&self) {
+        self.state.lock().closed = true;
+        if let Some(reader) = self.reader.lock().take() {
+            reader.abort();
+        }
+    }
+
+    /// Takes an event from a local publish or the bus, in whatever order they arrive.
+    pub(crate) fn offer(self: &Arc<Self>, event: Event) {
+        let mut state = self.state.lock();
+        if state.closed {
+            return;
+        }
+        if event.id.epoch != state.epoch {
+            // Either the history was lost and restarted, or this is a stale message from an
+            // old epoch; the store decides which.
+            state.resync = true;
+        } else if event.id.offset <= state.last {
+            metrics::counter!(m::BUS_DUPLICATES).increment(1);
+            return;
+        } else if event.id.offset == state.last + 1 {
+            self.deliver(&mut state, event);
+            self.drain_pending(&mut state);
+            return;
+        } else {
+            state.pending.insert(event.id.offset, event);
+            if state.pending.len() > MAX_PENDING {
+                state.pending.pop_last();
+            }
+        }
+        self.start_repair(&mut state);
+    }
+
+    fn request_resync(self: &Arc<Self>) {
+        let mut state = self.state.lock();
+        state.resync = true;
+        self.start_repair(&mut state);
+    }
+
+    fn start_repair(self: &Arc<Self>, state: &mut State) {
+        if state.repairing || state.closed {
+            return;
+        }
+        state.repairing = true;
+        metrics::counter!(m::REPAIRS).increment(1);
+        tokio::spawn(self.clone().repair());
+    }
+
+    /// Reads what is missing from the store until the hole is closed or known to be lost.
+    async fn repair(self: Arc<Self>) {
+        let mut fruitless = 0;
+        loop {
+            let (epoch, last) = {
+                let mut state = self.state.lock();
+                if state.closed || (!state.resync && state.pending.is_empty()) {
+                    state.repairing = false;
+                    return;
+                }
+                state.resync = false;
+                (state.epoch, state.last)
+            };
+            let read = match self.store.read(&self.name, Position::new(epoch, last), REPAIR_BATCH).await {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::warn!(channel = %self.name, %error, "repair read failed; retrying");
+                    self.state.lock().resync = true;
+                    // Back off before asking the store again; this is not test synchronisation.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let mut state = self.state.lock();
+            if state.epoch != epoch || state.last != last {
+                // Live delivery moved on meanwhile; look again from the new baseline.
+                if !read.events.is_empty() || read.gap.is_some() {
+                    state.resync = true;
+                }
+                continue;
+            }
+            match read.gap {
+                None | Some(GapReason::Limit) => {
+                    for event in read.events {
+                        if event.id.epoch == state.epoch && event.id.offset == state.last + 1 {
+                            self.deliver(&mut state, event);
+                        }
+                    }
+                    self.drain_pending(&mut state);
+                    if read.gap.is_some() {
+                        state.resync = true;
+                    }
+                    if state.last == last && !state.pending.is_empty() {
+                        fruitless += 1;
+                    } else {
+                        fruitless = 0;
+                    }
+                    if fruitless >= MAX_FRUITLESS_REPAIRS {
+                        // The bus has events the store cannot give: report and move on.
+                        let first = state.pending.keys().next().copied().unwrap_or(state.last + 1);
+                        let head = Position::new(state.epoch, first - 1);
+                        self.signal_gap(&mut state, GapReason::Trimmed, head);
+                        fruitless = 0;
+                    }
+                }
+                Some(reason) => self.signal_gap(&mut state, reason, read.head),
+            }
+        }
+    }
+
+    /// Tells every local client the sequence restarts after `head`, and continues from there.
+    fn signal_gap(&self, state: &mut State, reason: GapReason, head: Position) {
+        tracing::info!(channel = %self.name, %reason, %head, "live gap");
+        metrics::counter!(m::GAPS, "reason" => reason.as_str()).increment(1);
+        let gap = Gap { channel: self.name.clone(), reason, head };
+        for (_, client) in &state.clients {
+            client.push(Message::Gap(gap.clone()));
+        }
+        state.epoch = head.epoch;
+        state.last = head.offset;
+        state.pending.retain(|&offset, event| event.id.epoch == head.epoch && offset > head.offset);
+        self.drain_pending(state);
+    }
+
+    fn drain_pending(&self, state: &mut State) {
+        while let Some(entry) = state.pending.first_entry() {
+            if *entry.key() > state.last + 1 {
+                break;
+            }
+            let event = entry.remove();
+            if event.id.offset == state.last + 1 {
+                self.deliver(state, event);
+            }
+        }
+    }
+
+    /// Hands one in-order event to every local client its route allows; encodes nothing
+    /// per client (the shared event builds its frames once).
+    fn deliver(&self, state: &mut State, event: Event) {
+        state.last = event.id.offset;
+        let event = SharedEvent::new(event);
+        let (mut delivered, mut dropped, mut slow) = (0u64, 0u64, 0u64);
+        for (_, client) in &state.clients {
+            if !client.route.accepts(&event) {
+                continue;
+            }
+            match client.push(Message::Event(event.clone())) {
+                Pushed::Queued => delivered += 1,
+                Pushed::Dropped => dropped += 1,
+                Pushed::ClosedSlow => {
+                    slow += 1;
+                    tracing::info!(client = %client.id, channel = %self.name, "slow consumer closed");
+                }
+                Pushed::AlreadyClosed => {}
+            }
+        }
+        metrics::counter!(m::DELIVERED).increment(delivered);
+        if dropped > 0 {
+            metrics::counter!(m::DROPPED).increment(dropped);
+        }
+        if slow > 0 {
+            metrics::counter!(m::SLOW_CONSUMERS).increment(slow);
+        }
+    }
+}

@@ -1,0 +1,507 @@
+//! The manager: local clients, publishing, replay and fan-out.
+
+mod client;
+mod config;
+mod hub;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+pub use client::{Client, CloseReason, Message};
+use client::{ClientShared, Membership};
+pub use config::ManagerConfig;
+use hub::Hub;
+
+use crate::bus::Bus;
+use crate::error::{Error, Result};
+use crate::event::{Event, NewEvent, SharedEvent};
+use crate::gap::{Gap, GapReason};
+use crate::memory::{InMemoryBus, InMemoryStore};
+use crate::metrics as m;
+use crate::position::Position;
+use crate::routing::{self, Route};
+use crate::store::Store;
+
+/// One channel of a subscription, with where to resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRequest {
+    /// The channel name.
+    pub channel: String,
+    /// The last position the client saw (an SSE `Last-Event-ID`), or `None` for live only.
+    /// A token that is not a valid position yields an `unknown_position` gap.
+    pub resume_from: Option<String>,
+}
+
+impl ChannelRequest {
+    /// Live events of `channel` only.
+    pub fn live(channel: impl Into<String>) -> Self {
+        ChannelRequest { channel: channel.into(), resume_from: None }
+    }
+
+    /// Events of `channel` after the position `token`.
+    pub fn resume(channel: impl Into<String>, token: impl Into<String>) -> Self {
+        ChannelRequest { channel: channel.into(), resume_from: Some(token.into()) }
+    }
+}
+
+/// What a client subscribes to, and as whom.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscribeRequest {
+    /// An id for the client; generated when `None`. Must be unique among connected clients.
+    pub client_id: Option<String>,
+    /// One or more channels.
+    pub channels: Vec<ChannelRequest>,
+    /// The client's tenant (from the authorization hook, never from the client itself).
+    pub tenant: Option<String>,
+    /// The client's subject (e.g. a user id).
+    pub subject: Option<String>,
+}
+
+impl SubscribeRequest {
+    /// One channel, live only, no tenant or subject.
+    pub fn channel(channel: impl Into<String>) -> Self {
+        SubscribeRequest { channels: vec![ChannelRequest::live(channel)], ..Default::default() }
+    }
+}
+
+/// An event to publish.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishRequest {
+    /// The channel.
+    pub channel: String,
+    /// Only clients of this tenant receive it; `None` for every client.
+    pub tenant: Option<String>,
+    /// Only clients with this subject receive it; `None` for every client.
+    pub subject: Option<String>,
+    /// The SSE event type; may not start with `realtime-`.
+    pub event_type: Option<String>,
+    /// The payload; must be UTF-8.
+    pub data: Bytes,
+    /// Overrides the client's reconnection delay, in ms.
+    pub retry_ms: Option<u32>,
+}
+
+impl PublishRequest {
+    /// `data` on `channel`, to everyone.
+    pub fn new(channel: impl Into<String>, data: impl Into<Bytes>) -> Self {
+        PublishRequest { channel: channel.into(), data: data.into(), ..Default::default() }
+    }
+}
+
+/// What the client missed on one channel, from [`Manager::subscribe`].
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// The channel.
+    pub channel: Arc<str>,
+    /// The missed events in order (exact), or empty when there is a gap (unless
+    /// [`ManagerConfig::replay_tail_after_gap`] is set).
+    pub events: Vec<SharedEvent>,
+    /// Set when the replay could not be exact; send it to the client before `events`.
+    pub gap: Option<Gap>,
+}
+
+/// A new client and its replay.
+#[derive(Debug)]
+pub struct Subscription {
+    /// The client; its live stream continues exactly where the replay ends.
+    pub client: Client,
+    /// One entry per channel that asked to resume, in request order.
+    pub replay: Vec<Replay>,
+}
+
+/// Serves local clients and fans events out across instances.
+///
+/// Cheap to clone (all clones share one manager). See the crate docs for the guarantees.
+#[derive(Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    config: ManagerConfig,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    hubs: RwLock<HashMap<Arc<str>, Arc<Hub>>>,
+    clients: Mutex<HashMap<Arc<str>, std::sync::Weak<ClientShared>>>,
+    connections: AtomicUsize,
+    next_client: AtomicU64,
+    closed: AtomicBool,
+}
+
+/// Builds a [`Manager`]; the store and bus default to in-memory ones.
+#[derive(Default)]
+pub struct ManagerBuilder {
+    config: ManagerConfig,
+    store: Option<Arc<dyn Store>>,
+    bus: Option<Arc<dyn Bus>>,
+}
+
+impl ManagerBuilder {
+    /// Uses `config`.
+    pub fn config(mut self, config: ManagerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Uses `store` for positions and history (shared by all instances).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Uses `bus` to reach the other instances.
+    pub fn bus(mut self, bus: Arc<dyn Bus>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// Validates the configuration and builds the manager.
+    pub fn build(self) -> Result<Manager> {
+        self.config.validate()?;
+        Ok(Manager {
+            inner: Arc::new(Inner {
+                config: self.config,
+                store: self.store.unwrap_or_else(|| Arc::new(InMemoryStore::new())),
+                bus: self.bus.unwrap_or_else(|| Arc::new(InMemoryBus::new())),
+                hubs: RwLock::new(HashMap::new()),
+                clients: Mutex::new(HashMap::new()),
+                connections: AtomicUsize::new(0),
+                next_client: AtomicU64::new(1),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+impl Manager {
+    /// A builder with the default configuration and in-memory store and bus.
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ManagerConfig {
+        &self.inner.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Clients connected to this instance.
+    pub fn connection_count(&self) -> usize {
+        self.inner.connections.load(Ordering::Acquire)
+    }
+
+    /// Channels this instance holds a bus subscription for (one per channel with local
+    /// clients).
+    pub fn channel_count(&self) -> usize {
+        self.inner.hubs.read().len()
+    }
+
+    /// Whether [`Manager::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Stores an event, then delivers it to the matching local clients and to the bus.
+    ///
+    /// Returns the stored event with its position. Fails before storing on invalid input;
+    /// after storing, a bus failure is [`Error::NotBroadcast`] (the event is kept, local
+    /// clients got it, other instances repair it from the store).
+    pub async fn publish(&self, request: PublishRequest) -> Result<Event> {
+        let inner = &self.inner;
+        inner.check_open()?;
+        let new = inner.validate_publish(request)?;
+        let event = inner.store.append(new).await?;
+        metrics::counter!(m::PUBLISHED).increment(1);
+        let hub = inner.hubs.read().get(event.channel.as_str()).cloned();
+        if let Some(hub) = hub {
+            hub.offer(event.clone());
+        }
+        if let Err(error) = inner.bus.publish(&event).await {
+            tracing::warn!(channel = %event.channel, id = %event.id, %error, "bus publish failed");
+            let source = match error {
+                Error::Backend(source) => source,
+                other => crate::BackendError::new(
+                    "bus",
+                    crate::BackendErrorKind::Connection,
+                    other.to_string(),
+                ),
+            };
+            return Err(Error::NotBroadcast { event: Box::new(event), source });
+        }
+        Ok(event)
+    }
+
+    /// Registers a client for its channels and reads what it missed.
+    ///
+    /// Live delivery starts before history is read and the two are merged by offset, so no
+    /// event is lost or repeated between the replay and the live stream.
+    pub async fn subscribe(&self, request: SubscribeRequest) -> Result<Subscription> {
+        let inner = &self.inner;
+        inner.check_open()?;
+        let route = inner.validate_subscribe(&request)?;
+        inner.reserve_connection()?;
+        let id: Arc<str> = match request.client_id {
+            Some(id) => id.into(),
+            None => {
+                let n = inner.next_client.fetch_add(1, Ordering::Relaxed);
+                format!("{}-{n}", inner.config.instance_id).into()
+            }
+        };
+        let shared = Arc::new(ClientShared::new(
+            id.clone(),
+            route,
+            inner.config.client_buffer,
+            inner.config.drop_on_backpressure,
+        ));
+        // From here the client's Drop releases the connection and every membership taken.
+        let mut client = Client { shared: shared.clone(), memberships: Vec::new(), manager: inner.clone() };
+        {
+            let mut clients = inner.clients.lock();
+            if clients.contains_key(&id) {
+                return Err(Error::invalid("client_id", "already connected"));
+            }
+            clients.insert(id.clone(), Arc::downgrade(&shared));
+        }
+        for channel in &request.channels {
+            let hub = inner.acquire_hub(&channel.channel);
+            if let Err(error) = hub.ensure_ready(&inner.bus).await {
+                inner.release_hub(&hub);
+                return Err(error);
+            }
+            let slot = hub.add_client(shared.clone());
+            client.memberships.push(Membership { hub, slot, cursor: None });
+        }
+        let mut replay = Vec::new();
+        for (index, channel) in request.channels.iter().enumerate() {
+            let Some(token) = &channel.resume_from else { continue };
+            let (result, cursor) = inner.replay(&channel.channel, token, &client.shared.route).await?;
+            client.memberships[index].cursor = Some(cursor);
+            replay.push(result);
+        }
+        tracing::debug!(client = %id, channels = request.channels.len(), "subscribed");
+        Ok(Subscription { client, replay })
+    }
+
+    /// Closes the client with `client_id`; its stream ends with
+    /// [`CloseReason::Disconnected`].
+    pub fn disconnect(&self, client_id: &str) -> Result<()> {
+        let client = self.inner.clients.lock().get(client_id).and_then(std::sync::Weak::upgrade);
+        match client {
+            Some(client) => {
+                client.close(CloseReason::Disconnected);
+                Ok(())
+            }
+            None => Err(Error::UnknownClient(client_id.chars().take(64).collect())),
+        }
+    }
+
+    /// Shuts down: every client's stream ends with [`CloseReason::Shutdown`] (so browsers
+    /// reconnect elsewhere), bus subscriptions end, then the bus and store are closed.
+    /// Later calls to `publish` and `subscribe` return [`Error::Closed`]. Idempotent.
+    pub async fn close(&self) -> Result<()> {
+        let inner = &self.inner;
+        if inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let clients: Vec<_> = inner.clients.lock().values().filter_map(std::sync::Weak::upgrade).collect();
+        for client in &clients {
+            client.close(CloseReason::Shutdown);
+        }
+        let hubs: Vec<_> = inner.hubs.write().drain().map(|(_, hub)| hub).collect();
+        for hub in &hubs {
+            hub.shutdown();
+        }
+        tracing::info!(instance = %inner.config.instance_id, clients = clients.len(), "manager closed");
+        let bus = inner.bus.close().await;
+        let store = inner.store.close().await;
+        bus.and(store)
+    }
+}
+
+impl fmt::Debug for Manager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Manager")
+            .field("config", &self.inner.config)
+            .field("connections", &self.connection_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+    }
+
+    fn validate_publish(&self, request: PublishRequest) -> Result<NewEvent> {
+        routing::validate_channel(&request.channel, self.config.max_channel_len)?;
+        if let Some(tenant) = &request.tenant {
+            routing::validate_routing_key("tenant", tenant)?;
+        }
+        if let Some(subject) = &request.subject {
+            routing::validate_routing_key("subject", subject)?;
+        }
+        if let Some(kind) = &request.event_type {
+            routing::validate_event_type(kind)?;
+        }
+        if request.data.len() > self.config.max_event_bytes {
+            return Err(Error::invalid(
+                "data",
+                format!("{} bytes exceed the limit of {}", request.data.len(), self.config.max_event_bytes),
+            ));
+        }
+        if std::str::from_utf8(&request.data).is_err() {
+            return Err(Error::invalid("data", "must be UTF-8 text"));
+        }
+        Ok(NewEvent {
+            channel: request.channel,
+            tenant: request.tenant,
+            subject: request.subject,
+            event_type: request.event_type,
+            data: request.data,
+            retry_ms: request.retry_ms,
+            timestamp: std::time::SystemTime::now(),
+        })
+    }
+
+    fn validate_subscribe(&self, request: &SubscribeRequest) -> Result<Route> {
+        if request.channels.is_empty() {
+            return Err(Error::invalid("channels", "at least one channel is required"));
+        }
+        if request.channels.len() > self.config.max_channels_per_client {
+            return Err(Error::invalid(
+                "channels",
+                format!("at most {} channels per client", self.config.max_channels_per_client),
+            ));
+        }
+        for (i, channel) in request.channels.iter().enumerate() {
+            routing::validate_channel(&channel.channel, self.config.max_channel_len)?;
+            if request.channels[..i].iter().any(|c| c.channel == channel.channel) {
+                return Err(Error::invalid("channels", format!("{:?} is listed twice", channel.channel)));
+            }
+        }
+        if let Some(id) = &request.client_id {
+            routing::validate_routing_key("client_id", id)?;
+        }
+        let key = |field, value: &Option<String>| -> Result<Option<Arc<str>>> {
+            match value {
+                Some(v) => routing::validate_routing_key(field, v).map(|()| Some(Arc::from(v.as_str()))),
+                None => Ok(None),
+            }
+        };
+        Ok(Route { tenant: key("tenant", &request.tenant)?, subject: key("subject", &request.subject)? })
+    }
+
+    fn reserve_connection(&self) -> Result<()> {
+        let limit = self.config.max_connections;
+        let reserved = self
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1));
+        match reserved {
+            Ok(n) => {
+                metrics::gauge!(m::CONNECTIONS).set((n + 1) as f64);
+                Ok(())
+            }
+            Err(_) => {
+                metrics::counter!(m::REJECTED).increment(1);
+                Err(Error::TooManyConnections { limit })
+            }
+        }
+    }
+
+    /// The hub for `channel`, created if needed, with one more reference held.
+    fn acquire_hub(&self, channel: &str) -> Arc<Hub> {
+        // The reference is taken under the map lock so that a concurrent release (which
+        // re-checks the count under the write lock) cannot remove a hub being joined.
+        if let Some(hub) = self.hubs.read().get(channel) {
+            hub.refs.fetch_add(1, Ordering::AcqRel);
+            return hub.clone();
+        }
+        let mut hubs = self.hubs.write();
+        let hub = hubs
+            .entry(Arc::from(channel))
+            .or_insert_with_key(|name| Arc::new(Hub::new(name.clone(), self.store.clone())));
+        hub.refs.fetch_add(1, Ordering::AcqRel);
+        hub.clone()
+    }
+
+    /// Drops one reference; the last one removes the hub and its bus subscription.
+    fn release_hub(&self, hub: &Arc<Hub>) {
+        if hub.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let mut hubs = self.hubs.write();
+        if hub.refs.load(Ordering::Acquire) == 0 {
+            if hubs.get(&hub.name).is_some_and(|h| Arc::ptr_eq(h, hub)) {
+                hubs.remove(&hub.name);
+            }
+            drop(hubs);
+            hub.shutdown();
+        }
+    }
+
+    pub(crate) fn release_client(&self, client: &Arc<ClientShared>, memberships: &[Membership]) {
+        for membership in memberships {
+            membership.hub.remove_client(membership.slot);
+            self.release_hub(&membership.hub);
+        }
+        {
+            let mut clients = self.clients.lock();
+            if clients.get(&client.id).is_some_and(|c| std::ptr::eq(c.as_ptr(), Arc::as_ptr(client))) {
+                clients.remove(&client.id);
+            }
+        }
+        let left = self.connections.fetch_sub(1, Ordering::AcqRel) - 1;
+        metrics::gauge!(m::CONNECTIONS).set(left as f64);
+    }
+
+    /// Reads what a client missed after `token`: exact, or a gap and (optionally) the tail.
+    /// Returns the replay and the position live delivery continues after.
+    async fn replay(&self, channel: &str, token: &str, route: &Route) -> Result<(Replay, Position)> {
+        let limit = self.config.replay_limit;
+        let name: Arc<str> = channel.into();
+        let read = match Position::parse(token) {
+            Ok(after) => self.store.read(channel, after, limit).await?,
+            Err(_) => {
+                let head = self.store.head(channel).await?;
+                crate::store::ReadResult {
+                    events: Vec::new(),
+                    head,
+                    oldest: 0,
+                    gap: Some(GapReason::UnknownPosition),
+                }
+            }
+        };
+        let head = read.head;
+        let filter = |events: Vec<Event>| -> Vec<SharedEvent> {
+            events.into_iter().filter(|e| route.accepts(e)).map(SharedEvent::new).collect()
+        };
+        let Some(reason) = read.gap else {
+            return Ok((Replay { channel: name, events: filter(read.events), gap: None }, head));
+        };
+        metrics::counter!(m::GAPS, "reason" => reason.as_str()).increment(1);
+        tracing::debug!(channel, %reason, %head, "replay gap");
+        let gap = Gap { channel: name.clone(), reason, head };
+        let mut events = Vec::new();
+        if self.config.replay_tail_after_gap && head.offset > 0 {
+            let start = Position::new(head.epoch, head.offset.saturating_sub(limit as u64));
+            let mut tail = self.store.read(channel, start, limit).await?;
+            if tail.gap == Some(GapReason::Trimmed) {
+                let oldest = Position::new(head.epoch, tail.oldest.saturating_sub(1));
+                tail = self.store.read(channel, oldest, limit).await?;
+            }
+            if tail.head.epoch == head.epoch {
+                events = filter(tail.events.into_iter().filter(|e| e.id.offset <= head.offset).collect());
+            }
+        }
+        Ok((Replay { channel: name, events, gap: Some(gap) }, head))
+    }
+}

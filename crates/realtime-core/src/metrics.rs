@@ -1,0 +1,24 @@
+//! Names of the counters and gauges recorded through the `metrics` facade.
+//!
+//! Install any `metrics` recorder (e.g. a Prometheus exporter) to collect them; without one
+//! they cost next to nothing.
+
+/// Gauge: clients currently connected to this instance.
+pub const CONNECTIONS: &str = "realtime_connections";
+/// Counter: events published through this instance.
+pub const PUBLISHED: &str = "realtime_published_total";
+/// Counter: events queued to local clients (one per client per event).
+pub const DELIVERED: &str = "realtime_delivered_total";
+/// Counter: events dropped for a full client queue (drop-on-backpressure mode).
+pub const DROPPED: &str = "realtime_dropped_total";
+/// Counter: clients closed because their queue was full.
+pub const SLOW_CONSUMERS: &str = "realtime_slow_consumers_total";
+/// Counter, label `reason`: gap signals (on resume and live).
+pub const GAPS: &str = "realtime_gaps_total";
+/// Counter: live repairs started (an offset hole or a bus interruption).
+pub const REPAIRS: &str = "realtime_repairs_total";
+/// Counter: bus messages ignored because the event was already delivered (own echo,
+/// broker redelivery).
+pub const BUS_DUPLICATES: &str = "realtime_bus_duplicates_total";
+/// Counter: subscriptions refused at the connection limit.
+pub const REJECTED: &str = "realtime_rejected_connections_total";

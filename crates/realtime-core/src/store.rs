@@ -1,0 +1,79 @@
+//! The replay store contract.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::event::{Event, NewEvent};
+use crate::gap::GapReason;
+use crate::position::Position;
+
+/// What [`Store::read`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadResult {
+    /// Contiguous events starting right after the requested position, oldest first, at most
+    /// `limit` of them. Empty when `gap` is anything but [`GapReason::Limit`].
+    pub events: Vec<Event>,
+    /// The channel's newest position when the read happened.
+    pub head: Position,
+    /// The oldest offset still retained in `head`'s epoch (`head.offset + 1` when none is).
+    pub oldest: u64,
+    /// `None` when `events` is exactly everything after the position up to `head`.
+    pub gap: Option<GapReason>,
+}
+
+impl ReadResult {
+    /// Whether the read returned every event between the position and the head.
+    pub fn is_exact(&self) -> bool {
+        self.gap.is_none()
+    }
+}
+
+/// Keeps each channel's recent history and assigns positions.
+///
+/// Implementations must be usable as `Arc<dyn Store>` and shared by every instance of a
+/// deployment; positions are only meaningful within one store.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Appends `event` to its channel and returns it with its position.
+    ///
+    /// # Behavior
+    /// - The position is assigned atomically with the append: within an epoch, offsets are
+    ///   unique and contiguous (1, 2, 3, …) even under concurrent appenders on many instances.
+    /// - When the channel has no history (never written, expired, lost), a new epoch is chosen
+    ///   that differs from any epoch the channel had before, and offsets restart at 1.
+    /// - May trim the oldest events to stay within the store's bounds; never reorders.
+    /// - Once this returns `Ok`, [`Store::read`] and [`Store::head`] on any instance see the
+    ///   event (read-your-writes across instances).
+    /// - After [`Store::close`], returns [`Error::Closed`](crate::Error::Closed).
+    async fn append(&self, event: NewEvent) -> Result<Event>;
+
+    /// Reads up to `limit` events of `channel` strictly after `after`.
+    ///
+    /// # Behavior
+    /// - Seeks to `after`; the cost does not grow with the length of the history.
+    /// - `after.epoch` differs from the channel's epoch → no events, gap
+    ///   [`GapReason::EpochChanged`].
+    /// - `after.offset` beyond the head → no events, gap [`GapReason::UnknownPosition`].
+    /// - the event at `after.offset + 1` is no longer retained → no events, gap
+    ///   [`GapReason::Trimmed`].
+    /// - more than `limit` events follow `after` → the first `limit` of them, gap
+    ///   [`GapReason::Limit`] (a caller may page on with the last one's position).
+    /// - otherwise all events up to the head, no gap. `after == head` gives none, no gap.
+    /// - A channel with no history reads as an empty channel in a fresh epoch; the store may
+    ///   remember that epoch so that later appends use it.
+    async fn read(&self, channel: &str, after: Position, limit: usize) -> Result<ReadResult>;
+
+    /// The channel's newest position (offset 0 in the current epoch when it has no events).
+    ///
+    /// # Behavior
+    /// Same epoch rules as [`Store::read`]: a channel without history gets a fresh epoch,
+    /// which later appends keep until the history is lost again.
+    async fn head(&self, channel: &str) -> Result<Position>;
+
+    /// Releases the store's resources.
+    ///
+    /// # Behavior
+    /// Idempotent. Later calls to the other methods return
+    /// [`Error::Closed`](crate::Error::Closed).
+    async fn close(&self) -> Result<()>;
+}
