@@ -1,1 +1,106 @@
-//! x
+//! # realtime-conformance
+//!
+//! The cross-backend suite: every [`Store`] and [`Bus`] implementation, and the [`Manager`]
+//! running on them, must pass the same public async functions. A backend crate implements
+//! [`Backend`] (how to get a fresh store and bus connections against the real server) and
+//! generates one test per function with [`conformance_tests!`]:
+//!
+//! ```ignore
+//! realtime_conformance::conformance_tests!(my_backend::TestBackend::connect().await);
+//! ```
+//!
+//! Each function panics with a message saying what was expected and what happened. Channel
+//! names are unique per run, and each test gets its own [`Backend`] value, so tests may run
+//! in parallel against one server.
+//!
+//! [`Manager`]: realtime_core::Manager
+
+mod bus;
+mod manager;
+pub mod memory;
+mod store;
+mod support;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use realtime_core::{Bus, Result, Store};
+
+pub use bus::*;
+pub use manager::*;
+pub use store::*;
+
+/// How the suite reaches a backend.
+///
+/// One value is one isolated namespace (a fresh key prefix, fresh queues, …) on a real server.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// The store, shared by every instance of this namespace. Every call returns a handle to
+    /// the same data.
+    async fn store(&self) -> Result<Arc<dyn Store>>;
+
+    /// A new bus connection: every call stands for another server instance.
+    async fn bus(&self) -> Result<Arc<dyn Bus>>;
+
+    /// How many events the store keeps per channel (the suite appends more to test trimming).
+    fn max_events_per_channel(&self) -> usize;
+
+    /// Destroys a channel's history the way an outage would (an expired or flushed key), so
+    /// the next append starts a new epoch.
+    async fn lose_history(&self, channel: &str) -> Result<()>;
+}
+
+/// The names of every suite function, in the order [`conformance_tests!`] declares them.
+pub const ALL: &[&str] = &[
+    "store_order",
+    "store_replay_from_position",
+    "store_exclusive_start",
+    "store_limit_gap",
+    "store_trimmed_gap",
+    "store_unknown_position",
+    "store_epoch_change",
+    "store_concurrent_appends",
+    "store_close",
+    "bus_two_instance_fanout",
+    "bus_unsubscribe_stops_delivery",
+    "bus_close",
+    "manager_subscribe_race",
+    "manager_resume_gaps",
+    "manager_tenant_isolation",
+    "manager_slow_consumer",
+    "manager_drop_on_backpressure",
+    "manager_echo_dedupe",
+    "manager_live_gap_repair",
+    "manager_multi_channel",
+    "manager_releases_channel",
+    "manager_close",
+];
+
+/// Generates one `#[tokio::test]` per suite function. `$backend` is an expression (it may
+/// `.await`) evaluated once per test, giving a fresh [`Backend`] value.
+///
+/// The calling crate needs `tokio` with the `macros` and `rt-multi-thread` features as a
+/// dev-dependency.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($backend:expr) => {
+        $crate::conformance_tests!(@each $backend;
+            store_order, store_replay_from_position, store_exclusive_start, store_limit_gap,
+            store_trimmed_gap, store_unknown_position, store_epoch_change,
+            store_concurrent_appends, store_close, bus_two_instance_fanout,
+            bus_unsubscribe_stops_delivery, bus_close, manager_subscribe_race,
+            manager_resume_gaps, manager_tenant_isolation, manager_slow_consumer,
+            manager_drop_on_backpressure, manager_echo_dedupe, manager_live_gap_repair,
+            manager_multi_channel, manager_releases_channel, manager_close
+        );
+    };
+    (@each $backend:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let backend = $backend;
+                $crate::$name(&backend).await;
+            }
+        )*
+    };
+}
