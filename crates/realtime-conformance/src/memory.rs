@@ -22,7 +22,10 @@ impl MemoryBackend {
     pub fn new() -> Result<Self> {
         let mut config = InMemoryStoreConfig::default();
         config.max_events_per_channel = MAX_EVENTS;
-        Ok(MemoryBackend { store: Arc::new(config.build()?), broker: InMemoryBus::new() })
+        Ok(MemoryBackend {
+            store: Arc::new(config.build()?),
+            broker: InMemoryBus::new(),
+        })
     }
 }
 

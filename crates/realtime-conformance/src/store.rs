@@ -11,7 +11,10 @@ use crate::support::{channel, ok, text};
 async fn append_n(store: &Arc<dyn Store>, channel: &str, n: usize) -> Vec<Event> {
     let mut events = Vec::with_capacity(n);
     for i in 1..=n {
-        events.push(ok(store.append(NewEvent::new(channel, format!("e{i}"))).await, "append"));
+        events.push(ok(
+            store.append(NewEvent::new(channel, format!("e{i}"))).await,
+            "append",
+        ));
     }
     events
 }
@@ -23,13 +26,21 @@ pub async fn store_order(backend: &dyn Backend) {
     let appended = append_n(&store, &ch, 20).await;
     let epoch = appended[0].id.epoch;
     for (i, event) in appended.iter().enumerate() {
-        assert_eq!(event.id, Position::new(epoch, i as u64 + 1), "append {i} got position {}", event.id);
+        assert_eq!(
+            event.id,
+            Position::new(epoch, i as u64 + 1),
+            "append {i} got position {}",
+            event.id
+        );
         assert_eq!(event.channel, ch);
     }
     let read = ok(store.read(&ch, Position::start(epoch), 100).await, "read");
     assert_eq!(read.gap, None, "a read of everything must be exact");
     assert_eq!(read.head, Position::new(epoch, 20));
-    assert_eq!(read.events, appended, "read must return the appended events in order");
+    assert_eq!(
+        read.events, appended,
+        "read must return the appended events in order"
+    );
     assert_eq!(ok(store.head(&ch).await, "head"), Position::new(epoch, 20));
 }
 
@@ -47,7 +58,11 @@ pub async fn store_replay_from_position(backend: &dyn Backend) {
     let from = appended[3].id;
     let read = ok(store.read(&ch, from, 100).await, "read");
     assert_eq!(read.gap, None);
-    assert_eq!(read.events, appended[4..].to_vec(), "replay after offset 4 must be 5..=10, intact");
+    assert_eq!(
+        read.events,
+        appended[4..].to_vec(),
+        "replay after offset 4 must be 5..=10, intact"
+    );
     let last = &read.events[5];
     assert_eq!(text(last), "line 1\nline 2 \u{e9}");
     assert_eq!(last.tenant.as_deref(), Some("tenant-a"));
@@ -61,7 +76,10 @@ pub async fn store_exclusive_start(backend: &dyn Backend) {
     let appended = append_n(&store, &ch, 10).await;
     let head = appended[9].id;
     let at_head = ok(store.read(&ch, head, 10).await, "read at head");
-    assert!(at_head.events.is_empty() && at_head.gap.is_none(), "read at head: {at_head:?}");
+    assert!(
+        at_head.events.is_empty() && at_head.gap.is_none(),
+        "read at head: {at_head:?}"
+    );
     let last_one = ok(store.read(&ch, appended[8].id, 10).await, "read after 9");
     assert_eq!(last_one.events, vec![appended[9].clone()]);
     assert_eq!(last_one.gap, None);
@@ -88,11 +106,23 @@ pub async fn store_trimmed_gap(backend: &dyn Backend) {
     let ch = channel("trimmed");
     let max = backend.max_events_per_channel();
     let appended = append_n(&store, &ch, max + 5).await;
-    let read = ok(store.read(&ch, appended[0].id, max + 10).await, "read trimmed");
-    assert_eq!(read.gap, Some(GapReason::Trimmed), "offset 2 must be trimmed after {} appends", max + 5);
+    let read = ok(
+        store.read(&ch, appended[0].id, max + 10).await,
+        "read trimmed",
+    );
+    assert_eq!(
+        read.gap,
+        Some(GapReason::Trimmed),
+        "offset 2 must be trimmed after {} appends",
+        max + 5
+    );
     assert!(read.events.is_empty(), "no partial history on a gap");
     assert_eq!(read.head, appended[max + 4].id);
-    assert!(read.oldest > 2 && read.oldest <= 6, "oldest retained offset {}", read.oldest);
+    assert!(
+        read.oldest > 2 && read.oldest <= 6,
+        "oldest retained offset {}",
+        read.oldest
+    );
     let tail_start = appended[max + 4 - max].id;
     let tail = ok(store.read(&ch, tail_start, max + 10).await, "read tail");
     assert_eq!(tail.gap, None, "the newest {max} events must be retained");
@@ -117,8 +147,14 @@ pub async fn store_epoch_change(backend: &dyn Backend) {
     let ch = channel("epoch");
     let before = append_n(&store, &ch, 3).await;
     ok(backend.lose_history(&ch).await, "lose history");
-    let after = ok(store.append(NewEvent::new(&ch, "new")).await, "append after loss");
-    assert_ne!(after.id.epoch, before[0].id.epoch, "a lost history must get a new epoch");
+    let after = ok(
+        store.append(NewEvent::new(&ch, "new")).await,
+        "append after loss",
+    );
+    assert_ne!(
+        after.id.epoch, before[0].id.epoch,
+        "a lost history must get a new epoch"
+    );
     assert_eq!(after.id.offset, 1, "a new epoch starts at offset 1");
     let read = ok(store.read(&ch, before[1].id, 10).await, "read old position");
     assert_eq!(read.gap, Some(GapReason::EpochChanged));
@@ -138,7 +174,10 @@ pub async fn store_concurrent_appends(backend: &dyn Backend) {
         handles.push(tokio::spawn(async move {
             let mut ids = Vec::new();
             for i in 0..per_task {
-                let event = ok(store.append(NewEvent::new(&ch, format!("{t}/{i}"))).await, "append");
+                let event = ok(
+                    store.append(NewEvent::new(&ch, format!("{t}/{i}"))).await,
+                    "append",
+                );
                 ids.push(event.id);
             }
             ids
@@ -150,7 +189,10 @@ pub async fn store_concurrent_appends(backend: &dyn Backend) {
             Ok(ids) => ids,
             Err(e) => panic!("appender task failed: {e}"),
         };
-        assert!(ids.windows(2).all(|w| w[0].offset < w[1].offset), "one appender's offsets must grow");
+        assert!(
+            ids.windows(2).all(|w| w[0].offset < w[1].offset),
+            "one appender's offsets must grow"
+        );
         all.extend(ids);
     }
     let epochs: BTreeSet<_> = all.iter().map(|p| p.epoch).collect();
@@ -160,7 +202,12 @@ pub async fn store_concurrent_appends(backend: &dyn Backend) {
     assert_eq!(offsets, expected, "offsets must be unique and contiguous");
     let total = (tasks * per_task) as u64;
     let kept = total.min(backend.max_events_per_channel() as u64);
-    let read = ok(store.read(&ch, Position::new(all[0].epoch, total - kept), 1000).await, "read");
+    let read = ok(
+        store
+            .read(&ch, Position::new(all[0].epoch, total - kept), 1000)
+            .await,
+        "read",
+    );
     let read_offsets: Vec<u64> = read.events.iter().map(|e| e.id.offset).collect();
     let newest: Vec<u64> = (total - kept + 1..=total).collect();
     assert_eq!(read_offsets, newest, "history must be in offset order");
@@ -173,6 +220,9 @@ pub async fn store_close(backend: &dyn Backend) {
     ok(store.append(NewEvent::new(&ch, "x")).await, "append");
     ok(store.close().await, "close");
     ok(store.close().await, "second close");
-    assert!(matches!(store.append(NewEvent::new(&ch, "y")).await, Err(Error::Closed)));
+    assert!(matches!(
+        store.append(NewEvent::new(&ch, "y")).await,
+        Err(Error::Closed)
+    ));
     assert!(matches!(store.head(&ch).await, Err(Error::Closed)));
 }

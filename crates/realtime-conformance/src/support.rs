@@ -45,7 +45,10 @@ pub(crate) async fn next_bus_event(sub: &mut BusSubscription, what: &str) -> Eve
 pub(crate) async fn next_message(client: &mut Client, what: &str) -> Message {
     match tokio::time::timeout(DEADLINE, client.recv()).await {
         Ok(Some(message)) => message,
-        Ok(None) => panic!("{what}: client closed ({:?}) while waiting", client.close_reason()),
+        Ok(None) => panic!(
+            "{what}: client closed ({:?}) while waiting",
+            client.close_reason()
+        ),
         Err(_) => panic!("{what}: nothing received within {DEADLINE:?}"),
     }
 }
@@ -73,7 +76,14 @@ pub(crate) async fn eventually(what: &str, mut condition: impl FnMut() -> bool) 
 pub(crate) async fn instance(backend: &dyn Backend, config: ManagerConfig) -> Manager {
     let store = ok(backend.store().await, "store");
     let bus = ok(backend.bus().await, "bus");
-    ok(Manager::builder().config(config).store(store).bus(bus).build(), "manager build")
+    ok(
+        Manager::builder()
+            .config(config)
+            .store(store)
+            .bus(bus)
+            .build(),
+        "manager build",
+    )
 }
 
 /// The payload as text.
@@ -93,7 +103,10 @@ impl BeforeFirstRead {
         inner: std::sync::Arc<dyn realtime_core::Store>,
         hook: futures_util::future::BoxFuture<'static, ()>,
     ) -> Self {
-        BeforeFirstRead { inner, hook: std::sync::Mutex::new(Some(hook)) }
+        BeforeFirstRead {
+            inner,
+            hook: std::sync::Mutex::new(Some(hook)),
+        }
     }
 }
 

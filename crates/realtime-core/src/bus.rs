@@ -98,8 +98,15 @@ impl BusSubscription {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let lagged = Arc::new(AtomicBool::new(false));
         (
-            BusSender { tx, lagged: lagged.clone() },
-            BusSubscription { rx, lagged, on_drop: Some(Box::new(on_drop)) },
+            BusSender {
+                tx,
+                lagged: lagged.clone(),
+            },
+            BusSubscription {
+                rx,
+                lagged,
+                on_drop: Some(Box::new(on_drop)),
+            },
         )
     }
 
@@ -158,6 +165,8 @@ impl BusSender {
 
 impl fmt::Debug for BusSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BusSender").field("closed", &self.is_closed()).finish()
+        f.debug_struct("BusSender")
+            .field("closed", &self.is_closed())
+            .finish()
     }
 }

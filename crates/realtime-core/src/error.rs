@@ -80,11 +80,17 @@ impl Error {
     }
 
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidRequest { field, reason: reason.into() }
+        Error::InvalidRequest {
+            field,
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidConfig { field, reason: reason.into() }
+        Error::InvalidConfig {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -115,7 +121,12 @@ pub struct BackendError {
 impl BackendError {
     /// A new error of `kind` from the backend named `backend` (e.g. `"redis"`).
     pub fn new(backend: &'static str, kind: BackendErrorKind, message: impl Into<String>) -> Self {
-        BackendError { kind, backend, message: message.into(), source: None }
+        BackendError {
+            kind,
+            backend,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Attaches the client library's error.
@@ -136,7 +147,10 @@ impl BackendError {
 
     /// Whether the operation may succeed if tried again.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, BackendErrorKind::Connection | BackendErrorKind::Timeout)
+        matches!(
+            self.kind,
+            BackendErrorKind::Connection | BackendErrorKind::Timeout
+        )
     }
 }
 
@@ -153,7 +167,11 @@ impl fmt::Debug for BackendError {
 
 impl fmt::Display for BackendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {:?} error: {}", self.backend, self.kind, self.message)?;
+        write!(
+            f,
+            "{} {:?} error: {}",
+            self.backend, self.kind, self.message
+        )?;
         if let Some(source) = &self.source {
             write!(f, ": {source}")?;
         }
@@ -163,6 +181,8 @@ impl fmt::Display for BackendError {
 
 impl StdError for BackendError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }

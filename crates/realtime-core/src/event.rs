@@ -93,7 +93,9 @@ impl Event {
     /// The JSON form (Go field names).
     pub fn to_json(&self) -> Bytes {
         // Serializing plain strings, bytes and a position cannot fail.
-        serde_json::to_vec(self).map(Bytes::from).unwrap_or_default()
+        serde_json::to_vec(self)
+            .map(Bytes::from)
+            .unwrap_or_default()
     }
 }
 
@@ -115,7 +117,11 @@ struct SharedInner {
 impl SharedEvent {
     /// Wraps `event` for fan-out.
     pub fn new(event: Event) -> Self {
-        SharedEvent(Arc::new(SharedInner { event, sse: OnceLock::new(), json: OnceLock::new() }))
+        SharedEvent(Arc::new(SharedInner {
+            event,
+            sse: OnceLock::new(),
+            json: OnceLock::new(),
+        }))
     }
 
     /// The event.
@@ -125,7 +131,10 @@ impl SharedEvent {
 
     /// The SSE frame (`id:`, `event:`, `retry:`, `data:` lines and the blank line), built once.
     pub fn sse_frame(&self) -> Bytes {
-        self.0.sse.get_or_init(|| crate::sse::encode_event(&self.0.event)).clone()
+        self.0
+            .sse
+            .get_or_init(|| crate::sse::encode_event(&self.0.event))
+            .clone()
     }
 
     /// The JSON form, built once.
@@ -165,7 +174,10 @@ mod base64_bytes {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        STANDARD.decode(text.as_bytes()).map(Bytes::from).map_err(serde::de::Error::custom)
+        STANDARD
+            .decode(text.as_bytes())
+            .map(Bytes::from)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -217,6 +229,10 @@ mod tests {
         let other = shared.clone();
         let a = shared.sse_frame();
         let b = other.sse_frame();
-        assert_eq!(a.as_ptr(), b.as_ptr(), "the frame must be built once and shared");
+        assert_eq!(
+            a.as_ptr(),
+            b.as_ptr(),
+            "the frame must be built once and shared"
+        );
     }
 }

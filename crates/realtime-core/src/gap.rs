@@ -61,6 +61,8 @@ pub struct Gap {
 impl Gap {
     /// The JSON body: `{"channel":…,"reason":…,"head":…}`.
     pub fn to_json(&self) -> Bytes {
-        serde_json::to_vec(self).map(Bytes::from).unwrap_or_default()
+        serde_json::to_vec(self)
+            .map(Bytes::from)
+            .unwrap_or_default()
     }
 }

@@ -74,14 +74,18 @@ impl FromStr for Position {
     type Err = InvalidPosition;
 
     fn from_str(token: &str) -> Result<Self, Self::Err> {
-        let invalid = || InvalidPosition { token: token.chars().take(64).collect() };
+        let invalid = || InvalidPosition {
+            token: token.chars().take(64).collect(),
+        };
         if token.len() > Self::MAX_TOKEN_LEN {
             return Err(invalid());
         }
         let (epoch, offset) = token.split_once('-').ok_or_else(invalid)?;
         // Only the canonical form: no sign, no leading zeros, no upper case.
         let canonical_hex = !epoch.is_empty()
-            && epoch.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            && epoch
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
             && (epoch == "0" || !epoch.starts_with('0'));
         let canonical_dec = !offset.is_empty()
             && offset.bytes().all(|b| b.is_ascii_digit())
@@ -91,7 +95,10 @@ impl FromStr for Position {
         }
         let epoch = u64::from_str_radix(epoch, 16).map_err(|_| invalid())?;
         let offset = offset.parse::<u64>().map_err(|_| invalid())?;
-        Ok(Position { epoch: Epoch(epoch), offset })
+        Ok(Position {
+            epoch: Epoch(epoch),
+            offset,
+        })
     }
 }
 
@@ -129,8 +136,23 @@ mod tests {
     #[test]
     fn malformed_tokens_are_rejected() {
         for bad in [
-            "", "-", "ab", "ab-", "-7", "AB-7", "0ab-7", "ab-07", "ab-+7", "ab--7", " ab-7", "ab-7 ",
-            "g-1", "ab-1-2", "1-99999999999999999999999", "10000000000000000-1", "ab-7\n",
+            "",
+            "-",
+            "ab",
+            "ab-",
+            "-7",
+            "AB-7",
+            "0ab-7",
+            "ab-07",
+            "ab-+7",
+            "ab--7",
+            " ab-7",
+            "ab-7 ",
+            "g-1",
+            "ab-1-2",
+            "1-99999999999999999999999",
+            "10000000000000000-1",
+            "ab-7\n",
         ] {
             assert!(Position::parse(bad).is_err(), "{bad:?} parsed");
         }

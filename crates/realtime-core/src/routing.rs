@@ -16,16 +16,22 @@ pub const MAX_EVENT_TYPE_LEN: usize = 128;
 /// The set leaves out characters with a meaning to brokers and URLs (`*`, `>`, `#`, `{`,
 /// `}`, spaces, `?`, `&`), so a name can be used as a topic or key by every backend.
 pub fn validate_channel(channel: &str, max_len: usize) -> Result<()> {
-    let invalid = |reason| Error::InvalidChannel { channel: channel.chars().take(64).collect(), reason };
+    let invalid = |reason| Error::InvalidChannel {
+        channel: channel.chars().take(64).collect(),
+        reason,
+    };
     if channel.is_empty() {
         return Err(invalid("must not be empty"));
     }
     if channel.len() > max_len {
         return Err(invalid("too long"));
     }
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'@');
+    let allowed =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'@');
     if !channel.bytes().all(allowed) {
-        return Err(invalid("only ASCII letters, digits and - _ . : / @ are allowed"));
+        return Err(invalid(
+            "only ASCII letters, digits and - _ . : / @ are allowed",
+        ));
     }
     Ok(())
 }
@@ -36,7 +42,10 @@ pub fn validate_routing_key(field: &'static str, value: &str) -> Result<()> {
         return Err(Error::invalid(field, "must not be empty (omit it instead)"));
     }
     if value.len() > MAX_ROUTING_KEY_LEN {
-        return Err(Error::invalid(field, format!("longer than {MAX_ROUTING_KEY_LEN} bytes")));
+        return Err(Error::invalid(
+            field,
+            format!("longer than {MAX_ROUTING_KEY_LEN} bytes"),
+        ));
     }
     if value.chars().any(char::is_control) {
         return Err(Error::invalid(field, "contains a control character"));
@@ -49,10 +58,16 @@ pub fn validate_routing_key(field: &'static str, value: &str) -> Result<()> {
 pub fn validate_event_type(value: &str) -> Result<()> {
     validate_routing_key("type", value)?;
     if value.len() > MAX_EVENT_TYPE_LEN {
-        return Err(Error::invalid("type", format!("longer than {MAX_EVENT_TYPE_LEN} bytes")));
+        return Err(Error::invalid(
+            "type",
+            format!("longer than {MAX_EVENT_TYPE_LEN} bytes"),
+        ));
     }
     if value.starts_with(RESERVED_TYPE_PREFIX) {
-        return Err(Error::invalid("type", format!("the prefix {RESERVED_TYPE_PREFIX:?} is reserved")));
+        return Err(Error::invalid(
+            "type",
+            format!("the prefix {RESERVED_TYPE_PREFIX:?} is reserved"),
+        ));
     }
     Ok(())
 }
@@ -99,7 +114,13 @@ mod tests {
             assert!(validate_channel(ok, 128).is_ok(), "{ok}");
         }
         for bad in ["", "a b", "a{b}", "a*", "a>", "é", "a\nb", &"x".repeat(129)] {
-            assert!(matches!(validate_channel(bad, 128), Err(Error::InvalidChannel { .. })), "{bad:?}");
+            assert!(
+                matches!(
+                    validate_channel(bad, 128),
+                    Err(Error::InvalidChannel { .. })
+                ),
+                "{bad:?}"
+            );
         }
     }
 

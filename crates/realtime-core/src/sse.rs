@@ -5,10 +5,13 @@
 //! or inject a field; `data` is split on every line break (CRLF, CR, LF) into one `data:` line
 //! each, which the browser joins back with `\n`.
 
+use std::fmt::Write as _;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::event::Event;
 use crate::gap::Gap;
+use crate::position::Position;
 
 /// The SSE event name of the gap signal. Application event types may not use the `realtime-`
 /// prefix, so this cannot be spoofed by a publisher.
@@ -19,13 +22,15 @@ pub const RESERVED_TYPE_PREFIX: &str = "realtime-";
 
 /// Encodes one event as a complete frame (ending in a blank line).
 pub fn encode_event(event: &Event) -> Bytes {
-    let mut buf = BytesMut::with_capacity(32 + event.data.len() + event.channel.len());
-    write_field(&mut buf, b"id", event.id.to_token().as_bytes());
+    let type_len = event.event_type.as_ref().map_or(0, |t| t.len() + 8);
+    let mut buf = BytesMut::with_capacity(48 + type_len + event.data.len());
+    write_position(&mut buf, event.id);
     if let Some(kind) = &event.event_type {
         write_field(&mut buf, b"event", kind.as_bytes());
     }
     if let Some(retry) = event.retry_ms {
-        write_field(&mut buf, b"retry", retry.to_string().as_bytes());
+        // Writing into a BytesMut cannot fail.
+        let _ = writeln!(buf, "retry: {retry}");
     }
     write_data(&mut buf, &event.data);
     buf.put_u8(b'\n');
@@ -38,7 +43,7 @@ pub fn encode_event(event: &Event) -> Bytes {
 pub fn encode_gap(gap: &Gap) -> Bytes {
     let json = gap.to_json();
     let mut buf = BytesMut::with_capacity(48 + json.len());
-    write_field(&mut buf, b"id", gap.head.to_token().as_bytes());
+    write_position(&mut buf, gap.head);
     write_field(&mut buf, b"event", GAP_EVENT.as_bytes());
     write_data(&mut buf, &json);
     buf.put_u8(b'\n');
@@ -63,13 +68,19 @@ pub fn encode_retry(retry_ms: u32) -> Bytes {
     Bytes::from(format!("retry: {retry_ms}\n\n"))
 }
 
+/// `id: <token>` without building the token as a String first.
+fn write_position(buf: &mut BytesMut, position: Position) {
+    // Writing into a BytesMut cannot fail.
+    let _ = writeln!(buf, "id: {position}");
+}
+
 fn write_field(buf: &mut BytesMut, name: &[u8], value: &[u8]) {
     buf.put_slice(name);
     buf.put_slice(b": ");
-    for &b in value {
-        if b != b'\r' && b != b'\n' {
-            buf.put_u8(b);
-        }
+    if value.iter().any(|&b| b == b'\r' || b == b'\n') {
+        buf.extend(value.iter().copied().filter(|&b| b != b'\r' && b != b'\n'));
+    } else {
+        buf.put_slice(value);
     }
     buf.put_u8(b'\n');
 }
@@ -93,7 +104,11 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
                 Some(current)
             }
             Some(i) => {
-                let skip = if current[i] == b'\r' && current.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                let skip = if current[i] == b'\r' && current.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
                 rest = Some(&current[i + skip..]);
                 Some(&current[..i])
             }
@@ -106,7 +121,7 @@ mod tests {
     use super::*;
     use crate::event::NewEvent;
     use crate::gap::GapReason;
-    use crate::position::{Epoch, Position};
+    use crate::position::Epoch;
 
     fn event(data: &str) -> Event {
         NewEvent::new("c", data.to_owned()).into_event(Position::new(Epoch(0xa), 5))
@@ -114,13 +129,19 @@ mod tests {
 
     #[test]
     fn plain_event() {
-        assert_eq!(&encode_event(&event("hello"))[..], b"id: a-5\ndata: hello\n\n");
+        assert_eq!(
+            &encode_event(&event("hello"))[..],
+            b"id: a-5\ndata: hello\n\n"
+        );
     }
 
     #[test]
     fn every_line_break_starts_a_data_line() {
         let frame = encode_event(&event("a\nb\r\nc\rd\n"));
-        assert_eq!(&frame[..], b"id: a-5\ndata: a\ndata: b\ndata: c\ndata: d\ndata: \n\n");
+        assert_eq!(
+            &frame[..],
+            b"id: a-5\ndata: a\ndata: b\ndata: c\ndata: d\ndata: \n\n"
+        );
     }
 
     #[test]
@@ -129,7 +150,10 @@ mod tests {
         e.event_type = Some("evil\n\ndata: injected\r".into());
         e.retry_ms = Some(2500);
         let frame = encode_event(&e);
-        assert_eq!(&frame[..], b"id: a-5\nevent: evildata: injected\nretry: 2500\ndata: x\n\n");
+        assert_eq!(
+            &frame[..],
+            b"id: a-5\nevent: evildata: injected\nretry: 2500\ndata: x\n\n"
+        );
         assert_eq!(frame.windows(2).filter(|w| w == b"\n\n").count(), 1);
     }
 

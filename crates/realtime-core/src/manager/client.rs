@@ -78,7 +78,13 @@ pub(crate) enum Pushed {
 
 impl ClientShared {
     pub(crate) fn new(id: Arc<str>, route: Route, capacity: usize, drop_on_full: bool) -> Self {
-        ClientShared { id, route, capacity, drop_on_full, queue: Mutex::new(Queue::default()) }
+        ClientShared {
+            id,
+            route,
+            capacity,
+            drop_on_full,
+            queue: Mutex::new(Queue::default()),
+        }
     }
 
     pub(crate) fn push(&self, message: Message) -> Pushed {
@@ -105,7 +111,11 @@ impl ClientShared {
         }
         let markers = std::mem::take(&mut queue.dropped);
         for (channel, head) in markers {
-            queue.items.push_back(Message::Gap(Gap { channel, reason: GapReason::Dropped, head }));
+            queue.items.push_back(Message::Gap(Gap {
+                channel,
+                reason: GapReason::Dropped,
+                head,
+            }));
         }
         queue.items.push_back(message);
         let waker = queue.waker.take();
@@ -141,11 +151,6 @@ impl ClientShared {
             slot => *slot = Some(cx.waker().clone()),
         }
         Poll::Pending
-    }
-
-    #[cfg(test)]
-    pub(crate) fn queued(&self) -> usize {
-        self.queue.lock().items.len()
     }
 }
 
@@ -218,13 +223,18 @@ impl Client {
                 Message::Event(event) => (event.channel.as_str(), event.id),
                 Message::Gap(gap) => (&*gap.channel, gap.head),
             };
-            let Some(member) = self.memberships.iter_mut().find(|m| &*m.hub.name == channel) else {
+            let Some(member) = self
+                .memberships
+                .iter_mut()
+                .find(|m| &*m.hub.name == channel)
+            else {
                 continue;
             };
-            if let (Message::Event(_), Some(cursor)) = (&message, member.cursor) {
-                if cursor.epoch == position.epoch && position.offset <= cursor.offset {
-                    continue;
-                }
+            if let (Message::Event(_), Some(cursor)) = (&message, member.cursor)
+                && cursor.epoch == position.epoch
+                && position.offset <= cursor.offset
+            {
+                continue;
             }
             member.cursor = Some(position);
             return Poll::Ready(Some(message));

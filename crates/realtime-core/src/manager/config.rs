@@ -58,10 +58,17 @@ impl ManagerConfig {
     /// Checks every field; [`ManagerBuilder::build`](crate::ManagerBuilder::build) calls it.
     pub fn validate(&self) -> Result<()> {
         let positive = |field, value: usize| {
-            if value == 0 { Err(Error::config(field, "must be at least 1")) } else { Ok(()) }
+            if value == 0 {
+                Err(Error::config(field, "must be at least 1"))
+            } else {
+                Ok(())
+            }
         };
         if self.instance_id.is_empty() || self.instance_id.chars().any(char::is_control) {
-            return Err(Error::config("instance_id", "must be non-empty printable text"));
+            return Err(Error::config(
+                "instance_id",
+                "must be non-empty printable text",
+            ));
         }
         positive("max_connections", self.max_connections)?;
         positive("client_buffer", self.client_buffer)?;
@@ -70,7 +77,10 @@ impl ManagerConfig {
         positive("max_channel_len", self.max_channel_len)?;
         positive("max_event_bytes", self.max_event_bytes)?;
         if self.heartbeat_interval < Duration::from_millis(10) {
-            return Err(Error::config("heartbeat_interval", "must be at least 10 ms"));
+            return Err(Error::config(
+                "heartbeat_interval",
+                "must be at least 10 ms",
+            ));
         }
         Ok(())
     }

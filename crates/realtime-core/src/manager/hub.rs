@@ -168,7 +168,11 @@ impl Hub {
                 state.resync = false;
                 (state.epoch, state.last)
             };
-            let read = match self.store.read(&self.name, Position::new(epoch, last), REPAIR_BATCH).await {
+            let read = match self
+                .store
+                .read(&self.name, Position::new(epoch, last), REPAIR_BATCH)
+                .await
+            {
                 Ok(read) => read,
                 Err(error) => {
                     tracing::warn!(channel = %self.name, %error, "repair read failed; retrying");
@@ -204,7 +208,12 @@ impl Hub {
                     }
                     if fruitless >= MAX_FRUITLESS_REPAIRS {
                         // The bus has events the store cannot give: report and move on.
-                        let first = state.pending.keys().next().copied().unwrap_or(state.last + 1);
+                        let first = state
+                            .pending
+                            .keys()
+                            .next()
+                            .copied()
+                            .unwrap_or(state.last + 1);
                         let head = Position::new(state.epoch, first - 1);
                         self.signal_gap(&mut state, GapReason::Trimmed, head);
                         fruitless = 0;
@@ -219,13 +228,19 @@ impl Hub {
     fn signal_gap(&self, state: &mut State, reason: GapReason, head: Position) {
         tracing::info!(channel = %self.name, %reason, %head, "live gap");
         metrics::counter!(m::GAPS, "reason" => reason.as_str()).increment(1);
-        let gap = Gap { channel: self.name.clone(), reason, head };
+        let gap = Gap {
+            channel: self.name.clone(),
+            reason,
+            head,
+        };
         for (_, client) in &state.clients {
             client.push(Message::Gap(gap.clone()));
         }
         state.epoch = head.epoch;
         state.last = head.offset;
-        state.pending.retain(|&offset, event| event.id.epoch == head.epoch && offset > head.offset);
+        state
+            .pending
+            .retain(|&offset, event| event.id.epoch == head.epoch && offset > head.offset);
         self.drain_pending(state);
     }
 

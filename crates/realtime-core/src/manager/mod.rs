@@ -40,12 +40,18 @@ pub struct ChannelRequest {
 impl ChannelRequest {
     /// Live events of `channel` only.
     pub fn live(channel: impl Into<String>) -> Self {
-        ChannelRequest { channel: channel.into(), resume_from: None }
+        ChannelRequest {
+            channel: channel.into(),
+            resume_from: None,
+        }
     }
 
     /// Events of `channel` after the position `token`.
     pub fn resume(channel: impl Into<String>, token: impl Into<String>) -> Self {
-        ChannelRequest { channel: channel.into(), resume_from: Some(token.into()) }
+        ChannelRequest {
+            channel: channel.into(),
+            resume_from: Some(token.into()),
+        }
     }
 }
 
@@ -65,7 +71,10 @@ pub struct SubscribeRequest {
 impl SubscribeRequest {
     /// One channel, live only, no tenant or subject.
     pub fn channel(channel: impl Into<String>) -> Self {
-        SubscribeRequest { channels: vec![ChannelRequest::live(channel)], ..Default::default() }
+        SubscribeRequest {
+            channels: vec![ChannelRequest::live(channel)],
+            ..Default::default()
+        }
     }
 }
 
@@ -89,7 +98,11 @@ pub struct PublishRequest {
 impl PublishRequest {
     /// `data` on `channel`, to everyone.
     pub fn new(channel: impl Into<String>, data: impl Into<Bytes>) -> Self {
-        PublishRequest { channel: channel.into(), data: data.into(), ..Default::default() }
+        PublishRequest {
+            channel: channel.into(),
+            data: data.into(),
+            ..Default::default()
+        }
     }
 }
 
@@ -235,7 +248,10 @@ impl Manager {
                     other.to_string(),
                 ),
             };
-            return Err(Error::NotBroadcast { event: Box::new(event), source });
+            return Err(Error::NotBroadcast {
+                event: Box::new(event),
+                source,
+            });
         }
         Ok(event)
     }
@@ -263,7 +279,11 @@ impl Manager {
             inner.config.drop_on_backpressure,
         ));
         // From here the client's Drop releases the connection and every membership taken.
-        let mut client = Client { shared: shared.clone(), memberships: Vec::new(), manager: inner.clone() };
+        let mut client = Client {
+            shared: shared.clone(),
+            memberships: Vec::new(),
+            manager: inner.clone(),
+        };
         {
             let mut clients = inner.clients.lock();
             if clients.contains_key(&id) {
@@ -278,12 +298,20 @@ impl Manager {
                 return Err(error);
             }
             let slot = hub.add_client(shared.clone());
-            client.memberships.push(Membership { hub, slot, cursor: None });
+            client.memberships.push(Membership {
+                hub,
+                slot,
+                cursor: None,
+            });
         }
         let mut replay = Vec::new();
         for (index, channel) in request.channels.iter().enumerate() {
-            let Some(token) = &channel.resume_from else { continue };
-            let (result, cursor) = inner.replay(&channel.channel, token, &client.shared.route).await?;
+            let Some(token) = &channel.resume_from else {
+                continue;
+            };
+            let (result, cursor) = inner
+                .replay(&channel.channel, token, &client.shared.route)
+                .await?;
             client.memberships[index].cursor = Some(cursor);
             replay.push(result);
         }
@@ -294,7 +322,12 @@ impl Manager {
     /// Closes the client with `client_id`; its stream ends with
     /// [`CloseReason::Disconnected`].
     pub fn disconnect(&self, client_id: &str) -> Result<()> {
-        let client = self.inner.clients.lock().get(client_id).and_then(std::sync::Weak::upgrade);
+        let client = self
+            .inner
+            .clients
+            .lock()
+            .get(client_id)
+            .and_then(std::sync::Weak::upgrade);
         match client {
             Some(client) => {
                 client.close(CloseReason::Disconnected);
@@ -312,7 +345,12 @@ impl Manager {
         if inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let clients: Vec<_> = inner.clients.lock().values().filter_map(std::sync::Weak::upgrade).collect();
+        let clients: Vec<_> = inner
+            .clients
+            .lock()
+            .values()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
         for client in &clients {
             client.close(CloseReason::Shutdown);
         }
@@ -338,7 +376,11 @@ impl fmt::Debug for Manager {
 
 impl Inner {
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
     }
 
     fn validate_publish(&self, request: PublishRequest) -> Result<NewEvent> {
@@ -355,7 +397,11 @@ impl Inner {
         if request.data.len() > self.config.max_event_bytes {
             return Err(Error::invalid(
                 "data",
-                format!("{} bytes exceed the limit of {}", request.data.len(), self.config.max_event_bytes),
+                format!(
+                    "{} bytes exceed the limit of {}",
+                    request.data.len(),
+                    self.config.max_event_bytes
+                ),
             ));
         }
         if std::str::from_utf8(&request.data).is_err() {
@@ -374,18 +420,30 @@ impl Inner {
 
     fn validate_subscribe(&self, request: &SubscribeRequest) -> Result<Route> {
         if request.channels.is_empty() {
-            return Err(Error::invalid("channels", "at least one channel is required"));
+            return Err(Error::invalid(
+                "channels",
+                "at least one channel is required",
+            ));
         }
         if request.channels.len() > self.config.max_channels_per_client {
             return Err(Error::invalid(
                 "channels",
-                format!("at most {} channels per client", self.config.max_channels_per_client),
+                format!(
+                    "at most {} channels per client",
+                    self.config.max_channels_per_client
+                ),
             ));
         }
         for (i, channel) in request.channels.iter().enumerate() {
             routing::validate_channel(&channel.channel, self.config.max_channel_len)?;
-            if request.channels[..i].iter().any(|c| c.channel == channel.channel) {
-                return Err(Error::invalid("channels", format!("{:?} is listed twice", channel.channel)));
+            if request.channels[..i]
+                .iter()
+                .any(|c| c.channel == channel.channel)
+            {
+                return Err(Error::invalid(
+                    "channels",
+                    format!("{:?} is listed twice", channel.channel),
+                ));
             }
         }
         if let Some(id) = &request.client_id {
@@ -393,18 +451,25 @@ impl Inner {
         }
         let key = |field, value: &Option<String>| -> Result<Option<Arc<str>>> {
             match value {
-                Some(v) => routing::validate_routing_key(field, v).map(|()| Some(Arc::from(v.as_str()))),
+                Some(v) => {
+                    routing::validate_routing_key(field, v).map(|()| Some(Arc::from(v.as_str())))
+                }
                 None => Ok(None),
             }
         };
-        Ok(Route { tenant: key("tenant", &request.tenant)?, subject: key("subject", &request.subject)? })
+        Ok(Route {
+            tenant: key("tenant", &request.tenant)?,
+            subject: key("subject", &request.subject)?,
+        })
     }
 
     fn reserve_connection(&self) -> Result<()> {
         let limit = self.config.max_connections;
         let reserved = self
             .connections
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            });
         match reserved {
             Ok(n) => {
                 metrics::gauge!(m::CONNECTIONS).set((n + 1) as f64);
@@ -455,7 +520,10 @@ impl Inner {
         }
         {
             let mut clients = self.clients.lock();
-            if clients.get(&client.id).is_some_and(|c| std::ptr::eq(c.as_ptr(), Arc::as_ptr(client))) {
+            if clients
+                .get(&client.id)
+                .is_some_and(|c| std::ptr::eq(c.as_ptr(), Arc::as_ptr(client)))
+            {
                 clients.remove(&client.id);
             }
         }
@@ -465,7 +533,12 @@ impl Inner {
 
     /// Reads what a client missed after `token`: exact, or a gap and (optionally) the tail.
     /// Returns the replay and the position live delivery continues after.
-    async fn replay(&self, channel: &str, token: &str, route: &Route) -> Result<(Replay, Position)> {
+    async fn replay(
+        &self,
+        channel: &str,
+        token: &str,
+        route: &Route,
+    ) -> Result<(Replay, Position)> {
         let limit = self.config.replay_limit;
         let name: Arc<str> = channel.into();
         let read = match Position::parse(token) {
@@ -482,14 +555,29 @@ impl Inner {
         };
         let head = read.head;
         let filter = |events: Vec<Event>| -> Vec<SharedEvent> {
-            events.into_iter().filter(|e| route.accepts(e)).map(SharedEvent::new).collect()
+            events
+                .into_iter()
+                .filter(|e| route.accepts(e))
+                .map(SharedEvent::new)
+                .collect()
         };
         let Some(reason) = read.gap else {
-            return Ok((Replay { channel: name, events: filter(read.events), gap: None }, head));
+            return Ok((
+                Replay {
+                    channel: name,
+                    events: filter(read.events),
+                    gap: None,
+                },
+                head,
+            ));
         };
         metrics::counter!(m::GAPS, "reason" => reason.as_str()).increment(1);
         tracing::debug!(channel, %reason, %head, "replay gap");
-        let gap = Gap { channel: name.clone(), reason, head };
+        let gap = Gap {
+            channel: name.clone(),
+            reason,
+            head,
+        };
         let mut events = Vec::new();
         if self.config.replay_tail_after_gap && head.offset > 0 {
             let start = Position::new(head.epoch, head.offset.saturating_sub(limit as u64));
@@ -499,9 +587,21 @@ impl Inner {
                 tail = self.store.read(channel, oldest, limit).await?;
             }
             if tail.head.epoch == head.epoch {
-                events = filter(tail.events.into_iter().filter(|e| e.id.offset <= head.offset).collect());
+                events = filter(
+                    tail.events
+                        .into_iter()
+                        .filter(|e| e.id.offset <= head.offset)
+                        .collect(),
+                );
             }
         }
-        Ok((Replay { channel: name, events, gap: Some(gap) }, head))
+        Ok((
+            Replay {
+                channel: name,
+                events,
+                gap: Some(gap),
+            },
+            head,
+        ))
     }
 }

@@ -47,7 +47,10 @@ impl InMemoryBus {
 
     /// Like [`InMemoryBus::new`], with `capacity` messages queued per subscription at most.
     pub fn with_capacity(capacity: usize) -> Self {
-        let broker = Arc::new(Broker { capacity: capacity.max(1), ..Broker::default() });
+        let broker = Arc::new(Broker {
+            capacity: capacity.max(1),
+            ..Broker::default()
+        });
         Self::attach(broker)
     }
 
@@ -58,7 +61,11 @@ impl InMemoryBus {
 
     fn attach(broker: Arc<Broker>) -> Self {
         let instance = broker.next_instance.fetch_add(1, Ordering::Relaxed);
-        InMemoryBus { broker, instance, closed: AtomicBool::new(false) }
+        InMemoryBus {
+            broker,
+            instance,
+            closed: AtomicBool::new(false),
+        }
     }
 
     /// Subscriptions this connection holds, over all channels.
@@ -66,12 +73,20 @@ impl InMemoryBus {
         let channels = self.broker.channels.read();
         channels
             .values()
-            .map(|subs| subs.values().filter(|s| s.instance == self.instance).count())
+            .map(|subs| {
+                subs.values()
+                    .filter(|s| s.instance == self.instance)
+                    .count()
+            })
             .sum()
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -83,7 +98,9 @@ impl Default for InMemoryBus {
 
 impl fmt::Debug for InMemoryBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InMemoryBus").field("instance", &self.instance).finish_non_exhaustive()
+        f.debug_struct("InMemoryBus")
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,11 +120,16 @@ impl Bus for InMemoryBus {
     async fn subscribe(&self, channel: &str) -> Result<BusSubscription> {
         self.check_open()?;
         let mut channels = self.broker.channels.write();
-        let key = self.broker.next_subscription.fetch_add(1, Ordering::Relaxed);
+        let key = self
+            .broker
+            .next_subscription
+            .fetch_add(1, Ordering::Relaxed);
         let broker = Arc::downgrade(&self.broker);
         let name = channel.to_owned();
         let (sender, subscription) = BusSubscription::channel(self.broker.capacity, move || {
-            let Some(broker) = broker.upgrade() else { return };
+            let Some(broker) = broker.upgrade() else {
+                return;
+            };
             let mut channels = broker.channels.write();
             if let Some(subscribers) = channels.get_mut(&name) {
                 subscribers.remove(&key);
@@ -116,8 +138,14 @@ impl Bus for InMemoryBus {
                 }
             }
         });
-        let subscriber = Subscriber { instance: self.instance, sender };
-        channels.entry(channel.to_owned()).or_default().insert(key, subscriber);
+        let subscriber = Subscriber {
+            instance: self.instance,
+            sender,
+        };
+        channels
+            .entry(channel.to_owned())
+            .or_default()
+            .insert(key, subscriber);
         Ok(subscription)
     }
 

@@ -41,7 +41,10 @@ impl InMemoryStoreConfig {
     /// Checks the values and builds the store.
     pub fn build(self) -> Result<InMemoryStore> {
         if self.max_events_per_channel == 0 {
-            return Err(Error::config("max_events_per_channel", "must be at least 1"));
+            return Err(Error::config(
+                "max_events_per_channel",
+                "must be at least 1",
+            ));
         }
         if self.idle_ttl.is_zero() {
             return Err(Error::config("idle_ttl", "must be positive"));
@@ -51,7 +54,10 @@ impl InMemoryStoreConfig {
         }
         Ok(InMemoryStore {
             config: self,
-            state: Mutex::new(State { channels: HashMap::new(), last_sweep: Instant::now() }),
+            state: Mutex::new(State {
+                channels: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
             closed: AtomicBool::new(false),
         })
     }
@@ -102,7 +108,11 @@ impl InMemoryStore {
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
     }
 
     /// Runs `f` on the channel's log, creating it (new epoch) if absent, after expiring idle
@@ -112,7 +122,9 @@ impl InMemoryStore {
         let mut state = self.state.lock();
         let ttl = self.config.idle_ttl;
         if now.duration_since(state.last_sweep) >= ttl / 4 {
-            state.channels.retain(|_, log| now.duration_since(log.last_used) < ttl);
+            state
+                .channels
+                .retain(|_, log| now.duration_since(log.last_used) < ttl);
             state.last_sweep = now;
         }
         if let Some(log) = state.channels.get_mut(channel) {
@@ -132,12 +144,15 @@ impl InMemoryStore {
                 state.channels.remove(&victim);
             }
         }
-        let log = state.channels.entry(channel.to_owned()).or_insert_with(|| ChannelLog {
-            epoch: super::fresh_epoch(),
-            head: 0,
-            events: VecDeque::new(),
-            last_used: now,
-        });
+        let log = state
+            .channels
+            .entry(channel.to_owned())
+            .or_insert_with(|| ChannelLog {
+                epoch: super::fresh_epoch(),
+                head: 0,
+                events: VecDeque::new(),
+                last_used: now,
+            });
         f(log)
     }
 }
@@ -154,7 +169,9 @@ impl Default for InMemoryStore {
 
 impl fmt::Debug for InMemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InMemoryStore").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("InMemoryStore")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -180,7 +197,12 @@ impl Store for InMemoryStore {
         Ok(self.with_log(channel, |log| {
             let head = Position::new(log.epoch, log.head);
             let oldest = log.oldest();
-            let result = |events, gap| ReadResult { events, head, oldest, gap };
+            let result = |events, gap| ReadResult {
+                events,
+                head,
+                oldest,
+                gap,
+            };
             if after.epoch != log.epoch {
                 return result(Vec::new(), Some(GapReason::EpochChanged));
             }
@@ -216,9 +238,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn idle_channels_expire_with_a_new_epoch() {
-        let store = InMemoryStoreConfig { idle_ttl: Duration::from_secs(60), ..Default::default() }
-            .build()
-            .unwrap();
+        let store = InMemoryStoreConfig {
+            idle_ttl: Duration::from_secs(60),
+            ..Default::default()
+        }
+        .build()
+        .unwrap();
         let first = store.append(NewEvent::new("a", "1")).await.unwrap();
         tokio::time::advance(Duration::from_secs(61)).await;
         let again = store.append(NewEvent::new("a", "2")).await.unwrap();
@@ -233,7 +258,12 @@ mod tests {
 
     #[tokio::test]
     async fn least_recently_used_channel_is_evicted_past_the_limit() {
-        let store = InMemoryStoreConfig { max_channels: 2, ..Default::default() }.build().unwrap();
+        let store = InMemoryStoreConfig {
+            max_channels: 2,
+            ..Default::default()
+        }
+        .build()
+        .unwrap();
         for channel in ["a", "b", "c"] {
             store.append(NewEvent::new(channel, "x")).await.unwrap();
         }
@@ -242,7 +272,10 @@ mod tests {
 
     #[test]
     fn invalid_config_is_rejected() {
-        let bad = InMemoryStoreConfig { max_events_per_channel: 0, ..Default::default() };
+        let bad = InMemoryStoreConfig {
+            max_events_per_channel: 0,
+            ..Default::default()
+        };
         assert!(matches!(bad.build(), Err(Error::InvalidConfig { .. })));
     }
 }

@@ -1,0 +1,108 @@
+//! Repository rules checked by `cargo test -p xtask`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+fn crate_dirs() -> Vec<PathBuf> {
+    let root = crate::workspace_root();
+    let mut dirs: Vec<PathBuf> = fs::read_dir(root.join("crates"))
+        .expect("crates/")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    dirs.push(root.join("xtask"));
+    if let Ok(examples) = fs::read_dir(root.join("examples")) {
+        dirs.extend(
+            examples
+                .map(|e| e.expect("dir entry").path())
+                .filter(|p| p.join("Cargo.toml").exists()),
+        );
+    }
+    dirs
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_crate_inherits_the_workspace_settings() {
+    for dir in crate_dirs() {
+        let manifest = read(&dir.join("Cargo.toml"));
+        for needle in [
+            "edition.workspace = true",
+            "rust-version.workspace = true",
+            "[lints]\nworkspace = true",
+        ] {
+            assert!(
+                manifest.contains(needle),
+                "{}: missing `{needle}`",
+                dir.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn source_files_stay_small() {
+    for dir in crate_dirs() {
+        let mut files = Vec::new();
+        rust_files(&dir, &mut files);
+        for file in files {
+            let lines = read(&file).lines().count();
+            assert!(
+                lines <= 600,
+                "{} has {lines} lines; split it by concern",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn conformance_macro_lists_every_suite_function() {
+    let root = crate::workspace_root().join("crates/realtime-conformance/src");
+    let lib = read(&root.join("lib.rs"));
+    let mut functions = Vec::new();
+    for file in ["store.rs", "bus.rs", "manager.rs"] {
+        for line in read(&root.join(file)).lines() {
+            if let Some(rest) = line.strip_prefix("pub async fn ") {
+                functions.push(rest.split('(').next().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    assert!(functions.len() >= 20, "found only {functions:?}");
+    let macro_body = lib.split("(@each $backend;").nth(1).expect("macro list");
+    for name in &functions {
+        assert!(lib.contains(&format!("\"{name}\"")), "ALL misses {name}");
+        assert!(
+            macro_body.contains(name.as_str()),
+            "conformance_tests! misses {name}"
+        );
+    }
+}
+
+#[test]
+fn readme_and_ci_use_the_same_test_command() {
+    let root = crate::workspace_root();
+    let readme = read(&root.join("README.md"));
+    let ci = read(&root.join(".ci/run"));
+    assert!(
+        readme.contains("cargo xtask test"),
+        "README must give the test command"
+    );
+    assert!(
+        ci.contains("cargo xtask ci") || ci.contains("cargo xtask test"),
+        ".ci/run must run it"
+    );
+}
