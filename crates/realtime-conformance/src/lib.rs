@@ -16,6 +16,7 @@
 //! [`Manager`]: realtime_core::Manager
 
 mod bus;
+mod delivery;
 mod manager;
 pub mod memory;
 mod store;
@@ -27,6 +28,7 @@ use async_trait::async_trait;
 use realtime_core::{Bus, Result, Store};
 
 pub use bus::*;
+pub use delivery::*;
 pub use manager::*;
 pub use store::*;
 

@@ -1,0 +1,243 @@
+//! The [`Manager`](realtime_core::Manager)'s delivery guarantees: backpressure, echoes,
+//! repair, release and shutdown.
+
+use realtime_core::{
+    CloseReason, Error, GapReason, ManagerConfig, Message, NewEvent, PublishRequest,
+    SubscribeRequest,
+};
+
+use crate::Backend;
+use crate::manager::resume;
+use crate::support::{channel, eventually, instance, next_event, next_message, ok};
+
+/// A client that does not read is closed as a slow consumer; resuming replays what it missed.
+pub async fn manager_slow_consumer(backend: &dyn Backend) {
+    let mut config = ManagerConfig::default();
+    config.client_buffer = 4;
+    let manager = instance(backend, config).await;
+    let ch = channel("slow");
+    let mut client = ok(
+        manager.subscribe(SubscribeRequest::channel(&ch)).await,
+        "subscribe",
+    )
+    .client;
+    let mut published = Vec::new();
+    for i in 0..10 {
+        published.push(ok(
+            manager
+                .publish(PublishRequest::new(&ch, format!("{i}")))
+                .await,
+            "publish",
+        ));
+    }
+    let mut received = Vec::new();
+    while let Some(message) = client.recv().await {
+        match message {
+            Message::Event(e) => received.push(e.id),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(client.close_reason(), Some(CloseReason::SlowConsumer));
+    assert_eq!(
+        received,
+        published[..4].iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+    let resumed = ok(manager.subscribe(resume(&ch, received[3])).await, "resume");
+    let replayed: Vec<_> = resumed.replay[0].events.iter().map(|e| e.id).collect();
+    assert_eq!(
+        replayed,
+        published[4..].iter().map(|e| e.id).collect::<Vec<_>>(),
+        "resume must replay the rest"
+    );
+}
+
+/// In drop mode a full client loses events but is told with a `dropped` gap.
+pub async fn manager_drop_on_backpressure(backend: &dyn Backend) {
+    let mut config = ManagerConfig::default();
+    config.client_buffer = 4;
+    config.drop_on_backpressure = true;
+    let manager = instance(backend, config).await;
+    let ch = channel("drop");
+    let mut client = ok(
+        manager.subscribe(SubscribeRequest::channel(&ch)).await,
+        "subscribe",
+    )
+    .client;
+    let mut published = Vec::new();
+    for i in 0..10 {
+        published.push(ok(
+            manager
+                .publish(PublishRequest::new(&ch, format!("{i}")))
+                .await,
+            "publish",
+        ));
+    }
+    for expected in &published[..4] {
+        assert_eq!(next_event(&mut client, "queued").await.id, expected.id);
+    }
+    let after = ok(
+        manager.publish(PublishRequest::new(&ch, "after")).await,
+        "publish after",
+    );
+    match next_message(&mut client, "gap").await {
+        Message::Gap(gap) => assert_eq!(
+            (gap.reason, gap.head),
+            (GapReason::Dropped, published[9].id)
+        ),
+        other => panic!("expected a dropped gap, got {other:?}"),
+    }
+    assert_eq!(next_event(&mut client, "after gap").await.id, after.id);
+    assert_eq!(client.close_reason(), None);
+}
+
+/// Events published on this instance are not delivered again when the bus echoes them, and
+/// events from another instance arrive once.
+pub async fn manager_echo_dedupe(backend: &dyn Backend) {
+    let a = instance(backend, ManagerConfig::default()).await;
+    let b = instance(backend, ManagerConfig::default()).await;
+    let ch = channel("echo");
+    let mut client = ok(
+        a.subscribe(SubscribeRequest::channel(&ch)).await,
+        "subscribe",
+    )
+    .client;
+    let mut published = Vec::new();
+    for i in 0..10 {
+        let via = if i % 2 == 0 { &a } else { &b };
+        published.push(
+            ok(
+                via.publish(PublishRequest::new(&ch, format!("{i}"))).await,
+                "publish",
+            )
+            .id,
+        );
+    }
+    let mut received = Vec::new();
+    for _ in 0..10 {
+        received.push(next_event(&mut client, "echo client").await.id);
+    }
+    assert_eq!(received, published, "each event once, in order");
+    // Anything late (an echo) would arrive before this marker.
+    let marker = ok(
+        b.publish(PublishRequest::new(&ch, "marker")).await,
+        "marker",
+    );
+    assert_eq!(
+        next_event(&mut client, "marker").await.id,
+        marker.id,
+        "no duplicate before the marker"
+    );
+}
+
+/// An event that never reached the bus (appended straight to the store) is repaired from the
+/// store as soon as a later event shows the hole.
+pub async fn manager_live_gap_repair(backend: &dyn Backend) {
+    let a = instance(backend, ManagerConfig::default()).await;
+    let b = instance(backend, ManagerConfig::default()).await;
+    let store = ok(backend.store().await, "store");
+    let ch = channel("repair");
+    let mut client = ok(
+        a.subscribe(SubscribeRequest::channel(&ch)).await,
+        "subscribe",
+    )
+    .client;
+    let lost1 = ok(store.append(NewEvent::new(&ch, "lost1")).await, "append");
+    let lost2 = ok(store.append(NewEvent::new(&ch, "lost2")).await, "append");
+    let seen = ok(b.publish(PublishRequest::new(&ch, "seen")).await, "publish");
+    for expected in [&lost1, &lost2, &seen] {
+        assert_eq!(
+            next_event(&mut client, "repair").await.id,
+            expected.id,
+            "the hole must be filled in order"
+        );
+    }
+}
+
+/// One bus subscription per channel, released with the last local client; connection counts
+/// and the connection limit hold.
+pub async fn manager_releases_channel(backend: &dyn Backend) {
+    let mut config = ManagerConfig::default();
+    config.max_connections = 3;
+    let manager = instance(backend, config).await;
+    let ch = channel("release");
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(
+            ok(
+                manager.subscribe(SubscribeRequest::channel(&ch)).await,
+                "subscribe",
+            )
+            .client,
+        );
+    }
+    assert_eq!(
+        manager.channel_count(),
+        1,
+        "one bus subscription for three clients"
+    );
+    assert_eq!(manager.connection_count(), 3);
+    match manager.subscribe(SubscribeRequest::channel(&ch)).await {
+        Err(e @ Error::TooManyConnections { limit: 3 }) => assert!(e.is_retryable()),
+        other => panic!(
+            "expected TooManyConnections, got {:?}",
+            other.map(|s| s.client)
+        ),
+    }
+    let id = clients[0].id().to_owned();
+    ok(manager.disconnect(&id), "disconnect");
+    assert!(clients[0].recv().await.is_none());
+    assert_eq!(clients[0].close_reason(), Some(CloseReason::Disconnected));
+    assert!(matches!(
+        manager.disconnect("nobody"),
+        Err(Error::UnknownClient(_))
+    ));
+    clients.clear();
+    assert_eq!(manager.connection_count(), 0);
+    assert_eq!(
+        manager.channel_count(),
+        0,
+        "the last client leaving releases the channel"
+    );
+    // A new client works on a fresh subscription and sees only new events.
+    let mut again = ok(
+        manager.subscribe(SubscribeRequest::channel(&ch)).await,
+        "resubscribe",
+    )
+    .client;
+    let event = ok(
+        manager.publish(PublishRequest::new(&ch, "again")).await,
+        "publish",
+    );
+    assert_eq!(next_event(&mut again, "resubscribed").await.id, event.id);
+    drop(again);
+    eventually("connection count back to zero", || {
+        manager.connection_count() == 0
+    })
+    .await;
+}
+
+/// Closing the manager ends every client with `Shutdown` and refuses further work.
+pub async fn manager_close(backend: &dyn Backend) {
+    let manager = instance(backend, ManagerConfig::default()).await;
+    let ch = channel("mclose");
+    let mut client = ok(
+        manager.subscribe(SubscribeRequest::channel(&ch)).await,
+        "subscribe",
+    )
+    .client;
+    ok(manager.close().await, "close");
+    let ended = tokio::time::timeout(crate::support::DEADLINE, client.recv()).await;
+    assert!(matches!(ended, Ok(None)), "client must end on close");
+    assert_eq!(client.close_reason(), Some(CloseReason::Shutdown));
+    assert!(matches!(
+        manager.publish(PublishRequest::new(&ch, "x")).await,
+        Err(Error::Closed)
+    ));
+    assert!(matches!(
+        manager.subscribe(SubscribeRequest::channel(&ch)).await,
+        Err(Error::Closed)
+    ));
+    assert_eq!(manager.channel_count(), 0);
+    drop(client);
+    assert_eq!(manager.connection_count(), 0);
+}

@@ -1,0 +1,194 @@
+//! What callers ask of the manager, and how it is checked.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::Inner;
+use super::client::Client;
+use crate::error::{Error, Result};
+use crate::event::{NewEvent, SharedEvent};
+use crate::gap::Gap;
+use crate::routing::{self, Route};
+
+/// One channel of a subscription, with where to resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRequest {
+    /// The channel name.
+    pub channel: String,
+    /// The last position the client saw (an SSE `Last-Event-ID`), or `None` for live only.
+    /// A token that is not a valid position yields an `unknown_position` gap.
+    pub resume_from: Option<String>,
+}
+
+impl ChannelRequest {
+    /// Live events of `channel` only.
+    pub fn live(channel: impl Into<String>) -> Self {
+        ChannelRequest {
+            channel: channel.into(),
+            resume_from: None,
+        }
+    }
+
+    /// Events of `channel` after the position `token`.
+    pub fn resume(channel: impl Into<String>, token: impl Into<String>) -> Self {
+        ChannelRequest {
+            channel: channel.into(),
+            resume_from: Some(token.into()),
+        }
+    }
+}
+
+/// What a client subscribes to, and as whom.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscribeRequest {
+    /// An id for the client; generated when `None`. Must be unique among connected clients.
+    pub client_id: Option<String>,
+    /// One or more channels.
+    pub channels: Vec<ChannelRequest>,
+    /// The client's tenant (from the authorization hook, never from the client itself).
+    pub tenant: Option<String>,
+    /// The client's subject (e.g. a user id).
+    pub subject: Option<String>,
+}
+
+impl SubscribeRequest {
+    /// One channel, live only, no tenant or subject.
+    pub fn channel(channel: impl Into<String>) -> Self {
+        SubscribeRequest {
+            channels: vec![ChannelRequest::live(channel)],
+            ..Default::default()
+        }
+    }
+}
+
+/// An event to publish.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishRequest {
+    /// The channel.
+    pub channel: String,
+    /// Only clients of this tenant receive it; `None` for every client.
+    pub tenant: Option<String>,
+    /// Only clients with this subject receive it; `None` for every client.
+    pub subject: Option<String>,
+    /// The SSE event type; may not start with `realtime-`.
+    pub event_type: Option<String>,
+    /// The payload; must be UTF-8.
+    pub data: Bytes,
+    /// Overrides the client's reconnection delay, in ms.
+    pub retry_ms: Option<u32>,
+}
+
+impl PublishRequest {
+    /// `data` on `channel`, to everyone.
+    pub fn new(channel: impl Into<String>, data: impl Into<Bytes>) -> Self {
+        PublishRequest {
+            channel: channel.into(),
+            data: data.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// What the client missed on one channel, from [`Manager::subscribe`].
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// The channel.
+    pub channel: Arc<str>,
+    /// The missed events in order (exact), or empty when there is a gap (unless
+    /// [`ManagerConfig::replay_tail_after_gap`] is set).
+    pub events: Vec<SharedEvent>,
+    /// Set when the replay could not be exact; send it to the client before `events`.
+    pub gap: Option<Gap>,
+}
+
+/// A new client and its replay.
+#[derive(Debug)]
+pub struct Subscription {
+    /// The client; its live stream continues exactly where the replay ends.
+    pub client: Client,
+    /// One entry per channel that asked to resume, in request order.
+    pub replay: Vec<Replay>,
+}
+
+impl Inner {
+    pub(super) fn validate_publish(&self, request: PublishRequest) -> Result<NewEvent> {
+        routing::validate_channel(&request.channel, self.config.max_channel_len)?;
+        if let Some(tenant) = &request.tenant {
+            routing::validate_routing_key("tenant", tenant)?;
+        }
+        if let Some(subject) = &request.subject {
+            routing::validate_routing_key("subject", subject)?;
+        }
+        if let Some(kind) = &request.event_type {
+            routing::validate_event_type(kind)?;
+        }
+        if request.data.len() > self.config.max_event_bytes {
+            return Err(Error::invalid(
+                "data",
+                format!(
+                    "{} bytes exceed the limit of {}",
+                    request.data.len(),
+                    self.config.max_event_bytes
+                ),
+            ));
+        }
+        if std::str::from_utf8(&request.data).is_err() {
+            return Err(Error::invalid("data", "must be UTF-8 text"));
+        }
+        Ok(NewEvent {
+            channel: request.channel,
+            tenant: request.tenant,
+            subject: request.subject,
+            event_type: request.event_type,
+            data: request.data,
+            retry_ms: request.retry_ms,
+            timestamp: std::time::SystemTime::now(),
+        })
+    }
+
+    pub(super) fn validate_subscribe(&self, request: &SubscribeRequest) -> Result<Route> {
+        if request.channels.is_empty() {
+            return Err(Error::invalid(
+                "channels",
+                "at least one channel is required",
+            ));
+        }
+        if request.channels.len() > self.config.max_channels_per_client {
+            return Err(Error::invalid(
+                "channels",
+                format!(
+                    "at most {} channels per client",
+                    self.config.max_channels_per_client
+                ),
+            ));
+        }
+        for (i, channel) in request.channels.iter().enumerate() {
+            routing::validate_channel(&channel.channel, self.config.max_channel_len)?;
+            if request.channels[..i]
+                .iter()
+                .any(|c| c.channel == channel.channel)
+            {
+                return Err(Error::invalid(
+                    "channels",
+                    format!("{:?} is listed twice", channel.channel),
+                ));
+            }
+        }
+        if let Some(id) = &request.client_id {
+            routing::validate_routing_key("client_id", id)?;
+        }
+        let key = |field, value: &Option<String>| -> Result<Option<Arc<str>>> {
+            match value {
+                Some(v) => {
+                    routing::validate_routing_key(field, v).map(|()| Some(Arc::from(v.as_str())))
+                }
+                None => Ok(None),
+            }
+        };
+        Ok(Route {
+            tenant: key("tenant", &request.tenant)?,
+            subject: key("subject", &request.subject)?,
+        })
+    }
+}
