@@ -44,6 +44,9 @@ struct State {
     epoch: Epoch,
     last: u64,
     pending: BTreeMap<u64, Event>,
+    /// Set once the baseline is read. Before that, events are ignored: the ones appended
+    /// before the baseline read are not live, the later ones come again through the bus.
+    ready: bool,
     resync: bool,
     repairing: bool,
     closed: bool,
@@ -60,6 +63,7 @@ impl Hub {
                 epoch: Epoch(0),
                 last: 0,
                 pending: BTreeMap::new(),
+                ready: false,
                 resync: false,
                 repairing: false,
                 closed: false,
@@ -80,6 +84,7 @@ impl Hub {
                     let mut state = self.state.lock();
                     state.epoch = head.epoch;
                     state.last = head.offset;
+                    state.ready = true;
                 }
                 let hub = Arc::downgrade(self);
                 let reader = tokio::spawn(async move {
@@ -117,7 +122,7 @@ impl Hub {
     /// Takes an event from a local publish or the bus, in whatever order they arrive.
     pub(crate) fn offer(self: &Arc<Self>, event: Event) {
         let mut state = self.state.lock();
-        if state.closed {
+        if state.closed || !state.ready {
             return;
         }
         if event.id.epoch != state.epoch {
@@ -147,7 +152,7 @@ impl Hub {
     }
 
     fn start_repair(self: &Arc<Self>, state: &mut State) {
-        if state.repairing || state.closed {
+        if state.repairing || state.closed || !state.ready {
             return;
         }
         state.repairing = true;
