@@ -34,6 +34,7 @@
 //! ## Routing
 //! Tenants are strict: see [`Route`]. A client without a tenant never sees a tenant's events.
 
+pub mod auth;
 mod bus;
 mod error;
 mod event;

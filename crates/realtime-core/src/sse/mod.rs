@@ -5,6 +5,8 @@
 //! or inject a field; `data` is split on every line break (CRLF, CR, LF) into one `data:` line
 //! each, which the browser joins back with `\n`.
 
+mod decode;
+
 use std::fmt::Write as _;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -12,6 +14,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::event::Event;
 use crate::gap::Gap;
 use crate::position::Position;
+
+pub use decode::{Decoder, Frame};
 
 /// The SSE event name of the gap signal. Application event types may not use the `realtime-`
 /// prefix, so this cannot be spoofed by a publisher.

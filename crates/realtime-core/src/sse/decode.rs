@@ -1,0 +1,117 @@
+//! An incremental `text/event-stream` decoder, for tests, tools and Rust clients.
+
+use bytes::{Buf, BytesMut};
+
+/// One dispatched SSE frame (or a run of comments).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frame {
+    /// The `id:` field, if the frame had one.
+    pub id: Option<String>,
+    /// The `event:` field, if the frame had one.
+    pub event: Option<String>,
+    /// The `data:` lines joined with `\n`; `None` when the frame had no data line.
+    pub data: Option<String>,
+    /// The `retry:` field, if valid.
+    pub retry: Option<u32>,
+    /// Comment lines (`: text`), without the colon and the one leading space.
+    pub comments: Vec<String>,
+}
+
+/// Splits a byte stream into [`Frame`]s; feed it chunks as they arrive.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    buffer: BytesMut,
+    frame: Frame,
+    /// Whether the frame being built has any line yet.
+    started: bool,
+    /// A CR ended the last line; an LF right after it belongs to it.
+    after_cr: bool,
+}
+
+impl Decoder {
+    /// A decoder at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `chunk` and returns the frames it completed, in order.
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<Frame> {
+        self.buffer.extend_from_slice(chunk);
+        let mut frames = Vec::new();
+        loop {
+            if self.after_cr && self.buffer.first() == Some(&b'\n') {
+                self.buffer.advance(1);
+            }
+            self.after_cr = false;
+            let Some(end) = self.buffer.iter().position(|&b| b == b'\n' || b == b'\r') else {
+                return frames;
+            };
+            self.after_cr = self.buffer[end] == b'\r';
+            let line = self.buffer.split_to(end);
+            self.buffer.advance(1);
+            if let Some(frame) = self.line(&String::from_utf8_lossy(&line)) {
+                frames.push(frame);
+            }
+        }
+    }
+
+    fn line(&mut self, line: &str) -> Option<Frame> {
+        if line.is_empty() {
+            self.started = false;
+            return Some(std::mem::take(&mut self.frame)).filter(|f| *f != Frame::default());
+        }
+        self.started = true;
+        let (field, value) = match line.split_once(':') {
+            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+            None => (line, ""),
+        };
+        match field {
+            "" => self.frame.comments.push(value.to_owned()),
+            "id" => self.frame.id = Some(value.to_owned()),
+            "event" => self.frame.event = Some(value.to_owned()),
+            "retry" => self.frame.retry = value.parse().ok(),
+            "data" => match &mut self.frame.data {
+                Some(data) => {
+                    data.push('\n');
+                    data.push_str(value);
+                }
+                None => self.frame.data = Some(value.to_owned()),
+            },
+            _ => {}
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::NewEvent;
+    use crate::position::{Epoch, Position};
+
+    #[test]
+    fn decodes_what_the_encoder_writes_in_any_chunking() {
+        let mut event = NewEvent::new("c", "a\nb\r\nc").into_event(Position::new(Epoch(0xa), 5));
+        event.event_type = Some("t".into());
+        event.retry_ms = Some(10);
+        let mut wire = super::super::encode_comment("connected").to_vec();
+        wire.extend_from_slice(&super::super::encode_event(&event));
+        for split in 0..wire.len() {
+            let mut decoder = Decoder::new();
+            let mut frames = decoder.feed(&wire[..split]);
+            frames.extend(decoder.feed(&wire[split..]));
+            assert_eq!(frames.len(), 2, "split at {split}");
+            assert_eq!(frames[0].comments, vec!["connected"]);
+            let f = &frames[1];
+            assert_eq!(
+                (
+                    f.id.as_deref(),
+                    f.event.as_deref(),
+                    f.data.as_deref(),
+                    f.retry
+                ),
+                (Some("a-5"), Some("t"), Some("a\nb\nc"), Some(10))
+            );
+        }
+    }
+}

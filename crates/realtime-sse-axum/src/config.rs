@@ -1,0 +1,60 @@
+//! Endpoint configuration.
+
+use realtime_core::{Error, Result};
+
+/// Query parameter names and routing trust. Defaults follow the Go package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SseConfig {
+    /// The channel to stream. Default `channel`.
+    pub channel_param: String,
+    /// The tenant, used only as described at [`SseConfig::routing_from_query`]. Default `tenant`.
+    pub tenant_param: String,
+    /// The subject, likewise. Default `subject`.
+    pub subject_param: String,
+    /// Resume position when no `Last-Event-ID` header is sent. Default `last_event_id`.
+    pub last_event_id_param: String,
+    /// Whether the tenant and subject may come from the query string when no authorization
+    /// hook is set. Default `false`: such a request gets 400, since a client could name any
+    /// tenant. With a hook, the query's values are never used for routing.
+    pub routing_from_query: bool,
+}
+
+impl Default for SseConfig {
+    fn default() -> Self {
+        SseConfig {
+            channel_param: "channel".into(),
+            tenant_param: "tenant".into(),
+            subject_param: "subject".into(),
+            last_event_id_param: "last_event_id".into(),
+            routing_from_query: false,
+        }
+    }
+}
+
+impl SseConfig {
+    /// Checks that the parameter names are non-empty and distinct.
+    pub fn validate(&self) -> Result<()> {
+        let names = [
+            ("channel_param", &self.channel_param),
+            ("tenant_param", &self.tenant_param),
+            ("subject_param", &self.subject_param),
+            ("last_event_id_param", &self.last_event_id_param),
+        ];
+        for (i, (field, name)) in names.iter().enumerate() {
+            if name.is_empty() {
+                return Err(Error::InvalidConfig {
+                    field,
+                    reason: "must not be empty".into(),
+                });
+            }
+            if names[..i].iter().any(|(_, other)| other == name) {
+                return Err(Error::InvalidConfig {
+                    field,
+                    reason: format!("{name:?} is used twice"),
+                });
+            }
+        }
+        Ok(())
+    }
+}

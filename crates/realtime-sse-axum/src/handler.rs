@@ -1,0 +1,190 @@
+//! The endpoint: request → authorization → subscription → event stream.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
+use http::request::Parts;
+use http::{HeaderValue, header};
+use realtime_core::auth::{Authorize, Grant};
+use realtime_core::{ChannelRequest, Manager, Result, SubscribeRequest, sse};
+
+use crate::config::SseConfig;
+use crate::error::ApiError;
+use crate::stream::SseBody;
+
+/// The SSE endpoint. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SseHandler {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    manager: Manager,
+    config: SseConfig,
+    authorize: Option<Authorize<Parts>>,
+}
+
+/// Builds an [`SseHandler`].
+#[derive(Debug)]
+pub struct SseHandlerBuilder {
+    manager: Manager,
+    config: SseConfig,
+    authorize: Option<Authorize<Parts>>,
+}
+
+impl SseHandlerBuilder {
+    /// Uses `config` (default: [`SseConfig::default`]).
+    pub fn config(mut self, config: SseConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Runs `authorize` before every subscription; its [`Grant`] sets the tenant and subject.
+    pub fn authorize(mut self, authorize: Authorize<Parts>) -> Self {
+        self.authorize = Some(authorize);
+        self
+    }
+
+    /// Validates the configuration.
+    pub fn build(self) -> Result<SseHandler> {
+        self.config.validate()?;
+        Ok(SseHandler {
+            inner: Arc::new(Inner {
+                manager: self.manager,
+                config: self.config,
+                authorize: self.authorize,
+            }),
+        })
+    }
+}
+
+impl SseHandler {
+    /// A builder for an endpoint serving `manager`'s channels.
+    pub fn builder(manager: Manager) -> SseHandlerBuilder {
+        SseHandlerBuilder {
+            manager,
+            config: SseConfig::default(),
+            authorize: None,
+        }
+    }
+
+    /// `GET` routed to this endpoint, for `Router::route("/events", handler.get())`.
+    pub fn get<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
+        let this = self.clone();
+        get(move |request: Request| async move { this.serve(request).await })
+    }
+
+    /// Answers one request: an event stream, or a JSON error.
+    pub async fn serve(&self, request: Request) -> Response {
+        match self.open(request).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        }
+    }
+
+    async fn open(&self, request: Request) -> Result<Response, ApiError> {
+        let (parts, _body) = request.into_parts();
+        let config = &self.inner.config;
+        let query = Query::parse(parts.uri.query().unwrap_or_default());
+        let channel = query.single(&config.channel_param)?.ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_channel",
+                format!("the {:?} query parameter is required", config.channel_param),
+            )
+        })?;
+        let resume_from = match parts.headers.get("last-event-id") {
+            // A header that is not text cannot be a position: the manager reports a gap.
+            Some(value) => Some(value.to_str().unwrap_or("\u{fffd}").to_owned()),
+            None => query.single(&config.last_event_id_param)?,
+        };
+        let mut subscription = SubscribeRequest {
+            client_id: None,
+            channels: vec![ChannelRequest {
+                channel,
+                resume_from,
+            }],
+            tenant: query.single(&config.tenant_param)?,
+            subject: query.single(&config.subject_param)?,
+        };
+        match &self.inner.authorize {
+            Some(authorize) => {
+                let Grant { tenant, subject } =
+                    authorize.check(&parts, &subscription).await.map_err(|r| {
+                        let status = http::StatusCode::from_u16(r.status)
+                            .unwrap_or(http::StatusCode::FORBIDDEN);
+                        let code = if status == http::StatusCode::UNAUTHORIZED {
+                            "unauthorized"
+                        } else {
+                            "forbidden"
+                        };
+                        ApiError::new(status, code, r.message)
+                    })?;
+                subscription.tenant = tenant;
+                subscription.subject = subject;
+            }
+            None if !config.routing_from_query
+                && (subscription.tenant.is_some() || subscription.subject.is_some()) =>
+            {
+                return Err(ApiError::bad_request(
+                    "routing_not_allowed",
+                    "tenant and subject come from the authorization hook; this endpoint has none",
+                ));
+            }
+            None => {}
+        }
+        let manager = &self.inner.manager;
+        let realtime_core::Subscription { client, replay } =
+            manager.subscribe(subscription).await?;
+        let mut prelude =
+            VecDeque::with_capacity(3 + replay.iter().map(|r| r.events.len()).sum::<usize>());
+        prelude.push_back(sse::encode_retry(manager.config().default_retry_ms));
+        for channel in replay {
+            if let Some(gap) = &channel.gap {
+                prelude.push_back(sse::encode_gap(gap));
+            }
+            prelude.extend(channel.events.iter().map(|e| e.sse_frame()));
+        }
+        prelude.push_back(sse::encode_comment("connected"));
+        let body = SseBody::new(prelude, client, manager.config().heartbeat_interval);
+        let mut response = Response::new(Body::from_stream(body));
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        Ok(response)
+    }
+}
+
+/// The decoded query string.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: &str) -> Self {
+        Query(
+            form_urlencoded::parse(raw.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    /// The parameter's value; absent or empty is `None`, given twice is an error.
+    fn single(&self, name: &str) -> Result<Option<String>, ApiError> {
+        let mut values = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("the {name:?} query parameter is given more than once"),
+            ));
+        }
+        Ok(first.filter(|v| !v.is_empty()).cloned())
+    }
+}

@@ -1,0 +1,84 @@
+//! The response body: prelude (retry, replay), `: connected`, then live events and heartbeats.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use realtime_core::{Client, Message, sse};
+use tokio::time::{Interval, MissedTickBehavior};
+
+/// Largest chunk built from messages that are already queued; one write instead of many.
+const MAX_BATCH_BYTES: usize = 32 * 1024;
+
+pub(crate) struct SseBody {
+    prelude: VecDeque<Bytes>,
+    client: Option<Client>,
+    heartbeat: Interval,
+}
+
+impl SseBody {
+    pub(crate) fn new(prelude: VecDeque<Bytes>, client: Client, heartbeat: Duration) -> Self {
+        let mut heartbeat =
+            tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        SseBody {
+            prelude,
+            client: Some(client),
+            heartbeat,
+        }
+    }
+}
+
+fn frame(message: &Message) -> Bytes {
+    match message {
+        Message::Event(event) => event.sse_frame(),
+        Message::Gap(gap) => sse::encode_gap(gap),
+        // A message kind this adapter does not know: nothing to send.
+        _ => Bytes::new(),
+    }
+}
+
+impl futures_core::Stream for SseBody {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(chunk) = this.prelude.pop_front() {
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+        let Some(client) = this.client.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match client.poll_recv(cx) {
+            Poll::Ready(Some(first)) => {
+                this.heartbeat.reset();
+                let first = frame(&first);
+                // Coalesce whatever else is already queued; a lone frame is sent as-is,
+                // shared with every other client.
+                let mut batch: Option<BytesMut> = None;
+                while batch.as_ref().map_or(first.len(), BytesMut::len) < MAX_BATCH_BYTES {
+                    let Poll::Ready(Some(next)) = client.poll_recv(cx) else {
+                        break;
+                    };
+                    let buf = batch.get_or_insert_with(|| BytesMut::from(&first[..]));
+                    buf.extend_from_slice(&frame(&next));
+                }
+                Poll::Ready(Some(Ok(batch.map_or(first, BytesMut::freeze))))
+            }
+            Poll::Ready(None) => {
+                let reason = client.close_reason().map_or("closed", |r| r.as_str());
+                tracing::debug!(client = client.id(), reason, "sse stream ends");
+                // Dropping the client releases it in the manager right away.
+                this.client = None;
+                Poll::Ready(Some(Ok(sse::encode_comment(&format!("closed: {reason}")))))
+            }
+            Poll::Pending => match this.heartbeat.poll_tick(cx) {
+                Poll::Ready(_) => Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n")))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
