@@ -1,7 +1,12 @@
 //! Project automation. Run `cargo xtask help`.
 
-use std::process::{Command, ExitCode};
+// A command-line tool: printing is its job.
+#![allow(clippy::print_stdout)]
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, ExitCode, Stdio};
+
+mod browser;
 mod conformance;
 mod services;
 #[cfg(test)]
@@ -12,7 +17,8 @@ cargo xtask <command>
 
 Commands:
   test                          start the services the tests need, then run every test
-                                (unit, conformance per backend, doc tests): the README's command
+                                (unit, conformance per backend, doc tests, the browser test of
+                                the demo): the README's command
   conformance --backend NAME    run the conformance suite against one backend and print a table
                                 (backends: memory)
   bench [-- CRITERION ARGS]     run the criterion benchmarks
@@ -69,15 +75,80 @@ fn cargo() -> String {
 fn test() -> Result<(), String> {
     services::ensure_for_tests()?;
     let cargo = cargo();
-    run(
-        &cargo,
-        &["test", "--workspace", "--all-targets", "--locked"],
-    )?;
-    run(&cargo, &["test", "--workspace", "--doc", "--locked"])?;
-    for backend in conformance::BACKENDS {
-        conformance::run(&["--backend".into(), backend.name.into()])?;
+    let mut counts = Counts::default();
+    let mut command = Command::new(&cargo);
+    command.args(["test", "--workspace", "--all-targets", "--locked"]);
+    let units = run_counted(command, &mut counts);
+    let mut command = Command::new(&cargo);
+    command.args(["test", "--workspace", "--doc", "--locked"]);
+    let docs = run_counted(command, &mut counts);
+    let browser = browser::test(&mut counts);
+    eprintln!();
+    println!("all: {} passed, {} failed", counts.passed, counts.failed);
+    units.and(docs).and(browser)
+}
+
+/// Tests passed and failed, read from the runners' summary lines.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    passed: u64,
+    failed: u64,
+}
+
+impl Counts {
+    /// Adds what a libtest (`test result: ok. 3 passed; 0 failed; …`) or node test runner
+    /// (`# pass 3`, `# fail 0`) summary line says.
+    fn read(&mut self, line: &str) {
+        let number = |text: &str| {
+            text.trim()
+                .split(' ')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+        };
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split(['.', ';']) {
+                let part = part.trim();
+                if let Some(n) = part.strip_suffix(" passed").and_then(number) {
+                    self.passed += n;
+                } else if let Some(n) = part.strip_suffix(" failed").and_then(number) {
+                    self.failed += n;
+                }
+            }
+        } else if let Some(n) = line.strip_prefix("# pass ").and_then(number) {
+            self.passed += n;
+        } else if let Some(n) = line.strip_prefix("# fail ").and_then(number) {
+            self.failed += n;
+        }
     }
-    Ok(())
+}
+
+/// Runs `command` in the workspace root, echoing its output and counting its test results.
+pub(crate) fn run_counted(mut command: Command, counts: &mut Counts) -> Result<(), String> {
+    eprintln!("xtask: $ {command:?}");
+    let mut child = command
+        .current_dir(
+            command
+                .get_current_dir()
+                .map(Into::into)
+                .unwrap_or_else(workspace_root),
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            counts.read(&line);
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for {command:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed: {status}"))
+    }
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {
@@ -112,4 +183,20 @@ fn ci() -> Result<(), String> {
         _ => eprintln!("xtask: cargo-deny is not installed; skipping `cargo deny check`"),
     }
     test()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Counts;
+
+    #[test]
+    fn counts_libtest_and_node_summaries() {
+        let mut counts = Counts::default();
+        counts.read("test result: ok. 22 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out");
+        counts.read("test result: FAILED. 3 passed; 2 failed; 0 ignored");
+        counts.read("# pass 2");
+        counts.read("# fail 1");
+        counts.read("test something ... ok");
+        assert_eq!((counts.passed, counts.failed), (27, 3));
+    }
 }

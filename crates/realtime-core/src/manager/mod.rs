@@ -238,6 +238,22 @@ impl Manager {
         }
     }
 
+    /// Closes every connected client with [`CloseReason::Disconnected`] (they may resume
+    /// from their last position) and returns how many there were.
+    pub fn disconnect_all(&self) -> usize {
+        let clients: Vec<_> = self
+            .inner
+            .clients
+            .lock()
+            .values()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        for client in &clients {
+            client.close(CloseReason::Disconnected);
+        }
+        clients.len()
+    }
+
     /// Shuts down: every client's stream ends with [`CloseReason::Shutdown`] (so browsers
     /// reconnect elsewhere), bus subscriptions end, then the bus and store are closed.
     /// Later calls to `publish` and `subscribe` return [`Error::Closed`]. Idempotent.

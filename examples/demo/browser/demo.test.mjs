@@ -1,0 +1,126 @@
+// End-to-end: the demo page in headless Chromium. `cargo xtask test` builds the demo and runs
+// this with DEMO_BIN (the server binary) and SCREENSHOT (where to save a picture of the page).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { chromium } from "playwright-core";
+
+const DEADLINE_MS = 15_000;
+const RETRY_MS = 1_500; // the demo's announced reconnection delay: time "away" after a cut
+let server, base, browser;
+
+before(async () => {
+  const bin = process.env.DEMO_BIN;
+  assert.ok(bin, "DEMO_BIN must name the realtime-demo binary");
+  server = spawn(bin, ["--addr", "127.0.0.1:0", "--retry-ms", String(RETRY_MS)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  base = await new Promise((resolve, reject) => {
+    let out = "";
+    server.stdout.on("data", (chunk) => {
+      out += chunk;
+      const match = out.match(/listening on (http:\/\/\S+)/);
+      if (match) resolve(match[1]);
+    });
+    server.on("exit", (code) => reject(new Error(`demo exited early with ${code}`)));
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    server.kill("SIGINT");
+    await once(server, "exit");
+  }
+});
+
+async function publish(channel, data, type) {
+  const res = await fetch(`${base}/publish`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(type ? { channel, data, type } : { channel, data }),
+  });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  return body.id;
+}
+
+async function stats() {
+  return (await fetch(`${base}/stats`)).json();
+}
+
+/** Polls `check` until it returns a truthy value or the deadline passes. */
+async function eventually(what, check) {
+  const deadline = Date.now() + DEADLINE_MS;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`not within ${DEADLINE_MS} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const log = (page) => page.evaluate(() => window.realtimeLog);
+
+test("events arrive, and a cut stream resumes exactly with Last-Event-ID", async () => {
+  const channel = `e2e-${Date.now()}`;
+  const page = await browser.newPage();
+  await page.goto(`${base}/?channel=${channel}`);
+  await eventually("page connected", () => page.evaluate(() => window.realtimeState === "open"));
+
+  const live = [];
+  for (const n of [1, 2, 3]) live.push(await publish(channel, `live ${n}`));
+  await eventually("3 live events shown", async () => (await log(page)).length >= 3);
+
+  // The form publishes too.
+  await page.fill("#p-data", "from the form");
+  await page.fill("#p-type", "note");
+  await page.click("button[type=submit]");
+  await eventually("form event shown", async () => (await log(page)).length >= 4);
+
+  // The server ends every stream; while the browser waits to reconnect, three more events.
+  const cut = await (await fetch(`${base}/admin/disconnect-all`, { method: "POST" })).json();
+  assert.equal(cut.disconnected, 1);
+  await eventually("browser away", async () => (await stats()).connections === 0);
+  const missed = [];
+  for (const n of [1, 2, 3]) missed.push(await publish(channel, `missed ${n}`));
+  assert.equal((await stats()).connections, 0, "the events must be published while it is away");
+
+  await eventually("reconnected with the missed events", async () => (await log(page)).length >= 7);
+  const entries = await log(page);
+  assert.deepEqual(entries.filter((e) => e.kind === "gap"), [], "no gap on an exact resume");
+  const ids = entries.map((e) => e.id);
+  assert.equal(new Set(ids).size, ids.length, `no duplicates: ${ids}`);
+  assert.deepEqual(ids.slice(0, 3), live);
+  assert.deepEqual(ids.slice(4), missed, "exactly the events published while away, in order");
+  assert.deepEqual(entries.map((e) => e.data), [
+    "live 1", "live 2", "live 3", "from the form", "missed 1", "missed 2", "missed 3",
+  ]);
+  assert.equal(entries[3].type, "note");
+  assert.equal(await page.evaluate(() => window.realtimeReconnects), 1);
+  assert.equal(await page.evaluate(() => window.realtimeState), "open");
+
+  if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
+  await page.close();
+});
+
+test("an unknown Last-Event-ID shows the gap signal", async () => {
+  const channel = `gap-${Date.now()}`;
+  const head = await publish(channel, "before");
+  const page = await browser.newPage();
+  await page.goto(`${base}/?channel=${channel}&last_event_id=not-a-position`);
+  const gap = await eventually("gap shown", async () => (await log(page)).find((e) => e.kind === "gap"));
+  assert.deepEqual(gap, { kind: "gap", channel, reason: "unknown_position", head });
+  assert.match(await page.textContent("li.gap"), /unknown_position/);
+  const after = await publish(channel, "after");
+  await eventually("live after the gap", async () => (await log(page)).some((e) => e.id === after));
+  assert.deepEqual((await log(page)).map((e) => e.kind), ["gap", "event"], "no replay after a gap");
+  await page.close();
+});

@@ -1,0 +1,106 @@
+//! # realtime-demo
+//!
+//! A server with everything wired on the in-memory store and bus:
+//! - `GET /` — a page that subscribes with `EventSource`, shows events and gap signals, and
+//!   publishes from a form;
+//! - `GET /events?channel=…` — the SSE endpoint ([`realtime_sse_axum`]); the demo takes
+//!   `tenant`/`subject` from the query (a real deployment sets an authorization hook);
+//! - `POST /publish` — `{"channel", "type"?, "data", "tenant"?, "subject"?}` (data: any JSON
+//!   value or a string) → `{"id", "channel"}`, or 400 with a JSON error;
+//! - `GET /metrics` — Prometheus text; `GET /stats` — `{"connections", "channels"}`;
+//! - `POST /admin/disconnect-all` — ends every stream (browsers reconnect and resume).
+
+mod options;
+mod routes;
+
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::response::Html;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use realtime_core::{Manager, ManagerConfig};
+use realtime_sse_axum::{SseConfig, SseHandler};
+
+pub use options::Options;
+
+const PAGE: &str = include_str!("page.html");
+
+/// What the routes share.
+#[derive(Clone)]
+pub struct AppState {
+    manager: Manager,
+    metrics: PrometheusHandle,
+}
+
+/// The process-wide Prometheus recorder (installed once; later calls share it).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// The manager the demo runs on: in-memory store and bus.
+pub fn manager(options: &Options) -> realtime_core::Result<Manager> {
+    let mut config = ManagerConfig::default();
+    config.default_retry_ms = options.retry_ms;
+    Manager::builder().config(config).build()
+}
+
+/// The demo's routes over `manager`.
+pub fn app(manager: Manager) -> realtime_core::Result<Router> {
+    let mut sse_config = SseConfig::default();
+    // Demo only: trust the query for routing. Production code sets `authorize` instead.
+    sse_config.routing_from_query = true;
+    let sse = SseHandler::builder(manager.clone())
+        .config(sse_config)
+        .build()?;
+    let state = AppState {
+        manager,
+        metrics: metrics_handle(),
+    };
+    Ok(Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/events", sse.get())
+        .route("/publish", post(routes::publish))
+        .route("/stats", get(routes::stats))
+        .route("/metrics", get(routes::metrics))
+        .route("/admin/disconnect-all", post(routes::disconnect_all))
+        .with_state(state))
+}
+
+/// Serves until Ctrl-C, then closes the manager so every stream ends cleanly.
+pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let manager = manager(&options)?;
+    let app = app(manager.clone())?;
+    let listener = tokio::net::TcpListener::bind(options.addr).await?;
+    let addr = listener.local_addr()?;
+    // Scripts (and the browser test) read this line to find the port.
+    #[allow(clippy::print_stdout)]
+    {
+        println!("listening on http://{addr}");
+    }
+    tracing::info!(%addr, "realtime demo listening");
+    let shutdown = {
+        let manager = manager.clone();
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+            if let Err(error) = manager.close().await {
+                tracing::warn!(%error, "closing the manager");
+            }
+        }
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

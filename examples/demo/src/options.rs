@@ -1,0 +1,69 @@
+//! Command-line options.
+
+use std::net::SocketAddr;
+
+/// What the demo is started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Where to listen. Default `127.0.0.1:8080`; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// The reconnection delay announced to browsers, in ms. Default 1,000.
+    pub retry_ms: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            retry_ms: 1_000,
+        }
+    }
+}
+
+impl Options {
+    /// Usage text.
+    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N]";
+
+    /// Parses the arguments (without the program name).
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        let mut options = Options::default();
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+            match flag.as_str() {
+                "--addr" => {
+                    let raw = value("--addr")?;
+                    options.addr = raw.parse().map_err(|e| format!("--addr {raw:?}: {e}"))?;
+                }
+                "--retry-ms" => {
+                    let raw = value("--retry-ms")?;
+                    options.retry_ms = raw
+                        .parse()
+                        .map_err(|e| format!("--retry-ms {raw:?}: {e}"))?;
+                }
+                "-h" | "--help" => return Err("help".into()),
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        Options::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        assert_eq!(parse(&[]), Ok(Options::default()));
+        let options = parse(&["--addr", "127.0.0.1:0", "--retry-ms", "250"]).unwrap();
+        assert_eq!((options.addr.port(), options.retry_ms), (0, 250));
+        assert!(parse(&["--addr"]).is_err());
+        assert!(parse(&["--addr", "nowhere"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+    }
+}

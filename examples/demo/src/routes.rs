@@ -1,0 +1,73 @@
+//! The demo's own routes: publishing, stats, metrics and a test aid.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, body::Bytes};
+use realtime_core::PublishRequest;
+use realtime_sse_axum::ApiError;
+use serde::Deserialize;
+
+use crate::AppState;
+
+/// `POST /publish` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    channel: String,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    /// Any JSON value; a string is sent as its text, anything else as its JSON.
+    data: serde_json::Value,
+    tenant: Option<String>,
+    subject: Option<String>,
+}
+
+pub(crate) async fn publish(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: PublishBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
+    let data = match body.data {
+        serde_json::Value::String(text) => text,
+        serde_json::Value::Null => {
+            return Err(ApiError::bad_request("invalid_request", "data is required"));
+        }
+        other => other.to_string(),
+    };
+    let mut request = PublishRequest::new(body.channel, data);
+    request.event_type = body.event_type;
+    request.tenant = body.tenant;
+    request.subject = body.subject;
+    let event = state.manager.publish(request).await?;
+    Ok(Json(serde_json::json!({"id": event.id, "channel": event.channel})).into_response())
+}
+
+pub(crate) async fn stats(State(state): State<AppState>) -> Response {
+    Json(serde_json::json!({
+        "connections": state.manager.connection_count(),
+        "channels": state.manager.channel_count(),
+    }))
+    .into_response()
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}
+
+/// `POST /admin/disconnect-all`: ends every open stream, as a restart or a proxy timeout
+/// would. Browsers reconnect by themselves with `Last-Event-ID`. A demo and test aid.
+pub(crate) async fn disconnect_all(State(state): State<AppState>) -> Response {
+    let ended = state.manager.disconnect_all();
+    (
+        StatusCode::OK,
+        Json(serde_json::json!({"disconnected": ended})),
+    )
+        .into_response()
+}

@@ -1,0 +1,75 @@
+//! The end-to-end browser test of the demo: Debian's Chromium driven by playwright-core.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{Counts, run, run_counted, workspace_root};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Installs what the browser test needs (Chromium, the npm package), builds the demo and runs
+/// the test.
+pub(crate) fn test(counts: &mut Counts) -> Result<(), String> {
+    ensure_chromium()?;
+    if Command::new("node").arg("--version").output().is_err() {
+        return Err("node is missing: install Node.js 20+ (apt-get install nodejs npm)".into());
+    }
+    let dir = workspace_root().join("examples/demo/browser");
+    if !dir.join("node_modules/playwright-core").exists() {
+        run_in(&dir, "npm", &["ci", "--no-audit", "--no-fund"])?;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(&cargo, &["build", "--locked", "-p", "realtime-demo"])?;
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|_| workspace_root().join("target"));
+    let demo = target.join("debug/realtime-demo");
+    let shots = target.join("browser");
+    std::fs::create_dir_all(&shots).map_err(|e| format!("create {}: {e}", shots.display()))?;
+    let mut command = Command::new("node");
+    command
+        .args(["--test", "demo.test.mjs"])
+        .current_dir(&dir)
+        .env("DEMO_BIN", &demo)
+        .env("CHROMIUM", CHROMIUM)
+        .env("SCREENSHOT", shots.join("demo.png"));
+    run_counted(command, counts)
+}
+
+fn ensure_chromium() -> Result<(), String> {
+    if Path::new(CHROMIUM).exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: Chromium is missing; installing Debian's chromium package");
+    run("apt-get", &["update", "-qq"])?;
+    run(
+        "apt-get",
+        &[
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "chromium",
+            "fonts-dejavu-core",
+        ],
+    )
+    .map_err(|e| format!("{e}\n(install Chromium by hand: apt-get install chromium)"))
+}
+
+fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<(), String> {
+    eprintln!(
+        "xtask: $ (cd {}) {program} {}",
+        dir.display(),
+        args.join(" ")
+    );
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{program} {} failed: {status}", args.join(" ")))
+    }
+}
