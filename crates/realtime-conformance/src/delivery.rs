@@ -8,7 +8,7 @@ use realtime_core::{
 
 use crate::Backend;
 use crate::manager::resume;
-use crate::support::{channel, eventually, instance, next_event, next_message, ok};
+use crate::support::{channel, eventually, instance, next_event, next_message, ok, publish_n};
 
 /// A client that does not read is closed as a slow consumer; resuming replays what it missed.
 pub async fn manager_slow_consumer(backend: &dyn Backend) {
@@ -21,15 +21,7 @@ pub async fn manager_slow_consumer(backend: &dyn Backend) {
         "subscribe",
     )
     .client;
-    let mut published = Vec::new();
-    for i in 0..10 {
-        published.push(ok(
-            manager
-                .publish(PublishRequest::new(&ch, format!("{i}")))
-                .await,
-            "publish",
-        ));
-    }
+    let published = publish_n(&manager, &ch, 10).await;
     let mut received = Vec::new();
     while let Some(message) = client.recv().await {
         match message {
@@ -63,15 +55,7 @@ pub async fn manager_drop_on_backpressure(backend: &dyn Backend) {
         "subscribe",
     )
     .client;
-    let mut published = Vec::new();
-    for i in 0..10 {
-        published.push(ok(
-            manager
-                .publish(PublishRequest::new(&ch, format!("{i}")))
-                .await,
-            "publish",
-        ));
-    }
+    let published = publish_n(&manager, &ch, 10).await;
     for expected in &published[..4] {
         assert_eq!(next_event(&mut client, "queued").await.id, expected.id);
     }

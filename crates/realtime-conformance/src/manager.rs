@@ -8,7 +8,7 @@ use realtime_core::{
 use tokio::sync::Mutex;
 
 use crate::Backend;
-use crate::support::{channel, instance, next_event, ok, text};
+use crate::support::{channel, instance, next_event, ok, publish_n, text};
 
 pub(crate) fn resume(ch: &str, position: Position) -> SubscribeRequest {
     SubscribeRequest {
@@ -160,15 +160,7 @@ pub async fn manager_resume_gaps(backend: &dyn Backend) {
     config.replay_limit = 5;
     let manager = instance(backend, config).await;
     let ch = channel("gaps");
-    let mut events = Vec::new();
-    for i in 0..10 {
-        events.push(ok(
-            manager
-                .publish(PublishRequest::new(&ch, format!("{i}")))
-                .await,
-            "publish",
-        ));
-    }
+    let events = publish_n(&manager, &ch, 10).await;
     let head = events[9].id;
     let epoch = head.epoch;
     let cases: Vec<(&str, String, GapReason)> = vec![

@@ -86,6 +86,16 @@ pub(crate) async fn instance(backend: &dyn Backend, config: ManagerConfig) -> Ma
     )
 }
 
+/// Publishes `n` events (data `0`, `1`, …) through `manager` and returns them.
+pub(crate) async fn publish_n(manager: &Manager, channel: &str, n: usize) -> Vec<Event> {
+    let mut events = Vec::with_capacity(n);
+    for i in 0..n {
+        let request = realtime_core::PublishRequest::new(channel, i.to_string());
+        events.push(ok(manager.publish(request).await, "publish"));
+    }
+    events
+}
+
 /// The payload as text.
 pub(crate) fn text(event: &Event) -> &str {
     std::str::from_utf8(&event.data).unwrap_or("<not utf-8>")

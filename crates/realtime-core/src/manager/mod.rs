@@ -241,17 +241,7 @@ impl Manager {
     /// Closes every connected client with [`CloseReason::Disconnected`] (they may resume
     /// from their last position) and returns how many there were.
     pub fn disconnect_all(&self) -> usize {
-        let clients: Vec<_> = self
-            .inner
-            .clients
-            .lock()
-            .values()
-            .filter_map(std::sync::Weak::upgrade)
-            .collect();
-        for client in &clients {
-            client.close(CloseReason::Disconnected);
-        }
-        clients.len()
+        self.inner.close_clients(CloseReason::Disconnected)
     }
 
     /// Shuts down: every client's stream ends with [`CloseReason::Shutdown`] (so browsers
@@ -262,20 +252,12 @@ impl Manager {
         if inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let clients: Vec<_> = inner
-            .clients
-            .lock()
-            .values()
-            .filter_map(std::sync::Weak::upgrade)
-            .collect();
-        for client in &clients {
-            client.close(CloseReason::Shutdown);
-        }
+        let clients = inner.close_clients(CloseReason::Shutdown);
         let hubs: Vec<_> = inner.hubs.write().drain().map(|(_, hub)| hub).collect();
         for hub in &hubs {
             hub.shutdown();
         }
-        tracing::info!(instance = %inner.config.instance_id, clients = clients.len(), "manager closed");
+        tracing::info!(instance = %inner.config.instance_id, clients, "manager closed");
         let bus = inner.bus.close().await;
         let store = inner.store.close().await;
         bus.and(store)
@@ -292,6 +274,20 @@ impl fmt::Debug for Manager {
 }
 
 impl Inner {
+    /// Ends every connected client's stream with `reason`; returns how many there were.
+    fn close_clients(&self, reason: CloseReason) -> usize {
+        let clients: Vec<_> = self
+            .clients
+            .lock()
+            .values()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        for client in &clients {
+            client.close(reason);
+        }
+        clients.len()
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             Err(Error::Closed)
