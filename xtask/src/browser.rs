@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::{Counts, run, run_counted, workspace_root};
+use crate::{Counts, run, run_counted, run_in, workspace_root};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -54,22 +54,4 @@ fn ensure_chromium() -> Result<(), String> {
         ],
     )
     .map_err(|e| format!("{e}\n(install Chromium by hand: apt-get install chromium)"))
-}
-
-fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<(), String> {
-    eprintln!(
-        "xtask: $ (cd {}) {program} {}",
-        dir.display(),
-        args.join(" ")
-    );
-    let status = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{program} {} failed: {status}", args.join(" ")))
-    }
 }

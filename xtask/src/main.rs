@@ -50,10 +50,19 @@ fn main() -> ExitCode {
 
 /// Runs a command in the workspace root, failing with its description if it fails.
 pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    eprintln!("xtask: $ {program} {}", args.join(" "));
+    run_in(&workspace_root(), program, args)
+}
+
+/// Runs a command in `dir`, failing with its description if it fails.
+pub(crate) fn run_in(dir: &std::path::Path, program: &str, args: &[&str]) -> Result<(), String> {
+    eprintln!(
+        "xtask: $ (in {}) {program} {}",
+        dir.display(),
+        args.join(" ")
+    );
     let status = Command::new(program)
         .args(args)
-        .current_dir(workspace_root())
+        .current_dir(dir)
         .status()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
     if status.success() {
