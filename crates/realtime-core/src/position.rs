@@ -11,6 +11,14 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Epoch(pub u64);
 
+impl Epoch {
+    /// A new, hard-to-guess epoch for a history that is starting. Stores call this when a
+    /// channel's history begins (again), so it never repeats an earlier epoch.
+    pub fn fresh() -> Epoch {
+        crate::memory::fresh_epoch()
+    }
+}
+
 /// Where an event sits in its channel: the epoch of the history and the offset in it.
 ///
 /// Offsets start at 1 and grow by exactly 1 per appended event; offset 0 means "before the

@@ -1,0 +1,190 @@
+//! Configuration of the Redis store and bus.
+
+use std::fmt;
+use std::time::Duration;
+
+use realtime_core::{Error, Result};
+
+/// The default server: the local Redis.
+pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+
+/// How [`RedisStore`](crate::RedisStore) connects and what it keeps. Mirrors the Go package's
+/// `RedisStoreConfig`.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisStoreConfig {
+    /// `redis://[user:password@]host:port[/db]`. Default [`DEFAULT_URL`].
+    pub url: String,
+    /// Prefix of every key. Default `realtime:`.
+    pub prefix: String,
+    /// Events kept per channel (exact trimming). Default 1,000.
+    pub max_events_per_channel: usize,
+    /// A channel's keys expire after this long without an append or a read; its next event
+    /// starts a new epoch. Default 24 hours.
+    pub idle_ttl: Duration,
+    /// Timeout of each operation (and of connecting). Default 5 s.
+    pub operation_timeout: Duration,
+    /// Operations in flight at once on the multiplexed connection. Default 64.
+    pub max_connections: usize,
+}
+
+impl Default for RedisStoreConfig {
+    fn default() -> Self {
+        RedisStoreConfig {
+            url: DEFAULT_URL.into(),
+            prefix: "realtime:".into(),
+            max_events_per_channel: 1_000,
+            idle_ttl: Duration::from_secs(24 * 3_600),
+            operation_timeout: Duration::from_secs(5),
+            max_connections: 64,
+        }
+    }
+}
+
+impl RedisStoreConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        validate_common(&self.url, &self.prefix, self.operation_timeout)?;
+        if self.max_events_per_channel == 0 {
+            return Err(invalid("max_events_per_channel", "must be at least 1"));
+        }
+        if self.idle_ttl < Duration::from_millis(1) {
+            return Err(invalid("idle_ttl", "must be at least 1 ms"));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid("max_connections", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RedisStoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStoreConfig")
+            .field("url", &redact(&self.url))
+            .field("prefix", &self.prefix)
+            .field("max_events_per_channel", &self.max_events_per_channel)
+            .field("idle_ttl", &self.idle_ttl)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// How [`RedisBus`](crate::RedisBus) connects. Mirrors the Go package's `RedisBusConfig`.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisBusConfig {
+    /// `redis://[user:password@]host:port[/db]`. Default [`DEFAULT_URL`].
+    pub url: String,
+    /// Prefix of every pub/sub channel. Default `realtime:`.
+    pub prefix: String,
+    /// Timeout of each operation (and of connecting). Default 5 s.
+    pub operation_timeout: Duration,
+    /// Publishes in flight at once on the multiplexed connection. Default 64.
+    pub max_connections: usize,
+    /// Messages queued per subscription before it is told it was interrupted (and repairs
+    /// from the store). Default 4,096.
+    pub subscription_capacity: usize,
+}
+
+impl Default for RedisBusConfig {
+    fn default() -> Self {
+        RedisBusConfig {
+            url: DEFAULT_URL.into(),
+            prefix: "realtime:".into(),
+            operation_timeout: Duration::from_secs(5),
+            max_connections: 64,
+            subscription_capacity: 4_096,
+        }
+    }
+}
+
+impl RedisBusConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        validate_common(&self.url, &self.prefix, self.operation_timeout)?;
+        if self.max_connections == 0 {
+            return Err(invalid("max_connections", "must be at least 1"));
+        }
+        if self.subscription_capacity == 0 {
+            return Err(invalid("subscription_capacity", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RedisBusConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBusConfig")
+            .field("url", &redact(&self.url))
+            .field("prefix", &self.prefix)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("subscription_capacity", &self.subscription_capacity)
+            .finish()
+    }
+}
+
+fn invalid(field: &'static str, reason: &str) -> Error {
+    Error::InvalidConfig { field, reason: reason.into() }
+}
+
+fn validate_common(url: &str, prefix: &str, timeout: Duration) -> Result<()> {
+    if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
+        return Err(invalid("url", "must start with redis://, rediss:// or unix://"));
+    }
+    // Braces would break the `{channel}` hash tag that keeps a channel on one cluster slot.
+    if prefix.contains(['{', '}']) || prefix.chars().any(char::is_control) {
+        return Err(invalid("prefix", "must not contain braces or control characters"));
+    }
+    if timeout < Duration::from_millis(1) {
+        return Err(invalid("operation_timeout", "must be at least 1 ms"));
+    }
+    Ok(())
+}
+
+/// The URL with any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else { return url.to_owned() };
+    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+    let redacted = if userinfo.contains(':') { format!("{user}:***") } else { "***".to_owned() };
+    match path {
+        Some(path) => format!("{scheme}://{redacted}@{host}/{path}"),
+        None => format!("{scheme}://{redacted}@{host}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_passwords() {
+        let mut config = RedisStoreConfig::default();
+        config.url = "redis://app:s3cret@db.internal:6379/2".into();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("redis://app:***@db.internal:6379/2"), "{shown}");
+        assert_eq!(redact("redis://:pw@h:1"), "redis://:***@h:1");
+        assert_eq!(redact("redis://token@h"), "redis://***@h");
+        assert_eq!(redact("redis://h:1/0"), "redis://h:1/0");
+    }
+
+    #[test]
+    fn validation() {
+        assert!(RedisStoreConfig::default().validate().is_ok());
+        assert!(RedisBusConfig::default().validate().is_ok());
+        let mut bad = RedisStoreConfig::default();
+        bad.prefix = "a{b}".into();
+        assert!(matches!(bad.validate(), Err(Error::InvalidConfig { field: "prefix", .. })));
+        let mut bad = RedisBusConfig::default();
+        bad.url = "http://x".into();
+        assert!(matches!(bad.validate(), Err(Error::InvalidConfig { field: "url", .. })));
+        let mut bad = RedisStoreConfig::default();
+        bad.max_events_per_channel = 0;
+        assert!(bad.validate().is_err());
+    }
+}

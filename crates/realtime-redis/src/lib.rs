@@ -1,0 +1,45 @@
+//! # realtime-redis
+//!
+//! A [`Store`](realtime_core::Store) on Redis Streams and a [`Bus`](realtime_core::Bus) on
+//! Redis pub/sub, so several instances share history and fan-out.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use realtime_core::Manager;
+//! use realtime_redis::{RedisBus, RedisBusConfig, RedisStore, RedisStoreConfig};
+//!
+//! # async fn run() -> realtime_core::Result<()> {
+//! let store = RedisStore::connect(RedisStoreConfig::default()).await?;
+//! let bus = RedisBus::connect(RedisBusConfig::default()).await?;
+//! let manager = Manager::builder().store(Arc::new(store)).bus(Arc::new(bus)).build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Store
+//! Per channel, a hash `<prefix>{<channel>}:m` holds the epoch and the offset counter, and a
+//! stream `<prefix>{<channel>}:s` the events with entry id `0-<offset>`. One Lua script per
+//! append takes the next offset, adds the entry, trims to `max_events_per_channel` exactly and
+//! refreshes the TTL; a channel whose keys expired or were flushed gets a new random epoch.
+//! Reads seek with `XRANGE (0-<offset> + COUNT n`. The `{channel}` hash tag keeps a channel's
+//! keys on one Redis Cluster slot.
+//!
+//! ## Bus
+//! Each instance keeps one RESP3 subscriber connection for all its channels (SUBSCRIBE once
+//! per channel, reference counted) that reconnects and resubscribes by itself. Messages
+//! carry the event's position; after a reconnect every subscription yields
+//! [`BusMessage::Interrupted`](realtime_core::BusMessage), and the manager reads what was
+//! published meanwhile from the store, so no client sees a hole.
+//!
+//! ## Errors
+//! Failures are [`realtime_core::Error::Backend`] with backend `"redis"` and a kind:
+//! `Connection` and `Timeout` are retryable, `Protocol` and `Decode` are not.
+
+mod bus;
+mod codec;
+mod config;
+mod error;
+mod store;
+
+pub use bus::RedisBus;
+pub use config::{DEFAULT_URL, RedisBusConfig, RedisStoreConfig, redact};
+pub use store::RedisStore;

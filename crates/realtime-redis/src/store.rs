@@ -1,0 +1,243 @@
+//! The Redis Streams store.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use realtime_core::{
+    Epoch, Error, Event, GapReason, NewEvent, Position, ReadResult, Result, Store,
+};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+
+use crate::codec::{self, decode_error};
+use crate::config::RedisStoreConfig;
+use crate::error::{connect_failed, from_redis};
+
+/// Appends atomically: creates the channel's epoch if its history is gone, takes the next
+/// offset, adds the entry with id `0-<offset>`, trims exactly, refreshes the TTL.
+/// KEYS: meta, stream. ARGV: fresh epoch, max len, ttl ms, meta, data.
+const APPEND: &str = r"
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. offset, 'm', ARGV[4], 'd', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return {epoch, offset}
+";
+
+/// Reads after a position, seeking by entry id (XRANGE with an exclusive start), never
+/// scanning. Creates the epoch of a channel without history so later appends keep it.
+/// KEYS: meta, stream. ARGV: fresh epoch, after epoch, after offset, limit, ttl ms.
+/// Returns {epoch, head, oldest, status, entries}.
+const READ: &str = r"
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+local head = tonumber(redis.call('HGET', KEYS[1], 'o'))
+local oldest = head + 1
+local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+if #first > 0 then
+  oldest = tonumber(string.match(first[1][1], '%-(%d+)$'))
+end
+if ARGV[2] ~= epoch then return {epoch, head, oldest, 'epoch_changed', {}} end
+local after = tonumber(ARGV[3])
+if after > head then return {epoch, head, oldest, 'unknown_position', {}} end
+if after + 1 < oldest then return {epoch, head, oldest, 'trimmed', {}} end
+local limit = tonumber(ARGV[4])
+local status = 'exact'
+if head - after > limit then status = 'limit' end
+if limit == 0 or after == head then return {epoch, head, oldest, status, {}} end
+local entries = redis.call('XRANGE', KEYS[2], '(0-' .. after, '+', 'COUNT', limit)
+return {epoch, head, oldest, status, entries}
+";
+
+/// Replay history in Redis Streams, one stream and one small hash per channel.
+///
+/// Keys are `<prefix>{<channel>}:s` (the stream) and `<prefix>{<channel>}:m` (epoch and
+/// offset counter); the `{channel}` hash tag keeps both on one Redis Cluster slot, so each
+/// script touches one slot.
+pub struct RedisStore {
+    config: RedisStoreConfig,
+    connection: ConnectionManager,
+    append: Script,
+    read: Script,
+    closed: AtomicBool,
+}
+
+impl RedisStore {
+    /// Connects to the server in `config` (validated first).
+    pub async fn connect(config: RedisStoreConfig) -> Result<Self> {
+        config.validate()?;
+        let connection = connect(&config.url, config.operation_timeout, config.max_connections).await?;
+        Ok(RedisStore {
+            config,
+            connection,
+            append: Script::new(APPEND),
+            read: Script::new(READ),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RedisStoreConfig {
+        &self.config
+    }
+
+    /// The two keys of `channel`: meta hash and stream.
+    pub fn keys(&self, channel: &str) -> (String, String) {
+        let base = format!("{}{{{channel}}}", self.config.prefix);
+        (format!("{base}:m"), format!("{base}:s"))
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        self.config.idle_ttl.as_millis().max(1) as u64
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+    }
+}
+
+pub(crate) async fn connect(url: &str, timeout: std::time::Duration, in_flight: usize) -> Result<ConnectionManager> {
+    let client = redis::Client::open(url).map_err(|e| connect_failed(url, e))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_concurrency_limit(in_flight)
+        .set_number_of_retries(2);
+    client.get_connection_manager_with_config(config).await.map_err(|e| connect_failed(url, e).into())
+}
+
+fn epoch_of(value: &Value) -> Result<Epoch, realtime_core::BackendError> {
+    let text = match value {
+        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
+        Value::SimpleString(s) => Some(s.as_str()),
+        _ => None,
+    };
+    text.and_then(|t| u64::from_str_radix(t, 16).ok()).map(Epoch).ok_or_else(|| decode_error("bad epoch"))
+}
+
+fn int_of(value: &Value) -> Result<u64, realtime_core::BackendError> {
+    match value {
+        Value::Int(n) if *n >= 0 => Ok(*n as u64),
+        _ => Err(decode_error(format!("expected a non-negative integer, got {value:?}"))),
+    }
+}
+
+fn bytes_of(value: &Value) -> Option<&[u8]> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+/// One XRANGE entry: `[id, [field, value, …]]`.
+fn entry(channel: &str, epoch: Epoch, value: &Value) -> Result<Event, realtime_core::BackendError> {
+    let Value::Array(parts) = value else { return Err(decode_error("stream entry is not an array")) };
+    let [id, fields] = parts.as_slice() else { return Err(decode_error("stream entry shape")) };
+    let id = bytes_of(id).and_then(|b| std::str::from_utf8(b).ok()).ok_or_else(|| decode_error("entry id"))?;
+    let offset = id.strip_prefix("0-").and_then(|o| o.parse().ok()).ok_or_else(|| decode_error("entry id"))?;
+    let fields: Vec<&Value> = match fields {
+        Value::Array(items) => items.iter().collect(),
+        Value::Map(pairs) => pairs.iter().flat_map(|(k, v)| [k, v]).collect(),
+        _ => return Err(decode_error("entry fields")),
+    };
+    let (mut meta, mut data) = (None, None);
+    for pair in fields.chunks(2) {
+        match (pair.first().and_then(|v| bytes_of(v)), pair.get(1).and_then(|v| bytes_of(v))) {
+            (Some(b"m"), Some(value)) => meta = Some(value),
+            (Some(b"d"), Some(value)) => data = Some(value),
+            _ => {}
+        }
+    }
+    let (Some(meta), Some(data)) = (meta, data) else { return Err(decode_error("entry without m or d")) };
+    codec::decode(channel, Position::new(epoch, offset), meta, Bytes::copy_from_slice(data))
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn append(&self, event: NewEvent) -> Result<Event> {
+        self.check_open()?;
+        let (meta_key, stream_key) = self.keys(&event.channel);
+        let meta = codec::encode_meta(&event);
+        let (epoch, offset): (String, u64) = self
+            .append
+            .key(meta_key)
+            .key(stream_key)
+            .arg(format!("{:x}", Epoch::fresh().0))
+            .arg(self.config.max_events_per_channel)
+            .arg(self.ttl_ms())
+            .arg(meta)
+            .arg(event.data.as_ref())
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(from_redis)?;
+        let epoch = u64::from_str_radix(&epoch, 16).map_err(|_| decode_error("bad epoch"))?;
+        Ok(event.into_event(Position::new(Epoch(epoch), offset)))
+    }
+
+    async fn read(&self, channel: &str, after: Position, limit: usize) -> Result<ReadResult> {
+        self.check_open()?;
+        let (meta_key, stream_key) = self.keys(channel);
+        let reply: Vec<Value> = self
+            .read
+            .key(meta_key)
+            .key(stream_key)
+            .arg(format!("{:x}", Epoch::fresh().0))
+            .arg(format!("{:x}", after.epoch.0))
+            .arg(after.offset)
+            .arg(limit)
+            .arg(self.ttl_ms())
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(from_redis)?;
+        let [epoch, head, oldest, status, entries] = reply.as_slice() else {
+            return Err(decode_error("read reply shape").into());
+        };
+        let epoch = epoch_of(epoch)?;
+        let head = Position::new(epoch, int_of(head)?);
+        let oldest = int_of(oldest)?;
+        let gap = match bytes_of(status) {
+            Some(b"exact") => None,
+            Some(b"limit") => Some(GapReason::Limit),
+            Some(b"epoch_changed") => Some(GapReason::EpochChanged),
+            Some(b"unknown_position") => Some(GapReason::UnknownPosition),
+            Some(b"trimmed") => Some(GapReason::Trimmed),
+            _ => return Err(decode_error(format!("read status {status:?}")).into()),
+        };
+        let events = match entries {
+            Value::Array(items) => items.iter().map(|v| entry(channel, epoch, v)).collect::<Result<Vec<_>, _>>()?,
+            _ => Vec::new(),
+        };
+        Ok(ReadResult { events, head, oldest, gap })
+    }
+
+    async fn head(&self, channel: &str) -> Result<Position> {
+        // A read with no limit from a position of no epoch: only the head comes back.
+        Ok(self.read(channel, Position::start(Epoch(0)), 0).await?.head)
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+}
