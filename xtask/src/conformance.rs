@@ -9,11 +9,18 @@ pub(crate) struct Backend {
 }
 
 /// Every backend with a conformance test target.
-pub(crate) const BACKENDS: &[Backend] = &[Backend {
-    name: "memory",
-    package: "realtime-conformance",
-    test: "memory",
-}];
+pub(crate) const BACKENDS: &[Backend] = &[
+    Backend {
+        name: "memory",
+        package: "realtime-conformance",
+        test: "memory",
+    },
+    Backend {
+        name: "redis",
+        package: "realtime-redis",
+        test: "conformance",
+    },
+];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let name = match args {

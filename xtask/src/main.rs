@@ -20,7 +20,7 @@ Commands:
                                 (unit, conformance per backend, doc tests, the browser test of
                                 the demo): the README's command
   conformance --backend NAME    run the conformance suite against one backend and print a table
-                                (backends: memory)
+                                (backends: memory, redis)
   bench [-- CRITERION ARGS]     run the criterion benchmarks
   ci                            fmt --check, clippy -D warnings, cargo deny (if installed), test
   help                          this text

@@ -1,1 +1,139 @@
-fn main() {}
+//! Redis store and bus: append, read from a position, publish→deliver across two instances,
+//! and one round trip (append and PUBLISH in one script) against two (append, then PUBLISH).
+//!
+//! Needs Redis on 127.0.0.1:6379 (or `REALTIME_REDIS_URL`). `cargo xtask bench`.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use realtime_core::{
+    Bus, Epoch, Manager, Message, NewEvent, Position, PublishRequest, Store, SubscribeRequest,
+};
+use realtime_redis::{APPEND_SCRIPT, RedisBus, RedisBusConfig, RedisStore, RedisStoreConfig};
+
+fn url() -> String {
+    std::env::var("REALTIME_REDIS_URL").unwrap_or_else(|_| realtime_redis::DEFAULT_URL.into())
+}
+
+fn prefix() -> String {
+    format!("rt-bench:{:x}:", Epoch::fresh().0)
+}
+
+fn payload() -> String {
+    format!("{{\"sent_at\":1764430000000,\"body\":\"{}\"}}", "x".repeat(64))
+}
+
+async fn store(prefix: &str) -> RedisStore {
+    let mut config = RedisStoreConfig::default();
+    config.url = url();
+    config.prefix = prefix.into();
+    config.idle_ttl = Duration::from_secs(300);
+    RedisStore::connect(config).await.expect("Redis on 127.0.0.1:6379 (redis-server --daemonize yes)")
+}
+
+async fn bus(prefix: &str) -> RedisBus {
+    let mut config = RedisBusConfig::default();
+    config.url = url();
+    config.prefix = prefix.into();
+    RedisBus::connect(config).await.unwrap()
+}
+
+fn store_ops(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let prefix = prefix();
+    let store = rt.block_on(store(&prefix));
+    let bus = rt.block_on(bus(&prefix));
+    let data = payload();
+    let mut group = c.benchmark_group("redis");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("append", |b| {
+        b.iter(|| rt.block_on(store.append(NewEvent::new("append", data.clone()))).unwrap())
+    });
+    group.bench_function("append_then_publish_two_round_trips", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let event = store.append(NewEvent::new("two", data.clone())).await.unwrap();
+                bus.publish(&event).await.unwrap();
+            })
+        })
+    });
+    // The same append with the PUBLISH of the positioned message inside the script.
+    let one_trip = redis::Script::new(&APPEND_SCRIPT.replace(
+        "return {epoch, offset}",
+        "redis.call('PUBLISH', KEYS[3], epoch .. ' ' .. offset .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5])\nreturn {epoch, offset}",
+    ));
+    let mut connection = rt.block_on(async {
+        redis::Client::open(url()).unwrap().get_connection_manager().await.unwrap()
+    });
+    let (meta, stream) = store.keys("one");
+    group.bench_function("append_and_publish_one_round_trip", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let _: (String, u64) = one_trip
+                    .key(&meta)
+                    .key(&stream)
+                    .key(format!("{prefix}\u{1f}one"))
+                    .arg(format!("{:x}", Epoch::fresh().0))
+                    .arg(1_000)
+                    .arg(300_000)
+                    .arg(r#"{"ts":1}"#)
+                    .arg(data.as_bytes())
+                    .invoke_async(&mut connection)
+                    .await
+                    .unwrap();
+            })
+        })
+    });
+    let head = rt.block_on(async {
+        let mut last = None;
+        for _ in 0..1_000 {
+            last = Some(store.append(NewEvent::new("history", data.clone())).await.unwrap().id);
+        }
+        last.unwrap()
+    });
+    let from = Position::new(head.epoch, head.offset - 100);
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("read_100_after_position_of_1000", |b| {
+        b.iter(|| rt.block_on(store.read("history", from, 1_000)).unwrap())
+    });
+    group.finish();
+}
+
+/// A publish on instance A until a client of instance B has the event, through Redis.
+fn publish_to_deliver(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let prefix = prefix();
+    let (a, b, mut client) = rt.block_on(async {
+        let shared: Arc<dyn Store> = Arc::new(store(&prefix).await);
+        let a = Manager::builder().store(shared.clone()).bus(Arc::new(bus(&prefix).await)).build().unwrap();
+        let b = Manager::builder().store(shared).bus(Arc::new(bus(&prefix).await)).build().unwrap();
+        let client = b.subscribe(SubscribeRequest::channel("e2e")).await.unwrap().client;
+        (a, b, client)
+    });
+    let data = payload();
+    let mut group = c.benchmark_group("redis");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("publish_to_deliver_across_instances", |bench| {
+        bench.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    a.publish(PublishRequest::new("e2e", data.clone())).await.unwrap();
+                    match client.recv().await {
+                        Some(Message::Event(_)) => {}
+                        other => panic!("expected an event, got {other:?}"),
+                    }
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+    drop(b);
+}
+
+criterion_group!(benches, store_ops, publish_to_deliver);
+criterion_main!(benches);

@@ -52,11 +52,20 @@ impl Table {
     fn push(&self, push: PushInfo) {
         match push.kind {
             PushKind::Message => {
-                let [Value::BulkString(name), Value::BulkString(payload)] = push.data.as_slice() else { return };
-                let Ok(name) = std::str::from_utf8(name) else { return };
+                let [Value::BulkString(name), Value::BulkString(payload)] = push.data.as_slice()
+                else {
+                    return;
+                };
+                let Ok(name) = std::str::from_utf8(name) else {
+                    return;
+                };
                 let channels = self.channels.read();
-                let Some(channel) = channels.get(name) else { return };
-                let Some((_, event_channel)) = name.split_once('\u{1f}') else { return };
+                let Some(channel) = channels.get(name) else {
+                    return;
+                };
+                let Some((_, event_channel)) = name.split_once('\u{1f}') else {
+                    return;
+                };
                 match codec::decode_message(event_channel, payload) {
                     Ok(event) => {
                         for sender in channel.subscribers.values() {
@@ -79,8 +88,12 @@ impl Table {
                 }
             }
             PushKind::Subscribe => {
-                let Some(Value::BulkString(name)) = push.data.first() else { return };
-                let Ok(name) = std::str::from_utf8(name) else { return };
+                let Some(Value::BulkString(name)) = push.data.first() else {
+                    return;
+                };
+                let Ok(name) = std::str::from_utf8(name) else {
+                    return;
+                };
                 let mut channels = self.channels.write();
                 if let Some(channel) = channels.get_mut(name).filter(|c| c.interrupted) {
                     channel.interrupted = false;
@@ -98,11 +111,17 @@ impl RedisBus {
     /// Connects the publisher and subscriber connections of `config` (validated first).
     pub async fn connect(config: RedisBusConfig) -> Result<Self> {
         config.validate()?;
-        let publisher = connect(&config.url, config.operation_timeout, config.max_connections).await?;
+        let publisher = connect(
+            &config.url,
+            config.operation_timeout,
+            config.max_connections,
+        )
+        .await?;
         let table = Arc::new(Table::default());
         let sink = table.clone();
         let url = with_resp3(&config.url);
-        let client = redis::Client::open(url.as_str()).map_err(|e| connect_failed(&config.url, e))?;
+        let client =
+            redis::Client::open(url.as_str()).map_err(|e| connect_failed(&config.url, e))?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.operation_timeout))
             .set_response_timeout(Some(config.operation_timeout))
@@ -117,8 +136,21 @@ impl RedisBus {
             .map_err(|e| connect_failed(&config.url, e))?;
         let (unsubscribe, requests) = mpsc::unbounded_channel();
         let ops = Arc::new(Mutex::new(()));
-        tokio::spawn(unsubscriber(requests, table.clone(), ops.clone(), subscriber.clone()));
-        Ok(RedisBus { config, publisher, subscriber, table, ops, unsubscribe, closed: AtomicBool::new(false) })
+        tokio::spawn(unsubscriber(
+            requests,
+            table.clone(),
+            ops.clone(),
+            subscriber.clone(),
+        ));
+        Ok(RedisBus {
+            config,
+            publisher,
+            subscriber,
+            table,
+            ops,
+            unsubscribe,
+            closed: AtomicBool::new(false),
+        })
     }
 
     /// The pub/sub channel of an event channel. The separator cannot occur in a prefix or
@@ -133,7 +165,11 @@ impl RedisBus {
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -153,7 +189,9 @@ async fn unsubscriber(
         let _guard = ops.lock().await;
         let empty = {
             let mut channels = table.channels.write();
-            let empty = channels.get(&name).is_some_and(|c| c.subscribers.is_empty());
+            let empty = channels
+                .get(&name)
+                .is_some_and(|c| c.subscribers.is_empty());
             if empty {
                 channels.remove(&name);
             }
@@ -167,7 +205,9 @@ async fn unsubscriber(
 
 impl fmt::Debug for RedisBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisBus").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("RedisBus")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -225,7 +265,13 @@ impl Bus for RedisBus {
             return Ok(());
         }
         let _guard = self.ops.lock().await;
-        let names: Vec<String> = self.table.channels.write().drain().map(|(name, _)| name).collect();
+        let names: Vec<String> = self
+            .table
+            .channels
+            .write()
+            .drain()
+            .map(|(name, _)| name)
+            .collect();
         let mut connection = self.subscriber.clone();
         for name in names {
             // The subscriptions already ended (their senders were dropped with the table).

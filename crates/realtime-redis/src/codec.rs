@@ -30,7 +30,9 @@ pub(crate) fn decode_error(message: impl Into<String>) -> BackendError {
 }
 
 fn nanos(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or_default()
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default()
 }
 
 /// The `m` field of an event about to be appended.
@@ -46,8 +48,14 @@ pub(crate) fn encode_meta(event: &NewEvent) -> Vec<u8> {
 }
 
 /// Rebuilds an event from its channel, position and stored fields.
-pub(crate) fn decode(channel: &str, id: Position, meta: &[u8], data: Bytes) -> Result<Event, BackendError> {
-    let meta: Meta = serde_json::from_slice(meta).map_err(|e| decode_error(format!("event meta: {e}")))?;
+pub(crate) fn decode(
+    channel: &str,
+    id: Position,
+    meta: &[u8],
+    data: Bytes,
+) -> Result<Event, BackendError> {
+    let meta: Meta =
+        serde_json::from_slice(meta).map_err(|e| decode_error(format!("event meta: {e}")))?;
     Ok(Event {
         id,
         channel: channel.to_owned(),
@@ -79,14 +87,25 @@ pub(crate) fn encode_message(event: &Event) -> Vec<u8> {
 /// Parses a pub/sub message received on `channel`.
 pub(crate) fn decode_message(channel: &str, message: &[u8]) -> Result<Event, BackendError> {
     let mut parts = message.splitn(3, |&b| b == b'\n');
-    let (Some(position), Some(meta), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(decode_error("pub/sub message is not `position\\nmeta\\ndata`"));
+    let (Some(position), Some(meta), Some(data)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(decode_error(
+            "pub/sub message is not `position\\nmeta\\ndata`",
+        ));
     };
-    let position = std::str::from_utf8(position).map_err(|_| decode_error("position is not text"))?;
-    let (epoch, offset) = position.split_once(' ').ok_or_else(|| decode_error("position has no offset"))?;
+    let position =
+        std::str::from_utf8(position).map_err(|_| decode_error("position is not text"))?;
+    let (epoch, offset) = position
+        .split_once(' ')
+        .ok_or_else(|| decode_error("position has no offset"))?;
     let epoch = u64::from_str_radix(epoch, 16).map_err(|_| decode_error("bad epoch"))?;
     let offset = offset.parse().map_err(|_| decode_error("bad offset"))?;
-    decode(channel, Position::new(Epoch(epoch), offset), meta, Bytes::copy_from_slice(data))
+    decode(
+        channel,
+        Position::new(Epoch(epoch), offset),
+        meta,
+        Bytes::copy_from_slice(data),
+    )
 }
 
 #[cfg(test)]

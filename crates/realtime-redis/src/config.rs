@@ -127,16 +127,26 @@ impl fmt::Debug for RedisBusConfig {
 }
 
 fn invalid(field: &'static str, reason: &str) -> Error {
-    Error::InvalidConfig { field, reason: reason.into() }
+    Error::InvalidConfig {
+        field,
+        reason: reason.into(),
+    }
 }
 
 fn validate_common(url: &str, prefix: &str, timeout: Duration) -> Result<()> {
-    if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
-        return Err(invalid("url", "must start with redis://, rediss:// or unix://"));
+    if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://"))
+    {
+        return Err(invalid(
+            "url",
+            "must start with redis://, rediss:// or unix://",
+        ));
     }
     // Braces would break the `{channel}` hash tag that keeps a channel on one cluster slot.
     if prefix.contains(['{', '}']) || prefix.chars().any(char::is_control) {
-        return Err(invalid("prefix", "must not contain braces or control characters"));
+        return Err(invalid(
+            "prefix",
+            "must not contain braces or control characters",
+        ));
     }
     if timeout < Duration::from_millis(1) {
         return Err(invalid("operation_timeout", "must be at least 1 ms"));
@@ -146,11 +156,21 @@ fn validate_common(url: &str, prefix: &str, timeout: Duration) -> Result<()> {
 
 /// The URL with any password replaced by `***`.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
-    let Some((userinfo, host)) = authority.rsplit_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, None), |(a, p)| (a, Some(p)));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
     let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-    let redacted = if userinfo.contains(':') { format!("{user}:***") } else { "***".to_owned() };
+    let redacted = if userinfo.contains(':') {
+        format!("{user}:***")
+    } else {
+        "***".to_owned()
+    };
     match path {
         Some(path) => format!("{scheme}://{redacted}@{host}/{path}"),
         None => format!("{scheme}://{redacted}@{host}"),
@@ -163,11 +183,16 @@ mod tests {
 
     #[test]
     fn debug_hides_passwords() {
-        let mut config = RedisStoreConfig::default();
-        config.url = "redis://app:s3cret@db.internal:6379/2".into();
+        let config = RedisStoreConfig {
+            url: "redis://app:s3cret@db.internal:6379/2".into(),
+            ..Default::default()
+        };
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
-        assert!(shown.contains("redis://app:***@db.internal:6379/2"), "{shown}");
+        assert!(
+            shown.contains("redis://app:***@db.internal:6379/2"),
+            "{shown}"
+        );
         assert_eq!(redact("redis://:pw@h:1"), "redis://:***@h:1");
         assert_eq!(redact("redis://token@h"), "redis://***@h");
         assert_eq!(redact("redis://h:1/0"), "redis://h:1/0");
@@ -177,14 +202,29 @@ mod tests {
     fn validation() {
         assert!(RedisStoreConfig::default().validate().is_ok());
         assert!(RedisBusConfig::default().validate().is_ok());
-        let mut bad = RedisStoreConfig::default();
-        bad.prefix = "a{b}".into();
-        assert!(matches!(bad.validate(), Err(Error::InvalidConfig { field: "prefix", .. })));
-        let mut bad = RedisBusConfig::default();
-        bad.url = "http://x".into();
-        assert!(matches!(bad.validate(), Err(Error::InvalidConfig { field: "url", .. })));
-        let mut bad = RedisStoreConfig::default();
-        bad.max_events_per_channel = 0;
+        let bad = RedisStoreConfig {
+            prefix: "a{b}".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(Error::InvalidConfig {
+                field: "prefix",
+                ..
+            })
+        ));
+        let bad = RedisBusConfig {
+            url: "http://x".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(Error::InvalidConfig { field: "url", .. })
+        ));
+        let bad = RedisStoreConfig {
+            max_events_per_channel: 0,
+            ..Default::default()
+        };
         assert!(bad.validate().is_err());
     }
 }

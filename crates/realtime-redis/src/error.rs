@@ -6,7 +6,8 @@ use realtime_core::{BackendError, BackendErrorKind};
 pub(crate) fn from_redis(error: redis::RedisError) -> BackendError {
     let kind = if error.is_timeout() {
         BackendErrorKind::Timeout
-    } else if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() {
+    } else if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal()
+    {
         BackendErrorKind::Connection
     } else {
         BackendErrorKind::Protocol
@@ -16,7 +17,11 @@ pub(crate) fn from_redis(error: redis::RedisError) -> BackendError {
 
 /// A failure to connect at start-up, with a hint on how to start a local server.
 pub(crate) fn connect_failed(url: &str, error: redis::RedisError) -> BackendError {
-    let kind = if error.is_timeout() { BackendErrorKind::Timeout } else { BackendErrorKind::Connection };
+    let kind = if error.is_timeout() {
+        BackendErrorKind::Timeout
+    } else {
+        BackendErrorKind::Connection
+    };
     BackendError::new(
         "redis",
         kind,

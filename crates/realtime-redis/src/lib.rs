@@ -42,4 +42,4 @@ mod store;
 
 pub use bus::RedisBus;
 pub use config::{DEFAULT_URL, RedisBusConfig, RedisStoreConfig, redact};
-pub use store::RedisStore;
+pub use store::{APPEND_SCRIPT, RedisStore};

@@ -15,10 +15,11 @@ use crate::codec::{self, decode_error};
 use crate::config::RedisStoreConfig;
 use crate::error::{connect_failed, from_redis};
 
-/// Appends atomically: creates the channel's epoch if its history is gone, takes the next
-/// offset, adds the entry with id `0-<offset>`, trims exactly, refreshes the TTL.
-/// KEYS: meta, stream. ARGV: fresh epoch, max len, ttl ms, meta, data.
-const APPEND: &str = r"
+/// The append script: creates the channel's epoch if its history is gone, takes the next
+/// offset, adds the entry with id `0-<offset>`, trims exactly, refreshes the TTL, and returns
+/// `{epoch, offset}`. KEYS: meta, stream. ARGV: fresh epoch (hex), max len, ttl ms, meta, data.
+/// Public so benchmarks can compare variants of it.
+pub const APPEND_SCRIPT: &str = r"
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
   epoch = ARGV[1]
@@ -80,11 +81,16 @@ impl RedisStore {
     /// Connects to the server in `config` (validated first).
     pub async fn connect(config: RedisStoreConfig) -> Result<Self> {
         config.validate()?;
-        let connection = connect(&config.url, config.operation_timeout, config.max_connections).await?;
+        let connection = connect(
+            &config.url,
+            config.operation_timeout,
+            config.max_connections,
+        )
+        .await?;
         Ok(RedisStore {
             config,
             connection,
-            append: Script::new(APPEND),
+            append: Script::new(APPEND_SCRIPT),
             read: Script::new(READ),
             closed: AtomicBool::new(false),
         })
@@ -106,18 +112,29 @@ impl RedisStore {
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
     }
 }
 
-pub(crate) async fn connect(url: &str, timeout: std::time::Duration, in_flight: usize) -> Result<ConnectionManager> {
+pub(crate) async fn connect(
+    url: &str,
+    timeout: std::time::Duration,
+    in_flight: usize,
+) -> Result<ConnectionManager> {
     let client = redis::Client::open(url).map_err(|e| connect_failed(url, e))?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
         .set_concurrency_limit(in_flight)
         .set_number_of_retries(2);
-    client.get_connection_manager_with_config(config).await.map_err(|e| connect_failed(url, e).into())
+    client
+        .get_connection_manager_with_config(config)
+        .await
+        .map_err(|e| connect_failed(url, e).into())
 }
 
 fn epoch_of(value: &Value) -> Result<Epoch, realtime_core::BackendError> {
@@ -126,13 +143,17 @@ fn epoch_of(value: &Value) -> Result<Epoch, realtime_core::BackendError> {
         Value::SimpleString(s) => Some(s.as_str()),
         _ => None,
     };
-    text.and_then(|t| u64::from_str_radix(t, 16).ok()).map(Epoch).ok_or_else(|| decode_error("bad epoch"))
+    text.and_then(|t| u64::from_str_radix(t, 16).ok())
+        .map(Epoch)
+        .ok_or_else(|| decode_error("bad epoch"))
 }
 
 fn int_of(value: &Value) -> Result<u64, realtime_core::BackendError> {
     match value {
         Value::Int(n) if *n >= 0 => Ok(*n as u64),
-        _ => Err(decode_error(format!("expected a non-negative integer, got {value:?}"))),
+        _ => Err(decode_error(format!(
+            "expected a non-negative integer, got {value:?}"
+        ))),
     }
 }
 
@@ -146,10 +167,19 @@ fn bytes_of(value: &Value) -> Option<&[u8]> {
 
 /// One XRANGE entry: `[id, [field, value, …]]`.
 fn entry(channel: &str, epoch: Epoch, value: &Value) -> Result<Event, realtime_core::BackendError> {
-    let Value::Array(parts) = value else { return Err(decode_error("stream entry is not an array")) };
-    let [id, fields] = parts.as_slice() else { return Err(decode_error("stream entry shape")) };
-    let id = bytes_of(id).and_then(|b| std::str::from_utf8(b).ok()).ok_or_else(|| decode_error("entry id"))?;
-    let offset = id.strip_prefix("0-").and_then(|o| o.parse().ok()).ok_or_else(|| decode_error("entry id"))?;
+    let Value::Array(parts) = value else {
+        return Err(decode_error("stream entry is not an array"));
+    };
+    let [id, fields] = parts.as_slice() else {
+        return Err(decode_error("stream entry shape"));
+    };
+    let id = bytes_of(id)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .ok_or_else(|| decode_error("entry id"))?;
+    let offset = id
+        .strip_prefix("0-")
+        .and_then(|o| o.parse().ok())
+        .ok_or_else(|| decode_error("entry id"))?;
     let fields: Vec<&Value> = match fields {
         Value::Array(items) => items.iter().collect(),
         Value::Map(pairs) => pairs.iter().flat_map(|(k, v)| [k, v]).collect(),
@@ -157,19 +187,31 @@ fn entry(channel: &str, epoch: Epoch, value: &Value) -> Result<Event, realtime_c
     };
     let (mut meta, mut data) = (None, None);
     for pair in fields.chunks(2) {
-        match (pair.first().and_then(|v| bytes_of(v)), pair.get(1).and_then(|v| bytes_of(v))) {
+        match (
+            pair.first().and_then(|v| bytes_of(v)),
+            pair.get(1).and_then(|v| bytes_of(v)),
+        ) {
             (Some(b"m"), Some(value)) => meta = Some(value),
             (Some(b"d"), Some(value)) => data = Some(value),
             _ => {}
         }
     }
-    let (Some(meta), Some(data)) = (meta, data) else { return Err(decode_error("entry without m or d")) };
-    codec::decode(channel, Position::new(epoch, offset), meta, Bytes::copy_from_slice(data))
+    let (Some(meta), Some(data)) = (meta, data) else {
+        return Err(decode_error("entry without m or d"));
+    };
+    codec::decode(
+        channel,
+        Position::new(epoch, offset),
+        meta,
+        Bytes::copy_from_slice(data),
+    )
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisStore").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("RedisStore")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -225,10 +267,18 @@ impl Store for RedisStore {
             _ => return Err(decode_error(format!("read status {status:?}")).into()),
         };
         let events = match entries {
-            Value::Array(items) => items.iter().map(|v| entry(channel, epoch, v)).collect::<Result<Vec<_>, _>>()?,
+            Value::Array(items) => items
+                .iter()
+                .map(|v| entry(channel, epoch, v))
+                .collect::<Result<Vec<_>, _>>()?,
             _ => Vec::new(),
         };
-        Ok(ReadResult { events, head, oldest, gap })
+        Ok(ReadResult {
+            events,
+            head,
+            oldest,
+            gap,
+        })
     }
 
     async fn head(&self, channel: &str) -> Result<Position> {

@@ -1,6 +1,7 @@
 //! # realtime-demo
 //!
-//! A server with everything wired on the in-memory store and bus:
+//! A server with everything wired, on the in-memory store and bus or (`--redis-url`) on Redis,
+//! where several demo processes share history and fan-out:
 //! - `GET /` — a page that subscribes with `EventSource`, shows events and gap signals, and
 //!   publishes from a form;
 //! - `GET /events?channel=…` — the SSE endpoint ([`realtime_sse_axum`]); the demo takes
@@ -13,13 +14,14 @@
 mod options;
 mod routes;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::response::Html;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use realtime_core::{Manager, ManagerConfig};
+use realtime_redis::{RedisBus, RedisBusConfig, RedisStore, RedisStoreConfig};
 use realtime_sse_axum::{SseConfig, SseHandler};
 
 pub use options::Options;
@@ -48,11 +50,22 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// The manager the demo runs on: in-memory store and bus.
-pub fn manager(options: &Options) -> realtime_core::Result<Manager> {
+/// The manager the demo runs on: in-memory store and bus, or Redis with `--redis-url`.
+pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     let mut config = ManagerConfig::default();
     config.default_retry_ms = options.retry_ms;
-    Manager::builder().config(config).build()
+    let builder = Manager::builder().config(config);
+    let Some(url) = &options.redis_url else {
+        return builder.build();
+    };
+    let mut store_config = RedisStoreConfig::default();
+    store_config.url = url.clone();
+    let mut bus_config = RedisBusConfig::default();
+    bus_config.url = url.clone();
+    let store = RedisStore::connect(store_config).await?;
+    let bus = RedisBus::connect(bus_config).await?;
+    tracing::info!(url = %realtime_redis::redact(url), "running on Redis");
+    builder.store(Arc::new(store)).bus(Arc::new(bus)).build()
 }
 
 /// The demo's routes over `manager`.
@@ -79,7 +92,7 @@ pub fn app(manager: Manager) -> realtime_core::Result<Router> {
 
 /// Serves until Ctrl-C, then closes the manager so every stream ends cleanly.
 pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
-    let manager = manager(&options)?;
+    let manager = manager(&options).await?;
     let app = app(manager.clone())?;
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;

@@ -9,6 +9,9 @@ pub struct Options {
     pub addr: SocketAddr,
     /// The reconnection delay announced to browsers, in ms. Default 1,000.
     pub retry_ms: u32,
+    /// Run on Redis (store and bus) instead of in memory, so several demo processes form one
+    /// cluster. Default: none.
+    pub redis_url: Option<String>,
 }
 
 impl Default for Options {
@@ -16,13 +19,15 @@ impl Default for Options {
         Options {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             retry_ms: 1_000,
+            redis_url: None,
         }
     }
 }
 
 impl Options {
     /// Usage text.
-    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N]";
+    pub const USAGE: &'static str =
+        "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT]";
 
     /// Parses the arguments (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
@@ -41,6 +46,7 @@ impl Options {
                         .parse()
                         .map_err(|e| format!("--retry-ms {raw:?}: {e}"))?;
                 }
+                "--redis-url" => options.redis_url = Some(value("--redis-url")?),
                 "-h" | "--help" => return Err("help".into()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -60,8 +66,17 @@ mod tests {
     #[test]
     fn defaults_and_flags() {
         assert_eq!(parse(&[]), Ok(Options::default()));
-        let options = parse(&["--addr", "127.0.0.1:0", "--retry-ms", "250"]).unwrap();
+        let options = parse(&[
+            "--addr",
+            "127.0.0.1:0",
+            "--retry-ms",
+            "250",
+            "--redis-url",
+            "redis://r:1",
+        ])
+        .unwrap();
         assert_eq!((options.addr.port(), options.retry_ms), (0, 250));
+        assert_eq!(options.redis_url.as_deref(), Some("redis://r:1"));
         assert!(parse(&["--addr"]).is_err());
         assert!(parse(&["--addr", "nowhere"]).is_err());
         assert!(parse(&["--bogus"]).is_err());

@@ -10,7 +10,7 @@ async fn start() -> String {
         addr: "127.0.0.1:0".parse().unwrap(),
         ..Options::default()
     };
-    let app = app(manager(&options).unwrap()).unwrap();
+    let app = app(manager(&options).await.unwrap()).unwrap();
     let listener = tokio::net::TcpListener::bind(options.addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -87,4 +87,82 @@ async fn page_stats_and_metrics() {
     );
     let text = metrics.text().await.unwrap();
     assert!(text.contains("realtime_published_total"), "{text}");
+}
+
+async fn start_on_redis(prefix_note: &str) -> String {
+    let mut options = Options {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        ..Options::default()
+    };
+    options.redis_url = Some(
+        std::env::var("REALTIME_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+    );
+    let manager = match manager(&options).await {
+        Ok(manager) => manager,
+        Err(error) => panic!("{prefix_note}: this test needs Redis: {error}"),
+    };
+    let listener = tokio::net::TcpListener::bind(options.addr).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = app(manager).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// Reads SSE frames until one carries data.
+async fn next_data(
+    body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    decoder: &mut realtime_core::sse::Decoder,
+    pending: &mut std::collections::VecDeque<realtime_core::sse::Frame>,
+) -> realtime_core::sse::Frame {
+    use futures_util::StreamExt;
+    loop {
+        if let Some(frame) = pending.pop_front() {
+            if frame.data.is_some() {
+                return frame;
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("stream open")
+            .unwrap();
+        pending.extend(decoder.feed(&chunk));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demos_on_redis_form_a_cluster() {
+    let (a, b) = (
+        start_on_redis("demo a").await,
+        start_on_redis("demo b").await,
+    );
+    let channel = format!("cluster-{}", realtime_core::Epoch::fresh().0);
+    let response = reqwest::get(format!("{b}/events?channel={channel}"))
+        .await
+        .unwrap();
+    let mut body = Box::pin(response.bytes_stream());
+    let (mut decoder, mut pending) = (realtime_core::sse::Decoder::new(), Default::default());
+    let (_, first) = post(&a, &format!(r#"{{"channel":"{channel}","data":"one"}}"#)).await;
+    let frame = next_data(&mut body, &mut decoder, &mut pending).await;
+    assert_eq!(
+        (frame.id.as_deref(), frame.data.as_deref()),
+        (first["id"].as_str(), Some("one"))
+    );
+    // Published on A while the reader is away, resumed on B with A's id.
+    drop(body);
+    let (_, second) = post(&a, &format!(r#"{{"channel":"{channel}","data":"two"}}"#)).await;
+    let response = reqwest::Client::new()
+        .get(format!("{b}/events?channel={channel}"))
+        .header("last-event-id", first["id"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut body = Box::pin(response.bytes_stream());
+    let (mut decoder, mut pending) = (realtime_core::sse::Decoder::new(), Default::default());
+    let frame = next_data(&mut body, &mut decoder, &mut pending).await;
+    assert_eq!(
+        (frame.id.as_deref(), frame.data.as_deref()),
+        (second["id"].as_str(), Some("two"))
+    );
 }

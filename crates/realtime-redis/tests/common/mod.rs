@@ -1,6 +1,6 @@
 //! A fresh namespace on the local Redis for each test.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::sync::Arc;
 
@@ -38,7 +38,10 @@ impl RedisBackend {
             Ok(store) => store,
             Err(error) => panic!("these tests need Redis at {}: {error}", url()),
         };
-        RedisBackend { prefix, store: Arc::new(store) }
+        RedisBackend {
+            prefix,
+            store: Arc::new(store),
+        }
     }
 
     pub async fn new_bus(&self) -> RedisBus {
@@ -51,7 +54,11 @@ impl RedisBackend {
 
 /// A plain connection for test set-up and fault injection.
 pub async fn admin() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url()).unwrap().get_multiplexed_async_connection().await.unwrap()
+    redis::Client::open(url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
 }
 
 #[async_trait]
@@ -70,7 +77,12 @@ impl Backend for RedisBackend {
 
     async fn lose_history(&self, channel: &str) -> Result<()> {
         let (meta, stream) = self.store.keys(channel);
-        let _: () = redis::cmd("DEL").arg(meta).arg(stream).query_async(&mut admin().await).await.unwrap();
+        let _: () = redis::cmd("DEL")
+            .arg(meta)
+            .arg(stream)
+            .query_async(&mut admin().await)
+            .await
+            .unwrap();
         Ok(())
     }
 }

@@ -1,0 +1,177 @@
+//! Two instances on one Redis: resume across instances, a killed pub/sub connection, keys.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{RedisBackend, admin};
+use realtime_core::{
+    ChannelRequest, Manager, ManagerConfig, Message, PublishRequest, SubscribeRequest,
+};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+async fn instance(backend: &RedisBackend) -> Manager {
+    let mut config = ManagerConfig::default();
+    config.client_buffer = 1_024;
+    Manager::builder()
+        .config(config)
+        .store(backend.store.clone())
+        .bus(Arc::new(backend.new_bus().await))
+        .build()
+        .unwrap()
+}
+
+async fn next_offset(client: &mut realtime_core::Client) -> u64 {
+    match tokio::time::timeout(DEADLINE, client.recv()).await {
+        Ok(Some(Message::Event(event))) => event.id.offset,
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_of_b_resumes_from_an_id_issued_by_a() {
+    let backend = RedisBackend::connect().await;
+    let (a, b) = (instance(&backend).await, instance(&backend).await);
+    let mut on_a = a
+        .subscribe(SubscribeRequest::channel("orders"))
+        .await
+        .unwrap()
+        .client;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            a.publish(PublishRequest::new("orders", format!("{i}")))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let mut last_seen = None;
+    for expected in &ids[..2] {
+        let offset = next_offset(&mut on_a).await;
+        assert_eq!(offset, expected.offset);
+        last_seen = Some(*expected);
+    }
+    drop(on_a);
+    for i in 5..8 {
+        ids.push(
+            a.publish(PublishRequest::new("orders", format!("{i}")))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let token = last_seen.unwrap().to_token();
+    let request = SubscribeRequest {
+        channels: vec![ChannelRequest::resume("orders", token)],
+        ..Default::default()
+    };
+    let sub = b.subscribe(request).await.unwrap();
+    assert!(sub.replay[0].gap.is_none());
+    let replayed: Vec<_> = sub.replay[0].events.iter().map(|e| e.id).collect();
+    assert_eq!(
+        replayed,
+        ids[2..].to_vec(),
+        "exactly the missed events, from the other instance"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_pubsub_connection_loses_nothing() {
+    let backend = RedisBackend::connect().await;
+    let (a, b) = (instance(&backend).await, instance(&backend).await);
+    let channel = "fault";
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(
+            a.subscribe(SubscribeRequest::channel(channel))
+                .await
+                .unwrap()
+                .client,
+        );
+    }
+    let total = 300u64;
+    let mut admin = admin().await;
+    let mut killed = 0;
+    let mut first = None;
+    for i in 0..total {
+        let event = b
+            .publish(PublishRequest::new(channel, i.to_string()))
+            .await
+            .unwrap();
+        first.get_or_insert(event.id.offset);
+        if i % 100 == 50 {
+            // Kills every pub/sub connection on the server: both instances' subscribers.
+            let n: u64 = redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("TYPE")
+                .arg("pubsub")
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            killed += n;
+        }
+        if i % 10 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    assert!(
+        killed >= 3,
+        "the fault must have hit the subscriber connections ({killed} killed)"
+    );
+    let first = first.unwrap();
+    for client in &mut clients {
+        let mut offsets = Vec::new();
+        while offsets.len() < total as usize {
+            offsets.push(next_offset(client).await);
+        }
+        let expected: Vec<u64> = (first..first + total).collect();
+        assert_eq!(
+            offsets, expected,
+            "every event once, in order, across the reconnects"
+        );
+    }
+    // The bus is live again, not only repaired: a new event arrives without any other trigger.
+    let after = b
+        .publish(PublishRequest::new(channel, "after"))
+        .await
+        .unwrap();
+    assert_eq!(next_offset(&mut clients[0]).await, after.id.offset);
+}
+
+#[tokio::test]
+async fn keys_share_a_slot_trim_exactly_and_expire() {
+    let backend = RedisBackend::connect().await;
+    let manager = Manager::builder()
+        .store(backend.store.clone())
+        .build()
+        .unwrap();
+    for i in 0..(common::MAX_EVENTS + 7) {
+        manager
+            .publish(PublishRequest::new("layout", i.to_string()))
+            .await
+            .unwrap();
+    }
+    let (meta, stream) = backend.store.keys("layout");
+    assert_eq!(meta, format!("{}{{layout}}:m", backend.prefix));
+    assert_eq!(stream, format!("{}{{layout}}:s", backend.prefix));
+    let mut admin = admin().await;
+    let len: usize = redis::cmd("XLEN")
+        .arg(&stream)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(len, common::MAX_EVENTS);
+    for key in [&meta, &stream] {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        assert!(ttl > 0 && ttl <= 600_000, "{key} has TTL {ttl}");
+    }
+}
