@@ -51,6 +51,13 @@ pub trait Bus: Send + Sync + 'static {
     ///   once queued messages are drained.
     async fn subscribe(&self, channel: &str) -> Result<BusSubscription>;
 
+    /// This bus as [`Any`](std::any::Any), so a store of the same backend can recognise it
+    /// (see [`Store::publishes_to`](crate::Store::publishes_to)).
+    ///
+    /// # Behavior
+    /// Returns `self`.
+    fn as_any(&self) -> &dyn std::any::Any;
+
     /// Closes the connection and ends every subscription.
     ///
     /// # Behavior

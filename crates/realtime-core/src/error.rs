@@ -79,6 +79,18 @@ impl Error {
         }
     }
 
+    /// [`Error::NotBroadcast`] for `event`, keeping a backend failure's kind.
+    pub fn not_broadcast(event: Event, error: Error) -> Self {
+        let source = match error {
+            Error::Backend(source) => source,
+            other => BackendError::new("bus", BackendErrorKind::Connection, other.to_string()),
+        };
+        Error::NotBroadcast {
+            event: Box::new(event),
+            source,
+        }
+    }
+
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidRequest {
             field,

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::error::Result;
+use crate::bus::Bus;
+use crate::error::{Error, Result};
 use crate::event::{Event, NewEvent};
 use crate::gap::GapReason;
 use crate::position::Position;
@@ -69,6 +70,32 @@ pub trait Store: Send + Sync + 'static {
     /// Same epoch rules as [`Store::read`]: a channel without history gets a fresh epoch,
     /// which later appends keep until the history is lost again.
     async fn head(&self, channel: &str) -> Result<Position>;
+
+    /// Whether [`Store::append_and_publish`] hands events to `bus` in the same operation as
+    /// the append (one round trip instead of two).
+    ///
+    /// # Behavior
+    /// The default is `false`. A store answers `true` only for a bus on the same server that
+    /// it can publish to exactly as `bus.publish` would.
+    fn publishes_to(&self, bus: &dyn Bus) -> bool {
+        let _ = bus;
+        false
+    }
+
+    /// Appends `event` and publishes the stored event on `bus`.
+    ///
+    /// # Behavior
+    /// - The same as [`Store::append`] followed by [`Bus::publish`]; the default does exactly
+    ///   that, a store for which [`Store::publishes_to`] is `true` does both at once.
+    /// - An append failure is returned as is; a publish failure after a successful append is
+    ///   [`Error::NotBroadcast`] carrying the stored event.
+    async fn append_and_publish(&self, event: NewEvent, bus: &dyn Bus) -> Result<Event> {
+        let stored = self.append(event).await?;
+        match bus.publish(&stored).await {
+            Ok(()) => Ok(stored),
+            Err(error) => Err(Error::not_broadcast(stored, error)),
+        }
+    }
 
     /// Releases the store's resources.
     ///

@@ -153,9 +153,19 @@ impl RedisBus {
         })
     }
 
+    /// The configuration.
+    pub fn config(&self) -> &RedisBusConfig {
+        &self.config
+    }
+
+    /// Whether the bus is closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     /// The pub/sub channel of an event channel. The separator cannot occur in a prefix or
     /// channel name.
-    fn redis_channel(&self, channel: &str) -> String {
+    pub(crate) fn redis_channel(&self, channel: &str) -> String {
         format!("{}\u{1f}{channel}", self.config.prefix)
     }
 
@@ -258,6 +268,10 @@ impl Bus for RedisBus {
             return Err(from_redis(error).into());
         }
         Ok(subscription)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 
     async fn close(&self) -> Result<()> {

@@ -6,20 +6,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use realtime_core::{
-    Epoch, Error, Event, GapReason, NewEvent, Position, ReadResult, Result, Store,
+    Bus, Epoch, Error, Event, GapReason, NewEvent, Position, ReadResult, Result, Store,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
 
+use crate::bus::RedisBus;
 use crate::codec::{self, decode_error};
 use crate::config::RedisStoreConfig;
 use crate::error::{connect_failed, from_redis};
 
 /// The append script: creates the channel's epoch if its history is gone, takes the next
-/// offset, adds the entry with id `0-<offset>`, trims exactly, refreshes the TTL, and returns
-/// `{epoch, offset}`. KEYS: meta, stream. ARGV: fresh epoch (hex), max len, ttl ms, meta, data.
-/// Public so benchmarks can compare variants of it.
-pub const APPEND_SCRIPT: &str = r"
+/// offset, adds the entry with id `0-<offset>`, trims exactly, refreshes the TTL, publishes
+/// the positioned message when given a pub/sub channel, and returns `{epoch, offset}`.
+/// KEYS: meta, stream. ARGV: fresh epoch (hex), max len, ttl ms, meta, data, pub/sub channel
+/// or empty. (The pub/sub channel is not a key: it need not share the channel's slot.)
+const APPEND: &str = r"
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
   epoch = ARGV[1]
@@ -30,38 +32,10 @@ local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. offset, 'm', ARGV[4], 'd', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if ARGV[6] ~= '' then
+  redis.call('PUBLISH', ARGV[6], epoch .. ' ' .. offset .. '\n' .. ARGV[4] .. '\n' .. ARGV[5])
+end
 return {epoch, offset}
-";
-
-/// Reads after a position, seeking by entry id (XRANGE with an exclusive start), never
-/// scanning. Creates the epoch of a channel without history so later appends keep it.
-/// KEYS: meta, stream. ARGV: fresh epoch, after epoch, after offset, limit, ttl ms.
-/// Returns {epoch, head, oldest, status, entries}.
-const READ: &str = r"
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-local head = tonumber(redis.call('HGET', KEYS[1], 'o'))
-local oldest = head + 1
-local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
-if #first > 0 then
-  oldest = tonumber(string.match(first[1][1], '%-(%d+)$'))
-end
-if ARGV[2] ~= epoch then return {epoch, head, oldest, 'epoch_changed', {}} end
-local after = tonumber(ARGV[3])
-if after > head then return {epoch, head, oldest, 'unknown_position', {}} end
-if after + 1 < oldest then return {epoch, head, oldest, 'trimmed', {}} end
-local limit = tonumber(ARGV[4])
-local status = 'exact'
-if head - after > limit then status = 'limit' end
-if limit == 0 or after == head then return {epoch, head, oldest, status, {}} end
-local entries = redis.call('XRANGE', KEYS[2], '(0-' .. after, '+', 'COUNT', limit)
-return {epoch, head, oldest, status, entries}
 ";
 
 /// Replay history in Redis Streams, one stream and one small hash per channel.
@@ -73,7 +47,6 @@ pub struct RedisStore {
     config: RedisStoreConfig,
     connection: ConnectionManager,
     append: Script,
-    read: Script,
     closed: AtomicBool,
 }
 
@@ -90,8 +63,7 @@ impl RedisStore {
         Ok(RedisStore {
             config,
             connection,
-            append: Script::new(APPEND_SCRIPT),
-            read: Script::new(READ),
+            append: Script::new(APPEND),
             closed: AtomicBool::new(false),
         })
     }
@@ -105,6 +77,28 @@ impl RedisStore {
     pub fn keys(&self, channel: &str) -> (String, String) {
         let base = format!("{}{{{channel}}}", self.config.prefix);
         (format!("{base}:m"), format!("{base}:s"))
+    }
+
+    /// Runs the append script; `pubsub_channel` non-empty also publishes there.
+    async fn append_script(&self, event: NewEvent, pubsub_channel: &str) -> Result<Event> {
+        self.check_open()?;
+        let (meta_key, stream_key) = self.keys(&event.channel);
+        let meta = codec::encode_meta(&event);
+        let (epoch, offset): (String, u64) = self
+            .append
+            .key(meta_key)
+            .key(stream_key)
+            .arg(format!("{:x}", Epoch::fresh().0))
+            .arg(self.config.max_events_per_channel)
+            .arg(self.ttl_ms())
+            .arg(meta)
+            .arg(event.data.as_ref())
+            .arg(pubsub_channel)
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(from_redis)?;
+        let epoch = u64::from_str_radix(&epoch, 16).map_err(|_| decode_error("bad epoch"))?;
+        Ok(event.into_event(Position::new(Epoch(epoch), offset)))
     }
 
     fn ttl_ms(&self) -> u64 {
@@ -165,21 +159,29 @@ fn bytes_of(value: &Value) -> Option<&[u8]> {
     }
 }
 
-/// One XRANGE entry: `[id, [field, value, …]]`.
-fn entry(channel: &str, epoch: Epoch, value: &Value) -> Result<Event, realtime_core::BackendError> {
+/// The offset of one XRANGE entry (its id is `0-<offset>`).
+fn entry_offset(value: &Value) -> Result<u64, realtime_core::BackendError> {
     let Value::Array(parts) = value else {
         return Err(decode_error("stream entry is not an array"));
     };
-    let [id, fields] = parts.as_slice() else {
+    parts
+        .first()
+        .and_then(bytes_of)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|id| id.strip_prefix("0-"))
+        .and_then(|o| o.parse().ok())
+        .ok_or_else(|| decode_error("entry id"))
+}
+
+/// One XRANGE entry: `[id, [field, value, …]]`.
+fn entry(channel: &str, epoch: Epoch, value: &Value) -> Result<Event, realtime_core::BackendError> {
+    let offset = entry_offset(value)?;
+    let Value::Array(parts) = value else {
+        return Err(decode_error("stream entry is not an array"));
+    };
+    let [_, fields] = parts.as_slice() else {
         return Err(decode_error("stream entry shape"));
     };
-    let id = bytes_of(id)
-        .and_then(|b| std::str::from_utf8(b).ok())
-        .ok_or_else(|| decode_error("entry id"))?;
-    let offset = id
-        .strip_prefix("0-")
-        .and_then(|o| o.parse().ok())
-        .ok_or_else(|| decode_error("entry id"))?;
     let fields: Vec<&Value> = match fields {
         Value::Array(items) => items.iter().collect(),
         Value::Map(pairs) => pairs.iter().flat_map(|(k, v)| [k, v]).collect(),
@@ -218,60 +220,113 @@ impl fmt::Debug for RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn append(&self, event: NewEvent) -> Result<Event> {
-        self.check_open()?;
-        let (meta_key, stream_key) = self.keys(&event.channel);
-        let meta = codec::encode_meta(&event);
-        let (epoch, offset): (String, u64) = self
-            .append
-            .key(meta_key)
-            .key(stream_key)
-            .arg(format!("{:x}", Epoch::fresh().0))
-            .arg(self.config.max_events_per_channel)
-            .arg(self.ttl_ms())
-            .arg(meta)
-            .arg(event.data.as_ref())
-            .invoke_async(&mut self.connection.clone())
-            .await
-            .map_err(from_redis)?;
-        let epoch = u64::from_str_radix(&epoch, 16).map_err(|_| decode_error("bad epoch"))?;
-        Ok(event.into_event(Position::new(Epoch(epoch), offset)))
+        self.append_script(event, "").await
+    }
+
+    fn publishes_to(&self, bus: &dyn Bus) -> bool {
+        bus.as_any()
+            .downcast_ref::<RedisBus>()
+            .is_some_and(|bus| bus.config().url == self.config.url && !bus.is_closed())
+    }
+
+    async fn append_and_publish(&self, event: NewEvent, bus: &dyn Bus) -> Result<Event> {
+        match bus
+            .as_any()
+            .downcast_ref::<RedisBus>()
+            .filter(|_| self.publishes_to(bus))
+        {
+            Some(redis_bus) => {
+                let channel = redis_bus.redis_channel(&event.channel);
+                self.append_script(event, &channel).await
+            }
+            None => {
+                let stored = self.append(event).await?;
+                match bus.publish(&stored).await {
+                    Ok(()) => Ok(stored),
+                    Err(error) => Err(Error::not_broadcast(stored, error)),
+                }
+            }
+        }
     }
 
     async fn read(&self, channel: &str, after: Position, limit: usize) -> Result<ReadResult> {
         self.check_open()?;
         let (meta_key, stream_key) = self.keys(channel);
-        let reply: Vec<Value> = self
-            .read
-            .key(meta_key)
-            .key(stream_key)
+        // One atomic round trip: give a channel without history its epoch (so appends keep
+        // it), refresh the TTL, read epoch and head, the oldest entry, and seek after `after`.
+        let ttl = self.ttl_ms();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HSETNX")
+            .arg(&meta_key)
+            .arg("e")
             .arg(format!("{:x}", Epoch::fresh().0))
-            .arg(format!("{:x}", after.epoch.0))
-            .arg(after.offset)
-            .arg(limit)
-            .arg(self.ttl_ms())
-            .invoke_async(&mut self.connection.clone())
+            .ignore()
+            .cmd("HSETNX")
+            .arg(&meta_key)
+            .arg("o")
+            .arg(0)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&meta_key)
+            .arg(ttl)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&stream_key)
+            .arg(ttl)
+            .ignore()
+            .cmd("HMGET")
+            .arg(&meta_key)
+            .arg("e")
+            .arg("o")
+            .cmd("XRANGE")
+            .arg(&stream_key)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .cmd("XRANGE")
+            .arg(&stream_key)
+            .arg(format!("(0-{}", after.offset))
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit.max(1));
+        let (meta, first, entries): (Vec<Value>, Vec<Value>, Vec<Value>) = pipe
+            .query_async(&mut self.connection.clone())
             .await
             .map_err(from_redis)?;
-        let [epoch, head, oldest, status, entries] = reply.as_slice() else {
-            return Err(decode_error("read reply shape").into());
+        let [epoch, head] = meta.as_slice() else {
+            return Err(decode_error("meta reply shape").into());
         };
         let epoch = epoch_of(epoch)?;
-        let head = Position::new(epoch, int_of(head)?);
-        let oldest = int_of(oldest)?;
-        let gap = match bytes_of(status) {
-            Some(b"exact") => None,
-            Some(b"limit") => Some(GapReason::Limit),
-            Some(b"epoch_changed") => Some(GapReason::EpochChanged),
-            Some(b"unknown_position") => Some(GapReason::UnknownPosition),
-            Some(b"trimmed") => Some(GapReason::Trimmed),
-            _ => return Err(decode_error(format!("read status {status:?}")).into()),
+        let head_offset = match head {
+            Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(|t| t.parse().ok()),
+            other => int_of(other).ok(),
+        }
+        .ok_or_else(|| decode_error("bad offset counter"))?;
+        let head = Position::new(epoch, head_offset);
+        let oldest = match first.first() {
+            Some(first) => entry_offset(first)?,
+            None => head_offset + 1,
         };
-        let events = match entries {
-            Value::Array(items) => items
+        let gap = if after.epoch != epoch {
+            Some(GapReason::EpochChanged)
+        } else if after.offset > head_offset {
+            Some(GapReason::UnknownPosition)
+        } else if after.offset + 1 < oldest {
+            Some(GapReason::Trimmed)
+        } else if head_offset - after.offset > limit as u64 {
+            Some(GapReason::Limit)
+        } else {
+            None
+        };
+        let events = if matches!(gap, None | Some(GapReason::Limit)) && limit > 0 {
+            entries
                 .iter()
                 .map(|v| entry(channel, epoch, v))
-                .collect::<Result<Vec<_>, _>>()?,
-            _ => Vec::new(),
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
         };
         Ok(ReadResult {
             events,

@@ -133,26 +133,25 @@ impl Manager {
         let inner = &self.inner;
         inner.check_open()?;
         let new = inner.validate_publish(request)?;
+        if inner.store.publishes_to(&*inner.bus) {
+            // One round trip: the store broadcasts as it appends. Local clients get the event
+            // from this call, or from the bus echo, whichever comes first.
+            let stored = inner.store.append_and_publish(new, &*inner.bus).await;
+            let event = match &stored {
+                Ok(event) => event,
+                Err(Error::NotBroadcast { event, .. }) => &**event,
+                Err(_) => return stored,
+            };
+            metrics::counter!(m::PUBLISHED).increment(1);
+            inner.offer_local(event);
+            return stored;
+        }
         let event = inner.store.append(new).await?;
         metrics::counter!(m::PUBLISHED).increment(1);
-        let hub = inner.hubs.read().get(event.channel.as_str()).cloned();
-        if let Some(hub) = hub {
-            hub.offer(event.clone());
-        }
+        inner.offer_local(&event);
         if let Err(error) = inner.bus.publish(&event).await {
             tracing::warn!(channel = %event.channel, id = %event.id, %error, "bus publish failed");
-            let source = match error {
-                Error::Backend(source) => source,
-                other => crate::BackendError::new(
-                    "bus",
-                    crate::BackendErrorKind::Connection,
-                    other.to_string(),
-                ),
-            };
-            return Err(Error::NotBroadcast {
-                event: Box::new(event),
-                source,
-            });
+            return Err(Error::not_broadcast(event, error));
         }
         Ok(event)
     }
@@ -274,6 +273,14 @@ impl fmt::Debug for Manager {
 }
 
 impl Inner {
+    /// Delivers a just-stored event to this instance's clients of its channel, if any.
+    fn offer_local(&self, event: &Event) {
+        let hub = self.hubs.read().get(event.channel.as_str()).cloned();
+        if let Some(hub) = hub {
+            hub.offer(event.clone());
+        }
+    }
+
     /// Ends every connected client's stream with `reason`; returns how many there were.
     fn close_clients(&self, reason: CloseReason) -> usize {
         let clients: Vec<_> = self

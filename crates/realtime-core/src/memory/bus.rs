@@ -149,6 +149,10 @@ impl Bus for InMemoryBus {
         Ok(subscription)
     }
 
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     async fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
