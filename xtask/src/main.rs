@@ -21,7 +21,7 @@ Commands:
                                 the demo): the README's command
   conformance --backend NAME    run the conformance suite against one backend and print a table
                                 (backends: memory, redis)
-  bench [-- CRITERION ARGS]     run the criterion benchmarks
+  bench [-- CRITERION ARGS]     run the criterion benchmarks (core fan-out and encoding, Redis)
   ci                            fmt --check, clippy -D warnings, cargo deny (if installed), test
   help                          this text
 ";
@@ -161,9 +161,18 @@ pub(crate) fn run_counted(mut command: Command, counts: &mut Counts) -> Result<(
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {
-    let mut args = vec!["bench", "-p", "realtime-core", "--bench", "fanout", "--"];
-    args.extend(extra.iter().skip_while(|a| *a == "--").map(String::as_str));
-    run(&cargo(), &args)
+    services::ensure_for_tests()?;
+    let extra: Vec<&str> = extra
+        .iter()
+        .skip_while(|a| *a == "--")
+        .map(String::as_str)
+        .collect();
+    for (package, bench) in [("realtime-core", "fanout"), ("realtime-redis", "redis")] {
+        let mut args = vec!["bench", "--locked", "-p", package, "--bench", bench, "--"];
+        args.extend(&extra);
+        run(&cargo(), &args)?;
+    }
+    Ok(())
 }
 
 fn ci() -> Result<(), String> {

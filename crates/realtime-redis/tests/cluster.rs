@@ -175,3 +175,36 @@ async fn keys_share_a_slot_trim_exactly_and_expire() {
         assert!(ttl > 0 && ttl <= 600_000, "{key} has TTL {ttl}");
     }
 }
+
+#[tokio::test]
+async fn the_append_script_publishes_to_a_bus_on_the_same_server() {
+    use realtime_core::{Bus, BusMessage, InMemoryBus, NewEvent, Store};
+    let backend = RedisBackend::connect().await;
+    let bus = backend.new_bus().await;
+    assert!(backend.store.publishes_to(&bus));
+    assert!(
+        !backend.store.publishes_to(&InMemoryBus::new()),
+        "another backend's bus"
+    );
+    let listener = backend.new_bus().await;
+    let mut subscription = listener.subscribe("one-trip").await.unwrap();
+    let mut event = NewEvent::new("one-trip", "multi\nline");
+    event.tenant = Some("t".into());
+    event.event_type = Some("kind".into());
+    let stored = backend.store.append_and_publish(event, &bus).await.unwrap();
+    match tokio::time::timeout(DEADLINE, subscription.recv()).await {
+        Ok(Some(BusMessage::Event(received))) => assert_eq!(received, stored),
+        other => panic!("expected the event, got {other:?}"),
+    }
+    // The default path (append, then PUBLISH) produces the same message.
+    let plain = backend
+        .store
+        .append(NewEvent::new("one-trip", "plain"))
+        .await
+        .unwrap();
+    bus.publish(&plain).await.unwrap();
+    match tokio::time::timeout(DEADLINE, subscription.recv()).await {
+        Ok(Some(BusMessage::Event(received))) => assert_eq!(received, plain),
+        other => panic!("expected the event, got {other:?}"),
+    }
+}
