@@ -112,6 +112,7 @@ struct SharedInner {
     event: Event,
     sse: OnceLock<Bytes>,
     json: OnceLock<Bytes>,
+    message: OnceLock<Bytes>,
 }
 
 impl SharedEvent {
@@ -121,6 +122,7 @@ impl SharedEvent {
             event,
             sse: OnceLock::new(),
             json: OnceLock::new(),
+            message: OnceLock::new(),
         }))
     }
 
@@ -134,6 +136,14 @@ impl SharedEvent {
         self.0
             .sse
             .get_or_init(|| crate::sse::encode_event(&self.0.event))
+            .clone()
+    }
+
+    /// The WebSocket `event` message ([`crate::message::encode_event`]), built once.
+    pub fn message(&self) -> Bytes {
+        self.0
+            .message
+            .get_or_init(|| crate::message::encode_event(&self.0.event))
             .clone()
     }
 

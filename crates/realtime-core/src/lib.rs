@@ -41,6 +41,7 @@ mod event;
 mod gap;
 mod manager;
 pub mod memory;
+pub mod message;
 pub mod metrics;
 mod position;
 pub mod routing;

@@ -103,8 +103,12 @@ impl Hub {
             .map(|_| ())
     }
 
-    pub(crate) fn add_client(&self, client: Arc<ClientShared>) -> usize {
-        self.state.lock().clients.insert(client)
+    /// Registers a client; returns its slot and the position delivery stands at, after
+    /// which it receives every event.
+    pub(crate) fn add_client(&self, client: Arc<ClientShared>) -> (usize, Position) {
+        let mut state = self.state.lock();
+        let position = Position::new(state.epoch, state.last);
+        (state.clients.insert(client), position)
     }
 
     pub(crate) fn remove_client(&self, slot: usize) {

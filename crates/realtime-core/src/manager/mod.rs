@@ -3,6 +3,7 @@
 mod client;
 mod config;
 mod hub;
+mod membership;
 mod request;
 
 use std::collections::HashMap;
@@ -191,31 +192,8 @@ impl Manager {
             }
             clients.insert(id.clone(), Arc::downgrade(&shared));
         }
-        for channel in &request.channels {
-            let hub = inner.acquire_hub(&channel.channel);
-            if let Err(error) = hub.ensure_ready(&inner.bus).await {
-                inner.release_hub(&hub);
-                return Err(error);
-            }
-            let slot = hub.add_client(shared.clone());
-            client.memberships.push(Membership {
-                hub,
-                slot,
-                cursor: None,
-            });
-        }
-        let mut replay = Vec::new();
-        for (index, channel) in request.channels.iter().enumerate() {
-            let Some(token) = &channel.resume_from else {
-                continue;
-            };
-            let (result, cursor) = inner
-                .replay(&channel.channel, token, &client.shared.route)
-                .await?;
-            client.memberships[index].cursor = Some(cursor);
-            replay.push(result);
-        }
-        tracing::debug!(client = %id, channels = request.channels.len(), "subscribed");
+        let replay = client.join_validated(request.channels).await?;
+        tracing::debug!(client = %id, channels = client.memberships.len(), "subscribed");
         Ok(Subscription { client, replay })
     }
 
@@ -295,7 +273,7 @@ impl Inner {
         clients.len()
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub(super) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             Err(Error::Closed)
         } else {
@@ -323,7 +301,7 @@ impl Inner {
     }
 
     /// The hub for `channel`, created if needed, with one more reference held.
-    fn acquire_hub(&self, channel: &str) -> Arc<Hub> {
+    pub(super) fn acquire_hub(&self, channel: &str) -> Arc<Hub> {
         // The reference is taken under the map lock so that a concurrent release (which
         // re-checks the count under the write lock) cannot remove a hub being joined.
         if let Some(hub) = self.hubs.read().get(channel) {
@@ -339,7 +317,7 @@ impl Inner {
     }
 
     /// Drops one reference; the last one removes the hub and its bus subscription.
-    fn release_hub(&self, hub: &Arc<Hub>) {
+    pub(super) fn release_hub(&self, hub: &Arc<Hub>) {
         if hub.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
@@ -373,7 +351,7 @@ impl Inner {
 
     /// Reads what a client missed after `token`: exact, or a gap and (optionally) the tail.
     /// Returns the replay and the position live delivery continues after.
-    async fn replay(
+    pub(super) async fn replay(
         &self,
         channel: &str,
         token: &str,

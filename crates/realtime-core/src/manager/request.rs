@@ -44,7 +44,7 @@ impl ChannelRequest {
 pub struct SubscribeRequest {
     /// An id for the client; generated when `None`. Must be unique among connected clients.
     pub client_id: Option<String>,
-    /// One or more channels.
+    /// The channels; more can be joined later with [`Client::join`].
     pub channels: Vec<ChannelRequest>,
     /// The client's tenant (from the authorization hook, never from the client itself).
     pub tenant: Option<String>,
@@ -112,6 +112,32 @@ pub struct Subscription {
 }
 
 impl Inner {
+    /// Checks channel requests joining a client that already has `joined` channels.
+    pub(super) fn validate_channels(
+        &self,
+        channels: &[ChannelRequest],
+        joined: &[&str],
+    ) -> Result<()> {
+        let max = self.config.max_channels_per_client;
+        if joined.len() + channels.len() > max {
+            return Err(Error::invalid(
+                "channels",
+                format!("at most {max} channels per client"),
+            ));
+        }
+        for (i, channel) in channels.iter().enumerate() {
+            routing::validate_channel(&channel.channel, self.config.max_channel_len)?;
+            let name = channel.channel.as_str();
+            if channels[..i].iter().any(|c| c.channel == name) || joined.contains(&name) {
+                return Err(Error::invalid(
+                    "channels",
+                    format!("{name:?} is listed twice"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn validate_publish(&self, request: PublishRequest) -> Result<NewEvent> {
         routing::validate_channel(&request.channel, self.config.max_channel_len)?;
         if let Some(tenant) = &request.tenant {
@@ -148,33 +174,7 @@ impl Inner {
     }
 
     pub(super) fn validate_subscribe(&self, request: &SubscribeRequest) -> Result<Route> {
-        if request.channels.is_empty() {
-            return Err(Error::invalid(
-                "channels",
-                "at least one channel is required",
-            ));
-        }
-        if request.channels.len() > self.config.max_channels_per_client {
-            return Err(Error::invalid(
-                "channels",
-                format!(
-                    "at most {} channels per client",
-                    self.config.max_channels_per_client
-                ),
-            ));
-        }
-        for (i, channel) in request.channels.iter().enumerate() {
-            routing::validate_channel(&channel.channel, self.config.max_channel_len)?;
-            if request.channels[..i]
-                .iter()
-                .any(|c| c.channel == channel.channel)
-            {
-                return Err(Error::invalid(
-                    "channels",
-                    format!("{:?} is listed twice", channel.channel),
-                ));
-            }
-        }
+        self.validate_channels(&request.channels, &[])?;
         if let Some(id) = &request.client_id {
             routing::validate_routing_key("client_id", id)?;
         }

@@ -1,0 +1,88 @@
+//! Joining and leaving channels while a client is connected.
+
+use super::client::{Client, Membership};
+use super::request::{ChannelRequest, Replay};
+use crate::error::Result;
+
+impl Client {
+    /// Adds `channels` to this client while it runs (a WebSocket `subscribe`, say), with the
+    /// same guarantee as [`Manager::subscribe`](crate::Manager::subscribe): live delivery starts
+    /// before history is read, so nothing is lost or repeated. Returns the replay of every
+    /// channel that asked to resume, in request order.
+    ///
+    /// Fails without joining any channel if a name is invalid, already joined, listed twice,
+    /// or would exceed `max_channels_per_client`.
+    pub async fn join(&mut self, channels: Vec<ChannelRequest>) -> Result<Vec<Replay>> {
+        self.manager.check_open()?;
+        let joined: Vec<&str> = self.channels().collect();
+        self.manager.validate_channels(&channels, &joined)?;
+        self.join_validated(channels).await
+    }
+
+    /// Removes `channel` from this client; returns whether it had joined it. Messages of the
+    /// channel still queued are skipped.
+    pub fn leave(&mut self, channel: &str) -> bool {
+        let Some(index) = self
+            .memberships
+            .iter()
+            .position(|m| &*m.hub.name == channel)
+        else {
+            return false;
+        };
+        let membership = self.memberships.remove(index);
+        membership.hub.remove_client(membership.slot);
+        self.manager.release_hub(&membership.hub);
+        true
+    }
+
+    pub(super) async fn join_validated(
+        &mut self,
+        channels: Vec<ChannelRequest>,
+    ) -> Result<Vec<Replay>> {
+        let inner = self.manager.clone();
+        let first_new = self.memberships.len();
+        for channel in &channels {
+            let hub = inner.acquire_hub(&channel.channel);
+            if let Err(error) = hub.ensure_ready(&inner.bus).await {
+                inner.release_hub(&hub);
+                self.leave_from(first_new);
+                return Err(error);
+            }
+            // Everything up to the hub's position when the client joins is history, not live.
+            let (slot, baseline) = hub.add_client(self.shared.clone());
+            self.memberships.push(Membership {
+                hub,
+                slot,
+                cursor: Some(baseline),
+            });
+        }
+        let mut replay = Vec::new();
+        for (index, channel) in channels.iter().enumerate() {
+            let Some(token) = &channel.resume_from else {
+                continue;
+            };
+            match inner
+                .replay(&channel.channel, token, &self.shared.route)
+                .await
+            {
+                Ok((result, cursor)) => {
+                    self.memberships[first_new + index].cursor = Some(cursor);
+                    replay.push(result);
+                }
+                Err(error) => {
+                    self.leave_from(first_new);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(replay)
+    }
+
+    /// Leaves every channel joined from index `first` on (a join that failed half-way).
+    fn leave_from(&mut self, first: usize) {
+        for membership in self.memberships.drain(first..) {
+            membership.hub.remove_client(membership.slot);
+            self.manager.release_hub(&membership.hub);
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Endpoint configuration.
+
+use std::time::Duration;
+
+use realtime_core::{Error, Result};
+
+use crate::origin::OriginPolicy;
+
+/// How the WebSocket endpoint behaves. Defaults follow the Go package's `DefaultConfig`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WsConfig {
+    /// Who may connect. Default [`OriginPolicy::AllowAll`].
+    pub origin_policy: OriginPolicy,
+    /// The query parameter with the initial topics. Default `topics`.
+    pub topics_param: String,
+    /// Largest message (and frame) accepted from a client, in bytes; a larger one closes the
+    /// connection with 1009. Default 64 KiB.
+    pub read_limit: usize,
+    /// How long one write may take before the connection is dropped. Default 10 s.
+    pub write_timeout: Duration,
+    /// Topics per connection at most. Default 32.
+    pub max_topic_count: usize,
+    /// Longest topic in bytes. Default 128.
+    pub max_topic_length: usize,
+    /// Interval of the application keepalive message `{"type":"keepalive","timestamp":…}`;
+    /// `None` (default) sends none. WebSocket pings go out every
+    /// `ManagerConfig::heartbeat_interval` regardless.
+    pub keepalive_interval: Option<Duration>,
+    /// Whether the tenant and subject may come from the query string when no authorization
+    /// hook is set. Default `false` (a request naming them gets 400).
+    pub routing_from_query: bool,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            origin_policy: OriginPolicy::AllowAll,
+            topics_param: "topics".into(),
+            read_limit: 64 * 1024,
+            write_timeout: Duration::from_secs(10),
+            max_topic_count: 32,
+            max_topic_length: 128,
+            keepalive_interval: None,
+            routing_from_query: false,
+        }
+    }
+}
+
+impl WsConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |field, reason: &str| {
+            Err(Error::InvalidConfig {
+                field,
+                reason: reason.into(),
+            })
+        };
+        if self.topics_param.is_empty() {
+            return invalid("topics_param", "must not be empty");
+        }
+        if self.read_limit < 128 {
+            return invalid("read_limit", "must be at least 128 bytes");
+        }
+        if self.write_timeout.is_zero() {
+            return invalid("write_timeout", "must be positive");
+        }
+        if self.max_topic_count == 0 || self.max_topic_length == 0 {
+            return invalid("max_topic_count", "topic limits must be at least 1");
+        }
+        if self
+            .keepalive_interval
+            .is_some_and(|i| i < Duration::from_millis(10))
+        {
+            return invalid("keepalive_interval", "must be at least 10 ms");
+        }
+        Ok(())
+    }
+}

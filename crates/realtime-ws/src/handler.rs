@@ -1,0 +1,190 @@
+//! The upgrade: origin, headers, topics and authorization are checked before it.
+
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode, header};
+use realtime_core::auth::{Authorize, Grant};
+use realtime_core::{ChannelRequest, Manager, Result, SubscribeRequest};
+use realtime_sse_axum::ApiError;
+
+use crate::config::WsConfig;
+use crate::session;
+use crate::topics::parse_topics;
+
+/// The WebSocket endpoint. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct WsHandler {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) manager: Manager,
+    pub(crate) config: WsConfig,
+    authorize: Option<Authorize<Parts>>,
+}
+
+/// Builds a [`WsHandler`].
+#[derive(Debug)]
+pub struct WsHandlerBuilder {
+    manager: Manager,
+    config: WsConfig,
+    authorize: Option<Authorize<Parts>>,
+}
+
+impl WsHandlerBuilder {
+    /// Uses `config` (default: [`WsConfig::default`]).
+    pub fn config(mut self, config: WsConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Runs `authorize` before every upgrade (the Go package's `RequireAuth`); its [`Grant`]
+    /// sets the tenant and subject.
+    pub fn authorize(mut self, authorize: Authorize<Parts>) -> Self {
+        self.authorize = Some(authorize);
+        self
+    }
+
+    /// Validates the configuration.
+    pub fn build(self) -> Result<WsHandler> {
+        self.config.validate()?;
+        Ok(WsHandler {
+            inner: Arc::new(Inner {
+                manager: self.manager,
+                config: self.config,
+                authorize: self.authorize,
+            }),
+        })
+    }
+}
+
+impl WsHandler {
+    /// A builder for an endpoint serving `manager`'s channels.
+    pub fn builder(manager: Manager) -> WsHandlerBuilder {
+        WsHandlerBuilder {
+            manager,
+            config: WsConfig::default(),
+            authorize: None,
+        }
+    }
+
+    /// `GET` routed to this endpoint, for `Router::route("/ws", handler.get())`.
+    pub fn get<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
+        let this = self.clone();
+        get(move |request: Request| async move { this.serve(request).await })
+    }
+
+    /// Answers one request: the upgrade, or a JSON error.
+    pub async fn serve(&self, request: Request) -> Response {
+        match self.open(request).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        }
+    }
+
+    async fn open(&self, request: Request) -> Result<Response, ApiError> {
+        let (mut parts, _body) = request.into_parts();
+        let config = &self.inner.config;
+        let origin = parts
+            .headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
+        if !config.origin_policy.allows(origin) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                format!("origin {:?} may not connect", origin.unwrap_or("(none)")),
+            ));
+        }
+        if !parts.headers.contains_key(header::UPGRADE) {
+            let mut error = ApiError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "upgrade_required",
+                "this endpoint speaks WebSocket: send `Connection: Upgrade` and `Upgrade: websocket`",
+            )
+            .into_response();
+            error
+                .headers_mut()
+                .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            return Ok(error);
+        }
+        let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &())
+            .await
+            .map_err(|rejection| {
+                ApiError::new(rejection.status(), "invalid_upgrade", rejection.body_text())
+            })?;
+        let query: Vec<(String, String)> =
+            form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        let single = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+        let raw_topics = query
+            .iter()
+            .filter(|(k, _)| *k == config.topics_param)
+            .map(|(_, v)| v.as_str());
+        let topics = parse_topics(
+            &raw_topics.collect::<Vec<_>>().join(","),
+            config.max_topic_count,
+            config.max_topic_length,
+        )
+        .map_err(|e| {
+            let subject = if e.topic.is_empty() {
+                String::new()
+            } else {
+                format!("topic {:?}: ", e.topic)
+            };
+            ApiError::bad_request("invalid_topic", format!("{subject}{}", e.reason))
+        })?;
+        let mut subscription = SubscribeRequest {
+            client_id: None,
+            channels: topics.iter().map(ChannelRequest::live).collect(),
+            tenant: single("tenant"),
+            subject: single("subject"),
+        };
+        match &self.inner.authorize {
+            Some(authorize) => {
+                let Grant { tenant, subject } =
+                    authorize.check(&parts, &subscription).await.map_err(|r| {
+                        let status =
+                            StatusCode::from_u16(r.status).unwrap_or(StatusCode::FORBIDDEN);
+                        let code = if status == StatusCode::UNAUTHORIZED {
+                            "unauthorized"
+                        } else {
+                            "forbidden"
+                        };
+                        ApiError::new(status, code, r.message)
+                    })?;
+                subscription.tenant = tenant;
+                subscription.subject = subject;
+            }
+            None if !config.routing_from_query
+                && (subscription.tenant.is_some() || subscription.subject.is_some()) =>
+            {
+                return Err(ApiError::bad_request(
+                    "routing_not_allowed",
+                    "tenant and subject come from the authorization hook; this endpoint has none",
+                ));
+            }
+            None => {}
+        }
+        // Subscribing before the upgrade lets a full instance answer 503, not a dead socket.
+        let client = self.inner.manager.subscribe(subscription).await?.client;
+        let inner = self.inner.clone();
+        Ok(upgrade
+            .max_message_size(config.read_limit)
+            .max_frame_size(config.read_limit)
+            .on_upgrade(move |socket| session::run(socket, client, topics, inner)))
+    }
+}

@@ -1,0 +1,74 @@
+//! # realtime-ws
+//!
+//! The realtime WebSocket endpoint on axum: the Go package's `ws` (origin policy, topics,
+//! read limit, write timeout, pings, keepalive, `RequireAuth`) over a [`Manager`] client, with
+//! resume by position.
+//!
+//! ```no_run
+//! use axum::Router;
+//! use realtime_core::Manager;
+//! use realtime_ws::{OriginPolicy, WsConfig, WsHandler};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = Manager::builder().build()?;
+//! let mut config = WsConfig::default();
+//! config.origin_policy = OriginPolicy::allow_list(["https://*.example.com"]);
+//! let ws = WsHandler::builder(manager).config(config).build()?;
+//! let app: Router = Router::new().route("/ws", ws.get());
+//! # let _ = app; Ok(()) }
+//! ```
+//!
+//! ## Before the upgrade
+//! In this order, each answered with a JSON error `{"error": code, "message": text}`:
+//! 1. the `Origin` against [`WsConfig::origin_policy`] → 403 `origin_not_allowed`;
+//! 2. no `Upgrade` header → 426 `upgrade_required`; other bad upgrade headers → 400 (405 for a
+//!    method other than GET) `invalid_upgrade`;
+//! 3. `topics` (separators `,` `;` whitespace; duplicates removed; letters, digits, `-` `_`
+//!    `.`; count and length limits) → 400 `invalid_topic` naming the topic;
+//! 4. the authorization hook ([`WsHandlerBuilder::authorize`]) → 401/403; its grant sets the
+//!    tenant and subject;
+//! 5. the manager's limits → 503 `too_many_connections` with `Retry-After`.
+//!
+//! ## Protocol
+//! Text frames of JSON. From the client:
+//! - `{"type":"subscribe","topics":["a","b"],"last_event_ids":{"a":"<id>"}}` — join topics;
+//!   a topic with a last event id (joined or not) is replayed exactly after that id, or gets a
+//!   gap message; answered with `{"type":"subscribed","topics":[…]}` after the replay;
+//! - `{"type":"unsubscribe","topics":["a"]}` → `{"type":"unsubscribed","topics":[…]}`;
+//! - `{"type":"ping"}` → `{"type":"pong"}`.
+//!
+//! From the server:
+//! - `{"type":"subscribed","topics":[…]}` first, for the `topics` of the URL;
+//! - `{"type":"event","channel":"a","id":"<id>","event":"<type>","data":"<payload>"}` (`event`
+//!   only when the event has a type); keep the newest `id` per channel to resume with;
+//! - `{"type":"gap","channel":"a","reason":"…","head":"<id>"}` — as the SSE `realtime-gap`:
+//!   refetch state as of `head`; events continue after it;
+//! - `{"type":"keepalive","timestamp":<unix ms>}` every [`WsConfig::keepalive_interval`];
+//! - `{"type":"error","code":"…","message":"…"}` for a message that is not valid JSON of the
+//!   protocol (`invalid_message`), a bad topic (`invalid_topic`), too many topics
+//!   (`too_many_topics`), a binary frame (`binary_not_supported`), a failed subscribe
+//!   (`subscribe_failed`). The connection stays open.
+//!
+//! WebSocket pings go out every `ManagerConfig::heartbeat_interval`; pongs are answered
+//! automatically.
+//!
+//! ## Close codes
+//! 1000 `disconnected` (the manager disconnected the client), 1001 `shutdown` (reconnect,
+//! possibly elsewhere), 1007 (a text frame was not UTF-8), 1009 (a message over
+//! [`WsConfig::read_limit`]), 1013 `slow_consumer` (the client's queue overflowed: reconnect
+//! and resume with its last ids). See [`close_code`].
+//!
+//! [`Manager`]: realtime_core::Manager
+
+mod config;
+mod handler;
+mod origin;
+mod protocol;
+mod session;
+mod topics;
+
+pub use config::WsConfig;
+pub use handler::{WsHandler, WsHandlerBuilder};
+pub use origin::{OriginCheck, OriginPolicy};
+pub use session::close_code;
+pub use topics::{TopicError, check_topic, parse_topics};

@@ -1,0 +1,42 @@
+//! The JSON messages exchanged after the upgrade.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// A message from the client.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum ClientMessage {
+    /// Join topics; `last_event_ids` maps a topic to the position to resume after.
+    Subscribe {
+        topics: Vec<String>,
+        #[serde(default)]
+        last_event_ids: HashMap<String, String>,
+    },
+    /// Leave topics.
+    Unsubscribe { topics: Vec<String> },
+    /// Answered with `{"type":"pong"}`.
+    Ping,
+}
+
+/// A message from the server other than events and gaps (those come from
+/// `realtime_core::message`).
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum ServerMessage<'a> {
+    Subscribed { topics: &'a [String] },
+    Unsubscribed { topics: &'a [String] },
+    Error { code: &'a str, message: &'a str },
+    Keepalive { timestamp: u64 },
+    Pong,
+}
+
+impl ServerMessage<'_> {
+    pub(crate) fn encode(&self) -> Bytes {
+        serde_json::to_vec(self)
+            .map(Bytes::from)
+            .unwrap_or_default()
+    }
+}
