@@ -74,6 +74,7 @@ pub const ALL: &[&str] = &[
     "manager_echo_dedupe",
     "manager_live_gap_repair",
     "manager_multi_channel",
+    "manager_join_and_leave",
     "manager_releases_channel",
     "manager_close",
 ];
@@ -93,7 +94,7 @@ macro_rules! conformance_tests {
             bus_unsubscribe_stops_delivery, bus_close, manager_subscribe_race,
             manager_resume_gaps, manager_tenant_isolation, manager_slow_consumer,
             manager_drop_on_backpressure, manager_echo_dedupe, manager_live_gap_repair,
-            manager_multi_channel, manager_releases_channel, manager_close
+            manager_multi_channel, manager_join_and_leave, manager_releases_channel, manager_close
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {

@@ -374,3 +374,55 @@ pub async fn manager_multi_channel(backend: &dyn Backend) {
         Err(Error::InvalidRequest { .. })
     ));
 }
+
+/// A running client joins channels (with an exact replay) and leaves them (no more delivery).
+pub async fn manager_join_and_leave(backend: &dyn Backend) {
+    let a = instance(backend, ManagerConfig::default()).await;
+    let b = instance(backend, ManagerConfig::default()).await;
+    let (c1, c2) = (channel("join1"), channel("join2"));
+    let mut client = ok(
+        a.subscribe(SubscribeRequest::default()).await,
+        "subscribe to nothing",
+    )
+    .client;
+    let old = publish_n(&b, &c1, 3).await;
+    let replay = ok(
+        client
+            .join(vec![ChannelRequest::resume(&c1, old[0].id.to_token())])
+            .await,
+        "join",
+    );
+    let replayed: Vec<_> = replay[0].events.iter().map(|e| e.id).collect();
+    assert_eq!(replayed, vec![old[1].id, old[2].id], "join replays exactly");
+    ok(
+        client.join(vec![ChannelRequest::live(&c2)]).await,
+        "join live",
+    );
+    assert!(matches!(
+        client.join(vec![ChannelRequest::live(&c2)]).await,
+        Err(Error::InvalidRequest { .. })
+    ));
+    let live = ok(b.publish(PublishRequest::new(&c1, "live")).await, "publish");
+    assert_eq!(next_event(&mut client, "joined channel").await.id, live.id);
+    assert!(client.leave(&c1));
+    assert!(!client.leave(&c1), "leaving twice");
+    ok(
+        b.publish(PublishRequest::new(&c1, "after leave")).await,
+        "publish",
+    );
+    let marker = ok(
+        b.publish(PublishRequest::new(&c2, "marker")).await,
+        "marker",
+    );
+    let next = next_event(&mut client, "after leave").await;
+    assert_eq!(
+        (next.id, next.channel.as_str()),
+        (marker.id, c2.as_str()),
+        "nothing from the channel left"
+    );
+    assert_eq!(
+        a.channel_count(),
+        1,
+        "leaving releases the channel's bus subscription"
+    );
+}
