@@ -69,10 +69,12 @@ async function eventually(what, check) {
 
 const log = (page) => page.evaluate(() => window.realtimeLog);
 
-test("events arrive, and a cut stream resumes exactly with Last-Event-ID", async () => {
-  const channel = `e2e-${Date.now()}`;
+for (const mode of ["sse", "ws"]) {
+test(`${mode}: events arrive, and a cut stream resumes exactly from the last id`, async () => {
+  const channel = `e2e-${mode}-${Date.now()}`;
   const page = await browser.newPage();
-  await page.goto(`${base}/?channel=${channel}`);
+  await page.goto(`${base}/?channel=${channel}&mode=${mode}`);
+  assert.equal(await page.evaluate(() => window.realtimeMode), mode);
   await eventually("page connected", () => page.evaluate(() => window.realtimeState === "open"));
 
   const live = [];
@@ -107,15 +109,20 @@ test("events arrive, and a cut stream resumes exactly with Last-Event-ID", async
   assert.equal(await page.evaluate(() => window.realtimeReconnects), 1);
   assert.equal(await page.evaluate(() => window.realtimeState), "open");
 
-  if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
+  if (process.env.SCREENSHOT) {
+    const path = process.env.SCREENSHOT.replace(/\.png$/, `-${mode}.png`);
+    await page.screenshot({ path, fullPage: true });
+  }
   await page.close();
 });
+}
 
-test("an unknown Last-Event-ID shows the gap signal", async () => {
-  const channel = `gap-${Date.now()}`;
+for (const mode of ["sse", "ws"]) {
+test(`${mode}: an unknown last id shows the gap signal`, async () => {
+  const channel = `gap-${mode}-${Date.now()}`;
   const head = await publish(channel, "before");
   const page = await browser.newPage();
-  await page.goto(`${base}/?channel=${channel}&last_event_id=not-a-position`);
+  await page.goto(`${base}/?channel=${channel}&mode=${mode}&last_event_id=not-a-position`);
   const gap = await eventually("gap shown", async () => (await log(page)).find((e) => e.kind === "gap"));
   assert.deepEqual(gap, { kind: "gap", channel, reason: "unknown_position", head });
   assert.match(await page.textContent("li.gap"), /unknown_position/);
@@ -124,3 +131,4 @@ test("an unknown Last-Event-ID shows the gap signal", async () => {
   assert.deepEqual((await log(page)).map((e) => e.kind), ["gap", "event"], "no replay after a gap");
   await page.close();
 });
+}

@@ -2,10 +2,11 @@
 //!
 //! A server with everything wired, on the in-memory store and bus or (`--redis-url`) on Redis,
 //! where several demo processes share history and fan-out:
-//! - `GET /` — a page that subscribes with `EventSource`, shows events and gap signals, and
-//!   publishes from a form;
+//! - `GET /` — a page that subscribes with `EventSource` (or, with `?mode=ws`, a WebSocket),
+//!   shows events and gap signals, resumes after a cut, and publishes from a form;
 //! - `GET /events?channel=…` — the SSE endpoint ([`realtime_sse_axum`]); the demo takes
 //!   `tenant`/`subject` from the query (a real deployment sets an authorization hook);
+//! - `GET /ws` — the WebSocket endpoint ([`realtime_ws`]), same routing rule;
 //! - `POST /publish` — `{"channel", "type"?, "data", "tenant"?, "subject"?}` (data: any JSON
 //!   value or a string) → `{"id", "channel"}`, or 400 with a JSON error;
 //! - `GET /metrics` — Prometheus text; `GET /stats` — `{"connections", "channels"}`;
@@ -23,6 +24,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use realtime_core::{Manager, ManagerConfig};
 use realtime_redis::{RedisBus, RedisBusConfig, RedisStore, RedisStoreConfig};
 use realtime_sse_axum::{SseConfig, SseHandler};
+use realtime_ws::{WsConfig, WsHandler};
 
 pub use options::Options;
 
@@ -73,9 +75,11 @@ pub fn app(manager: Manager) -> realtime_core::Result<Router> {
     let mut sse_config = SseConfig::default();
     // Demo only: trust the query for routing. Production code sets `authorize` instead.
     sse_config.routing_from_query = true;
-    let sse = SseHandler::builder(manager.clone())
-        .config(sse_config)
-        .build()?;
+    let sse = SseHandler::builder(manager.clone()).config(sse_config).build()?;
+    let mut ws_config = WsConfig::default();
+    ws_config.routing_from_query = true;
+    ws_config.keepalive_interval = Some(std::time::Duration::from_secs(20));
+    let ws = WsHandler::builder(manager.clone()).config(ws_config).build()?;
     let state = AppState {
         manager,
         metrics: metrics_handle(),
@@ -83,6 +87,7 @@ pub fn app(manager: Manager) -> realtime_core::Result<Router> {
     Ok(Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/events", sse.get())
+        .route("/ws", ws.get())
         .route("/publish", post(routes::publish))
         .route("/stats", get(routes::stats))
         .route("/metrics", get(routes::metrics))
