@@ -437,3 +437,44 @@ async fn the_hook_runs_before_the_upgrade() {
         "another tenant's event must not arrive"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_is_closed_with_1013() {
+    let mut manager_config = ManagerConfig::default();
+    manager_config.client_buffer = 2;
+    let manager = Manager::builder().config(manager_config).build().unwrap();
+    let url = serve(&manager, WsConfig::default()).await;
+    let mut socket = connect(&format!("{url}?topics=firehose"), None)
+        .await
+        .unwrap();
+    next_json(&mut socket).await;
+    // Far more than the socket buffers hold, while the client reads nothing.
+    let payload = "x".repeat(64 * 1024);
+    let mut last = None;
+    for _ in 0..2_000 {
+        last = Some(
+            manager
+                .publish(PublishRequest::new("firehose", payload.clone()))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let mut events = 0;
+    let code = loop {
+        match tokio::time::timeout(DEADLINE, socket.next())
+            .await
+            .expect("traffic in time")
+        {
+            Some(Ok(Message::Text(_))) => events += 1,
+            Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
+            Some(Ok(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(code, 1013, "slow consumer close code after {events} events");
+    assert!(
+        events < 2_000,
+        "the client was cut off, it did not get everything ({events}, last {last:?})"
+    );
+}

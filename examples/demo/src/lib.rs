@@ -75,11 +75,15 @@ pub fn app(manager: Manager) -> realtime_core::Result<Router> {
     let mut sse_config = SseConfig::default();
     // Demo only: trust the query for routing. Production code sets `authorize` instead.
     sse_config.routing_from_query = true;
-    let sse = SseHandler::builder(manager.clone()).config(sse_config).build()?;
+    let sse = SseHandler::builder(manager.clone())
+        .config(sse_config)
+        .build()?;
     let mut ws_config = WsConfig::default();
     ws_config.routing_from_query = true;
     ws_config.keepalive_interval = Some(std::time::Duration::from_secs(20));
-    let ws = WsHandler::builder(manager.clone()).config(ws_config).build()?;
+    let ws = WsHandler::builder(manager.clone())
+        .config(ws_config)
+        .build()?;
     let state = AppState {
         manager,
         metrics: metrics_handle(),
