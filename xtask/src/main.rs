@@ -8,6 +8,8 @@ use std::process::{Command, ExitCode, Stdio};
 
 mod browser;
 mod conformance;
+mod loadbench;
+mod report;
 mod services;
 #[cfg(test)]
 mod tidy;
@@ -21,7 +23,9 @@ Commands:
                                 the demo): the README's command
   conformance --backend NAME    run the conformance suite against one backend and print a table
                                 (backends: memory, redis)
-  bench [-- CRITERION ARGS]     run the criterion benchmarks (core fan-out and encoding, Redis)
+  bench [-- CRITERION ARGS]     the criterion benchmarks (core, Redis), then the fan-out
+                                comparison with the hand-written baseline; writes BENCHMARKS.md
+  loadbench                     only the fan-out comparison (writes BENCHMARKS.md)
   ci                            fmt --check, clippy -D warnings, cargo deny (if installed), test
   help                          this text
 ";
@@ -32,6 +36,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("conformance") => conformance::run(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("loadbench") => loadbench::run_all(
+            "(not run: `cargo xtask loadbench` runs the fan-out comparison only)",
+        ),
         Some("ci") => ci(),
         Some("help") | None => {
             eprint!("{HELP}");
@@ -167,12 +174,64 @@ fn bench(extra: &[String]) -> Result<(), String> {
         .skip_while(|a| *a == "--")
         .map(String::as_str)
         .collect();
+    let mut summary = String::new();
     for (package, bench) in [("realtime-core", "fanout"), ("realtime-redis", "redis")] {
-        let mut args = vec!["bench", "--locked", "-p", package, "--bench", bench, "--"];
-        args.extend(&extra);
-        run(&cargo(), &args)?;
+        let mut command = Command::new(cargo());
+        command
+            .args(["bench", "--locked", "-p", package, "--bench", bench, "--"])
+            .args(&extra);
+        summary.push_str(&run_captured(command)?);
     }
-    Ok(())
+    loadbench::run_all(&summary)
+}
+
+/// Runs `command`, echoing its output, and returns criterion's result lines.
+fn run_captured(mut command: Command) -> Result<String, String> {
+    eprintln!("xtask: $ {command:?}");
+    let mut child = command
+        .current_dir(workspace_root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    let mut kept = String::new();
+    let mut name = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            let trimmed = line.trim_start();
+            if !line.starts_with(' ')
+                && !line.is_empty()
+                && !line.starts_with("Benchmarking")
+                && !line.starts_with("Found")
+            {
+                name = line
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+            if trimmed.starts_with("time:") || trimmed.starts_with("thrpt:") {
+                let value = trimmed
+                    .split_once('[')
+                    .map_or(trimmed, |(_, v)| v.trim_end_matches(']'));
+                let kind = if trimmed.starts_with("time:") {
+                    "time"
+                } else {
+                    "thrpt"
+                };
+                // Only the first time/thrpt pair of a benchmark: later ones are changes.
+                if !kept.contains(&format!("{name} {kind}")) {
+                    kept.push_str(&format!("{name} {kind} [{value}]\n"));
+                }
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(kept)
+    } else {
+        Err(format!("{command:?} failed: {status}"))
+    }
 }
 
 fn ci() -> Result<(), String> {

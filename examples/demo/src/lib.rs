@@ -56,6 +56,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     let mut config = ManagerConfig::default();
     config.default_retry_ms = options.retry_ms;
+    config.max_connections = options.max_connections;
     let builder = Manager::builder().config(config);
     let Some(url) = &options.redis_url else {
         return builder.build();

@@ -12,6 +12,8 @@ pub struct Options {
     /// Run on Redis (store and bus) instead of in memory, so several demo processes form one
     /// cluster. Default: none.
     pub redis_url: Option<String>,
+    /// Clients served at most. Default 10,000.
+    pub max_connections: usize,
 }
 
 impl Default for Options {
@@ -20,14 +22,14 @@ impl Default for Options {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             retry_ms: 1_000,
             redis_url: None,
+            max_connections: 10_000,
         }
     }
 }
 
 impl Options {
     /// Usage text.
-    pub const USAGE: &'static str =
-        "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT]";
+    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--max-connections N]";
 
     /// Parses the arguments (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
@@ -47,6 +49,12 @@ impl Options {
                         .map_err(|e| format!("--retry-ms {raw:?}: {e}"))?;
                 }
                 "--redis-url" => options.redis_url = Some(value("--redis-url")?),
+                "--max-connections" => {
+                    let raw = value("--max-connections")?;
+                    options.max_connections = raw
+                        .parse()
+                        .map_err(|e| format!("--max-connections {raw:?}: {e}"))?;
+                }
                 "-h" | "--help" => return Err("help".into()),
                 other => return Err(format!("unknown argument {other:?}")),
             }

@@ -1,0 +1,314 @@
+//! `cargo xtask bench`'s fan-out comparison: the demo server against the hand-written baseline
+//! (`examples/loadbench`), same load, server pinned to CPU 0, load generators to CPU 1.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{run, workspace_root};
+
+/// Publishing time per case, and the time after it in which late deliveries still count.
+const PUBLISH_SECONDS: f64 = 4.0;
+const DRAIN: Duration = Duration::from_secs(1);
+/// Connections per load-generator process (each process has 20,000 files at most).
+const PER_PROCESS: usize = 6_500;
+/// Connections for the idle-memory measurement: as many as one server process can hold.
+const MAX_CONNECTIONS: usize = 19_000;
+
+pub(crate) struct Case {
+    pub(crate) server: &'static str,
+    pub(crate) transport: &'static str,
+    pub(crate) clients: usize,
+    pub(crate) connected: u64,
+    pub(crate) published: u64,
+    pub(crate) received: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) window: f64,
+    pub(crate) p50_us: Option<u64>,
+    pub(crate) p99_us: Option<u64>,
+    pub(crate) rss_idle_kib: u64,
+    pub(crate) rss_load_kib: u64,
+    pub(crate) server_cpu: f64,
+    pub(crate) loadgen_cpu: f64,
+}
+
+pub(crate) struct IdleMemory {
+    pub(crate) server: &'static str,
+    pub(crate) connections: u64,
+    pub(crate) rss_empty_kib: u64,
+    pub(crate) rss_full_kib: u64,
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn binary(name: &str) -> std::path::PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|_| workspace_root().join("target"));
+    target.join("release").join(name)
+}
+
+fn start_server(name: &str) -> Result<Server, String> {
+    let (bin, extra): (_, &[&str]) = match name {
+        "realtime" => (binary("realtime-demo"), &["--max-connections", "30000"]),
+        _ => (binary("baseline"), &[]),
+    };
+    let mut child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(&bin)
+        .args(["--addr", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", bin.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("unexpected first line {line:?}"))?;
+    Ok(Server {
+        url: url.to_owned(),
+        child,
+    })
+}
+
+/// Resident memory of a process, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system) of a process, seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+struct Subscribers {
+    processes: Vec<(Child, ChildStdin)>,
+    connected: u64,
+}
+
+fn subscribe(url: &str, transport: &str, clients: usize) -> Result<Subscribers, String> {
+    let count = clients.div_ceil(PER_PROCESS);
+    let mut processes = Vec::new();
+    for i in 0..count {
+        let n = clients / count + usize::from(i < clients % count);
+        let mut child = Command::new("taskset")
+            .args(["-c", "1"])
+            .arg(binary("loadgen"))
+            .args([
+                "subscribe",
+                "--url",
+                url,
+                "--transport",
+                transport,
+                "--clients",
+                &n.to_string(),
+            ])
+            .args(["--sources", "3", "--source-base", &(2 + 3 * i).to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("start loadgen: {e}"))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        processes.push((child, stdin));
+    }
+    let mut connected = 0;
+    for (child, _) in &mut processes {
+        let line = read_line(child)?;
+        let mut parts = line.split_whitespace().skip(1);
+        connected += parts
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(Subscribers {
+        processes,
+        connected,
+    })
+}
+
+fn read_line(child: &mut Child) -> Result<String, String> {
+    let stdout = child.stdout.as_mut().ok_or("no stdout")?;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while std::io::Read::read(stdout, &mut byte).map_err(|e| e.to_string())? == 1
+        && byte[0] != b'\n'
+    {
+        line.push(byte[0]);
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+fn field(line: &str, key: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The value below which `quantile` of the samples fall (buckets grow by 5%, in µs).
+fn quantile(counts: &[u64], quantile: f64) -> Option<u64> {
+    let total: u64 = counts.iter().sum();
+    let rank = (quantile * total as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    counts.iter().enumerate().find_map(|(i, count)| {
+        seen += count;
+        (total > 0 && seen >= rank).then(|| 1.05f64.powi(i as i32).round() as u64)
+    })
+}
+
+fn run_case(
+    server_name: &'static str,
+    transport: &'static str,
+    clients: usize,
+) -> Result<Case, String> {
+    let server = start_server(server_name)?;
+    let pid = server.child.id();
+    let mut subscribers = subscribe(&server.url, transport, clients)?;
+    let rss_idle_kib = rss_kib(pid);
+    let loadgen_pids: Vec<u32> = subscribers.processes.iter().map(|(c, _)| c.id()).collect();
+    let (cpu0, gen0) = (
+        cpu_seconds(pid),
+        loadgen_pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>(),
+    );
+    let start = Instant::now();
+    // Offer about two million deliveries a second: more than either server sustains here.
+    let rate = (2_000_000 / clients.max(1)).max(1);
+    let mut publisher = Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(binary("loadgen"))
+        .args([
+            "publish",
+            "--url",
+            &server.url,
+            "--rate",
+            &rate.to_string(),
+            "--seconds",
+            &PUBLISH_SECONDS.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("start publisher: {e}"))?;
+    let mut rss_load_kib = rss_idle_kib;
+    while publisher.try_wait().map_err(|e| e.to_string())?.is_none() {
+        rss_load_kib = rss_load_kib.max(rss_kib(pid));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let published = field(&read_line(&mut publisher)?, "published");
+    std::thread::sleep(DRAIN);
+    let window = start.elapsed().as_secs_f64();
+    let server_cpu = (cpu_seconds(pid) - cpu0) / window * 100.0;
+    let loadgen_cpu =
+        (loadgen_pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - gen0) / window * 100.0;
+    let (mut received, mut duplicates, mut histogram) = (0, 0, vec![0u64; 400]);
+    for (mut child, stdin) in subscribers.processes.drain(..) {
+        drop(stdin);
+        let report = read_line(&mut child)?;
+        received += field(&report, "received");
+        duplicates += field(&report, "duplicates");
+        let counts = read_line(&mut child)?;
+        for (slot, count) in histogram.iter_mut().zip(counts.split_whitespace().skip(1)) {
+            *slot += count.parse::<u64>().unwrap_or(0);
+        }
+        let _ = child.wait();
+    }
+    Ok(Case {
+        server: server_name,
+        transport,
+        clients,
+        connected: subscribers.connected,
+        published,
+        received,
+        duplicates,
+        window,
+        p50_us: quantile(&histogram, 0.50),
+        p99_us: quantile(&histogram, 0.99),
+        rss_idle_kib,
+        rss_load_kib,
+        server_cpu,
+        loadgen_cpu,
+    })
+}
+
+fn idle_memory(server_name: &'static str) -> Result<IdleMemory, String> {
+    let server = start_server(server_name)?;
+    let pid = server.child.id();
+    let rss_empty_kib = rss_kib(pid);
+    let subscribers = subscribe(&server.url, "sse", MAX_CONNECTIONS)?;
+    let rss_full_kib = rss_kib(pid);
+    Ok(IdleMemory {
+        server: server_name,
+        connections: subscribers.connected,
+        rss_empty_kib,
+        rss_full_kib,
+    })
+}
+
+/// Builds the binaries, runs every case, prints the table and writes `BENCHMARKS.md`.
+pub(crate) fn run_all(criterion: &str) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(
+        &cargo,
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "realtime-demo",
+            "-p",
+            "realtime-loadbench",
+        ],
+    )?;
+    let mut cases = Vec::new();
+    for transport in ["sse", "ws"] {
+        for clients in [1_000, 10_000] {
+            for server in ["realtime", "baseline"] {
+                eprintln!("xtask: fan-out {server} {transport} {clients} clients");
+                cases.push(run_case(server, transport, clients)?);
+            }
+        }
+    }
+    let mut idle = Vec::new();
+    for server in ["realtime", "baseline"] {
+        eprintln!("xtask: idle memory {server} at {MAX_CONNECTIONS} SSE connections");
+        idle.push(idle_memory(server)?);
+    }
+    let report = crate::report::render(&cases, &idle, criterion);
+    eprintln!("{report}");
+    let path = workspace_root().join("BENCHMARKS.md");
+    let mut file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(report.as_bytes()).map_err(|e| e.to_string())
+}

@@ -1,0 +1,135 @@
+//! The `BENCHMARKS.md` table.
+
+use std::fmt::Write as _;
+
+use crate::loadbench::{Case, IdleMemory};
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned());
+    let cores = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(String::new(), |kib| format!(", {} GiB", kib / 1024 / 1024));
+    format!(
+        "{} ({cores} cores{memory})",
+        model.unwrap_or_else(|| "unknown CPU".into())
+    )
+}
+
+fn today() -> String {
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d %H:%M %Z")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn ms(us: Option<u64>) -> String {
+    us.map_or("–".into(), |us| format!("{:.1}", us as f64 / 1000.0))
+}
+
+pub(crate) fn render(cases: &[Case], idle: &[IdleMemory], criterion: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "- date: {}\n- machine: {}\n- command: `cargo xtask bench`\n",
+        today(),
+        machine()
+    );
+    let _ = writeln!(
+        out,
+        "Fan-out over loopback: the demo server (`realtime`, in-memory store and bus) and the \
+         hand-written baseline (axum `Sse`/WebSocket over `tokio::sync::broadcast`, \
+         `examples/loadbench/src/bin/baseline.rs`) under the same load. Each server is pinned to \
+         CPU 0, the load generators (`loadgen`, one process per 6,500 connections, spread over \
+         127.0.0.x) to CPU 1. Every case publishes ~100-byte events for 4 s at a rate offering \
+         2 M deliveries/s, then counts deliveries for 1 s more. `loss` is offered − received at \
+         the end of that window (not yet delivered, or dropped). Latency is publish → receive, \
+         from the send time carried in the payload. CPU is % of one core over the window.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| transport | clients | server | connected | published | deliveries/s | loss | p50 ms | p99 ms | RSS idle MiB | RSS load MiB | server CPU % | loadgen CPU % |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for c in cases {
+        let offered = c.published * c.connected;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {:.0} |",
+            c.transport,
+            c.clients,
+            c.server,
+            c.connected,
+            c.published,
+            c.received as f64 / c.window,
+            offered.saturating_sub(c.received) + c.duplicates,
+            ms(c.p50_us),
+            ms(c.p99_us),
+            c.rss_idle_kib as f64 / 1024.0,
+            c.rss_load_kib as f64 / 1024.0,
+            c.server_cpu,
+            c.loadgen_cpu,
+        );
+    }
+    let _ = writeln!(out, "\n## Ratios (realtime ÷ baseline, same run)\n");
+    let _ = writeln!(out, "| transport | clients | deliveries/s | p99 latency |");
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    for ours in cases.iter().filter(|c| c.server == "realtime") {
+        let Some(theirs) = cases.iter().find(|c| {
+            c.server == "baseline" && c.transport == ours.transport && c.clients == ours.clients
+        }) else {
+            continue;
+        };
+        let rate = |c: &Case| c.received as f64 / c.window;
+        let p99 = match (ours.p99_us, theirs.p99_us) {
+            (Some(a), Some(b)) if b > 0 => format!("{:.2}", a as f64 / b as f64),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2} | {p99} |",
+            ours.transport,
+            ours.clients,
+            rate(ours) / rate(theirs).max(1.0)
+        );
+    }
+    let _ = writeln!(out, "\n## Idle memory per SSE connection\n");
+    let _ = writeln!(
+        out,
+        "| server | connections | RSS empty MiB | RSS full MiB | KiB per connection |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for m in idle {
+        let per =
+            m.rss_full_kib.saturating_sub(m.rss_empty_kib) as f64 / m.connections.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {:.1} | {per:.1} |",
+            m.server,
+            m.connections,
+            m.rss_empty_kib as f64 / 1024.0,
+            m.rss_full_kib as f64 / 1024.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n## Micro-benchmarks (criterion)\n\n```text\n{}\n```",
+        criterion.trim()
+    );
+    out
+}
