@@ -16,6 +16,9 @@ use crate::config::WsConfig;
 use crate::session;
 use crate::topics::parse_topics;
 
+/// Initial read buffer of a connection.
+const READ_BUFFER: usize = 4 * 1024;
+
 /// The WebSocket endpoint. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct WsHandler {
@@ -183,6 +186,10 @@ impl WsHandler {
         let client = self.inner.manager.subscribe(subscription).await?.client;
         let inner = self.inner.clone();
         Ok(upgrade
+            // tungstenite zero-fills its whole read buffer on every read: keep it small so an
+            // idle connection costs kilobytes, not 128 KiB (frames up to the limit still fit:
+            // the buffer grows for a frame that needs it).
+            .read_buffer_size(READ_BUFFER)
             .max_message_size(config.read_limit)
             .max_frame_size(config.read_limit)
             .on_upgrade(move |socket| session::run(socket, client, topics, inner)))

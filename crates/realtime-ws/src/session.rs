@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
 use bytes::Bytes;
+use futures_util::SinkExt;
 use realtime_core::{ChannelRequest, Client, CloseReason, Message, Replay};
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
@@ -57,7 +58,7 @@ pub(crate) async fn run(
     while matches!(outcome, Outcome::Continue) {
         outcome = tokio::select! {
             message = client.recv() => match message {
-                Some(message) => send(&mut socket, frame(&message), write_timeout).await,
+                Some(message) => send_batch(&mut socket, &mut client, message, write_timeout).await,
                 None => match client.close_reason() {
                     Some(CloseReason::SlowConsumer) => Outcome::Close(close_code::SLOW_CONSUMER, "slow_consumer"),
                     Some(CloseReason::Shutdown) => Outcome::Close(close_code::SHUTDOWN, "shutdown"),
@@ -113,6 +114,41 @@ fn frame(message: &Message) -> Bytes {
         Message::Event(event) => event.message(),
         Message::Gap(gap) => realtime_core::message::encode_gap(gap),
         _ => Bytes::new(),
+    }
+}
+
+/// Most messages written before one flush: what is already queued goes out in one write.
+const MAX_BATCH: usize = 64;
+
+/// Writes `first` and whatever else the client has queued (up to [`MAX_BATCH`]), then flushes
+/// once: one system call for a burst instead of one per message.
+async fn send_batch(
+    socket: &mut WebSocket,
+    client: &mut Client,
+    first: Message,
+    timeout: Duration,
+) -> Outcome {
+    let write = async {
+        let mut next = Some(first);
+        let mut written = 0;
+        while let Some(message) = next.take() {
+            if let Ok(text) = Utf8Bytes::try_from(frame(&message)) {
+                socket.feed(Frame::Text(text)).await?;
+            }
+            written += 1;
+            if written < MAX_BATCH {
+                next = client.try_recv();
+            }
+        }
+        socket.flush().await
+    };
+    match tokio::time::timeout(timeout, write).await {
+        Ok(Ok(())) => Outcome::Continue,
+        Ok(Err(_)) => Outcome::Gone,
+        Err(_) => {
+            tracing::debug!("websocket write timed out");
+            Outcome::Gone
+        }
     }
 }
 
