@@ -15,21 +15,29 @@ const PER_PROCESS: usize = 6_500;
 /// Connections for the idle-memory measurement: as many as one server process can hold.
 const MAX_CONNECTIONS: usize = 19_000;
 
-pub(crate) struct Case {
-    pub(crate) server: &'static str,
-    pub(crate) transport: &'static str,
-    pub(crate) clients: usize,
-    pub(crate) connected: u64,
+/// One publishing phase against connected subscribers.
+pub(crate) struct Phase {
     pub(crate) published: u64,
     pub(crate) received: u64,
     pub(crate) duplicates: u64,
     pub(crate) window: f64,
     pub(crate) p50_us: Option<u64>,
     pub(crate) p99_us: Option<u64>,
-    pub(crate) rss_idle_kib: u64,
-    pub(crate) rss_load_kib: u64,
+    pub(crate) rss_max_kib: u64,
     pub(crate) server_cpu: f64,
     pub(crate) loadgen_cpu: f64,
+}
+
+pub(crate) struct Case {
+    pub(crate) server: &'static str,
+    pub(crate) transport: &'static str,
+    pub(crate) clients: usize,
+    pub(crate) connected: u64,
+    pub(crate) rss_idle_kib: u64,
+    /// A rate both servers sustain: latency without queueing.
+    pub(crate) steady: Phase,
+    /// More than either sustains: throughput.
+    pub(crate) saturated: Phase,
 }
 
 pub(crate) struct IdleMemory {
@@ -190,6 +198,81 @@ fn quantile(counts: &[u64], quantile: f64) -> Option<u64> {
     })
 }
 
+/// Offered deliveries per second in the steady phase, and in the saturation phase.
+const STEADY_DELIVERIES: usize = 100_000;
+const SATURATING_DELIVERIES: usize = 2_000_000;
+
+fn phase(
+    pid: u32,
+    url: &str,
+    subscribers: &mut Subscribers,
+    deliveries_per_second: usize,
+    seconds: f64,
+    seq_base: u64,
+) -> Result<Phase, String> {
+    let loadgen_pids: Vec<u32> = subscribers.processes.iter().map(|(c, _)| c.id()).collect();
+    let (cpu0, gen0) = (
+        cpu_seconds(pid),
+        loadgen_pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>(),
+    );
+    let start = Instant::now();
+    let rate = (deliveries_per_second / subscribers.connected.max(1) as usize).max(1);
+    let mut publisher = Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(binary("loadgen"))
+        .args([
+            "publish",
+            "--url",
+            url,
+            "--rate",
+            &rate.to_string(),
+            "--seconds",
+            &seconds.to_string(),
+        ])
+        .args(["--seq-base", &seq_base.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("start publisher: {e}"))?;
+    let mut rss_max_kib = rss_kib(pid);
+    while publisher.try_wait().map_err(|e| e.to_string())?.is_none() {
+        rss_max_kib = rss_max_kib.max(rss_kib(pid));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let published = field(&read_line(&mut publisher)?, "published");
+    // A fixed grace period for deliveries still in flight: part of the method, not a wait for
+    // a condition.
+    std::thread::sleep(DRAIN);
+    let window = start.elapsed().as_secs_f64();
+    let server_cpu = (cpu_seconds(pid) - cpu0) / window * 100.0;
+    let loadgen_cpu =
+        (loadgen_pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - gen0) / window * 100.0;
+    let (mut received, mut duplicates, mut histogram) = (0, 0, vec![0u64; 400]);
+    for (child, stdin) in &mut subscribers.processes {
+        stdin
+            .write_all(b"report\n")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| e.to_string())?;
+        let report = read_line(child)?;
+        received += field(&report, "received");
+        duplicates += field(&report, "duplicates");
+        let counts = read_line(child)?;
+        for (slot, count) in histogram.iter_mut().zip(counts.split_whitespace().skip(1)) {
+            *slot += count.parse::<u64>().unwrap_or(0);
+        }
+    }
+    Ok(Phase {
+        published,
+        received,
+        duplicates,
+        window,
+        p50_us: quantile(&histogram, 0.50),
+        p99_us: quantile(&histogram, 0.99),
+        rss_max_kib,
+        server_cpu,
+        loadgen_cpu,
+    })
+}
+
 fn run_case(
     server_name: &'static str,
     transport: &'static str,
@@ -199,50 +282,24 @@ fn run_case(
     let pid = server.child.id();
     let mut subscribers = subscribe(&server.url, transport, clients)?;
     let rss_idle_kib = rss_kib(pid);
-    let loadgen_pids: Vec<u32> = subscribers.processes.iter().map(|(c, _)| c.id()).collect();
-    let (cpu0, gen0) = (
-        cpu_seconds(pid),
-        loadgen_pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>(),
-    );
-    let start = Instant::now();
-    // Offer about two million deliveries a second: more than either server sustains here.
-    let rate = (2_000_000 / clients.max(1)).max(1);
-    let mut publisher = Command::new("taskset")
-        .args(["-c", "1"])
-        .arg(binary("loadgen"))
-        .args([
-            "publish",
-            "--url",
-            &server.url,
-            "--rate",
-            &rate.to_string(),
-            "--seconds",
-            &PUBLISH_SECONDS.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("start publisher: {e}"))?;
-    let mut rss_load_kib = rss_idle_kib;
-    while publisher.try_wait().map_err(|e| e.to_string())?.is_none() {
-        rss_load_kib = rss_load_kib.max(rss_kib(pid));
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let published = field(&read_line(&mut publisher)?, "published");
-    std::thread::sleep(DRAIN);
-    let window = start.elapsed().as_secs_f64();
-    let server_cpu = (cpu_seconds(pid) - cpu0) / window * 100.0;
-    let loadgen_cpu =
-        (loadgen_pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - gen0) / window * 100.0;
-    let (mut received, mut duplicates, mut histogram) = (0, 0, vec![0u64; 400]);
+    let steady = phase(
+        pid,
+        &server.url,
+        &mut subscribers,
+        STEADY_DELIVERIES,
+        3.0,
+        0,
+    )?;
+    let saturated = phase(
+        pid,
+        &server.url,
+        &mut subscribers,
+        SATURATING_DELIVERIES,
+        PUBLISH_SECONDS,
+        1_000_000_000,
+    )?;
     for (mut child, stdin) in subscribers.processes.drain(..) {
         drop(stdin);
-        let report = read_line(&mut child)?;
-        received += field(&report, "received");
-        duplicates += field(&report, "duplicates");
-        let counts = read_line(&mut child)?;
-        for (slot, count) in histogram.iter_mut().zip(counts.split_whitespace().skip(1)) {
-            *slot += count.parse::<u64>().unwrap_or(0);
-        }
         let _ = child.wait();
     }
     Ok(Case {
@@ -250,16 +307,9 @@ fn run_case(
         transport,
         clients,
         connected: subscribers.connected,
-        published,
-        received,
-        duplicates,
-        window,
-        p50_us: quantile(&histogram, 0.50),
-        p99_us: quantile(&histogram, 0.99),
         rss_idle_kib,
-        rss_load_kib,
-        server_cpu,
-        loadgen_cpu,
+        steady,
+        saturated,
     })
 }
 

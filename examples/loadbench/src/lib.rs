@@ -32,6 +32,9 @@ pub struct Options {
     pub seconds: f64,
     /// Payload size in bytes (about).
     pub payload: usize,
+    /// The first sequence number a publisher uses (later phases start above earlier ones, so
+    /// subscribers can tell duplicates).
+    pub seq_base: u64,
 }
 
 impl Options {
@@ -50,6 +53,7 @@ impl Options {
             rate: 100,
             seconds: 5.0,
             payload: 100,
+            seq_base: 0,
         };
         let mut flags = rest.iter();
         while let Some(flag) = flags.next() {
@@ -73,6 +77,11 @@ impl Options {
                 "--rate" => options.rate = number(value)? as u64,
                 "--seconds" => options.seconds = number(value)?,
                 "--payload" => options.payload = number(value)? as usize,
+                "--seq-base" => {
+                    options.seq_base = value
+                        .parse()
+                        .map_err(|e| format!("{flag} {value:?}: {e}"))?
+                }
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }
@@ -155,6 +164,14 @@ impl Histogram {
         self.buckets
             .iter()
             .map(|b| b.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// The counts per bucket, leaving the histogram empty.
+    pub fn take(&self) -> Vec<u64> {
+        self.buckets
+            .iter()
+            .map(|b| b.swap(0, Ordering::Relaxed))
             .collect()
     }
 

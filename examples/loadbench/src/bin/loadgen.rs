@@ -220,24 +220,23 @@ async fn subscribe(options: Options) -> Result<(), String> {
         "connected {connected} {}",
         options.clients - connected
     ));
-    // Run until the orchestrator closes our standard input.
-    let mut stdin = tokio::io::stdin();
-    let mut sink = [0u8; 64];
-    while stdin.read(&mut sink).await.map(|n| n > 0).unwrap_or(false) {}
-    // Plain lines, so the orchestrator needs no JSON parser.
-    print_line(&format!(
-        "report connected={connected} received={} duplicates={} ended_early={}",
-        totals.received.load(Ordering::Relaxed),
-        totals.duplicates.load(Ordering::Relaxed),
-        totals.ended.load(Ordering::Relaxed),
-    ));
-    let counts: Vec<String> = totals
-        .histogram
-        .snapshot()
-        .iter()
-        .map(u64::to_string)
-        .collect();
-    print_line(&format!("histogram {}", counts.join(" ")));
+    // Each `report` line on standard input prints the counts since the last one and resets
+    // them; end of input ends the process.
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(command)) = lines.next_line().await {
+        if command.trim() != "report" {
+            continue;
+        }
+        // Plain lines, so the orchestrator needs no JSON parser.
+        print_line(&format!(
+            "report connected={connected} received={} duplicates={} ended_early={}",
+            totals.received.swap(0, Ordering::Relaxed),
+            totals.duplicates.swap(0, Ordering::Relaxed),
+            totals.ended.load(Ordering::Relaxed),
+        ));
+        let counts: Vec<String> = totals.histogram.take().iter().map(u64::to_string).collect();
+        print_line(&format!("histogram {}", counts.join(" ")));
+    }
     Ok(())
 }
 
@@ -260,7 +259,7 @@ async fn publish(options: Options) -> Result<(), String> {
             r#"{{"channel":"{}","data":"t={} s={} p={padding}"}}"#,
             options.channel,
             now_ns(),
-            published
+            options.seq_base + published
         );
         let request = format!(
             "POST /publish HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
