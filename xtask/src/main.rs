@@ -198,31 +198,31 @@ fn run_captured(mut command: Command) -> Result<String, String> {
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             eprintln!("{line}");
-            let trimmed = line.trim_start();
+            let mut measured = line.trim_start();
+            // A benchmark's name stands alone on its line, or (when short) before `time:`.
             if !line.starts_with(' ')
-                && !line.is_empty()
                 && !line.starts_with("Benchmarking")
                 && !line.starts_with("Found")
             {
-                name = line
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-            }
-            if trimmed.starts_with("time:") || trimmed.starts_with("thrpt:") {
-                let value = trimmed
-                    .split_once('[')
-                    .map_or(trimmed, |(_, v)| v.trim_end_matches(']'));
-                let kind = if trimmed.starts_with("time:") {
-                    "time"
-                } else {
-                    "thrpt"
-                };
-                // Only the first time/thrpt pair of a benchmark: later ones are changes.
-                if !kept.contains(&format!("{name} {kind}")) {
-                    kept.push_str(&format!("{name} {kind} [{value}]\n"));
+                let mut parts = line.splitn(2, char::is_whitespace);
+                if let Some(first) = parts.next().filter(|f| !f.is_empty()) {
+                    name = first.to_owned();
+                    measured = parts.next().unwrap_or_default().trim_start();
                 }
+            }
+            let kind = if measured.starts_with("time:") {
+                "time"
+            } else if measured.starts_with("thrpt:") {
+                "thrpt"
+            } else {
+                continue;
+            };
+            let value = measured
+                .split_once('[')
+                .map_or(measured, |(_, v)| v.trim_end_matches(']'));
+            // Only the first time/thrpt pair of a benchmark: later ones are changes.
+            if !kept.contains(&format!("{name} {kind} ")) {
+                kept.push_str(&format!("{name} {kind} [{value}]\n"));
             }
         }
     }

@@ -68,7 +68,7 @@ pub(crate) fn render(cases: &[Case], idle: &[IdleMemory], criterion: &str) -> St
     );
     let _ = writeln!(
         out,
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let rate = |p: &Phase| p.received as f64 / p.window;
     for c in cases {
@@ -145,5 +145,6 @@ pub(crate) fn render(cases: &[Case], idle: &[IdleMemory], criterion: &str) -> St
         "\n## Micro-benchmarks (criterion)\n\n```text\n{}\n```",
         criterion.trim()
     );
+    let _ = writeln!(out, "\n{}", include_str!("../bench-notes.md").trim_end());
     out
 }
