@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::services::apt_install;
 use crate::{Counts, run, run_counted, run_in, workspace_root};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -41,17 +42,5 @@ fn ensure_chromium() -> Result<(), String> {
         return Ok(());
     }
     eprintln!("xtask: Chromium is missing; installing Debian's chromium package");
-    run("apt-get", &["update", "-qq"])?;
-    run(
-        "apt-get",
-        &[
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "chromium",
-            "fonts-dejavu-core",
-        ],
-    )
-    .map_err(|e| format!("{e}\n(install Chromium by hand: apt-get install chromium)"))
+    apt_install(&["chromium", "fonts-dejavu-core"])
 }

@@ -57,22 +57,8 @@ fn ensure(service: &Service) -> Result<(), String> {
         service.name, service.addr
     );
     let program = service.start[0];
-    if Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .map_or(true, |o| !o.status.success())
-    {
-        run("apt-get", &["update", "-qq"])?;
-        run(
-            "apt-get",
-            &[
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                service.package,
-            ],
-        )?;
+    if !on_path(program) {
+        apt_install(&[service.package])?;
     }
     run(program, &service.start[1..])?;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -88,4 +74,25 @@ fn ensure(service: &Service) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(200));
     }
     Ok(())
+}
+
+/// Whether `program` is on the PATH.
+pub(crate) fn on_path(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Installs Debian packages (the machines run as root and reach Debian's mirrors).
+pub(crate) fn apt_install(packages: &[&str]) -> Result<(), String> {
+    run("apt-get", &["update", "-qq"])?;
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(packages);
+    run("apt-get", &args).map_err(|e| {
+        format!(
+            "{e}\n(install by hand: apt-get install {})",
+            packages.join(" ")
+        )
+    })
 }

@@ -35,15 +35,33 @@ fn nanos(t: SystemTime) -> u64 {
         .unwrap_or_default()
 }
 
+impl Meta {
+    fn new(
+        tenant: &Option<String>,
+        subject: &Option<String>,
+        event_type: &Option<String>,
+        retry_ms: Option<u32>,
+        timestamp: SystemTime,
+    ) -> Self {
+        Meta {
+            tenant: tenant.clone(),
+            subject: subject.clone(),
+            event_type: event_type.clone(),
+            retry_ms,
+            timestamp_ns: nanos(timestamp),
+        }
+    }
+}
+
 /// The `m` field of an event about to be appended.
 pub(crate) fn encode_meta(event: &NewEvent) -> Vec<u8> {
-    let meta = Meta {
-        tenant: event.tenant.clone(),
-        subject: event.subject.clone(),
-        event_type: event.event_type.clone(),
-        retry_ms: event.retry_ms,
-        timestamp_ns: nanos(event.timestamp),
-    };
+    let meta = Meta::new(
+        &event.tenant,
+        &event.subject,
+        &event.event_type,
+        event.retry_ms,
+        event.timestamp,
+    );
     serde_json::to_vec(&meta).unwrap_or_default()
 }
 
@@ -70,13 +88,13 @@ pub(crate) fn decode(
 
 /// The pub/sub message of a stored event.
 pub(crate) fn encode_message(event: &Event) -> Vec<u8> {
-    let meta = Meta {
-        tenant: event.tenant.clone(),
-        subject: event.subject.clone(),
-        event_type: event.event_type.clone(),
-        retry_ms: event.retry_ms,
-        timestamp_ns: nanos(event.timestamp),
-    };
+    let meta = Meta::new(
+        &event.tenant,
+        &event.subject,
+        &event.event_type,
+        event.retry_ms,
+        event.timestamp,
+    );
     let mut out = format!("{:x} {}\n", event.id.epoch.0, event.id.offset).into_bytes();
     serde_json::to_writer(&mut out, &meta).unwrap_or_default();
     out.push(b'\n');

@@ -9,11 +9,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use http::request::Parts;
 use http::{HeaderValue, header};
-use realtime_core::auth::{Authorize, Grant};
+use realtime_core::auth::Authorize;
 use realtime_core::{ChannelRequest, Manager, Result, SubscribeRequest, sse};
 
 use crate::config::SseConfig;
 use crate::error::ApiError;
+use crate::routing::settle_routing;
 use crate::stream::SseBody;
 
 /// The SSE endpoint. Cheap to clone.
@@ -111,32 +112,13 @@ impl SseHandler {
             tenant: query.single(&config.tenant_param)?,
             subject: query.single(&config.subject_param)?,
         };
-        match &self.inner.authorize {
-            Some(authorize) => {
-                let Grant { tenant, subject } =
-                    authorize.check(&parts, &subscription).await.map_err(|r| {
-                        let status = http::StatusCode::from_u16(r.status)
-                            .unwrap_or(http::StatusCode::FORBIDDEN);
-                        let code = if status == http::StatusCode::UNAUTHORIZED {
-                            "unauthorized"
-                        } else {
-                            "forbidden"
-                        };
-                        ApiError::new(status, code, r.message)
-                    })?;
-                subscription.tenant = tenant;
-                subscription.subject = subject;
-            }
-            None if !config.routing_from_query
-                && (subscription.tenant.is_some() || subscription.subject.is_some()) =>
-            {
-                return Err(ApiError::bad_request(
-                    "routing_not_allowed",
-                    "tenant and subject come from the authorization hook; this endpoint has none",
-                ));
-            }
-            None => {}
-        }
+        settle_routing(
+            self.inner.authorize.as_ref(),
+            config.routing_from_query,
+            &parts,
+            &mut subscription,
+        )
+        .await?;
         let manager = &self.inner.manager;
         let realtime_core::Subscription { client, replay } =
             manager.subscribe(subscription).await?;

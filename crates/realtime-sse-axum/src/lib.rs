@@ -60,9 +60,11 @@
 mod config;
 mod error;
 mod handler;
+mod routing;
 mod stream;
 
 pub use config::SseConfig;
 pub use error::ApiError;
 pub use handler::{SseHandler, SseHandlerBuilder};
 pub use realtime_core::auth::{Authorize, Grant, Rejection};
+pub use routing::settle_routing;

@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
-use realtime_core::auth::{Authorize, Grant};
+use realtime_core::auth::Authorize;
 use realtime_core::{ChannelRequest, Manager, Result, SubscribeRequest};
-use realtime_sse_axum::ApiError;
+use realtime_sse_axum::{ApiError, settle_routing};
 
 use crate::config::WsConfig;
 use crate::session;
@@ -156,32 +156,13 @@ impl WsHandler {
             tenant: single("tenant"),
             subject: single("subject"),
         };
-        match &self.inner.authorize {
-            Some(authorize) => {
-                let Grant { tenant, subject } =
-                    authorize.check(&parts, &subscription).await.map_err(|r| {
-                        let status =
-                            StatusCode::from_u16(r.status).unwrap_or(StatusCode::FORBIDDEN);
-                        let code = if status == StatusCode::UNAUTHORIZED {
-                            "unauthorized"
-                        } else {
-                            "forbidden"
-                        };
-                        ApiError::new(status, code, r.message)
-                    })?;
-                subscription.tenant = tenant;
-                subscription.subject = subject;
-            }
-            None if !config.routing_from_query
-                && (subscription.tenant.is_some() || subscription.subject.is_some()) =>
-            {
-                return Err(ApiError::bad_request(
-                    "routing_not_allowed",
-                    "tenant and subject come from the authorization hook; this endpoint has none",
-                ));
-            }
-            None => {}
-        }
+        settle_routing(
+            self.inner.authorize.as_ref(),
+            config.routing_from_query,
+            &parts,
+            &mut subscription,
+        )
+        .await?;
         // Subscribing before the upgrade lets a full instance answer 503, not a dead socket.
         let client = self.inner.manager.subscribe(subscription).await?.client;
         let inner = self.inner.clone();

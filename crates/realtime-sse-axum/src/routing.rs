@@ -1,0 +1,49 @@
+//! Who the client is for routing: the authorization hook's grant, or (when allowed) the query.
+
+use http::StatusCode;
+use http::request::Parts;
+use realtime_core::SubscribeRequest;
+use realtime_core::auth::{Authorize, Grant};
+
+use crate::error::ApiError;
+
+/// Settles `subscription`'s tenant and subject before it reaches the manager.
+///
+/// With a hook, its [`Grant`] replaces whatever the client asked for, and a rejection becomes
+/// 401 `unauthorized` or 403 `forbidden` (or the status the hook chose). Without one, a
+/// request naming a tenant or subject gets 400 `routing_not_allowed` unless
+/// `routing_from_query` says the query may be trusted. Shared by the SSE and WebSocket
+/// endpoints.
+pub async fn settle_routing(
+    authorize: Option<&Authorize<Parts>>,
+    routing_from_query: bool,
+    parts: &Parts,
+    subscription: &mut SubscribeRequest,
+) -> Result<(), ApiError> {
+    match authorize {
+        Some(authorize) => {
+            let Grant { tenant, subject } =
+                authorize.check(parts, subscription).await.map_err(|r| {
+                    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::FORBIDDEN);
+                    let code = if status == StatusCode::UNAUTHORIZED {
+                        "unauthorized"
+                    } else {
+                        "forbidden"
+                    };
+                    ApiError::new(status, code, r.message)
+                })?;
+            subscription.tenant = tenant;
+            subscription.subject = subject;
+            Ok(())
+        }
+        None if !routing_from_query
+            && (subscription.tenant.is_some() || subscription.subject.is_some()) =>
+        {
+            Err(ApiError::bad_request(
+                "routing_not_allowed",
+                "tenant and subject come from the authorization hook; this endpoint has none",
+            ))
+        }
+        None => Ok(()),
+    }
+}
