@@ -229,7 +229,7 @@ fn phase(
             "--seconds",
             &seconds.to_string(),
         ])
-        .args(["--seq-base", &seq_base.to_string()])
+        .args(["--seq-base", &seq_base.to_string(), "--publishers", "4"])
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("start publisher: {e}"))?;

@@ -54,7 +54,7 @@ pub(crate) fn render(cases: &[Case], idle: &[IdleMemory], criterion: &str) -> St
          `examples/loadbench/src/bin/baseline.rs`) under the same load. Each server is pinned to \
          CPU 0, the load generators (`loadgen`, one process per 6,500 connections, spread over \
          127.0.0.x) to CPU 1. Each case connects the clients, then publishes ~100-byte events \
-         (one keep-alive connection, each POST awaited) in two phases: *steady*, 3 s offering \
+         (four keep-alive connections publishing in parallel) in two phases: *steady*, 3 s offering \
          100 k deliveries/s (latency with little queueing), and *saturated*, 4 s offering \
          2 M deliveries/s (more than either sustains: throughput). After each phase deliveries \
          still count for 1 s. `loss` is offered − received at the end of that window (in flight, \

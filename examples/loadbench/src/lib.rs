@@ -35,7 +35,12 @@ pub struct Options {
     /// The first sequence number a publisher uses (later phases start above earlier ones, so
     /// subscribers can tell duplicates).
     pub seq_base: u64,
+    /// Publishing connections working at once (at most [`MAX_PUBLISHERS`]).
+    pub publishers: usize,
 }
+
+/// The most publishing connections one `loadgen publish` opens.
+pub const MAX_PUBLISHERS: usize = 8;
 
 impl Options {
     /// Parses `COMMAND --flag value …`.
@@ -54,6 +59,7 @@ impl Options {
             seconds: 5.0,
             payload: 100,
             seq_base: 0,
+            publishers: 1,
         };
         let mut flags = rest.iter();
         while let Some(flag) = flags.next() {
@@ -77,6 +83,9 @@ impl Options {
                 "--rate" => options.rate = number(value)? as u64,
                 "--seconds" => options.seconds = number(value)?,
                 "--payload" => options.payload = number(value)? as usize,
+                "--publishers" => {
+                    options.publishers = (number(value)? as usize).clamp(1, MAX_PUBLISHERS)
+                }
                 "--seq-base" => {
                     options.seq_base = value
                         .parse()
@@ -107,8 +116,9 @@ impl Options {
     }
 }
 
-/// Finds `t=<ns>` and `s=<seq>` in a payload (raw, or inside the WebSocket JSON message).
-pub fn parse_payload(payload: &[u8]) -> Option<(u64, u64)> {
+/// Finds `t=<ns>`, `k=<publisher>` (0 when absent) and `s=<seq>` in a payload (raw, or inside
+/// the WebSocket JSON message).
+pub fn parse_payload(payload: &[u8]) -> Option<(u64, usize, u64)> {
     fn number_after(haystack: &[u8], key: &[u8]) -> Option<u64> {
         let at = haystack.windows(key.len()).position(|w| w == key)? + key.len();
         let digits = haystack[at..]
@@ -120,8 +130,10 @@ pub fn parse_payload(payload: &[u8]) -> Option<(u64, u64)> {
             .parse()
             .ok()
     }
+    let publisher = number_after(payload, b" k=").unwrap_or(0) as usize;
     Some((
         number_after(payload, b"t=")?,
+        publisher,
         number_after(payload, b" s=")?,
     ))
 }
@@ -199,10 +211,10 @@ mod tests {
 
     #[test]
     fn payloads_parse_raw_and_wrapped() {
-        assert_eq!(parse_payload(b"t=123 s=7 p=xx"), Some((123, 7)));
+        assert_eq!(parse_payload(b"t=123 s=7 p=xx"), Some((123, 0, 7)));
         assert_eq!(
-            parse_payload(br#"{"type":"event","data":"t=5 s=9 p=x"}"#),
-            Some((5, 9))
+            parse_payload(br#"{"type":"event","data":"t=5 k=3 s=9 p=x"}"#),
+            Some((5, 3, 9))
         );
         assert_eq!(parse_payload(b"nothing"), None);
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use realtime_loadbench::{Histogram, Options, Transport, parse_payload};
+use realtime_loadbench::{Histogram, MAX_PUBLISHERS, Options, Transport, parse_payload};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
@@ -35,15 +35,19 @@ fn now_ns() -> u64 {
 }
 
 impl Totals {
-    fn record(&self, payload: &[u8], last_seq: &mut Option<u64>) {
-        let Some((sent_ns, seq)) = parse_payload(payload) else {
+    /// Counts one delivery; `last_seq` holds the newest sequence seen from each publisher.
+    fn record(&self, payload: &[u8], last_seq: &mut [Option<u64>; MAX_PUBLISHERS]) {
+        let Some((sent_ns, publisher, seq)) = parse_payload(payload) else {
             return;
         };
-        if last_seq.is_some_and(|last| seq <= last) {
+        let Some(last) = last_seq.get_mut(publisher) else {
+            return;
+        };
+        if last.is_some_and(|last| seq <= last) {
             self.duplicates.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        *last_seq = Some(seq);
+        *last = Some(seq);
         self.received.fetch_add(1, Ordering::Relaxed);
         self.histogram
             .record(now_ns().saturating_sub(sent_ns) / 1_000);
@@ -105,7 +109,7 @@ async fn sse_client(
         return;
     }
     let mut decoder = realtime_core::sse::Decoder::new();
-    let mut last_seq = None;
+    let mut last_seq = [None; MAX_PUBLISHERS];
     let mut buf = vec![0u8; 16 * 1024];
     let mut chunk_left = 0usize;
     loop {
@@ -158,7 +162,7 @@ async fn ws_client(
         return;
     };
     let _ = ready.send(true);
-    let mut last_seq = None;
+    let mut last_seq = [None; MAX_PUBLISHERS];
     while let Some(Ok(message)) = socket.next().await {
         if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
             totals.record(text.as_bytes(), &mut last_seq);
@@ -240,26 +244,52 @@ async fn subscribe(options: Options) -> Result<(), String> {
     Ok(())
 }
 
+/// Publishes from `options.publishers` connections at once, each at its share of the rate, so
+/// the offered load does not wait on one request at a time.
 async fn publish(options: Options) -> Result<(), String> {
+    let publishers = options.publishers.max(1);
+    let mut tasks = Vec::new();
+    for publisher in 0..publishers {
+        let options = options.clone();
+        tasks.push(tokio::spawn(async move {
+            publish_from(&options, publisher, publishers).await
+        }));
+    }
+    let start = Instant::now();
+    let mut published = 0;
+    for task in tasks {
+        published += task.await.map_err(|e| e.to_string())??;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    print_line(&format!("published={published} seconds={seconds:.3}"));
+    Ok(())
+}
+
+/// One publishing connection; its sequence numbers are its own (`k=` names it).
+async fn publish_from(
+    options: &Options,
+    publisher: usize,
+    publishers: usize,
+) -> Result<u64, String> {
     let target = options.target()?;
     let stream = connect_from(options.source_base, target)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let mut stream = BufReader::new(stream);
-    let padding = "x".repeat(options.payload.saturating_sub(40));
-    let interval = Duration::from_secs_f64(1.0 / options.rate.max(1) as f64);
-    let mut tick = tokio::time::interval(interval);
+    let padding = "x".repeat(options.payload.saturating_sub(48));
+    let rate = (options.rate as f64 / publishers as f64).max(0.1);
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let start = Instant::now();
     let mut published = 0u64;
     let mut line = String::new();
     while start.elapsed() < Duration::from_secs_f64(options.seconds) {
         tick.tick().await;
+        let seq = options.seq_base + published;
         let body = format!(
-            r#"{{"channel":"{}","data":"t={} s={} p={padding}"}}"#,
+            r#"{{"channel":"{}","data":"t={} k={publisher} s={seq} p={padding}"}}"#,
             options.channel,
-            now_ns(),
-            options.seq_base + published
+            now_ns()
         );
         let request = format!(
             "POST /publish HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -306,9 +336,7 @@ async fn publish(options: Options) -> Result<(), String> {
         }
         published += 1;
     }
-    let seconds = start.elapsed().as_secs_f64();
-    print_line(&format!("published={published} seconds={seconds:.3}"));
-    Ok(())
+    Ok(published)
 }
 
 #[allow(clippy::print_stdout)]
