@@ -20,6 +20,8 @@ pub(crate) struct Phase {
     pub(crate) published: u64,
     pub(crate) received: u64,
     pub(crate) duplicates: u64,
+    /// Subscribers that the server cut off and that came back (resuming where it offers).
+    pub(crate) reconnects: u64,
     pub(crate) window: f64,
     pub(crate) p50_us: Option<u64>,
     pub(crate) p99_us: Option<u64>,
@@ -246,7 +248,7 @@ fn phase(
     let server_cpu = (cpu_seconds(pid) - cpu0) / window * 100.0;
     let loadgen_cpu =
         (loadgen_pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - gen0) / window * 100.0;
-    let (mut received, mut duplicates, mut histogram) = (0, 0, vec![0u64; 400]);
+    let (mut received, mut duplicates, mut reconnects, mut histogram) = (0, 0, 0, vec![0u64; 400]);
     for (child, stdin) in &mut subscribers.processes {
         stdin
             .write_all(b"report\n")
@@ -255,6 +257,7 @@ fn phase(
         let report = read_line(child)?;
         received += field(&report, "received");
         duplicates += field(&report, "duplicates");
+        reconnects += field(&report, "reconnects");
         let counts = read_line(child)?;
         for (slot, count) in histogram.iter_mut().zip(counts.split_whitespace().skip(1)) {
             *slot += count.parse::<u64>().unwrap_or(0);
@@ -264,6 +267,7 @@ fn phase(
         published,
         received,
         duplicates,
+        reconnects,
         window,
         p50_us: quantile(&histogram, 0.50),
         p99_us: quantile(&histogram, 0.99),

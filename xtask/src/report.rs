@@ -58,17 +58,19 @@ pub(crate) fn render(cases: &[Case], idle: &[IdleMemory], criterion: &str) -> St
          100 k deliveries/s (latency with little queueing), and *saturated*, 4 s offering \
          2 M deliveries/s (more than either sustains: throughput). After each phase deliveries \
          still count for 1 s. `loss` is offered − received at the end of that window (in flight, \
-         or dropped; a realtime client that overflows its 256-message queue is closed as a slow \
-         consumer and would resume with `Last-Event-ID`). Latency is publish → receive, from \
-         the send time in the payload, in 5 % buckets. CPU is % of one core.\n"
+         or dropped). `reconnects` counts subscribers the server cut off (realtime closes a \
+         client whose 256-message queue overflows) that came back and resumed with \
+         `Last-Event-ID` (SSE) or `last_event_ids` (WebSocket), as a browser would. Latency is \
+         publish → receive, from the send time in the payload, in 5 % buckets. CPU is % of one \
+         core.\n"
     );
     let _ = writeln!(
         out,
-        "| transport | clients | server | connected | steady p50 ms | steady p99 ms | saturated deliveries/s | published | received | loss | sat. p50 ms | sat. p99 ms | RSS idle MiB | RSS load MiB | server CPU % | loadgen CPU % |"
+        "| transport | clients | server | connected | steady p50 ms | steady p99 ms | saturated deliveries/s | published | received | loss | reconnects | sat. p50 ms | sat. p99 ms | RSS idle MiB | RSS load MiB | server CPU % | loadgen CPU % |"
     );
     let _ = writeln!(
         out,
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let rate = |p: &Phase| p.received as f64 / p.window;
     for c in cases {
@@ -76,7 +78,7 @@ pub(crate) fn render(cases: &[Case], idle: &[IdleMemory], criterion: &str) -> St
         let loss = (sat.published * c.connected).saturating_sub(sat.received) + sat.duplicates;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {:.0} |",
             c.transport,
             c.clients,
             c.server,
@@ -87,6 +89,7 @@ pub(crate) fn render(cases: &[Case], idle: &[IdleMemory], criterion: &str) -> St
             sat.published,
             sat.received,
             loss,
+            sat.reconnects,
             ms(sat.p50_us),
             ms(sat.p99_us),
             c.rss_idle_kib as f64 / 1024.0,

@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 struct Totals {
     received: AtomicU64,
     duplicates: AtomicU64,
-    ended: AtomicU64,
+    reconnects: AtomicU64,
     histogram: Histogram,
 }
 
@@ -62,58 +62,98 @@ async fn connect_from(source: u8, target: std::net::SocketAddr) -> std::io::Resu
     Ok(stream)
 }
 
-/// One SSE subscriber: raw HTTP/1.1, chunked decoding, then the SSE decoder.
-async fn sse_client(
-    stream: TcpStream,
+/// Where one subscriber connects.
+#[derive(Clone)]
+struct Target {
+    source: u8,
+    addr: std::net::SocketAddr,
     host: String,
-    path: String,
+    channel: String,
+}
+
+/// One SSE subscriber. When the server ends its stream (a slow-consumer close), it reconnects
+/// with `Last-Event-ID`, as a browser would; a refused or failed connection ends it.
+async fn sse_client(
+    target: Target,
     ready: tokio::sync::oneshot::Sender<bool>,
     totals: Arc<Totals>,
 ) {
+    let mut ready = Some(ready);
+    let mut last_id: Option<String> = None;
+    let mut last_seq = [None; MAX_PUBLISHERS];
+    while let Ok(stream) = connect_from(target.source, target.addr).await {
+        if !sse_session(
+            stream,
+            &target,
+            &mut last_id,
+            &mut last_seq,
+            &totals,
+            &mut ready,
+        )
+        .await
+        {
+            break;
+        }
+        totals.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+    if let Some(ready) = ready.take() {
+        let _ = ready.send(false);
+    }
+}
+
+/// One SSE connection: raw HTTP/1.1, chunked decoding, the core SSE decoder. Returns whether
+/// the server accepted it.
+async fn sse_session(
+    stream: TcpStream,
+    target: &Target,
+    last_id: &mut Option<String>,
+    last_seq: &mut [Option<u64>; MAX_PUBLISHERS],
+    totals: &Totals,
+    ready: &mut Option<tokio::sync::oneshot::Sender<bool>>,
+) -> bool {
     let mut stream = BufReader::with_capacity(16 * 1024, stream);
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n");
+    let resume = last_id
+        .as_ref()
+        .map(|id| format!("Last-Event-ID: {id}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "GET /events?channel={} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{resume}\r\n",
+        target.channel, target.host
+    );
     if stream
         .get_mut()
         .write_all(request.as_bytes())
         .await
         .is_err()
     {
-        let _ = ready.send(false);
-        return;
+        return false;
     }
     let mut line = String::new();
-    let mut ok = false;
-    let mut chunked = false;
+    let (mut ok, mut chunked) = (false, false);
     loop {
         line.clear();
         if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
-            let _ = ready.send(false);
-            return;
+            return false;
         }
-        if line.starts_with("HTTP/1.1 200") {
-            ok = true;
-        }
-        if line
+        ok |= line.starts_with("HTTP/1.1 200");
+        chunked |= line
             .to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked")
-        {
-            chunked = true;
-        }
+            .starts_with("transfer-encoding: chunked");
         if line == "\r\n" {
             break;
         }
     }
-    let _ = ready.send(ok);
+    if let Some(ready) = ready.take() {
+        let _ = ready.send(ok);
+    }
     if !ok {
-        return;
+        return false;
     }
     let mut decoder = realtime_core::sse::Decoder::new();
-    let mut last_seq = [None; MAX_PUBLISHERS];
     let mut buf = vec![0u8; 16 * 1024];
     let mut chunk_left = 0usize;
     loop {
-        let data: Vec<u8> = if chunked {
+        let n = if chunked {
             if chunk_left == 0 {
                 line.clear();
                 if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
@@ -128,47 +168,76 @@ async fn sse_client(
                 }
             }
             let want = chunk_left.min(buf.len());
-            let n = match stream.read(&mut buf[..want]).await {
+            match stream.read(&mut buf[..want]).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            chunk_left -= n;
-            buf[..n].to_vec()
+                Ok(n) => {
+                    chunk_left -= n;
+                    n
+                }
+            }
         } else {
             match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => buf[..n].to_vec(),
+                Ok(n) => n,
             }
         };
-        for frame in decoder.feed(&data) {
+        for frame in decoder.feed(&buf[..n]) {
+            if frame.id.is_some() {
+                last_id.clone_from(&frame.id);
+            }
             if let Some(payload) = frame.data {
-                totals.record(payload.as_bytes(), &mut last_seq);
+                totals.record(payload.as_bytes(), last_seq);
             }
         }
     }
-    totals.ended.fetch_add(1, Ordering::Relaxed);
+    true
 }
 
-/// One WebSocket subscriber.
-async fn ws_client(
-    stream: TcpStream,
-    url: String,
-    ready: tokio::sync::oneshot::Sender<bool>,
-    totals: Arc<Totals>,
-) {
-    use futures_util::StreamExt;
-    let Ok((mut socket, _)) = tokio_tungstenite::client_async(url, stream).await else {
-        let _ = ready.send(false);
-        return;
-    };
-    let _ = ready.send(true);
+/// One WebSocket subscriber. After a close it reconnects and resumes from the last id it saw.
+async fn ws_client(target: Target, ready: tokio::sync::oneshot::Sender<bool>, totals: Arc<Totals>) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let mut ready = Some(ready);
+    let mut last_id: Option<String> = None;
     let mut last_seq = [None; MAX_PUBLISHERS];
-    while let Some(Ok(message)) = socket.next().await {
-        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
-            totals.record(text.as_bytes(), &mut last_seq);
+    let url = format!("ws://{}/ws?topics={}", target.host, target.channel);
+    while let Ok(stream) = connect_from(target.source, target.addr).await {
+        let Ok((mut socket, _)) = tokio_tungstenite::client_async(url.as_str(), stream).await
+        else {
+            break;
+        };
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(true);
         }
+        if let Some(id) = &last_id {
+            let resume = format!(
+                r#"{{"type":"subscribe","topics":["{0}"],"last_event_ids":{{"{0}":"{id}"}}}}"#,
+                target.channel
+            );
+            if socket.send(Message::text(resume)).await.is_err() {
+                break;
+            }
+        }
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Text(text) = message {
+                if let Some(id) = message_id(text.as_bytes()) {
+                    last_id = Some(id);
+                }
+                totals.record(text.as_bytes(), &mut last_seq);
+            }
+        }
+        totals.reconnects.fetch_add(1, Ordering::Relaxed);
     }
-    totals.ended.fetch_add(1, Ordering::Relaxed);
+    if let Some(ready) = ready.take() {
+        let _ = ready.send(false);
+    }
+}
+
+/// The `"id":"…"` of a realtime WebSocket event message (the baseline's frames have none).
+fn message_id(text: &[u8]) -> Option<String> {
+    let at = text.windows(6).position(|w| w == b"\"id\":\"")? + 6;
+    let len = text[at..].iter().position(|&b| b == b'"')?;
+    String::from_utf8(text[at..at + len].to_vec()).ok()
 }
 
 async fn subscribe(options: Options) -> Result<(), String> {
@@ -185,33 +254,20 @@ async fn subscribe(options: Options) -> Result<(), String> {
             (options.host(), options.transport, options.channel.clone());
         tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
-            let Ok(stream) = connect_from(source, target).await else {
-                let _ = ready.send(false);
-                return;
+            let (ready_inner, done) = tokio::sync::oneshot::channel();
+            let target = Target {
+                source,
+                addr: target,
+                host,
+                channel,
             };
-            match transport {
-                Transport::Sse => {
-                    let (ready_inner, done) = tokio::sync::oneshot::channel();
-                    let task = tokio::spawn(sse_client(
-                        stream,
-                        host,
-                        format!("/events?channel={channel}"),
-                        ready_inner,
-                        totals,
-                    ));
-                    let _ = ready.send(done.await.unwrap_or(false));
-                    drop(permit);
-                    let _ = task.await;
-                }
-                Transport::Ws => {
-                    let (ready_inner, done) = tokio::sync::oneshot::channel();
-                    let url = format!("ws://{host}/ws?topics={channel}");
-                    let task = tokio::spawn(ws_client(stream, url, ready_inner, totals));
-                    let _ = ready.send(done.await.unwrap_or(false));
-                    drop(permit);
-                    let _ = task.await;
-                }
-            }
+            let task = match transport {
+                Transport::Sse => tokio::spawn(sse_client(target, ready_inner, totals)),
+                Transport::Ws => tokio::spawn(ws_client(target, ready_inner, totals)),
+            };
+            let _ = ready.send(done.await.unwrap_or(false));
+            drop(permit);
+            let _ = task.await;
         });
     }
     let mut connected = 0;
@@ -233,10 +289,10 @@ async fn subscribe(options: Options) -> Result<(), String> {
         }
         // Plain lines, so the orchestrator needs no JSON parser.
         print_line(&format!(
-            "report connected={connected} received={} duplicates={} ended_early={}",
+            "report connected={connected} received={} duplicates={} reconnects={}",
             totals.received.swap(0, Ordering::Relaxed),
             totals.duplicates.swap(0, Ordering::Relaxed),
-            totals.ended.load(Ordering::Relaxed),
+            totals.reconnects.swap(0, Ordering::Relaxed),
         ));
         let counts: Vec<String> = totals.histogram.take().iter().map(u64::to_string).collect();
         print_line(&format!("histogram {}", counts.join(" ")));
