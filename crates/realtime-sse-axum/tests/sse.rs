@@ -59,6 +59,14 @@ impl SseClient {
         )
     }
 
+    /// A stream of `url` that has reached `: connected`.
+    async fn connected(url: &str) -> SseClient {
+        let (_, client) = SseClient::open(url, None).await;
+        let mut client = client.expect("the stream opens");
+        client.until_connected().await;
+        client
+    }
+
     /// The next frame, or `None` when the stream ended.
     async fn frame(&mut self) -> Option<Frame> {
         loop {
@@ -235,9 +243,8 @@ async fn too_many_connections_is_503_with_retry_after() {
     config.max_connections = 1;
     let manager = manager(config);
     let url = serve(SseHandler::builder(manager.clone()).build().unwrap()).await;
-    let (_, first) = SseClient::open(&format!("{url}?channel=c"), None).await;
-    let mut first = first.unwrap();
-    first.until_connected().await;
+    // Held open: it is the one connection the limit allows.
+    let _first = SseClient::connected(&format!("{url}?channel=c")).await;
     let (status, body, retry) = error_of(&format!("{url}?channel=c")).await;
     assert_eq!(
         (status, body["error"].as_str(), retry.as_deref()),
@@ -382,10 +389,7 @@ async fn closed_connections_release_their_clients() {
     let url = serve(SseHandler::builder(manager.clone()).build().unwrap()).await;
     let mut clients = Vec::new();
     for _ in 0..50 {
-        let (_, client) = SseClient::open(&format!("{url}?channel=c"), None).await;
-        let mut client = client.unwrap();
-        client.until_connected().await;
-        clients.push(client);
+        clients.push(SseClient::connected(&format!("{url}?channel=c")).await);
     }
     assert_eq!(manager.connection_count(), 50);
     drop(clients);
@@ -407,9 +411,7 @@ async fn heartbeats_keep_idle_streams_alive() {
     config.heartbeat_interval = Duration::from_millis(50);
     let manager = manager(config);
     let url = serve(SseHandler::builder(manager.clone()).build().unwrap()).await;
-    let (_, client) = SseClient::open(&format!("{url}?channel=c"), None).await;
-    let mut client = client.unwrap();
-    client.until_connected().await;
+    let mut client = SseClient::connected(&format!("{url}?channel=c")).await;
     let heartbeat = client.frame().await.unwrap();
     assert_eq!(
         (heartbeat.comments, heartbeat.data),
@@ -423,10 +425,7 @@ async fn shutdown_ends_every_stream() {
     let url = serve(SseHandler::builder(manager.clone()).build().unwrap()).await;
     let mut clients = Vec::new();
     for _ in 0..3 {
-        let (_, client) = SseClient::open(&format!("{url}?channel=c"), None).await;
-        let mut client = client.unwrap();
-        client.until_connected().await;
-        clients.push(client);
+        clients.push(SseClient::connected(&format!("{url}?channel=c")).await);
     }
     manager.close().await.unwrap();
     for client in &mut clients {

@@ -142,14 +142,7 @@ async fn send_batch(
         }
         socket.flush().await
     };
-    match tokio::time::timeout(timeout, write).await {
-        Ok(Ok(())) => Outcome::Continue,
-        Ok(Err(_)) => Outcome::Gone,
-        Err(_) => {
-            tracing::debug!("websocket write timed out");
-            Outcome::Gone
-        }
-    }
+    timed_write(timeout, write).await
 }
 
 async fn send(socket: &mut WebSocket, text: Bytes, timeout: Duration) -> Outcome {
@@ -160,7 +153,15 @@ async fn send(socket: &mut WebSocket, text: Bytes, timeout: Duration) -> Outcome
 }
 
 async fn send_frame(socket: &mut WebSocket, frame: Frame, timeout: Duration) -> Outcome {
-    match tokio::time::timeout(timeout, socket.send(frame)).await {
+    timed_write(timeout, socket.send(frame)).await
+}
+
+/// A write that must finish within `timeout`; a failed or late write ends the connection.
+async fn timed_write(
+    timeout: Duration,
+    write: impl Future<Output = Result<(), axum::Error>>,
+) -> Outcome {
+    match tokio::time::timeout(timeout, write).await {
         Ok(Ok(())) => Outcome::Continue,
         Ok(Err(_)) => Outcome::Gone,
         Err(_) => {

@@ -42,6 +42,13 @@ async fn connect(url: &str, origin: Option<&str>) -> Result<Socket, tungstenite:
         .map(|(socket, _)| socket)
 }
 
+/// A socket past its first (`subscribed`) message.
+async fn connected(url: &str) -> Socket {
+    let mut socket = connect(url, None).await.unwrap();
+    next_json(&mut socket).await;
+    socket
+}
+
 /// The HTTP status and JSON body of a refused upgrade.
 fn refusal(result: Result<Socket, tungstenite::Error>) -> (u16, Value) {
     match result {
@@ -177,8 +184,7 @@ async fn oversized_frames_close_with_1009() {
     let mut config = WsConfig::default();
     config.read_limit = 1024;
     let url = serve(&manager, config).await;
-    let mut socket = connect(&url, None).await.unwrap();
-    next_json(&mut socket).await;
+    let mut socket = connected(&url).await;
     socket.send(Message::text("x".repeat(4096))).await.unwrap();
     assert_eq!(close_code(&mut socket).await, 1009);
 }
@@ -187,8 +193,7 @@ async fn oversized_frames_close_with_1009() {
 async fn invalid_utf8_text_closes_with_1007() {
     let manager = manager();
     let url = serve(&manager, WsConfig::default()).await;
-    let mut socket = connect(&url, None).await.unwrap();
-    next_json(&mut socket).await;
+    let mut socket = connected(&url).await;
     let frame = Frame::message(vec![0xff, 0xfe, b'{'], OpCode::Data(Data::Text), true);
     socket.send(Message::Frame(frame)).await.unwrap();
     assert_eq!(close_code(&mut socket).await, 1007);
@@ -198,8 +203,7 @@ async fn invalid_utf8_text_closes_with_1007() {
 async fn malformed_messages_get_an_error_and_the_connection_lives() {
     let manager = manager();
     let url = serve(&manager, WsConfig::default()).await;
-    let mut socket = connect(&url, None).await.unwrap();
-    next_json(&mut socket).await;
+    let mut socket = connected(&url).await;
     for bad in ["not json", r#"{"type":"dance"}"#, r#"{"topics":["a"]}"#] {
         socket.send(Message::text(bad)).await.unwrap();
         let reply = next_json(&mut socket).await;
@@ -352,8 +356,7 @@ async fn keepalive_and_server_pings() {
     let mut config = WsConfig::default();
     config.keepalive_interval = Some(Duration::from_millis(50));
     let url = serve(&manager, config).await;
-    let mut socket = connect(&url, None).await.unwrap();
-    next_json(&mut socket).await;
+    let mut socket = connected(&url).await;
     let (mut saw_ping, mut saw_keepalive) = (false, false);
     while !(saw_ping && saw_keepalive) {
         match tokio::time::timeout(DEADLINE, socket.next())
@@ -376,12 +379,10 @@ async fn keepalive_and_server_pings() {
 async fn shutdown_closes_with_1001_and_disconnect_with_1000() {
     let manager = manager();
     let url = serve(&manager, WsConfig::default()).await;
-    let mut first = connect(&url, None).await.unwrap();
-    next_json(&mut first).await;
+    let mut first = connected(&url).await;
     assert_eq!(manager.disconnect_all(), 1);
     assert_eq!(close_code(&mut first).await, 1000);
-    let mut second = connect(&url, None).await.unwrap();
-    next_json(&mut second).await;
+    let mut second = connected(&url).await;
     manager.close().await.unwrap();
     assert_eq!(close_code(&mut second).await, 1001);
 }

@@ -39,7 +39,7 @@ pub struct ManagerConfig {
 impl Default for ManagerConfig {
     fn default() -> Self {
         ManagerConfig {
-            instance_id: format!("rt-{:016x}", crate::memory::fresh_epoch().0),
+            instance_id: format!("rt-{:016x}", crate::Epoch::fresh().0),
             max_connections: 10_000,
             client_buffer: 256,
             replay_limit: 1_000,
