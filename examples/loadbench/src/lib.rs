@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod scan;
+
 /// Which transport the subscribers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -117,25 +119,27 @@ impl Options {
 }
 
 /// Finds `t=<ns>`, `k=<publisher>` (0 when absent) and `s=<seq>` in a payload (raw, or inside
-/// the WebSocket JSON message).
+/// the WebSocket JSON message): `t=… [k=…] s=…` in that order, one scan.
 pub fn parse_payload(payload: &[u8]) -> Option<(u64, usize, u64)> {
-    fn number_after(haystack: &[u8], key: &[u8]) -> Option<u64> {
-        let at = haystack.windows(key.len()).position(|w| w == key)? + key.len();
-        let digits = haystack[at..]
+    /// The number at the start of `bytes` and the rest after it.
+    fn number(bytes: &[u8]) -> Option<(u64, &[u8])> {
+        let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || digits > 19 {
+            return None;
+        }
+        let value = bytes[..digits]
             .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        std::str::from_utf8(&haystack[at..at + digits])
-            .ok()?
-            .parse()
-            .ok()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        Some((value, &bytes[digits..]))
     }
-    let publisher = number_after(payload, b" k=").unwrap_or(0) as usize;
-    Some((
-        number_after(payload, b"t=")?,
-        publisher,
-        number_after(payload, b" s=")?,
-    ))
+    let at = memchr::memmem::find(payload, b"t=")? + 2;
+    let (sent, rest) = number(&payload[at..])?;
+    let (publisher, rest) = match rest.strip_prefix(b" k=") {
+        Some(rest) => number(rest)?,
+        None => (0, rest),
+    };
+    let (seq, _) = number(rest.strip_prefix(b" s=")?)?;
+    Some((sent, publisher as usize, seq))
 }
 
 /// Growth factor between histogram buckets: 5% resolution.

@@ -14,6 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::cell::RefCell;
+
+use realtime_loadbench::scan::{SseScanner, WsFrame, WsScanner, client_frame};
 use realtime_loadbench::{Histogram, MAX_PUBLISHERS, Options, Transport, parse_payload};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
@@ -71,27 +74,79 @@ struct Target {
     channel: String,
 }
 
-/// One SSE subscriber. When the server ends its stream (a slow-consumer close), it reconnects
-/// with `Last-Event-ID`, as a browser would; a refused or failed connection ends it.
-async fn sse_client(
+thread_local! {
+    /// One read buffer for every connection: the runtime has one thread and each read is
+    /// scanned before its task yields, so connections need no buffer of their own.
+    static READ_BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; 64 * 1024]);
+}
+
+/// Waits until the socket is readable, then hands what it holds to `scan` (a few reads at
+/// most, so one busy connection does not starve the others). Returns false at end of stream,
+/// on an error, or when `scan` returns false.
+async fn read_some(stream: &TcpStream, scan: &mut impl FnMut(&[u8]) -> bool) -> bool {
+    if stream.readable().await.is_err() {
+        return false;
+    }
+    READ_BUFFER.with_borrow_mut(|buffer| {
+        for _ in 0..4 {
+            match stream.try_read(buffer) {
+                Ok(0) => return false,
+                Ok(n) if !scan(&buffer[..n]) => return false,
+                Ok(n) if n < buffer.len() => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
+            }
+        }
+        true
+    })
+}
+
+/// Reads an HTTP response head; returns it and the bytes that came after it.
+async fn read_head(stream: &TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut head = Vec::new();
+    loop {
+        let open = read_some(stream, &mut |bytes| {
+            head.extend_from_slice(bytes);
+            true
+        })
+        .await;
+        if let Some(end) = memchr::memmem::find(&head, b"\r\n\r\n") {
+            let rest = head.split_off(end + 4);
+            return Some((String::from_utf8_lossy(&head).into_owned(), rest));
+        }
+        if !open || head.len() > 64 * 1024 {
+            return None;
+        }
+    }
+}
+
+/// What a subscriber keeps across reconnections.
+struct Resume {
+    last_id: Option<Vec<u8>>,
+    last_seq: [Option<u64>; MAX_PUBLISHERS],
+}
+
+/// One subscriber. When the server ends its stream (a slow-consumer close), it reconnects and
+/// resumes from the last id it saw (`Last-Event-ID`, or `last_event_ids` over WebSocket), as a
+/// browser would; a refused or failed connection ends it.
+async fn client(
     target: Target,
+    transport: Transport,
     ready: tokio::sync::oneshot::Sender<bool>,
     totals: Arc<Totals>,
 ) {
     let mut ready = Some(ready);
-    let mut last_id: Option<String> = None;
-    let mut last_seq = [None; MAX_PUBLISHERS];
+    let mut resume = Resume {
+        last_id: None,
+        last_seq: [None; MAX_PUBLISHERS],
+    };
     while let Ok(stream) = connect_from(target.source, target.addr).await {
-        if !sse_session(
-            stream,
-            &target,
-            &mut last_id,
-            &mut last_seq,
-            &totals,
-            &mut ready,
-        )
-        .await
-        {
+        let accepted = match transport {
+            Transport::Sse => sse_session(stream, &target, &mut resume, &totals, &mut ready).await,
+            Transport::Ws => ws_session(stream, &target, &mut resume, &totals, &mut ready).await,
+        };
+        if !accepted {
             break;
         }
         totals.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -101,143 +156,139 @@ async fn sse_client(
     }
 }
 
-/// One SSE connection: raw HTTP/1.1, chunked decoding, the core SSE decoder. Returns whether
-/// the server accepted it.
-async fn sse_session(
-    stream: TcpStream,
-    target: &Target,
-    last_id: &mut Option<String>,
-    last_seq: &mut [Option<u64>; MAX_PUBLISHERS],
-    totals: &Totals,
+/// Sends the request, reads the response head and reports whether its status is `status`.
+async fn open(
+    stream: &mut TcpStream,
+    request: &str,
+    status: &str,
     ready: &mut Option<tokio::sync::oneshot::Sender<bool>>,
-) -> bool {
-    let mut stream = BufReader::with_capacity(16 * 1024, stream);
-    let resume = last_id
-        .as_ref()
-        .map(|id| format!("Last-Event-ID: {id}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "GET /events?channel={} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{resume}\r\n",
-        target.channel, target.host
-    );
-    if stream
-        .get_mut()
-        .write_all(request.as_bytes())
-        .await
-        .is_err()
-    {
-        return false;
-    }
-    let mut line = String::new();
-    let (mut ok, mut chunked) = (false, false);
-    loop {
-        line.clear();
-        if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return false;
-        }
-        ok |= line.starts_with("HTTP/1.1 200");
-        chunked |= line
-            .to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked");
-        if line == "\r\n" {
-            break;
-        }
-    }
+) -> Option<(String, Vec<u8>)> {
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let (head, rest) = read_head(stream).await?;
+    let ok = head.starts_with(status);
     if let Some(ready) = ready.take() {
         let _ = ready.send(ok);
     }
-    if !ok {
+    ok.then_some((head, rest))
+}
+
+/// One SSE connection: raw HTTP/1.1, scanned in place. Returns whether the server accepted it.
+async fn sse_session(
+    mut stream: TcpStream,
+    target: &Target,
+    resume: &mut Resume,
+    totals: &Totals,
+    ready: &mut Option<tokio::sync::oneshot::Sender<bool>>,
+) -> bool {
+    let last_event_id = resume
+        .last_id
+        .as_ref()
+        .map(|id| format!("Last-Event-ID: {}\r\n", String::from_utf8_lossy(id)))
+        .unwrap_or_default();
+    let request = format!(
+        "GET /events?channel={} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{last_event_id}\r\n",
+        target.channel, target.host
+    );
+    let Some((head, rest)) = open(&mut stream, &request, "HTTP/1.1 200", ready).await else {
         return false;
+    };
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let mut scanner = SseScanner::new(chunked);
+    let last_seq = &mut resume.last_seq;
+    let mut on_event = |data: &[u8]| totals.record(data, last_seq);
+    if scanner.feed(&rest, &mut on_event) {
+        while read_some(&stream, &mut |bytes| scanner.feed(bytes, &mut on_event)).await {}
     }
-    let mut decoder = realtime_core::sse::Decoder::new();
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut chunk_left = 0usize;
-    loop {
-        let n = if chunked {
-            if chunk_left == 0 {
-                line.clear();
-                if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    break;
-                }
-                if line == "\r\n" {
-                    continue;
-                }
-                chunk_left = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
-                if chunk_left == 0 {
-                    break;
-                }
-            }
-            let want = chunk_left.min(buf.len());
-            match stream.read(&mut buf[..want]).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    chunk_left -= n;
-                    n
-                }
-            }
-        } else {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            }
-        };
-        for frame in decoder.feed(&buf[..n]) {
-            if frame.id.is_some() {
-                last_id.clone_from(&frame.id);
-            }
-            if let Some(payload) = frame.data {
-                totals.record(payload.as_bytes(), last_seq);
-            }
+    if let Some(id) = scanner.last_id() {
+        resume.last_id = Some(id.to_vec());
+    }
+    true
+}
+
+/// One WebSocket connection: a raw upgrade, frames scanned in place, pings answered.
+async fn ws_session(
+    mut stream: TcpStream,
+    target: &Target,
+    resume: &mut Resume,
+    totals: &Totals,
+    ready: &mut Option<tokio::sync::oneshot::Sender<bool>>,
+) -> bool {
+    let request = format!(
+        "GET /ws?topics={} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: bG9hZGdlbi1zdWJzY3JpYmU=\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        target.channel, target.host
+    );
+    let Some((_, rest)) = open(&mut stream, &request, "HTTP/1.1 101", ready).await else {
+        return false;
+    };
+    if let Some(id) = &resume.last_id {
+        let message = format!(
+            r#"{{"type":"subscribe","topics":["{0}"],"last_event_ids":{{"{0}":"{1}"}}}}"#,
+            target.channel,
+            String::from_utf8_lossy(id)
+        );
+        if stream
+            .write_all(&client_frame(0x1, message.as_bytes()))
+            .await
+            .is_err()
+        {
+            return true;
+        }
+    }
+    let mut scanner = WsScanner::default();
+    let mut state = WsState {
+        resume,
+        totals,
+        replies: Vec::new(),
+        closed: false,
+    };
+    let mut open = scanner.feed(&rest, &mut |f| state.frame(f)).is_ok();
+    while open && !state.closed {
+        open = read_some(&stream, &mut |bytes| {
+            scanner.feed(bytes, &mut |f| state.frame(f)).is_ok()
+        })
+        .await;
+        if !state.replies.is_empty() {
+            open &= stream.write_all(&state.replies).await.is_ok();
+            state.replies.clear();
         }
     }
     true
 }
 
-/// One WebSocket subscriber. After a close it reconnects and resumes from the last id it saw.
-async fn ws_client(target: Target, ready: tokio::sync::oneshot::Sender<bool>, totals: Arc<Totals>) {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    let mut ready = Some(ready);
-    let mut last_id: Option<String> = None;
-    let mut last_seq = [None; MAX_PUBLISHERS];
-    let url = format!("ws://{}/ws?topics={}", target.host, target.channel);
-    while let Ok(stream) = connect_from(target.source, target.addr).await {
-        let Ok((mut socket, _)) = tokio_tungstenite::client_async(url.as_str(), stream).await
-        else {
-            break;
-        };
-        if let Some(ready) = ready.take() {
-            let _ = ready.send(true);
-        }
-        if let Some(id) = &last_id {
-            let resume = format!(
-                r#"{{"type":"subscribe","topics":["{0}"],"last_event_ids":{{"{0}":"{id}"}}}}"#,
-                target.channel
-            );
-            if socket.send(Message::text(resume)).await.is_err() {
-                break;
-            }
-        }
-        while let Some(Ok(message)) = socket.next().await {
-            if let Message::Text(text) = message {
-                if let Some(id) = message_id(text.as_bytes()) {
-                    last_id = Some(id);
+/// A WebSocket subscriber's per-frame work.
+struct WsState<'a> {
+    resume: &'a mut Resume,
+    totals: &'a Totals,
+    /// Pongs to send once the current read is scanned.
+    replies: Vec<u8>,
+    closed: bool,
+}
+
+impl WsState<'_> {
+    fn frame(&mut self, frame: WsFrame<'_>) {
+        match frame {
+            WsFrame::Message(text) => {
+                if let Some(id) = message_id(text) {
+                    let last = self.resume.last_id.get_or_insert_with(Vec::new);
+                    last.clear();
+                    last.extend_from_slice(id);
                 }
-                totals.record(text.as_bytes(), &mut last_seq);
+                self.totals.record(text, &mut self.resume.last_seq);
             }
+            WsFrame::Ping(payload) => self.replies.extend(client_frame(0xa, payload)),
+            WsFrame::Close => self.closed = true,
         }
-        totals.reconnects.fetch_add(1, Ordering::Relaxed);
-    }
-    if let Some(ready) = ready.take() {
-        let _ = ready.send(false);
     }
 }
 
 /// The `"id":"…"` of a realtime WebSocket event message (the baseline's frames have none).
-fn message_id(text: &[u8]) -> Option<String> {
-    let at = text.windows(6).position(|w| w == b"\"id\":\"")? + 6;
-    let len = text[at..].iter().position(|&b| b == b'"')?;
-    String::from_utf8(text[at..at + len].to_vec()).ok()
+fn message_id(text: &[u8]) -> Option<&[u8]> {
+    let at = memchr::memmem::find(text, b"\"id\":\"")? + 6;
+    let len = memchr::memchr(b'"', &text[at..])?;
+    Some(&text[at..at + len])
 }
 
 async fn subscribe(options: Options) -> Result<(), String> {
@@ -261,10 +312,7 @@ async fn subscribe(options: Options) -> Result<(), String> {
                 host,
                 channel,
             };
-            let task = match transport {
-                Transport::Sse => tokio::spawn(sse_client(target, ready_inner, totals)),
-                Transport::Ws => tokio::spawn(ws_client(target, ready_inner, totals)),
-            };
+            let task = tokio::spawn(client(target, transport, ready_inner, totals));
             let _ = ready.send(done.await.unwrap_or(false));
             drop(permit);
             let _ = task.await;
@@ -321,7 +369,12 @@ async fn publish(options: Options) -> Result<(), String> {
     Ok(())
 }
 
-/// One publishing connection; its sequence numbers are its own (`k=` names it).
+/// Requests one publishing connection keeps in flight (HTTP/1.1 pipelining), so the offered
+/// rate does not wait on each round trip.
+const PIPELINE_DEPTH: u32 = 32;
+
+/// One publishing connection; its sequence numbers are its own (`k=` names it). Requests are
+/// pipelined; a reader task counts the answers.
 async fn publish_from(
     options: &Options,
     publisher: usize,
@@ -331,17 +384,29 @@ async fn publish_from(
     let stream = connect_from(options.source_base, target)
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    let mut stream = BufReader::new(stream);
+    let (reader, mut writer) = stream.into_split();
+    let window = Arc::new(Semaphore::new(PIPELINE_DEPTH as usize));
+    let answered = Arc::new(AtomicU64::new(0));
+    let responses = tokio::spawn(read_responses(reader, window.clone(), answered.clone()));
     let padding = "x".repeat(options.payload.saturating_sub(48));
     let rate = (options.rate as f64 / publishers as f64).max(0.1);
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let start = Instant::now();
-    let mut published = 0u64;
-    let mut line = String::new();
+    let mut sent = 0u64;
+    let failed = |responses: tokio::task::JoinHandle<Result<(), String>>| async move {
+        match responses.await {
+            Ok(Err(message)) => message,
+            _ => "the response reader stopped".to_owned(),
+        }
+    };
     while start.elapsed() < Duration::from_secs_f64(options.seconds) {
         tick.tick().await;
-        let seq = options.seq_base + published;
+        let Ok(permit) = window.acquire().await else {
+            return Err(failed(responses).await);
+        };
+        permit.forget();
+        let seq = options.seq_base + sent;
         let body = format!(
             r#"{{"channel":"{}","data":"t={} k={publisher} s={seq} p={padding}"}}"#,
             options.channel,
@@ -352,26 +417,42 @@ async fn publish_from(
             options.host(),
             body.len()
         );
-        stream
-            .get_mut()
+        writer
             .write_all(request.as_bytes())
             .await
             .map_err(|e| format!("publish: {e}"))?;
-        let mut length = 0usize;
-        let mut status_ok = false;
+        sent += 1;
+    }
+    // Every permit back means every request has its answer.
+    if window.acquire_many(PIPELINE_DEPTH).await.is_err() {
+        return Err(failed(responses).await);
+    }
+    responses.abort();
+    Ok(answered.load(Ordering::Relaxed))
+}
+
+/// Reads pipelined `POST /publish` answers in order, returning a window permit for each; on a
+/// refusal or a closed connection it closes the window (stopping the writer) and says why.
+async fn read_responses(
+    reader: tokio::net::tcp::OwnedReadHalf,
+    window: Arc<Semaphore>,
+    answered: Arc<AtomicU64>,
+) -> Result<(), String> {
+    let mut reader = BufReader::new(reader);
+    let mut line = String::new();
+    let outcome = loop {
+        let (mut length, mut status_ok) = (0usize, false);
         loop {
             line.clear();
-            if stream
-                .read_line(&mut line)
-                .await
-                .map_err(|e| e.to_string())?
-                == 0
-            {
-                return Err("server closed the publishing connection".into());
+            match reader.read_line(&mut line).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    line = e.to_string();
+                    break;
+                }
             }
-            if line.starts_with("HTTP/1.1 200") {
-                status_ok = true;
-            }
+            status_ok |= line.starts_with("HTTP/1.1 200");
             if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                 length = value.trim().parse().unwrap_or(0);
             }
@@ -379,20 +460,24 @@ async fn publish_from(
                 break;
             }
         }
+        if line != "\r\n" {
+            break Err(format!("the publishing connection closed: {}", line.trim()));
+        }
         let mut body = vec![0u8; length];
-        stream
-            .read_exact(&mut body)
-            .await
-            .map_err(|e| e.to_string())?;
+        if let Err(e) = reader.read_exact(&mut body).await {
+            break Err(e.to_string());
+        }
         if !status_ok {
-            return Err(format!(
+            break Err(format!(
                 "publish refused: {}",
                 String::from_utf8_lossy(&body)
             ));
         }
-        published += 1;
-    }
-    Ok(published)
+        answered.fetch_add(1, Ordering::Relaxed);
+        window.add_permits(1);
+    };
+    window.close();
+    outcome
 }
 
 #[allow(clippy::print_stdout)]
