@@ -202,7 +202,7 @@ fn quantile(counts: &[u64], quantile: f64) -> Option<u64> {
 
 /// Offered deliveries per second in the steady phase, and in the saturation phase.
 const STEADY_DELIVERIES: usize = 100_000;
-const SATURATING_DELIVERIES: usize = 2_000_000;
+const SATURATING_DELIVERIES: usize = 4_000_000;
 
 fn phase(
     pid: u32,

@@ -16,6 +16,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Any axum server runs the endpoint. [`Server`] serves a router with the same behaviour but
+//! writes event streams itself, so an idle stream holds a few KiB instead of hyper's
+//! per-connection buffers (see `BENCHMARKS.md`).
+//!
 //! ## Request
 //! `GET /events?channel=orders` (parameter names configurable in [`SseConfig`]):
 //! - `channel` — required, one per stream;
@@ -60,7 +64,9 @@
 mod config;
 mod error;
 mod handler;
+mod respond;
 mod routing;
+mod serve;
 mod stream;
 
 pub use config::SseConfig;
@@ -68,3 +74,4 @@ pub use error::ApiError;
 pub use handler::{SseHandler, SseHandlerBuilder};
 pub use realtime_core::auth::{Authorize, Grant, Rejection};
 pub use routing::settle_routing;
+pub use serve::Server;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use realtime_core::{Client, Message, sse};
-use tokio::time::{Interval, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 /// Largest chunk built from messages that are already queued; one write instead of many.
 const MAX_BATCH_BYTES: usize = 32 * 1024;
@@ -17,17 +17,20 @@ pub(crate) struct SseBody {
     prelude: VecDeque<Bytes>,
     client: Option<Client>,
     heartbeat: Interval,
+    /// When data last went out. Re-arming the timer on every event costs more than reading
+    /// the clock, so a tick that comes too soon after traffic re-arms it from here instead.
+    last_sent: Instant,
 }
 
 impl SseBody {
     pub(crate) fn new(prelude: VecDeque<Bytes>, client: Client, heartbeat: Duration) -> Self {
-        let mut heartbeat =
-            tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         SseBody {
             prelude,
             client: Some(client),
             heartbeat,
+            last_sent: Instant::now(),
         }
     }
 }
@@ -54,7 +57,7 @@ impl futures_core::Stream for SseBody {
         };
         match client.poll_recv(cx) {
             Poll::Ready(Some(first)) => {
-                this.heartbeat.reset();
+                this.last_sent = Instant::now();
                 let first = frame(&first);
                 // Coalesce whatever else is already queued; a lone frame is sent as-is,
                 // shared with every other client.
@@ -75,9 +78,17 @@ impl futures_core::Stream for SseBody {
                 this.client = None;
                 Poll::Ready(Some(Ok(sse::encode_comment(&format!("closed: {reason}")))))
             }
-            Poll::Pending => match this.heartbeat.poll_tick(cx) {
-                Poll::Ready(_) => Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n")))),
-                Poll::Pending => Poll::Pending,
+            Poll::Pending => loop {
+                if this.heartbeat.poll_tick(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let due = this.last_sent + this.heartbeat.period();
+                if due <= Instant::now() {
+                    this.last_sent = Instant::now();
+                    return Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n"))));
+                }
+                // Traffic since the last tick: the next heartbeat is one period after it.
+                this.heartbeat.reset_at(due);
             },
         }
     }

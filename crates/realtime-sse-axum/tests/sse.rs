@@ -14,11 +14,13 @@ use realtime_sse_axum::{Authorize, Grant, Rejection, SseConfig, SseHandler};
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
+/// Serves the endpoint with [`realtime_sse_axum::Server`] (the tests' clients ask for
+/// `text/event-stream`, so their streams take its lean path).
 async fn serve(handler: SseHandler) -> String {
     let app = axum::Router::new().route("/events", handler.get());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(realtime_sse_axum::Server::new().serve(listener, app, std::future::pending()));
     format!("http://{addr}/events")
 }
 
@@ -37,7 +39,10 @@ impl SseClient {
         url: &str,
         last_event_id: Option<&str>,
     ) -> (reqwest::Response, Option<SseClient>) {
-        let mut request = reqwest::Client::new().get(url);
+        // As a browser's EventSource does; `Server` writes such streams itself.
+        let mut request = reqwest::Client::new()
+            .get(url)
+            .header("accept", "text/event-stream");
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
         }
@@ -149,6 +154,26 @@ async fn replay_then_connected_then_live() {
 }
 
 #[tokio::test]
+async fn the_endpoint_streams_under_axum_serve_too() {
+    let manager = manager(ManagerConfig::default());
+    let handler = SseHandler::builder(manager.clone()).build().unwrap();
+    let app = axum::Router::new().route("/events", handler.get());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let first = publish(&manager, "c", "one").await;
+    publish(&manager, "c", "two").await;
+    let url = format!("http://{addr}/events?channel=c");
+    let (response, client) = SseClient::open(&url, Some(&first.id.to_token())).await;
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut client = client.unwrap();
+    let replay = client.until_connected().await;
+    assert_eq!(replay.last().unwrap().data.as_deref(), Some("two"));
+    publish(&manager, "c", "three").await;
+    assert_eq!(client.event().await.data.as_deref(), Some("three"));
+}
+
+#[tokio::test]
 async fn last_event_id_header_wins_over_the_query() {
     let manager = manager(ManagerConfig::default());
     let url = serve(SseHandler::builder(manager.clone()).build().unwrap()).await;
@@ -201,7 +226,11 @@ async fn unknown_position_gets_the_gap_signal() {
 }
 
 async fn error_of(url: &str) -> (u16, serde_json::Value, Option<String>) {
-    let response = tokio::time::timeout(DEADLINE, reqwest::get(url))
+    let request = reqwest::Client::new()
+        .get(url)
+        .header("accept", "text/event-stream")
+        .send();
+    let response = tokio::time::timeout(DEADLINE, request)
         .await
         .unwrap()
         .unwrap();

@@ -122,39 +122,10 @@ pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     };
-    serve_http1(listener, app, shutdown).await;
+    // Event streams are written by realtime-sse-axum's lean server; the rest is hyper's.
+    realtime_sse_axum::Server::new()
+        .serve(listener, app, shutdown)
+        .await;
     Ok(())
 }
 
-/// Serves HTTP/1.1 with hyper directly: a request-head buffer capped at 8 KiB and vectored
-/// writes, so a long-lived event stream holds less memory than with `axum::serve`'s defaults.
-async fn serve_http1(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    continue;
-                }
-            },
-            () = &mut shutdown => return,
-        };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        tokio::spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.max_buf_size(8 * 1024).writev(true);
-            let connection = builder
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .with_upgrades();
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-        });
-    }
-}

@@ -13,7 +13,7 @@ async fn start() -> String {
     let app = app(manager(&options).await.unwrap()).unwrap();
     let listener = tokio::net::TcpListener::bind(options.addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(realtime_sse_axum::Server::new().serve(listener, app, std::future::pending()));
     format!("http://{addr}")
 }
 
@@ -104,7 +104,7 @@ async fn start_on_redis(prefix_note: &str) -> String {
     let listener = tokio::net::TcpListener::bind(options.addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = app(manager).unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(realtime_sse_axum::Server::new().serve(listener, app, std::future::pending()));
     format!("http://{addr}")
 }
 

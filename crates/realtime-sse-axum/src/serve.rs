@@ -1,0 +1,296 @@
+//! [`Server`]: HTTP/1.1 serving in which a long-lived event stream holds little memory.
+//!
+//! An event stream lives for hours and carries small frames, yet a general HTTP server keeps
+//! its per-connection read and write buffers (about 16 KiB with hyper) for the whole stream.
+//! `Server` reads each connection's request head itself; a request for an event stream is
+//! answered by the router and written straight to the socket (chunked), holding only the
+//! response body between events. Every other connection — pages, `POST`s, WebSocket
+//! upgrades, malformed requests — is handed, head included, to hyper.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use http::Request;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::respond;
+
+/// The largest request head read (hyper's smallest allowed buffer limit, so both paths agree).
+const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Headers parsed when deciding how to serve a request; more go to hyper, which allows 100.
+const MAX_HEADERS: usize = 48;
+
+/// Serves an axum [`Router`] over HTTP/1.1, writing event streams itself.
+///
+/// ```no_run
+/// use axum::Router;
+/// use realtime_core::Manager;
+/// use realtime_sse_axum::{Server, SseHandler};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = Manager::builder().build()?;
+/// let app = Router::new().route("/events", SseHandler::builder(manager.clone()).build()?.get());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// // Ends the accept loop when it completes: Ctrl-C in a real server.
+/// let shutdown = std::future::pending::<()>();
+/// Server::new().serve(listener, app, shutdown).await;
+/// # Ok(()) }
+/// ```
+///
+/// # Behavior
+/// - A `GET` with `Accept: text/event-stream`, no body and no upgrade is an *event-stream
+///   request*: the router answers it, the response is written with `Transfer-Encoding:
+///   chunked` (`Content-Length` when the body's size is known, as for an error) and
+///   `Connection: close`, each body frame as one chunk in one vectored write. The connection
+///   closes when the body ends, when the client closes it (noticed while idle, so the
+///   subscription is released at once), or when a write does not finish within
+///   [`Server::write_timeout`].
+/// - Anything else is served by hyper's HTTP/1.1 connection with upgrades enabled, starting
+///   with the bytes already read; so keep-alive, request bodies, WebSocket and error answers
+///   (400, 431) are hyper's.
+/// - When `shutdown` completes, no new connection is accepted; open streams end when their
+///   bodies do (close the [`realtime_core::Manager`] to end them).
+#[derive(Debug, Clone)]
+pub struct Server {
+    write_timeout: Duration,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Server {
+    /// A server with the defaults.
+    pub fn new() -> Self {
+        Server::default()
+    }
+
+    /// How long one write of an event stream may wait for the client to read. Default 30 s;
+    /// zero means the default.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        if !timeout.is_zero() {
+            self.write_timeout = timeout;
+        }
+        self
+    }
+
+    /// Accepts connections until `shutdown` completes.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        router: Router,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let server = Arc::new(self);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // Out of files, for instance: the next accept may succeed.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => return,
+            };
+            let (server, router) = (server.clone(), router.clone());
+            tokio::spawn(async move { server.connection(stream, router).await });
+        }
+    }
+
+    async fn connection(&self, mut stream: TcpStream, router: Router) {
+        let _ = stream.set_nodelay(true);
+        let mut head = Vec::new();
+        let request = loop {
+            head.reserve(1024.min(MAX_HEAD_BYTES - head.len()));
+            match stream.read_buf(&mut head).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            match event_stream_request(&head) {
+                Head::Partial if head.len() < MAX_HEAD_BYTES => continue,
+                Head::EventStream(request) => break Some(request),
+                _ => break None,
+            }
+        };
+        match request {
+            Some(request) => {
+                drop(head);
+                respond::event_stream(stream, request, router, self.write_timeout).await;
+            }
+            None => serve_with_hyper(Prefixed { head, read: 0, stream }, router).await,
+        }
+    }
+}
+
+enum Head {
+    Partial,
+    EventStream(Request<Body>),
+    Other,
+}
+
+/// Whether `bytes` start with a complete event-stream request head, and the request if so.
+fn event_stream_request(bytes: &[u8]) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    match parsed.parse(bytes) {
+        Ok(httparse::Status::Partial) => return Head::Partial,
+        Ok(httparse::Status::Complete(_)) => {}
+        Err(_) => return Head::Other,
+    }
+    let headers: &[httparse::Header<'_>] = parsed.headers;
+    let named = |name: &'static str| {
+        headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+    };
+    let wants_stream = named("accept").any(|h| {
+        h.value
+            .windows(b"text/event-stream".len())
+            .any(|w| w.eq_ignore_ascii_case(b"text/event-stream"))
+    });
+    let has_body = named("transfer-encoding").next().is_some()
+        || named("content-length").any(|h| h.value.trim_ascii() != b"0");
+    let upgrade = named("upgrade").next().is_some();
+    if parsed.method != Some("GET") || !wants_stream || has_body || upgrade {
+        return Head::Other;
+    }
+    let version = match parsed.version {
+        Some(0) => http::Version::HTTP_10,
+        _ => http::Version::HTTP_11,
+    };
+    let mut request = Request::builder()
+        .method(http::Method::GET)
+        .uri(parsed.path.unwrap_or("/"))
+        .version(version);
+    for header in headers {
+        request = request.header(header.name, header.value);
+    }
+    // A target or header `http` refuses goes to hyper, which answers 400.
+    request.body(Body::empty()).map_or(Head::Other, Head::EventStream)
+}
+
+async fn serve_with_hyper(io: Prefixed, router: Router) {
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.max_buf_size(MAX_HEAD_BYTES).writev(true);
+    let connection = builder
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .with_upgrades();
+    if let Err(error) = connection.await {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+/// A stream whose first bytes, already read, are replayed before the socket's.
+struct Prefixed {
+    head: Vec<u8>,
+    read: usize,
+    stream: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.read < this.head.len() {
+            let n = buf.remaining().min(this.head.len() - this.read);
+            buf.put_slice(&this.head[this.read..this.read + n]);
+            this.read += n;
+            if this.read == this.head.len() {
+                this.head = Vec::new();
+                this.read = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(head: &[u8]) -> &'static str {
+        match event_stream_request(head) {
+            Head::Partial => "partial",
+            Head::EventStream(_) => "stream",
+            Head::Other => "other",
+        }
+    }
+
+    #[test]
+    fn only_bodiless_gets_asking_for_a_stream_take_the_lean_path() {
+        let get = b"GET /events?channel=a HTTP/1.1\r\nHost: x\r\nAccept: Text/Event-Stream\r\n\r\n";
+        assert_eq!(kind(get), "stream");
+        assert_eq!(kind(&get[..30]), "partial");
+        assert_eq!(kind(b"GET / HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n"), "other");
+        assert_eq!(
+            kind(b"POST /p HTTP/1.1\r\nAccept: text/event-stream\r\nContent-Length: 2\r\n\r\n{}"),
+            "other"
+        );
+        assert_eq!(
+            kind(b"GET /ws HTTP/1.1\r\nAccept: text/event-stream\r\nUpgrade: websocket\r\n\r\n"),
+            "other"
+        );
+        assert_eq!(kind(b"\x00\x01garbage\r\n\r\n"), "other");
+    }
+
+    #[test]
+    fn the_request_keeps_target_version_and_headers() {
+        let head = b"GET /events?channel=a HTTP/1.0\r\nAccept: text/event-stream\r\nLast-Event-ID: e-1\r\n\r\n";
+        let Head::EventStream(request) = event_stream_request(head) else {
+            panic!("not an event-stream request");
+        };
+        assert_eq!(request.uri(), "/events?channel=a");
+        assert_eq!(request.version(), http::Version::HTTP_10);
+        assert_eq!(request.headers()["last-event-id"], "e-1");
+    }
+}

@@ -1,0 +1,155 @@
+//! `Server` over raw sockets: the lean event-stream path and the hand-over to hyper.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use realtime_core::{Manager, PublishRequest};
+use realtime_sse_axum::{Server, SseHandler};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+async fn start(manager: &Manager) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let sse = SseHandler::builder(manager.clone()).build().unwrap();
+    let app = Router::new()
+        .route("/events", sse.get())
+        .route("/ping", get(|| async { "pong" }))
+        .route("/echo", post(|body: String| async move { body }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    tokio::spawn(Server::new().serve(listener, app, shutdown));
+    (addr, stop)
+}
+
+/// Reads until `done` says the bytes so far are complete, or the peer closes.
+async fn read_until(stream: &mut TcpStream, done: impl Fn(&str) -> bool) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(DEADLINE, async {
+        while !done(&String::from_utf8_lossy(&seen)) {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the server answered in time");
+    String::from_utf8(seen).unwrap()
+}
+
+#[tokio::test]
+async fn event_streams_are_chunked_and_close_the_connection() {
+    let manager = Manager::builder().build().unwrap();
+    let (addr, _stop) = start(&manager).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /events?channel=c HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_until(&mut stream, |s| s.contains(": connected")).await;
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    for expected in [
+        "content-type: text/event-stream\r\n",
+        "transfer-encoding: chunked\r\n",
+        "connection: close\r\n",
+        "date: ",
+    ] {
+        assert!(head.contains(expected), "{expected:?} missing in {head}");
+    }
+    manager
+        .publish(PublishRequest::new("c", "hello".to_owned()))
+        .await
+        .unwrap();
+    let chunk = read_until(&mut stream, |s| s.ends_with("\n\n\r\n")).await;
+    // `<hex size>\r\n<frame>\r\n`, the size counting the frame's bytes exactly.
+    let (size, rest) = chunk.split_once("\r\n").unwrap();
+    let frame = rest.strip_suffix("\r\n").unwrap();
+    assert_eq!(usize::from_str_radix(size, 16).unwrap(), frame.len());
+    assert!(frame.contains("data: hello\n"), "{frame}");
+    manager.close().await.unwrap();
+    let end = read_until(&mut stream, |s| s.ends_with("0\r\n\r\n")).await;
+    assert!(end.contains("closed: shutdown"), "{end}");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty(), "the connection closes after the last chunk");
+}
+
+#[tokio::test]
+async fn errors_on_the_lean_path_have_a_length_and_close() {
+    let manager = Manager::builder().build().unwrap();
+    let (addr, _stop) = start(&manager).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /events?channel=a%20b HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+    assert!(head.contains(&format!("content-length: {}\r\n", body.len())), "{head}");
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["error"], "invalid_channel");
+}
+
+#[tokio::test]
+async fn other_requests_keep_alive_under_hyper() {
+    let manager = Manager::builder().build().unwrap();
+    let (addr, _stop) = start(&manager).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // Two pipelined requests, one with a body, in one write: hyper answers both in order.
+    stream
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /ping HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let answers = read_until(&mut stream, |s| s.ends_with("pong")).await;
+    assert_eq!(answers.matches("HTTP/1.1 200 OK").count(), 2, "{answers}");
+    assert!(answers.contains("\r\n\r\nhello"), "{answers}");
+    // Still open: a third request on the same connection.
+    stream.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let third = read_until(&mut stream, |s| s.ends_with("pong")).await;
+    assert!(third.starts_with("HTTP/1.1 200 OK"), "{third}");
+}
+
+#[tokio::test]
+async fn oversized_heads_get_431() {
+    let manager = Manager::builder().build().unwrap();
+    let (addr, _stop) = start(&manager).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let huge = format!(
+        "GET /events?channel=c HTTP/1.1\r\nAccept: text/event-stream\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(9 * 1024)
+    );
+    // The server may answer and close before reading it all.
+    let _ = stream.write_all(huge.as_bytes()).await;
+    let answer = read_until(&mut stream, |s| s.contains("\r\n\r\n")).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting() {
+    let manager = Manager::builder().build().unwrap();
+    let (addr, stop) = start(&manager).await;
+    TcpStream::connect(addr).await.unwrap();
+    stop.send(()).unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while TcpStream::connect(addr).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "still accepting");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
