@@ -49,60 +49,89 @@ pub(crate) fn render(cases: &[Case], idle: &[IdleMemory], criterion: &str) -> St
     );
     let _ = writeln!(
         out,
-        "Fan-out over loopback: the demo server (`realtime`, in-memory store and bus) and the \
-         hand-written baseline (axum `Sse`/WebSocket over `tokio::sync::broadcast`, \
-         `examples/loadbench/src/bin/baseline.rs`) under the same load. Each server is pinned to \
-         CPU 0, the load generators (`loadgen`, one process per 6,500 connections, spread over \
-         127.0.0.x) to CPU 1. Each case connects the clients, then publishes ~100-byte events \
-         (four keep-alive connections publishing in parallel) in two phases: *steady*, 3 s offering \
-         100 k deliveries/s (latency with little queueing), and *saturated*, 4 s offering \
-         2 M deliveries/s (more than either sustains: throughput). After each phase deliveries \
-         still count for 1 s. `loss` is offered − received at the end of that window (in flight, \
-         or dropped). `reconnects` counts subscribers the server cut off (realtime closes a \
-         client whose 256-message queue overflows) that came back and resumed with \
-         `Last-Event-ID` (SSE) or `last_event_ids` (WebSocket), as a browser would. Latency is \
-         publish → receive, from the send time in the payload, in 5 % buckets. CPU is % of one \
-         core.\n"
+        "Fan-out over loopback: the demo server (`realtime`, in-memory store and bus, served by \
+         `realtime_sse_axum::Server`) and the hand-written baseline (axum `Sse`/WebSocket over \
+         `tokio::sync::broadcast` under `axum::serve`, `examples/loadbench/src/bin/baseline.rs`) \
+         under the same load. Each server is pinned to CPU 0, the load generators (`loadgen`, one \
+         process per 6,500 connections, spread over 127.0.0.x) to CPU 1. Each case connects the \
+         clients, then publishes ~100-byte events (four keep-alive connections, pipelined) in \
+         four phases: *steady*, 3 s offering 100 k deliveries/s (latency at a light load); \
+         *saturated*, 4 s offering 2 M deliveries/s (throughput: more than the baseline \
+         sustains); *loaded*, 4 s offering 70 % of the baseline's saturated throughput to both \
+         (latency under the same real load); *overload*, 4 s offering 4 M deliveries/s (beyond \
+         capacity). After each phase deliveries still count for 1 s. `loss` is offered − \
+         received at the end of that window (in flight, or dropped). `reconnects` counts \
+         subscribers the server cut off (realtime closes a client whose 256-message queue \
+         overflows) that came back and resumed with `Last-Event-ID` (SSE) or `last_event_ids` \
+         (WebSocket), as a browser would. Latency is publish → receive, from the send time in \
+         the payload, in 5 % buckets. CPU is % of one core, in the saturated phase.\n"
     );
     let _ = writeln!(
         out,
-        "| transport | clients | server | connected | steady p50 ms | steady p99 ms | saturated deliveries/s | published | received | loss | reconnects | sat. p50 ms | sat. p99 ms | RSS idle MiB | RSS load MiB | server CPU % | loadgen CPU % |"
+        "| transport | clients | server | connected | steady p50 ms | steady p99 ms | loaded offer/s | loaded p50 ms | loaded p99 ms | saturated deliveries/s | published | received | loss | reconnects | RSS idle MiB | RSS load MiB | server CPU % | loadgen CPU % |"
     );
     let _ = writeln!(
         out,
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let rate = |p: &Phase| p.received as f64 / p.window;
+    let loss = |c: &Case, p: &Phase| {
+        (p.published * c.connected).saturating_sub(p.received) + p.duplicates
+    };
     for c in cases {
-        let sat = &c.saturated;
-        let loss = (sat.published * c.connected).saturating_sub(sat.received) + sat.duplicates;
+        let (sat, loaded) = (&c.saturated, &c.loaded);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {:.0} |",
             c.transport,
             c.clients,
             c.server,
             c.connected,
             ms(c.steady.p50_us),
             ms(c.steady.p99_us),
+            loaded.offered,
+            ms(loaded.p50_us),
+            ms(loaded.p99_us),
             rate(sat),
             sat.published,
             sat.received,
-            loss,
+            loss(c, sat),
             sat.reconnects,
-            ms(sat.p50_us),
-            ms(sat.p99_us),
             c.rss_idle_kib as f64 / 1024.0,
             sat.rss_max_kib as f64 / 1024.0,
             sat.server_cpu,
             sat.loadgen_cpu,
         );
     }
+    let _ = writeln!(
+        out,
+        "\n### Overload: 4 M deliveries/s offered\n\n\
+         | transport | clients | server | delivered/s | published | received | loss | reconnects | p99 ms | server CPU % | loadgen CPU % |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for c in cases {
+        let o = &c.overload;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.0} | {:.0} |",
+            c.transport,
+            c.clients,
+            c.server,
+            rate(o),
+            o.published,
+            o.received,
+            loss(c, o),
+            o.reconnects,
+            ms(o.p99_us),
+            o.server_cpu,
+            o.loadgen_cpu,
+        );
+    }
     let _ = writeln!(out, "\n## Ratios (realtime ÷ baseline, same run)\n");
     let _ = writeln!(out, "Targets: deliveries/s ≥ 1.5, p99 ≤ 0.5.\n");
     let _ = writeln!(
         out,
-        "| transport | clients | saturated deliveries/s | steady p99 | saturated p99 |"
+        "| transport | clients | saturated deliveries/s | steady p99 | loaded p99 |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|");
     let ratio = |a: Option<u64>, b: Option<u64>| match (a, b) {
@@ -122,7 +151,7 @@ pub(crate) fn render(cases: &[Case], idle: &[IdleMemory], criterion: &str) -> St
             ours.clients,
             rate(&ours.saturated) / rate(&theirs.saturated).max(1.0),
             ratio(ours.steady.p99_us, theirs.steady.p99_us),
-            ratio(ours.saturated.p99_us, theirs.saturated.p99_us),
+            ratio(ours.loaded.p99_us, theirs.loaded.p99_us),
         );
     }
     let _ = writeln!(out, "\n## Idle memory per SSE connection\n");

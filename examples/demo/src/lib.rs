@@ -57,6 +57,7 @@ pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     let mut config = ManagerConfig::default();
     config.default_retry_ms = options.retry_ms;
     config.max_connections = options.max_connections;
+    config.client_buffer = options.client_buffer;
     let builder = Manager::builder().config(config);
     let Some(url) = &options.redis_url else {
         return builder.build();

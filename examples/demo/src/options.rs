@@ -14,6 +14,9 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// Clients served at most. Default 10,000.
     pub max_connections: usize,
+    /// Messages queued per client before it counts as a slow consumer. Default 256
+    /// ([`realtime_core::ManagerConfig::client_buffer`]).
+    pub client_buffer: usize,
 }
 
 impl Default for Options {
@@ -23,13 +26,14 @@ impl Default for Options {
             retry_ms: 1_000,
             redis_url: None,
             max_connections: 10_000,
+            client_buffer: 256,
         }
     }
 }
 
 impl Options {
     /// Usage text.
-    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--max-connections N]";
+    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--max-connections N] [--client-buffer N]";
 
     /// Parses the arguments (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
@@ -54,6 +58,12 @@ impl Options {
                     options.max_connections = raw
                         .parse()
                         .map_err(|e| format!("--max-connections {raw:?}: {e}"))?;
+                }
+                "--client-buffer" => {
+                    let raw = value("--client-buffer")?;
+                    options.client_buffer = raw
+                        .parse()
+                        .map_err(|e| format!("--client-buffer {raw:?}: {e}"))?;
                 }
                 "-h" | "--help" => return Err("help".into()),
                 other => return Err(format!("unknown argument {other:?}")),
@@ -81,12 +91,16 @@ mod tests {
             "250",
             "--redis-url",
             "redis://r:1",
+            "--client-buffer",
+            "1024",
         ])
         .unwrap();
+        assert_eq!(options.client_buffer, 1024);
         assert_eq!((options.addr.port(), options.retry_ms), (0, 250));
         assert_eq!(options.redis_url.as_deref(), Some("redis://r:1"));
         assert!(parse(&["--addr"]).is_err());
         assert!(parse(&["--addr", "nowhere"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--client-buffer", "many"]).is_err());
     }
 }
