@@ -312,9 +312,8 @@ fn run_case(
     };
     let steady = run(STEADY_DELIVERIES, 3.0, 0)?;
     let saturated = run(SATURATING_DELIVERIES, PUBLISH_SECONDS, 1_000_000_000)?;
-    let loaded_offer = loaded.unwrap_or_else(|| {
-        (saturated.received as f64 / saturated.window * LOADED_SHARE) as usize
-    });
+    let loaded_offer = loaded
+        .unwrap_or_else(|| (saturated.received as f64 / saturated.window * LOADED_SHARE) as usize);
     let loaded = run(loaded_offer, PUBLISH_SECONDS, 2_000_000_000)?;
     let overload = run(OVERLOAD_DELIVERIES, PUBLISH_SECONDS, 3_000_000_000)?;
     for (mut child, stdin) in subscribers.processes.drain(..) {

@@ -89,7 +89,12 @@ fn response_head(status: StatusCode, headers: &http::HeaderMap, framing: Framing
     let reason = status.canonical_reason().unwrap_or("");
     let _ = write!(head, "HTTP/1.1 {} {reason}\r\n", status.as_str());
     for (name, value) in headers {
-        if [header::CONNECTION, header::TRANSFER_ENCODING, header::CONTENT_LENGTH].contains(name)
+        if [
+            header::CONNECTION,
+            header::TRANSFER_ENCODING,
+            header::CONTENT_LENGTH,
+        ]
+        .contains(name)
         {
             continue;
         }
@@ -99,7 +104,11 @@ fn response_head(status: StatusCode, headers: &http::HeaderMap, framing: Framing
         head.extend_from_slice(b"\r\n");
     }
     if !headers.contains_key(header::DATE) {
-        let _ = write!(head, "date: {}\r\n", httpdate::fmt_http_date(std::time::SystemTime::now()));
+        let _ = write!(
+            head,
+            "date: {}\r\n",
+            httpdate::fmt_http_date(std::time::SystemTime::now())
+        );
     }
     match framing {
         Framing::Length(length) => {
@@ -179,14 +188,23 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, "text/event-stream".parse().unwrap());
         headers.insert(header::CONNECTION, "keep-alive".parse().unwrap());
-        headers.insert(header::DATE, "Sun, 29 Nov 2026 19:00:00 GMT".parse().unwrap());
-        let head = String::from_utf8(response_head(StatusCode::OK, &headers, Framing::Chunked)).unwrap();
+        headers.insert(
+            header::DATE,
+            "Sun, 29 Nov 2026 19:00:00 GMT".parse().unwrap(),
+        );
+        let head =
+            String::from_utf8(response_head(StatusCode::OK, &headers, Framing::Chunked)).unwrap();
         assert_eq!(
             head,
             "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ndate: Sun, 29 Nov 2026 19:00:00 GMT\r\n\
              transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
         );
-        let head = String::from_utf8(response_head(StatusCode::BAD_REQUEST, &headers, Framing::Length(7))).unwrap();
+        let head = String::from_utf8(response_head(
+            StatusCode::BAD_REQUEST,
+            &headers,
+            Framing::Length(7),
+        ))
+        .unwrap();
         assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
         assert!(head.contains("content-length: 7\r\n"), "{head}");
         assert!(!head.contains("keep-alive"), "{head}");

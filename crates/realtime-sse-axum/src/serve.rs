@@ -132,11 +132,24 @@ impl Server {
                 drop(head);
                 respond::event_stream(stream, request, router, self.write_timeout).await;
             }
-            None => serve_with_hyper(Prefixed { head, read: 0, stream }, router).await,
+            None => {
+                serve_with_hyper(
+                    Prefixed {
+                        head,
+                        read: 0,
+                        stream,
+                    },
+                    router,
+                )
+                .await
+            }
         }
     }
 }
 
+// Built once per connection and consumed at once: boxing the request would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 enum Head {
     Partial,
     EventStream(Request<Body>),
@@ -181,7 +194,9 @@ fn event_stream_request(bytes: &[u8]) -> Head {
         request = request.header(header.name, header.value);
     }
     // A target or header `http` refuses goes to hyper, which answers 400.
-    request.body(Body::empty()).map_or(Head::Other, Head::EventStream)
+    request
+        .body(Body::empty())
+        .map_or(Head::Other, Head::EventStream)
 }
 
 async fn serve_with_hyper(io: Prefixed, router: Router) {
@@ -271,7 +286,10 @@ mod tests {
         let get = b"GET /events?channel=a HTTP/1.1\r\nHost: x\r\nAccept: Text/Event-Stream\r\n\r\n";
         assert_eq!(kind(get), "stream");
         assert_eq!(kind(&get[..30]), "partial");
-        assert_eq!(kind(b"GET / HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n"), "other");
+        assert_eq!(
+            kind(b"GET / HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n"),
+            "other"
+        );
         assert_eq!(
             kind(b"POST /p HTTP/1.1\r\nAccept: text/event-stream\r\nContent-Length: 2\r\n\r\n{}"),
             "other"

@@ -53,7 +53,9 @@ async fn event_streams_are_chunked_and_close_the_connection() {
     let (addr, _stop) = start(&manager).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
-        .write_all(b"GET /events?channel=c HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+        .write_all(
+            b"GET /events?channel=c HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+        )
         .await
         .unwrap();
     let head = read_until(&mut stream, |s| s.contains(": connected")).await;
@@ -81,7 +83,10 @@ async fn event_streams_are_chunked_and_close_the_connection() {
     assert!(end.contains("closed: shutdown"), "{end}");
     let mut rest = Vec::new();
     stream.read_to_end(&mut rest).await.unwrap();
-    assert!(rest.is_empty(), "the connection closes after the last chunk");
+    assert!(
+        rest.is_empty(),
+        "the connection closes after the last chunk"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +105,10 @@ async fn errors_on_the_lean_path_have_a_length_and_close() {
         .unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
-    assert!(head.contains(&format!("content-length: {}\r\n", body.len())), "{head}");
+    assert!(
+        head.contains(&format!("content-length: {}\r\n", body.len())),
+        "{head}"
+    );
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(body["error"], "invalid_channel");
 }
@@ -121,7 +129,10 @@ async fn other_requests_keep_alive_under_hyper() {
     assert_eq!(answers.matches("HTTP/1.1 200 OK").count(), 2, "{answers}");
     assert!(answers.contains("\r\n\r\nhello"), "{answers}");
     // Still open: a third request on the same connection.
-    stream.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    stream
+        .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let third = read_until(&mut stream, |s| s.ends_with("pong")).await;
     assert!(third.starts_with("HTTP/1.1 200 OK"), "{third}");
 }

@@ -129,4 +129,3 @@ pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         .await;
     Ok(())
 }
-

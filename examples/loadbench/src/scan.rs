@@ -227,7 +227,9 @@ fn frame_header(bytes: &[u8]) -> Result<Option<(usize, usize)>, String> {
         short => (2, short as usize),
     };
     if length > 16 << 20 {
-        return Err(format!("a {length}-byte frame is beyond this client's limit"));
+        return Err(format!(
+            "a {length}-byte frame is beyond this client's limit"
+        ));
     }
     Ok(Some((header, length)))
 }
@@ -327,12 +329,19 @@ mod tests {
     #[test]
     fn masked_server_frames_are_refused() {
         let mut scanner = WsScanner::default();
-        assert!(scanner.feed(&[0x81, 0x81, 0, 0, 0, 0, b'a'], &mut |_| {}).is_err());
+        assert!(
+            scanner
+                .feed(&[0x81, 0x81, 0, 0, 0, 0, b'a'], &mut |_| {})
+                .is_err()
+        );
     }
 
     #[test]
     fn client_frames_are_masked_with_a_zero_key() {
-        assert_eq!(client_frame(0xa, b"hi"), vec![0x8a, 0x82, 0, 0, 0, 0, b'h', b'i']);
+        assert_eq!(
+            client_frame(0xa, b"hi"),
+            vec![0x8a, 0x82, 0, 0, 0, 0, b'h', b'i']
+        );
         let long = client_frame(0x1, &[b'x'; 200]);
         assert_eq!(long[..8], [0x81, 0xfe, 0, 200, 0, 0, 0, 0]);
         assert_eq!(long.len(), 208);
