@@ -27,6 +27,8 @@ pub(crate) struct Phase {
     pub(crate) window: f64,
     pub(crate) p50_us: Option<u64>,
     pub(crate) p99_us: Option<u64>,
+    /// p99 latency seen by the probe's clients (subscribed last, in a lightly loaded process).
+    pub(crate) probe_p99_us: Option<u64>,
     pub(crate) rss_max_kib: u64,
     pub(crate) server_cpu: f64,
     pub(crate) loadgen_cpu: f64,
@@ -139,45 +141,80 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 struct Subscribers {
     processes: Vec<(Child, ChildStdin)>,
+    /// The index in `processes` of the latency probe, if there is one.
+    probe: Option<usize>,
     connected: u64,
 }
 
-fn subscribe(url: &str, transport: &str, clients: usize) -> Result<Subscribers, String> {
+/// Clients of the latency probe: a separate, lightly loaded `loadgen` that subscribes after
+/// the bulk, so it sees when the server's fan-out reaches its last subscribers, without the
+/// bulk generator's own queueing.
+const PROBE_CLIENTS: usize = 20;
+
+fn spawn_loadgen(
+    url: &str,
+    transport: &str,
+    clients: usize,
+    source_base: usize,
+) -> Result<(Child, ChildStdin), String> {
+    let mut child = Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(binary("loadgen"))
+        .args([
+            "subscribe",
+            "--url",
+            url,
+            "--transport",
+            transport,
+            "--clients",
+            &clients.to_string(),
+        ])
+        .args(["--sources", "3", "--source-base", &source_base.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("start loadgen: {e}"))?;
+    let stdin = child.stdin.take().ok_or("no stdin")?;
+    Ok((child, stdin))
+}
+
+/// The number of connected clients a `loadgen subscribe` reports on its first line.
+fn connected_count(child: &mut Child) -> Result<u64, String> {
+    let line = read_line(child)?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0))
+}
+
+fn subscribe(
+    url: &str,
+    transport: &str,
+    clients: usize,
+    probe: bool,
+) -> Result<Subscribers, String> {
     let count = clients.div_ceil(PER_PROCESS);
     let mut processes = Vec::new();
     for i in 0..count {
         let n = clients / count + usize::from(i < clients % count);
-        let mut child = Command::new("taskset")
-            .args(["-c", "1"])
-            .arg(binary("loadgen"))
-            .args([
-                "subscribe",
-                "--url",
-                url,
-                "--transport",
-                transport,
-                "--clients",
-                &n.to_string(),
-            ])
-            .args(["--sources", "3", "--source-base", &(2 + 3 * i).to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("start loadgen: {e}"))?;
-        let stdin = child.stdin.take().ok_or("no stdin")?;
-        processes.push((child, stdin));
+        processes.push(spawn_loadgen(url, transport, n, 2 + 3 * i)?);
     }
     let mut connected = 0;
     for (child, _) in &mut processes {
-        let line = read_line(child)?;
-        let mut parts = line.split_whitespace().skip(1);
-        connected += parts
-            .next()
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
+        connected += connected_count(child)?;
     }
+    let probe = if probe {
+        let mut process = spawn_loadgen(url, transport, PROBE_CLIENTS, 2 + 3 * count)?;
+        connected += connected_count(&mut process.0)?;
+        processes.push(process);
+        Some(processes.len() - 1)
+    } else {
+        None
+    };
     Ok(Subscribers {
         processes,
+        probe,
         connected,
     })
 }
@@ -262,8 +299,9 @@ fn phase(
     let server_cpu = (cpu_seconds(pid) - cpu0) / window * 100.0;
     let loadgen_cpu =
         (loadgen_pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - gen0) / window * 100.0;
-    let (mut received, mut duplicates, mut reconnects, mut histogram) = (0, 0, 0, vec![0u64; 400]);
-    for (child, stdin) in &mut subscribers.processes {
+    let (mut received, mut duplicates, mut reconnects) = (0, 0, 0);
+    let (mut histogram, mut probe_histogram) = (vec![0u64; 400], vec![0u64; 400]);
+    for (index, (child, stdin)) in subscribers.processes.iter_mut().enumerate() {
         stdin
             .write_all(b"report\n")
             .and_then(|()| stdin.flush())
@@ -273,6 +311,11 @@ fn phase(
         duplicates += field(&report, "duplicates");
         reconnects += field(&report, "reconnects");
         let counts = read_line(child)?;
+        let histogram = if subscribers.probe == Some(index) {
+            &mut probe_histogram
+        } else {
+            &mut histogram
+        };
         for (slot, count) in histogram.iter_mut().zip(counts.split_whitespace().skip(1)) {
             *slot += count.parse::<u64>().unwrap_or(0);
         }
@@ -286,6 +329,7 @@ fn phase(
         window,
         p50_us: quantile(&histogram, 0.50),
         p99_us: quantile(&histogram, 0.99),
+        probe_p99_us: quantile(&probe_histogram, 0.99),
         rss_max_kib,
         server_cpu,
         loadgen_cpu,
@@ -304,7 +348,7 @@ fn run_case(
     let server = start_server(server_name)?;
     let pid = server.child.id();
     let url = server.url.clone();
-    let mut subscribers = subscribe(&url, transport, clients)?;
+    let mut subscribers = subscribe(&url, transport, clients, true)?;
     let rss_idle_kib = rss_kib(pid);
     // Later phases start their sequence numbers above earlier ones, so duplicates show.
     let mut run = |offer: usize, seconds: f64, seq_base: u64| {
@@ -337,7 +381,7 @@ fn idle_memory(server_name: &'static str) -> Result<IdleMemory, String> {
     let server = start_server(server_name)?;
     let pid = server.child.id();
     let rss_empty_kib = rss_kib(pid);
-    let subscribers = subscribe(&server.url, "sse", MAX_CONNECTIONS)?;
+    let subscribers = subscribe(&server.url, "sse", MAX_CONNECTIONS, false)?;
     let rss_full_kib = rss_kib(pid);
     Ok(IdleMemory {
         server: server_name,

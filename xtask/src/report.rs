@@ -66,36 +66,57 @@ pub(crate) fn render(cases: &[Case], idle: &[IdleMemory], criterion: &str) -> St
          (WebSocket), as a browser would. Latency is publish → receive, from the send time in \
          the payload, in 5 % buckets. CPU is % of one core, in the saturated phase.\n"
     );
-    let _ = writeln!(
-        out,
-        "| transport | clients | server | connected | steady p50 ms | steady p99 ms | loaded offer/s | loaded p50 ms | loaded p99 ms | saturated deliveries/s | published | received | loss | reconnects | RSS idle MiB | RSS load MiB | server CPU % | loadgen CPU % |"
-    );
-    let _ = writeln!(
-        out,
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
     let rate = |p: &Phase| p.received as f64 / p.window;
     let loss =
         |c: &Case, p: &Phase| (p.published * c.connected).saturating_sub(p.received) + p.duplicates;
+    // Server CPU time per delivered event.
+    let cost = |p: &Phase| p.server_cpu / 100.0 * p.window / p.received.max(1) as f64 * 1e6;
+    let _ = writeln!(
+        out,
+        "### Latency (ms): all subscribers, and the probe (20 clients subscribed last, in their own process)\n\n\
+         | transport | clients | server | connected | steady offer/s | steady p50 | steady p99 | steady probe p99 | loaded offer/s | loaded p50 | loaded p99 | loaded probe p99 |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for c in cases {
-        let (sat, loaded) = (&c.saturated, &c.loaded);
+        let (steady, loaded) = (&c.steady, &c.loaded);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.transport,
             c.clients,
             c.server,
             c.connected,
-            ms(c.steady.p50_us),
-            ms(c.steady.p99_us),
+            steady.offered,
+            ms(steady.p50_us),
+            ms(steady.p99_us),
+            ms(steady.probe_p99_us),
             loaded.offered,
             ms(loaded.p50_us),
             ms(loaded.p99_us),
+            ms(loaded.probe_p99_us),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n### Throughput (saturated: 2 M deliveries/s offered) and cost\n\n\
+         | transport | clients | server | deliveries/s | published | received | loss | reconnects | server µs/delivery | steady server µs/delivery | RSS idle MiB | RSS load MiB | server CPU % | loadgen CPU % |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for c in cases {
+        let sat = &c.saturated;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} | {:.0} |",
+            c.transport,
+            c.clients,
+            c.server,
             rate(sat),
             sat.published,
             sat.received,
             loss(c, sat),
             sat.reconnects,
+            cost(sat),
+            cost(&c.steady),
             c.rss_idle_kib as f64 / 1024.0,
             sat.rss_max_kib as f64 / 1024.0,
             sat.server_cpu,
@@ -132,9 +153,9 @@ pub(crate) fn render(cases: &[Case], idle: &[IdleMemory], criterion: &str) -> St
         out,
         "Peak deliveries/s: each server's best received rate over the saturated (2 M/s offered) \
          and overload (4 M/s) phases.\n\n\
-         | transport | clients | peak deliveries/s | saturated deliveries/s | steady p99 | loaded p99 |"
+         | transport | clients | peak deliveries/s | saturated deliveries/s | steady p99 | steady probe p99 | loaded p99 | loaded probe p99 | steady server µs/delivery |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let peak = |c: &Case| rate(&c.saturated).max(rate(&c.overload)).max(1.0);
     let ratio = |a: Option<u64>, b: Option<u64>| match (a, b) {
         (Some(a), Some(b)) if b > 0 => format!("{:.2}", a as f64 / b as f64),
@@ -148,13 +169,16 @@ pub(crate) fn render(cases: &[Case], idle: &[IdleMemory], criterion: &str) -> St
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.2} | {:.2} | {} | {} |",
+            "| {} | {} | {:.2} | {:.2} | {} | {} | {} | {} | {:.2} |",
             ours.transport,
             ours.clients,
             peak(ours) / peak(theirs),
             rate(&ours.saturated) / rate(&theirs.saturated).max(1.0),
             ratio(ours.steady.p99_us, theirs.steady.p99_us),
+            ratio(ours.steady.probe_p99_us, theirs.steady.probe_p99_us),
             ratio(ours.loaded.p99_us, theirs.loaded.p99_us),
+            ratio(ours.loaded.probe_p99_us, theirs.loaded.probe_p99_us),
+            cost(&ours.steady) / cost(&theirs.steady).max(1e-9),
         );
     }
     let _ = writeln!(out, "\n## Idle memory per SSE connection\n");

@@ -1,6 +1,7 @@
 //! Writes the router's answer to an event-stream request straight to the socket.
 
 use std::io::{self, IoSlice, Write as _};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -8,7 +9,6 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
 use http_body::Body as _;
-use http_body_util::BodyExt as _;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tower_service::Service as _;
@@ -45,10 +45,14 @@ pub(crate) async fn event_stream(
     let chunked = framing == Framing::Chunked;
     let mut body = std::pin::pin!(body);
     loop {
-        let frame = tokio::select! {
-            biased;
-            frame = body.frame() => frame,
-            () = peer_gone(&stream) => return,
+        // The body first: while frames are ready the socket's read side is not looked at.
+        let frame = std::future::poll_fn(|cx| match body.as_mut().poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(Some(frame)),
+            Poll::Pending => poll_peer_gone(&stream, cx).map(|()| None),
+        })
+        .await;
+        let Some(frame) = frame else {
+            return;
         };
         let data = match frame {
             Some(Ok(frame)) => match frame.into_data() {
@@ -62,7 +66,7 @@ pub(crate) async fn event_stream(
             }
             None => break,
         };
-        if timed(write_timeout, write_data(&mut stream, &data, chunked))
+        if write_data(&mut stream, &data, chunked, write_timeout)
             .await
             .is_err()
         {
@@ -121,31 +125,48 @@ fn response_head(status: StatusCode, headers: &http::HeaderMap, framing: Framing
     head
 }
 
-/// One body frame: as a chunk (size line, data, CRLF in one vectored write) or as is.
-async fn write_data(stream: &mut TcpStream, data: &Bytes, chunked: bool) -> io::Result<()> {
-    if !chunked {
-        return stream.write_all(data).await;
-    }
+/// One body frame: as a chunk (size line, data, CRLF in one vectored write) or as is. The
+/// socket is tried at once; only a write that would block waits, for `timeout` at most.
+async fn write_data(
+    stream: &mut TcpStream,
+    data: &Bytes,
+    chunked: bool,
+    timeout: Duration,
+) -> io::Result<()> {
     let mut size = [0u8; 20];
-    let size_len = {
+    let size_len = if chunked {
         let mut cursor = &mut size[..];
         write!(cursor, "{:x}\r\n", data.len())?;
         20 - cursor.len()
+    } else {
+        0
     };
+    let trailer: &[u8] = if chunked { b"\r\n" } else { b"" };
     let mut slices = [
         IoSlice::new(&size[..size_len]),
         IoSlice::new(data),
-        IoSlice::new(b"\r\n"),
+        IoSlice::new(trailer),
     ];
     let mut remaining = &mut slices[..];
-    while !remaining.is_empty() {
-        let written = stream.write_vectored(remaining).await?;
-        if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut remaining, written);
+    match stream.try_write_vectored(remaining) {
+        Ok(written) => IoSlice::advance_slices(&mut remaining, written),
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+        Err(error) => return Err(error),
     }
-    Ok(())
+    if remaining.iter().all(|slice| slice.is_empty()) {
+        return Ok(());
+    }
+    timed(timeout, async {
+        while !remaining.is_empty() {
+            let written = stream.write_vectored(remaining).await?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut remaining, written);
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// A write that gives up after `timeout` (a client that stopped reading).
@@ -158,19 +179,21 @@ async fn timed(
         .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
 }
 
-/// Completes when the client closes its side (or the socket fails). Bytes it sends meanwhile
+/// Ready when the client has closed its side (or the socket failed). Bytes it sends meanwhile
 /// are discarded: the connection closes when the stream ends.
-async fn peer_gone(stream: &TcpStream) {
+fn poll_peer_gone(stream: &TcpStream, cx: &mut Context<'_>) -> Poll<()> {
     let mut scratch = [0u8; 64];
     loop {
-        if stream.readable().await.is_err() {
-            return;
+        match stream.poll_read_ready(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(()),
+            Poll::Ready(Ok(())) => {}
         }
         match stream.try_read(&mut scratch) {
-            Ok(0) => return,
+            Ok(0) => return Poll::Ready(()),
             Ok(_) => {}
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => return,
+            Err(_) => return Poll::Ready(()),
         }
     }
 }
