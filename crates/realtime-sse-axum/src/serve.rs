@@ -55,17 +55,21 @@ const MAX_HEADERS: usize = 48;
 /// - Anything else is served by hyper's HTTP/1.1 connection with upgrades enabled, starting
 ///   with the bytes already read; so keep-alive, request bodies, WebSocket and error answers
 ///   (400, 431) are hyper's.
+/// - A connection that has not sent a complete request head within [`Server::head_timeout`]
+///   is closed (hyper applies no such limit by default).
 /// - When `shutdown` completes, no new connection is accepted; open streams end when their
 ///   bodies do (close the [`realtime_core::Manager`] to end them).
 #[derive(Debug, Clone)]
 pub struct Server {
     write_timeout: Duration,
+    head_timeout: Duration,
 }
 
 impl Default for Server {
     fn default() -> Self {
         Server {
             write_timeout: Duration::from_secs(30),
+            head_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -81,6 +85,16 @@ impl Server {
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
         if !timeout.is_zero() {
             self.write_timeout = timeout;
+        }
+        self
+    }
+
+    /// How long a new connection may take to send its first request head; a client that
+    /// sends nothing (or trickles a head) is disconnected then. Default 30 s; zero means the
+    /// default.
+    pub fn head_timeout(mut self, timeout: Duration) -> Self {
+        if !timeout.is_zero() {
+            self.head_timeout = timeout;
         }
         self
     }
@@ -115,17 +129,23 @@ impl Server {
     async fn connection(&self, mut stream: TcpStream, router: Router) {
         let _ = stream.set_nodelay(true);
         let mut head = Vec::new();
-        let request = loop {
-            head.reserve(1024.min(MAX_HEAD_BYTES - head.len()));
-            match stream.read_buf(&mut head).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
+        let read_head = async {
+            loop {
+                head.reserve(1024.min(MAX_HEAD_BYTES - head.len()));
+                match stream.read_buf(&mut head).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+                match event_stream_request(&head) {
+                    Head::Partial if head.len() < MAX_HEAD_BYTES => continue,
+                    Head::EventStream(request) => return Some(Some(request)),
+                    _ => return Some(None),
+                }
             }
-            match event_stream_request(&head) {
-                Head::Partial if head.len() < MAX_HEAD_BYTES => continue,
-                Head::EventStream(request) => break Some(request),
-                _ => break None,
-            }
+        };
+        let Ok(Some(request)) = tokio::time::timeout(self.head_timeout, read_head).await else {
+            tracing::debug!("connection closed before a complete request head");
+            return;
         };
         match request {
             Some(request) => {

@@ -153,6 +153,22 @@ async fn oversized_heads_get_431() {
 }
 
 #[tokio::test]
+async fn silent_connections_are_closed_after_the_head_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::new().head_timeout(Duration::from_millis(100));
+    tokio::spawn(server.serve(listener, Router::new(), std::future::pending()));
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"GET /events HTTP/1.1\r\n").await.unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(0))),
+        "closed without an answer: {read:?}"
+    );
+}
+
+#[tokio::test]
 async fn shutdown_stops_accepting() {
     let manager = Manager::builder().build().unwrap();
     let (addr, stop) = start(&manager).await;
