@@ -9,6 +9,7 @@ use std::process::{Command, ExitCode, Stdio};
 mod browser;
 mod conformance;
 mod loadbench;
+mod measure;
 mod report;
 mod services;
 #[cfg(test)]

@@ -1,69 +1,16 @@
-//! The load generator of `cargo xtask bench`.
-//!
-//! `loadgen subscribe --url http://H:P --transport sse|ws --clients N [--sources K] [--source-base B]`
-//!   opens N connections spread over 127.0.0.B … 127.0.0.(B+K-1), prints `connected N F`
-//!   (connected, failed), counts what arrives until its standard input closes, then prints one
-//!   JSON report line.
-//! `loadgen publish --url http://H:P --rate R --seconds S [--payload BYTES]`
-//!   publishes R events/s for S seconds over one keep-alive connection and prints a JSON line.
-//!
-//! Payloads are `t=<send time, unix ns> s=<sequence> p=<padding>`, so both the project's
-//! frames and the baseline's carry the send time to measure latency.
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+//! `loadgen subscribe`: subscribers that scan what arrives in place.
 
 use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use realtime_loadbench::scan::{SseScanner, WsFrame, WsScanner, client_frame};
-use realtime_loadbench::{Histogram, MAX_PUBLISHERS, Options, Transport, parse_payload};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpSocket, TcpStream};
+use realtime_loadbench::{MAX_PUBLISHERS, Options, Transport};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-#[derive(Default)]
-struct Totals {
-    received: AtomicU64,
-    duplicates: AtomicU64,
-    reconnects: AtomicU64,
-    histogram: Histogram,
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or_default()
-}
-
-impl Totals {
-    /// Counts one delivery; `last_seq` holds the newest sequence seen from each publisher.
-    fn record(&self, payload: &[u8], last_seq: &mut [Option<u64>; MAX_PUBLISHERS]) {
-        let Some((sent_ns, publisher, seq)) = parse_payload(payload) else {
-            return;
-        };
-        let Some(last) = last_seq.get_mut(publisher) else {
-            return;
-        };
-        if last.is_some_and(|last| seq <= last) {
-            self.duplicates.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        *last = Some(seq);
-        self.received.fetch_add(1, Ordering::Relaxed);
-        self.histogram
-            .record(now_ns().saturating_sub(sent_ns) / 1_000);
-    }
-}
-
-async fn connect_from(source: u8, target: std::net::SocketAddr) -> std::io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(std::net::SocketAddr::from(([127, 0, 0, source], 0)))?;
-    let stream = socket.connect(target).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
-}
+use crate::{Totals, connect_from, print_line};
 
 /// Where one subscriber connects.
 #[derive(Clone)]
@@ -291,7 +238,7 @@ fn message_id(text: &[u8]) -> Option<&[u8]> {
     Some(&text[at..at + len])
 }
 
-async fn subscribe(options: Options) -> Result<(), String> {
+pub(crate) async fn subscribe(options: Options) -> Result<(), String> {
     let target = options.target()?;
     let totals = Arc::new(Totals::default());
     let gate = Arc::new(Semaphore::new(256));
@@ -346,163 +293,4 @@ async fn subscribe(options: Options) -> Result<(), String> {
         print_line(&format!("histogram {}", counts.join(" ")));
     }
     Ok(())
-}
-
-/// Publishes from `options.publishers` connections at once, each at its share of the rate, so
-/// the offered load does not wait on one request at a time.
-async fn publish(options: Options) -> Result<(), String> {
-    let publishers = options.publishers.max(1);
-    let mut tasks = Vec::new();
-    for publisher in 0..publishers {
-        let options = options.clone();
-        tasks.push(tokio::spawn(async move {
-            publish_from(&options, publisher, publishers).await
-        }));
-    }
-    let start = Instant::now();
-    let mut published = 0;
-    for task in tasks {
-        published += task.await.map_err(|e| e.to_string())??;
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    print_line(&format!("published={published} seconds={seconds:.3}"));
-    Ok(())
-}
-
-/// Requests one publishing connection keeps in flight (HTTP/1.1 pipelining), so the offered
-/// rate does not wait on each round trip.
-const PIPELINE_DEPTH: u32 = 32;
-
-/// One publishing connection; its sequence numbers are its own (`k=` names it). Requests are
-/// pipelined; a reader task counts the answers.
-async fn publish_from(
-    options: &Options,
-    publisher: usize,
-    publishers: usize,
-) -> Result<u64, String> {
-    let target = options.target()?;
-    let stream = connect_from(options.source_base, target)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let (reader, mut writer) = stream.into_split();
-    let window = Arc::new(Semaphore::new(PIPELINE_DEPTH as usize));
-    let answered = Arc::new(AtomicU64::new(0));
-    let responses = tokio::spawn(read_responses(reader, window.clone(), answered.clone()));
-    let padding = "x".repeat(options.payload.saturating_sub(48));
-    let rate = (options.rate as f64 / publishers as f64).max(0.1);
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let start = Instant::now();
-    let mut sent = 0u64;
-    let failed = |responses: tokio::task::JoinHandle<Result<(), String>>| async move {
-        match responses.await {
-            Ok(Err(message)) => message,
-            _ => "the response reader stopped".to_owned(),
-        }
-    };
-    while start.elapsed() < Duration::from_secs_f64(options.seconds) {
-        tick.tick().await;
-        let Ok(permit) = window.acquire().await else {
-            return Err(failed(responses).await);
-        };
-        permit.forget();
-        let seq = options.seq_base + sent;
-        let body = format!(
-            r#"{{"channel":"{}","data":"t={} k={publisher} s={seq} p={padding}"}}"#,
-            options.channel,
-            now_ns()
-        );
-        let request = format!(
-            "POST /publish HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            options.host(),
-            body.len()
-        );
-        writer
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| format!("publish: {e}"))?;
-        sent += 1;
-    }
-    // Every permit back means every request has its answer.
-    if window.acquire_many(PIPELINE_DEPTH).await.is_err() {
-        return Err(failed(responses).await);
-    }
-    responses.abort();
-    Ok(answered.load(Ordering::Relaxed))
-}
-
-/// Reads pipelined `POST /publish` answers in order, returning a window permit for each; on a
-/// refusal or a closed connection it closes the window (stopping the writer) and says why.
-async fn read_responses(
-    reader: tokio::net::tcp::OwnedReadHalf,
-    window: Arc<Semaphore>,
-    answered: Arc<AtomicU64>,
-) -> Result<(), String> {
-    let mut reader = BufReader::new(reader);
-    let mut line = String::new();
-    let outcome = loop {
-        let (mut length, mut status_ok) = (0usize, false);
-        loop {
-            line.clear();
-            match reader.read_line(&mut line).await {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    line = e.to_string();
-                    break;
-                }
-            }
-            status_ok |= line.starts_with("HTTP/1.1 200");
-            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
-        if line != "\r\n" {
-            break Err(format!("the publishing connection closed: {}", line.trim()));
-        }
-        let mut body = vec![0u8; length];
-        if let Err(e) = reader.read_exact(&mut body).await {
-            break Err(e.to_string());
-        }
-        if !status_ok {
-            break Err(format!(
-                "publish refused: {}",
-                String::from_utf8_lossy(&body)
-            ));
-        }
-        answered.fetch_add(1, Ordering::Relaxed);
-        window.add_permits(1);
-    };
-    window.close();
-    outcome
-}
-
-#[allow(clippy::print_stdout)]
-fn print_line(line: &str) {
-    println!("{line}");
-}
-
-fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = Options::parse(&args).and_then(|(command, options)| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        match command.as_str() {
-            "subscribe" => runtime.block_on(subscribe(options)),
-            "publish" => runtime.block_on(publish(options)),
-            other => Err(format!("unknown command {other:?}")),
-        }
-    });
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("loadgen: {message}");
-            std::process::ExitCode::FAILURE
-        }
-    }
 }
