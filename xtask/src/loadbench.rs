@@ -28,8 +28,6 @@ pub(crate) struct Phase {
     pub(crate) window: f64,
     pub(crate) p50_us: Option<u64>,
     pub(crate) p99_us: Option<u64>,
-    /// p99 latency seen by the probe's clients (subscribed last, in a lightly loaded process).
-    pub(crate) probe_p99_us: Option<u64>,
     pub(crate) rss_max_kib: u64,
     pub(crate) server_cpu: f64,
     pub(crate) loadgen_cpu: f64,
@@ -114,14 +112,8 @@ fn start_server(name: &str) -> Result<Server, String> {
 
 struct Subscribers {
     processes: Vec<(Child, ChildStdin)>,
-    /// The index in `processes` of the latency probe, if there is one.
-    probe: Option<usize>,
     connected: u64,
 }
-
-/// Clients of the latency probe: a separate, lightly loaded `loadgen` process subscribed after
-/// the bulk, whose latency carries none of the bulk generators' own queueing.
-const PROBE_CLIENTS: usize = 20;
 
 fn spawn_loadgen(
     url: &str,
@@ -160,12 +152,7 @@ fn connected_count(child: &mut Child) -> Result<u64, String> {
         .unwrap_or(0))
 }
 
-fn subscribe(
-    url: &str,
-    transport: &str,
-    clients: usize,
-    probe: bool,
-) -> Result<Subscribers, String> {
+fn subscribe(url: &str, transport: &str, clients: usize) -> Result<Subscribers, String> {
     let count = clients.div_ceil(PER_PROCESS);
     let mut processes = Vec::new();
     for i in 0..count {
@@ -176,17 +163,8 @@ fn subscribe(
     for (child, _) in &mut processes {
         connected += connected_count(child)?;
     }
-    let probe = if probe {
-        let mut process = spawn_loadgen(url, transport, PROBE_CLIENTS, 2 + 3 * count)?;
-        connected += connected_count(&mut process.0)?;
-        processes.push(process);
-        Some(processes.len() - 1)
-    } else {
-        None
-    };
     Ok(Subscribers {
         processes,
-        probe,
         connected,
     })
 }
@@ -243,8 +221,8 @@ fn phase(
     let loadgen_cpu =
         (loadgen_pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - gen0) / window * 100.0;
     let (mut received, mut duplicates, mut reconnects) = (0, 0, 0);
-    let (mut histogram, mut probe_histogram) = (vec![0u64; 400], vec![0u64; 400]);
-    for (index, (child, stdin)) in subscribers.processes.iter_mut().enumerate() {
+    let mut histogram = vec![0u64; 400];
+    for (child, stdin) in &mut subscribers.processes {
         stdin
             .write_all(b"report\n")
             .and_then(|()| stdin.flush())
@@ -254,11 +232,6 @@ fn phase(
         duplicates += field(&report, "duplicates");
         reconnects += field(&report, "reconnects");
         let counts = read_line(child)?;
-        let histogram = if subscribers.probe == Some(index) {
-            &mut probe_histogram
-        } else {
-            &mut histogram
-        };
         for (slot, count) in histogram.iter_mut().zip(counts.split_whitespace().skip(1)) {
             *slot += count.parse::<u64>().unwrap_or(0);
         }
@@ -272,7 +245,6 @@ fn phase(
         window,
         p50_us: quantile(&histogram, 0.50),
         p99_us: quantile(&histogram, 0.99),
-        probe_p99_us: quantile(&probe_histogram, 0.99),
         rss_max_kib,
         server_cpu,
         loadgen_cpu,
@@ -291,7 +263,7 @@ fn run_case(
     let server = start_server(server_name)?;
     let pid = server.child.id();
     let url = server.url.clone();
-    let mut subscribers = subscribe(&url, transport, clients, true)?;
+    let mut subscribers = subscribe(&url, transport, clients)?;
     let rss_idle_kib = rss_kib(pid);
     // Later phases start their sequence numbers above earlier ones, so duplicates show.
     let mut run = |offer: usize, seconds: f64, seq_base: u64| {
@@ -324,7 +296,7 @@ fn idle_memory(server_name: &'static str) -> Result<IdleMemory, String> {
     let server = start_server(server_name)?;
     let pid = server.child.id();
     let rss_empty_kib = rss_kib(pid);
-    let subscribers = subscribe(&server.url, "sse", MAX_CONNECTIONS, false)?;
+    let subscribers = subscribe(&server.url, "sse", MAX_CONNECTIONS)?;
     let rss_full_kib = rss_kib(pid);
     Ok(IdleMemory {
         server: server_name,
