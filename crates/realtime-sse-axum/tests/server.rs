@@ -90,6 +90,26 @@ async fn event_streams_are_chunked_and_close_the_connection() {
 }
 
 #[tokio::test]
+async fn http_1_0_streams_are_written_raw_until_close() {
+    let manager = Manager::builder().build().unwrap();
+    let (addr, _stop) = start(&manager).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /events?channel=c HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_until(&mut stream, |s| s.contains(": connected\n\n")).await;
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    manager
+        .publish(PublishRequest::new("c", "plain".to_owned()))
+        .await
+        .unwrap();
+    let frame = read_until(&mut stream, |s| s.ends_with("\n\n")).await;
+    assert!(frame.starts_with("id: "), "no chunk size line: {frame:?}");
+    assert!(frame.contains("data: plain\n"), "{frame}");
+}
+
+#[tokio::test]
 async fn errors_on_the_lean_path_have_a_length_and_close() {
     let manager = Manager::builder().build().unwrap();
     let (addr, _stop) = start(&manager).await;
