@@ -22,3 +22,6 @@ pub const REPAIRS: &str = "realtime_repairs_total";
 pub const BUS_DUPLICATES: &str = "realtime_bus_duplicates_total";
 /// Counter: subscriptions refused at the connection limit.
 pub const REJECTED: &str = "realtime_rejected_connections_total";
+/// Counter, label `transport` (`sse`, `ws`): connections closed because a write to the client
+/// did not finish within the adapter's write timeout (a client that stopped reading).
+pub const WRITE_TIMEOUTS: &str = "realtime_write_timeouts_total";

@@ -176,7 +176,12 @@ async fn timed(
 ) -> io::Result<()> {
     tokio::time::timeout(timeout, write)
         .await
-        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+        .unwrap_or_else(|_| {
+            tracing::debug!("event stream write timed out");
+            metrics::counter!(realtime_core::metrics::WRITE_TIMEOUTS, "transport" => "sse")
+                .increment(1);
+            Err(io::ErrorKind::TimedOut.into())
+        })
 }
 
 /// Ready when the client has closed its side (or the socket failed). Bytes it sends meanwhile

@@ -189,6 +189,51 @@ async fn silent_connections_are_closed_after_the_head_timeout() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
+    let mut config = realtime_core::ManagerConfig::default();
+    // Far more than this test publishes: only the write timeout can end the stream.
+    config.client_buffer = 100_000;
+    let manager = Manager::builder().config(config).build().unwrap();
+    let sse = SseHandler::builder(manager.clone()).build().unwrap();
+    let app = Router::new().route("/events", sse.get());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::new().write_timeout(Duration::from_millis(100));
+    tokio::spawn(server.serve(listener, app, std::future::pending()));
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /events?channel=c HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while manager.connection_count() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never subscribed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The client reads nothing from here on; the socket buffers fill and a write blocks.
+    let payload = "x".repeat(64 * 1024);
+    for _ in 0..200 {
+        if manager.connection_count() == 0 {
+            break;
+        }
+        manager
+            .publish(PublishRequest::new("c", payload.clone()))
+            .await
+            .unwrap();
+    }
+    while manager.connection_count() != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a stalled stream is still held"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(stream);
+}
+
+#[tokio::test]
 async fn shutdown_stops_accepting() {
     let manager = Manager::builder().build().unwrap();
     let (addr, stop) = start(&manager).await;

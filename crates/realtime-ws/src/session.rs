@@ -166,6 +166,8 @@ async fn timed_write(
         Ok(Err(_)) => Outcome::Gone,
         Err(_) => {
             tracing::debug!("websocket write timed out");
+            metrics::counter!(realtime_core::metrics::WRITE_TIMEOUTS, "transport" => "ws")
+                .increment(1);
             Outcome::Gone
         }
     }
