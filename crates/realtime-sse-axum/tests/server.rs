@@ -29,6 +29,13 @@ async fn start(manager: &Manager) -> (std::net::SocketAddr, tokio::sync::oneshot
     (addr, stop)
 }
 
+/// Connects and sends `request`.
+async fn send(addr: std::net::SocketAddr, request: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    stream
+}
+
 /// Reads until `done` says the bytes so far are complete, or the peer closes.
 async fn read_until(stream: &mut TcpStream, done: impl Fn(&str) -> bool) -> String {
     let mut seen = Vec::new();
@@ -51,13 +58,11 @@ async fn read_until(stream: &mut TcpStream, done: impl Fn(&str) -> bool) -> Stri
 async fn event_streams_are_chunked_and_close_the_connection() {
     let manager = Manager::builder().build().unwrap();
     let (addr, _stop) = start(&manager).await;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(
-            b"GET /events?channel=c HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
-        )
-        .await
-        .unwrap();
+    let mut stream = send(
+        addr,
+        b"GET /events?channel=c HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+    )
+    .await;
     let head = read_until(&mut stream, |s| s.contains(": connected")).await;
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     for expected in [
@@ -93,11 +98,11 @@ async fn event_streams_are_chunked_and_close_the_connection() {
 async fn http_1_0_streams_are_written_raw_until_close() {
     let manager = Manager::builder().build().unwrap();
     let (addr, _stop) = start(&manager).await;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /events?channel=c HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = send(
+        addr,
+        b"GET /events?channel=c HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n",
+    )
+    .await;
     let head = read_until(&mut stream, |s| s.contains(": connected\n\n")).await;
     assert!(!head.contains("transfer-encoding"), "{head}");
     manager
@@ -113,11 +118,11 @@ async fn http_1_0_streams_are_written_raw_until_close() {
 async fn errors_on_the_lean_path_have_a_length_and_close() {
     let manager = Manager::builder().build().unwrap();
     let (addr, _stop) = start(&manager).await;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /events?channel=a%20b HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = send(
+        addr,
+        b"GET /events?channel=a%20b HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n",
+    )
+    .await;
     let mut response = String::new();
     tokio::time::timeout(DEADLINE, stream.read_to_string(&mut response))
         .await
