@@ -24,6 +24,8 @@ use crate::respond;
 
 /// The largest request head read (hyper's smallest allowed buffer limit, so both paths agree).
 const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// The pause after a failed accept (such as running out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Headers parsed when deciding how to serve a request; more go to hyper, which allows 100.
 const MAX_HEADERS: usize = 48;
 
@@ -58,7 +60,8 @@ const MAX_HEADERS: usize = 48;
 /// - A connection that has not sent a complete request head within [`Server::head_timeout`]
 ///   is closed (hyper applies no such limit by default).
 /// - When `shutdown` completes, no new connection is accepted; open streams end when their
-///   bodies do (close the [`realtime_core::Manager`] to end them).
+///   bodies do (close the [`realtime_core::Manager`] to end them), and keep-alive connections
+///   served by hyper stay until their clients close them or the runtime stops.
 #[derive(Debug, Clone)]
 pub struct Server {
     write_timeout: Duration,
@@ -113,9 +116,10 @@ impl Server {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => stream,
                     Err(error) => {
-                        // Out of files, for instance: the next accept may succeed.
+                        // Out of files, for instance: back off briefly instead of spinning;
+                        // the next accept may succeed once connections close.
                         tracing::warn!(%error, "accept failed");
-                        tokio::task::yield_now().await;
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
                         continue;
                     }
                 },
