@@ -108,3 +108,14 @@ fn readme_and_ci_use_the_same_test_command() {
         ".ci/run must run it"
     );
 }
+
+#[test]
+fn benchmarks_md_carries_the_current_notes() {
+    let root = crate::workspace_root();
+    let report = read(&root.join("BENCHMARKS.md"));
+    let notes = read(&root.join("xtask/bench-notes.md"));
+    assert!(
+        report.trim_end().ends_with(notes.trim_end()),
+        "BENCHMARKS.md must end with xtask/bench-notes.md as it is: run `cargo xtask bench`"
+    );
+}
