@@ -162,10 +162,16 @@ async fn ws_session(
     totals: &Totals,
     ready: &mut Option<tokio::sync::oneshot::Sender<bool>>,
 ) -> bool {
+    // A resuming client joins its topic by the subscribe message with its last id only: with
+    // the topic in the URL too, it would first receive live events the replay then repeats.
+    let path = match resume.last_id {
+        Some(_) => "/ws".to_owned(),
+        None => format!("/ws?topics={}", target.channel),
+    };
     let request = format!(
-        "GET /ws?topics={} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: bG9hZGdlbi1zdWJzY3JpYmU=\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        target.channel, target.host
+        target.host
     );
     let Some((_, rest)) = open(&mut stream, &request, "HTTP/1.1 101", ready).await else {
         return false;
