@@ -76,18 +76,25 @@ fn binary(name: &str) -> std::path::PathBuf {
 }
 
 fn start_server(name: &str) -> Result<Server, String> {
-    let (bin, extra): (_, &[&str]) = match name {
+    match name {
         // The baseline's broadcast channel lets a subscriber fall 1,024 messages behind; the
         // demo gets the same slack before it counts a client as a slow consumer.
-        "realtime" => (
-            binary("realtime-demo"),
-            &["--max-connections", "30000", "--client-buffer", "1024"],
-        ),
-        _ => (binary("baseline"), &[]),
-    };
+        "realtime" => start_demo("1024"),
+        _ => start_binary(&binary("baseline"), &[]),
+    }
+}
+
+fn start_demo(client_buffer: &str) -> Result<Server, String> {
+    start_binary(
+        &binary("realtime-demo"),
+        &["--max-connections", "30000", "--client-buffer", client_buffer],
+    )
+}
+
+fn start_binary(bin: &std::path::Path, extra: &[&str]) -> Result<Server, String> {
     let mut child = Command::new("taskset")
         .args(["-c", "0"])
-        .arg(&bin)
+        .arg(bin)
         .args(["--addr", "127.0.0.1:0"])
         .args(extra)
         .env("RUST_LOG", "warn")
@@ -183,6 +190,7 @@ fn phase(
     deliveries_per_second: usize,
     seconds: f64,
     seq_base: u64,
+    drain: Duration,
 ) -> Result<Phase, String> {
     let loadgen_pids: Vec<u32> = subscribers.processes.iter().map(|(c, _)| c.id()).collect();
     let (cpu0, gen0) = (
@@ -215,7 +223,7 @@ fn phase(
     let published = field(&read_line(&mut publisher)?, "published");
     // A fixed grace period for deliveries still in flight: part of the method, not a wait for
     // a condition.
-    std::thread::sleep(DRAIN);
+    std::thread::sleep(drain);
     let window = start.elapsed().as_secs_f64();
     let server_cpu = (cpu_seconds(pid) - cpu0) / window * 100.0;
     let loadgen_cpu =
@@ -267,7 +275,7 @@ fn run_case(
     let rss_idle_kib = rss_kib(pid);
     // Later phases start their sequence numbers above earlier ones, so duplicates show.
     let mut run = |offer: usize, seconds: f64, seq_base: u64| {
-        phase(pid, &url, &mut subscribers, offer, seconds, seq_base)
+        phase(pid, &url, &mut subscribers, offer, seconds, seq_base, DRAIN)
     };
     let steady = run(STEADY_DELIVERIES, 3.0, 0)?;
     let saturated = run(SATURATING_DELIVERIES, PUBLISH_SECONDS, 1_000_000_000)?;
@@ -289,6 +297,36 @@ fn run_case(
         saturated,
         loaded,
         overload,
+    })
+}
+
+/// Subscribers that cannot keep up: realtime with a 64-message client buffer, offered more
+/// than 500 subscribers read, so it cuts them off and they resume with their last id.
+pub(crate) struct Cutoff {
+    pub(crate) transport: &'static str,
+    pub(crate) connected: u64,
+    pub(crate) phase: Phase,
+}
+
+/// Subscribers in the cut-off case, and the time after publishing in which their resumed
+/// replays still count.
+const CUTOFF_CLIENTS: usize = 500;
+const CUTOFF_DRAIN: Duration = Duration::from_secs(3);
+
+fn cutoff(transport: &'static str) -> Result<Cutoff, String> {
+    let server = start_demo("64")?;
+    let pid = server.child.id();
+    let mut subscribers = subscribe(&server.url, transport, CUTOFF_CLIENTS)?;
+    let offer = 3_000 * CUTOFF_CLIENTS;
+    let phase = phase(pid, &server.url, &mut subscribers, offer, 3.0, 0, CUTOFF_DRAIN)?;
+    for (mut child, stdin) in subscribers.processes.drain(..) {
+        drop(stdin);
+        let _ = child.wait();
+    }
+    Ok(Cutoff {
+        transport,
+        connected: subscribers.connected,
+        phase,
     })
 }
 
@@ -332,12 +370,17 @@ pub(crate) fn run_all(criterion: &str) -> Result<(), String> {
             cases.push(baseline);
         }
     }
+    let mut cutoffs = Vec::new();
+    for transport in ["sse", "ws"] {
+        eprintln!("xtask: slow consumers cut off and resuming, {transport}");
+        cutoffs.push(cutoff(transport)?);
+    }
     let mut idle = Vec::new();
     for server in ["realtime", "baseline"] {
         eprintln!("xtask: idle memory {server} at {MAX_CONNECTIONS} SSE connections");
         idle.push(idle_memory(server)?);
     }
-    let report = crate::report::render(&cases, &idle, criterion);
+    let report = crate::report::render(&cases, &cutoffs, &idle, criterion);
     eprintln!("{report}");
     let path = workspace_root().join("BENCHMARKS.md");
     let mut file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
