@@ -66,7 +66,8 @@ pub(crate) fn render(
          (latency under the same real load); *overload*, 4 s offering 4 M deliveries/s (beyond \
          capacity). After each phase deliveries still count for 1 s. `loss` is offered − \
          received at the end of that window (in flight, or dropped). `reconnects` counts \
-         subscribers the server cut off (realtime closes a client whose 256-message queue \
+         subscribers the server cut off (realtime, run with a 1,024-message client buffer — the \
+         slack the baseline's `broadcast` channel gives — closes a client whose queue \
          overflows) that came back and resumed with `Last-Event-ID` (SSE) or `last_event_ids` \
          (WebSocket), as a browser would. Latency is publish → receive, from the send time in \
          the payload, in 5 % buckets. CPU is % of one core, in the saturated phase, user + system \
