@@ -87,7 +87,12 @@ fn start_server(name: &str) -> Result<Server, String> {
 fn start_demo(client_buffer: &str) -> Result<Server, String> {
     start_binary(
         &binary("realtime-demo"),
-        &["--max-connections", "30000", "--client-buffer", client_buffer],
+        &[
+            "--max-connections",
+            "30000",
+            "--client-buffer",
+            client_buffer,
+        ],
     )
 }
 
@@ -318,7 +323,15 @@ fn cutoff(transport: &'static str) -> Result<Cutoff, String> {
     let pid = server.child.id();
     let mut subscribers = subscribe(&server.url, transport, CUTOFF_CLIENTS)?;
     let offer = 3_000 * CUTOFF_CLIENTS;
-    let phase = phase(pid, &server.url, &mut subscribers, offer, 3.0, 0, CUTOFF_DRAIN)?;
+    let phase = phase(
+        pid,
+        &server.url,
+        &mut subscribers,
+        offer,
+        3.0,
+        0,
+        CUTOFF_DRAIN,
+    )?;
     for (mut child, stdin) in subscribers.processes.drain(..) {
         drop(stdin);
         let _ = child.wait();
