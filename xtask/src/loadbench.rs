@@ -127,6 +127,17 @@ struct Subscribers {
     connected: u64,
 }
 
+impl Drop for Subscribers {
+    /// Closes each generator's standard input (it exits at end of input) and waits for it, so
+    /// the next measurement starts without this one's connections, also after an error.
+    fn drop(&mut self) {
+        for (mut child, stdin) in self.processes.drain(..) {
+            drop(stdin);
+            let _ = child.wait();
+        }
+    }
+}
+
 fn spawn_loadgen(
     url: &str,
     transport: &str,
@@ -288,10 +299,6 @@ fn run_case(
         .unwrap_or_else(|| (saturated.received as f64 / saturated.window * LOADED_SHARE) as usize);
     let loaded = run(loaded_offer, PUBLISH_SECONDS, 2_000_000_000)?;
     let overload = run(OVERLOAD_DELIVERIES, PUBLISH_SECONDS, 3_000_000_000)?;
-    for (mut child, stdin) in subscribers.processes.drain(..) {
-        drop(stdin);
-        let _ = child.wait();
-    }
     Ok(Case {
         server: server_name,
         transport,
@@ -332,10 +339,6 @@ fn cutoff(transport: &'static str) -> Result<Cutoff, String> {
         0,
         CUTOFF_DRAIN,
     )?;
-    for (mut child, stdin) in subscribers.processes.drain(..) {
-        drop(stdin);
-        let _ = child.wait();
-    }
     Ok(Cutoff {
         transport,
         connected: subscribers.connected,

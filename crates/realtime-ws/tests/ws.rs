@@ -23,6 +23,11 @@ async fn serve(manager: &Manager, config: WsConfig) -> String {
         .config(config)
         .build()
         .unwrap();
+    serve_handler(handler).await
+}
+
+/// Serves `handler` at `/ws` on a free port; returns its `ws://` URL.
+async fn serve_handler(handler: WsHandler) -> String {
     let app = axum::Router::new().route("/ws", handler.get());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -411,11 +416,7 @@ async fn the_hook_runs_before_the_upgrade() {
         .authorize(hook)
         .build()
         .unwrap();
-    let app = axum::Router::new().route("/ws", handler.get());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let url = format!("ws://{addr}/ws?topics=c");
+    let url = format!("{}?topics=c", serve_handler(handler).await);
     let (status, body) = refusal(connect(&url, None).await);
     assert_eq!(
         (status, body["error"].as_str()),
