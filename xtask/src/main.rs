@@ -252,6 +252,9 @@ fn ci() -> Result<(), String> {
     )?;
     match Command::new(&cargo).args(["deny", "--version"]).output() {
         Ok(out) if out.status.success() => {
+            // `--offline` needs every package in Cargo.lock on disk, other platforms' too,
+            // which no build downloads: only `cargo fetch` (all targets) does.
+            run(&cargo, &["fetch", "--locked"])?;
             // Advisories need a database download this machine cannot make.
             run(
                 &cargo,

@@ -21,6 +21,7 @@ mod manager;
 pub mod memory;
 mod store;
 mod support;
+pub mod tally;
 
 use std::sync::Arc;
 

@@ -25,3 +25,9 @@ pub const REJECTED: &str = "realtime_rejected_connections_total";
 /// Counter, label `transport` (`sse`, `ws`): connections closed because a write to the client
 /// did not finish within the adapter's write timeout (a client that stopped reading).
 pub const WRITE_TIMEOUTS: &str = "realtime_write_timeouts_total";
+/// Gauge, label `backend`: 1 while the bus's receiving connection is up, 0 while it is down
+/// and being retried.
+pub const BUS_CONNECTED: &str = "realtime_bus_connected";
+/// Counter, label `backend`: times the bus's receiving connection came back after being down
+/// (each followed by a repair of every channel from the store).
+pub const BUS_RECONNECTS: &str = "realtime_bus_reconnects_total";

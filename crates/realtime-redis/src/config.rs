@@ -86,6 +86,13 @@ pub struct RedisBusConfig {
     /// Messages queued per subscription before it is told it was interrupted (and repairs
     /// from the store). Default 4,096.
     pub subscription_capacity: usize,
+    /// How often the subscriber connection is probed with a PING. A connection that fails
+    /// the probe is reported down, retried, and replaced after three failures in a row.
+    /// Default 1 s.
+    pub health_interval: Duration,
+    /// The longest wait between two probes while the server is away (the wait doubles from
+    /// `health_interval` up to this). Default 5 s.
+    pub max_reconnect_backoff: Duration,
 }
 
 impl Default for RedisBusConfig {
@@ -96,6 +103,8 @@ impl Default for RedisBusConfig {
             operation_timeout: Duration::from_secs(5),
             max_connections: 64,
             subscription_capacity: 4_096,
+            health_interval: Duration::from_secs(1),
+            max_reconnect_backoff: Duration::from_secs(5),
         }
     }
 }
@@ -110,6 +119,15 @@ impl RedisBusConfig {
         if self.subscription_capacity == 0 {
             return Err(invalid("subscription_capacity", "must be at least 1"));
         }
+        if self.health_interval < Duration::from_millis(10) {
+            return Err(invalid("health_interval", "must be at least 10 ms"));
+        }
+        if self.max_reconnect_backoff < self.health_interval {
+            return Err(invalid(
+                "max_reconnect_backoff",
+                "must be at least health_interval",
+            ));
+        }
         Ok(())
     }
 }
@@ -122,6 +140,8 @@ impl fmt::Debug for RedisBusConfig {
             .field("operation_timeout", &self.operation_timeout)
             .field("max_connections", &self.max_connections)
             .field("subscription_capacity", &self.subscription_capacity)
+            .field("health_interval", &self.health_interval)
+            .field("max_reconnect_backoff", &self.max_reconnect_backoff)
             .finish()
     }
 }

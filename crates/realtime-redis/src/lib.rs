@@ -42,7 +42,9 @@ mod bus;
 mod codec;
 mod config;
 mod error;
+mod link;
 mod store;
+mod table;
 
 pub use bus::RedisBus;
 pub use config::{DEFAULT_URL, RedisBusConfig, RedisStoreConfig, redact};

@@ -86,3 +86,5 @@ impl Backend for RedisBackend {
         Ok(())
     }
 }
+
+pub mod server;

@@ -1,0 +1,194 @@
+//! The subscriber connection, watched.
+//!
+//! redis-rs reconnects a dropped connection a few times and then gives up until the next
+//! command is sent on it; a pub/sub connection sends none, so after an outage of more than a
+//! few seconds it would stay down for good while heartbeats keep every stream looking
+//! healthy. A watchdog therefore PINGs it periodically (which is what makes redis-rs try
+//! again), with a capped back-off while the server is away, replaces the connection when it
+//! stops answering altogether, and after every recovery resubscribes every channel and tells
+//! each subscription it was interrupted, so the manager repairs from the store.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use realtime_core::metrics as m;
+use realtime_core::{BackendError, BackendErrorKind, Result};
+use redis::PushInfo;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::RedisBusConfig;
+use crate::error::{connect_failed, from_redis};
+use crate::table::Table;
+
+/// Failed probes in a row after which the connection is replaced by a new one (a connection
+/// that times out without dropping is never reconnected by redis-rs itself).
+const REPLACE_AFTER: u32 = 3;
+
+pub(crate) struct Link {
+    client: redis::Client,
+    manager_config: ConnectionManagerConfig,
+    connection: RwLock<ConnectionManager>,
+    pub(crate) table: Arc<Table>,
+    /// Serialises SUBSCRIBE and UNSUBSCRIBE so a late unsubscribe cannot undo a subscribe.
+    pub(crate) ops: tokio::sync::Mutex<()>,
+    connected: AtomicBool,
+    reconnects: AtomicU64,
+    timeout: Duration,
+}
+
+impl Link {
+    /// Connects the subscriber connection (RESP3, pushes into `table`).
+    pub(crate) async fn connect(config: &RedisBusConfig) -> Result<Arc<Link>> {
+        let table = Arc::new(Table::default());
+        let sink = table.clone();
+        let url = with_resp3(&config.url);
+        let client =
+            redis::Client::open(url.as_str()).map_err(|e| connect_failed(&config.url, e))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.operation_timeout))
+            .set_response_timeout(Some(config.operation_timeout))
+            .set_number_of_retries(2)
+            .set_automatic_resubscription()
+            .set_push_sender(move |push: PushInfo| {
+                sink.push(push);
+                Ok::<(), redis::aio::SendError>(())
+            });
+        let connection = client
+            .get_connection_manager_with_config(manager_config.clone())
+            .await
+            .map_err(|e| connect_failed(&config.url, e))?;
+        metrics::gauge!(m::BUS_CONNECTED, "backend" => "redis").set(1.0);
+        Ok(Arc::new(Link {
+            client,
+            manager_config,
+            connection: RwLock::new(connection),
+            table,
+            ops: tokio::sync::Mutex::new(()),
+            connected: AtomicBool::new(true),
+            reconnects: AtomicU64::new(0),
+            timeout: config.operation_timeout,
+        }))
+    }
+
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.connection.read().clone()
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Acquire)
+    }
+
+    /// SUBSCRIBE on the current connection, within the operation timeout; fails at once
+    /// while the connection is known to be down.
+    pub(crate) async fn subscribe(&self, name: &str) -> Result<(), BackendError> {
+        if !self.is_connected() {
+            return Err(BackendError::new(
+                "redis",
+                BackendErrorKind::Connection,
+                "the pub/sub connection is down (reconnecting)",
+            ));
+        }
+        let mut connection = self.connection();
+        match tokio::time::timeout(self.timeout, connection.subscribe(name)).await {
+            Ok(result) => result.map_err(from_redis),
+            Err(_) => Err(BackendError::new(
+                "redis",
+                BackendErrorKind::Timeout,
+                format!("SUBSCRIBE did not answer within {:?}", self.timeout),
+            )),
+        }
+    }
+
+    async fn ping(&self) -> bool {
+        let mut connection = self.connection();
+        let command = redis::cmd("PING");
+        let ping = command.query_async::<()>(&mut connection);
+        matches!(tokio::time::timeout(self.timeout, ping).await, Ok(Ok(())))
+    }
+
+    /// Subscribes every interrupted channel again (SUBSCRIBE is idempotent) and tells its
+    /// subscriptions; `false` if the connection failed on the way.
+    async fn resubscribe_interrupted(&self) -> bool {
+        let _guard = self.ops.lock().await;
+        let interrupted: Vec<String> = self
+            .table
+            .channels
+            .read()
+            .iter()
+            .filter(|(_, c)| c.interrupted)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in interrupted {
+            let mut connection = self.connection();
+            if !matches!(
+                tokio::time::timeout(self.timeout, connection.subscribe(&name)).await,
+                Ok(Ok(()))
+            ) {
+                return false;
+            }
+            self.table.confirmed(&name);
+        }
+        true
+    }
+
+    fn went_down(&self, failures: u32) {
+        if self.connected.swap(false, Ordering::AcqRel) {
+            tracing::warn!("redis pub/sub connection is down; retrying until it is back");
+            metrics::gauge!(m::BUS_CONNECTED, "backend" => "redis").set(0.0);
+        }
+        self.table.mark_interrupted();
+        if failures.is_multiple_of(REPLACE_AFTER) {
+            match ConnectionManager::new_lazy_with_config(
+                self.client.clone(),
+                self.manager_config.clone(),
+            ) {
+                Ok(connection) => *self.connection.write() = connection,
+                Err(error) => tracing::warn!(%error, "cannot create a new pub/sub connection"),
+            }
+        }
+    }
+
+    fn came_back(&self) {
+        if !self.connected.swap(true, Ordering::AcqRel) {
+            let n = self.reconnects.fetch_add(1, Ordering::AcqRel) + 1;
+            tracing::info!(
+                reconnects = n,
+                "redis pub/sub connection is back; channels resubscribed"
+            );
+            metrics::gauge!(m::BUS_CONNECTED, "backend" => "redis").set(1.0);
+            metrics::counter!(m::BUS_RECONNECTS, "backend" => "redis").increment(1);
+        }
+    }
+}
+
+/// Probes the link every `interval` while it is up, backing off to `max_backoff` while it
+/// is down, until the link is dropped.
+pub(crate) async fn watch(link: Weak<Link>, interval: Duration, max_backoff: Duration) {
+    let mut delay = interval;
+    let mut failures = 0u32;
+    loop {
+        // The probe period, not a synchronisation.
+        tokio::time::sleep(delay).await;
+        let Some(link) = link.upgrade() else { return };
+        if link.ping().await && link.resubscribe_interrupted().await {
+            link.came_back();
+            failures = 0;
+            delay = interval;
+        } else {
+            failures += 1;
+            link.went_down(failures);
+            delay = (delay * 2).min(max_backoff);
+        }
+    }
+}
+
+fn with_resp3(url: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}protocol=resp3")
+}
