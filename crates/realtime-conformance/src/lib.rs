@@ -62,6 +62,7 @@ pub const ALL: &[&str] = &[
     "store_trimmed_gap",
     "store_unknown_position",
     "store_epoch_change",
+    "store_no_history",
     "store_concurrent_appends",
     "store_close",
     "bus_two_instance_fanout",
@@ -90,7 +91,7 @@ macro_rules! conformance_tests {
     ($backend:expr) => {
         $crate::conformance_tests!(@each $backend;
             store_order, store_replay_from_position, store_exclusive_start, store_limit_gap,
-            store_trimmed_gap, store_unknown_position, store_epoch_change,
+            store_trimmed_gap, store_unknown_position, store_epoch_change, store_no_history,
             store_concurrent_appends, store_close, bus_two_instance_fanout,
             bus_unsubscribe_stops_delivery, bus_close, manager_subscribe_race,
             manager_resume_gaps, manager_tenant_isolation, manager_slow_consumer,

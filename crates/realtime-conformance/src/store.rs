@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use realtime_core::{Error, Event, GapReason, NewEvent, Position, Store};
+use realtime_core::{Epoch, Error, Event, GapReason, NewEvent, Position, Store};
 
 use crate::Backend;
 use crate::support::{channel, ok, text};
@@ -160,6 +160,39 @@ pub async fn store_epoch_change(backend: &dyn Backend) {
     assert_eq!(read.gap, Some(GapReason::EpochChanged));
     assert!(read.events.is_empty());
     assert_eq!(read.head, after.id);
+}
+
+/// A channel without history has the head `start(Epoch::NONE)`, reading it creates nothing,
+/// and reading after that head reads from the first event of the history that follows.
+pub async fn store_no_history(backend: &dyn Backend) {
+    let store = ok(backend.store().await, "store");
+    let ch = channel("nohistory");
+    let none = Position::start(Epoch::NONE);
+    assert_eq!(ok(store.head(&ch).await, "head"), none);
+    let read = ok(store.read(&ch, none, 10).await, "read after none");
+    assert_eq!((read.head, read.gap), (none, None));
+    let read = ok(
+        store.read(&ch, Position::new(Epoch(7), 3), 10).await,
+        "read",
+    );
+    assert_eq!((read.head, read.gap), (none, Some(GapReason::EpochChanged)));
+    let read = ok(
+        store.read(&ch, Position::new(Epoch::NONE, 3), 10).await,
+        "read",
+    );
+    assert_eq!(read.gap, Some(GapReason::UnknownPosition));
+    let appended = append_n(&store, &ch, 3).await;
+    assert_ne!(
+        appended[0].id.epoch,
+        Epoch::NONE,
+        "a history gets a real epoch"
+    );
+    assert_eq!(appended[0].id.offset, 1);
+    let read = ok(store.read(&ch, none, 10).await, "read after none");
+    assert_eq!(read.gap, None);
+    assert_eq!(read.events, appended, "after none: from the first event");
+    let read = ok(store.read(&ch, none, 2).await, "read after none, limited");
+    assert_eq!((read.events.len(), read.gap), (2, Some(GapReason::Limit)));
 }
 
 /// Concurrent appenders get unique, contiguous offsets.

@@ -12,8 +12,15 @@ use std::str::FromStr;
 pub struct Epoch(pub u64);
 
 impl Epoch {
+    /// The epoch of a channel that has no history at all (never written, expired, lost):
+    /// its head is `Position::start(Epoch::NONE)`. Reading after that position means "from
+    /// the first retained event of whatever history the channel has". No store assigns it
+    /// to an event.
+    pub const NONE: Epoch = Epoch(0);
+
     /// A new, hard-to-guess epoch for a history that is starting. Stores call this when a
-    /// channel's history begins (again), so it never repeats an earlier epoch.
+    /// channel's history begins (again), so it never repeats an earlier epoch. Never
+    /// [`Epoch::NONE`].
     pub fn fresh() -> Epoch {
         crate::memory::fresh_epoch()
     }

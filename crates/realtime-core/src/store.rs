@@ -6,7 +6,7 @@ use crate::bus::Bus;
 use crate::error::{Error, Result};
 use crate::event::{Event, NewEvent};
 use crate::gap::GapReason;
-use crate::position::Position;
+use crate::position::{Epoch, Position};
 
 /// What [`Store::read`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,38 @@ impl ReadResult {
     /// Whether the read returned every event between the position and the head.
     pub fn is_exact(&self) -> bool {
         self.gap.is_none()
+    }
+
+    /// The gap a read after `after` must report, for a channel whose newest position is
+    /// `head` and whose oldest retained offset is `oldest`, reading at most `limit` events:
+    /// the rule of [`Store::read`], in one place for every store. `None` also when events
+    /// follow: read them from `after.offset + 1` (which is `1` for a position in
+    /// [`Epoch::NONE`](crate::Epoch::NONE)).
+    pub fn gap_for(
+        after: Position,
+        head: Position,
+        oldest: u64,
+        limit: usize,
+    ) -> Option<GapReason> {
+        let after = if after.epoch == Epoch::NONE {
+            if after.offset != 0 {
+                return Some(GapReason::UnknownPosition);
+            }
+            Position::start(head.epoch)
+        } else {
+            after
+        };
+        if after.epoch != head.epoch {
+            Some(GapReason::EpochChanged)
+        } else if after.offset > head.offset {
+            Some(GapReason::UnknownPosition)
+        } else if after.offset + 1 < oldest {
+            Some(GapReason::Trimmed)
+        } else if head.offset - after.offset > limit as u64 {
+            Some(GapReason::Limit)
+        } else {
+            None
+        }
     }
 }
 
@@ -52,6 +84,9 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Behavior
     /// - Seeks to `after`; the cost does not grow with the length of the history.
+    /// - The gap is decided by [`ReadResult::gap_for`]:
+    /// - `after` in [`Epoch::NONE`] (offset 0) reads from the first event of whatever history
+    ///   the channel has, as if `after` were offset 0 of its epoch.
     /// - `after.epoch` differs from the channel's epoch → no events, gap
     ///   [`GapReason::EpochChanged`].
     /// - `after.offset` beyond the head → no events, gap [`GapReason::UnknownPosition`].
@@ -60,15 +95,16 @@ pub trait Store: Send + Sync + 'static {
     /// - more than `limit` events follow `after` → the first `limit` of them, gap
     ///   [`GapReason::Limit`] (a caller may page on with the last one's position).
     /// - otherwise all events up to the head, no gap. `after == head` gives none, no gap.
-    /// - A channel with no history reads as an empty channel in a fresh epoch; the store may
-    ///   remember that epoch so that later appends use it.
+    /// - A channel with no history (never written, expired, lost) has the head
+    ///   `Position::start(Epoch::NONE)`. Reading or asking for the head of such a channel
+    ///   stores nothing: subscribers alone never create state in the store.
     async fn read(&self, channel: &str, after: Position, limit: usize) -> Result<ReadResult>;
 
-    /// The channel's newest position (offset 0 in the current epoch when it has no events).
+    /// The channel's newest position.
     ///
     /// # Behavior
-    /// Same epoch rules as [`Store::read`]: a channel without history gets a fresh epoch,
-    /// which later appends keep until the history is lost again.
+    /// `Position::start(Epoch::NONE)` for a channel without history, which this call does not
+    /// create; otherwise the position of the newest appended event.
     async fn head(&self, channel: &str) -> Result<Position>;
 
     /// Whether [`Store::append_and_publish`] hands events to `bus` in the same operation as

@@ -26,6 +26,14 @@ pub struct RedisStoreConfig {
     pub operation_timeout: Duration,
     /// Operations in flight at once on the multiplexed connection. Default 64.
     pub max_connections: usize,
+    /// Start a new epoch for a channel when the server that appends to it is not the one
+    /// that appended last (Redis restarted, was restored from a snapshot, or a replica was
+    /// promoted): such a server may have lost acknowledged events, and reusing their offsets
+    /// would let a resuming client skip different events under the same ids. Clients then
+    /// get an `epoch_changed` gap after every server restart. Turn it off only when Redis
+    /// persists every write before answering (`appendfsync always`) and never fails over to
+    /// a replica that may lag. Default `true`.
+    pub detect_restarts: bool,
 }
 
 impl Default for RedisStoreConfig {
@@ -37,6 +45,7 @@ impl Default for RedisStoreConfig {
             idle_ttl: Duration::from_secs(24 * 3_600),
             operation_timeout: Duration::from_secs(5),
             max_connections: 64,
+            detect_restarts: true,
         }
     }
 }
@@ -67,6 +76,7 @@ impl fmt::Debug for RedisStoreConfig {
             .field("idle_ttl", &self.idle_ttl)
             .field("operation_timeout", &self.operation_timeout)
             .field("max_connections", &self.max_connections)
+            .field("detect_restarts", &self.detect_restarts)
             .finish()
     }
 }

@@ -112,19 +112,23 @@ impl Link {
         matches!(tokio::time::timeout(self.timeout, ping).await, Ok(Ok(())))
     }
 
-    /// Subscribes every interrupted channel again (SUBSCRIBE is idempotent) and tells its
-    /// subscriptions; `false` if the connection failed on the way.
-    async fn resubscribe_interrupted(&self) -> bool {
+    /// Subscribes channels again on the current connection (SUBSCRIBE is idempotent) and
+    /// tells their subscriptions; `false` if the connection failed on the way. `all` after
+    /// the link was down: a confirmation seen meanwhile may have come from a connection that
+    /// was replaced since, so no channel's flag is trusted then.
+    async fn resubscribe(&self, all: bool) -> bool {
         let _guard = self.ops.lock().await;
-        let interrupted: Vec<String> = self
-            .table
-            .channels
-            .read()
-            .iter()
-            .filter(|(_, c)| c.interrupted)
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in interrupted {
+        let names: Vec<String> = {
+            let mut channels = self.table.channels.write();
+            channels
+                .iter_mut()
+                .filter_map(|(name, channel)| {
+                    channel.interrupted |= all;
+                    channel.interrupted.then(|| name.clone())
+                })
+                .collect()
+        };
+        for name in names {
             let mut connection = self.connection();
             if !matches!(
                 tokio::time::timeout(self.timeout, connection.subscribe(&name)).await,
@@ -176,7 +180,8 @@ pub(crate) async fn watch(link: Weak<Link>, interval: Duration, max_backoff: Dur
         // The probe period, not a synchronisation.
         tokio::time::sleep(delay).await;
         let Some(link) = link.upgrade() else { return };
-        if link.ping().await && link.resubscribe_interrupted().await {
+        let was_down = !link.is_connected();
+        if link.ping().await && link.resubscribe(was_down).await {
             link.came_back();
             failures = 0;
             delay = interval;

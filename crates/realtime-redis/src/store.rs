@@ -13,20 +13,29 @@ use redis::{Script, Value};
 
 use crate::bus::RedisBus;
 use crate::codec::{self, decode_error};
-use crate::config::RedisStoreConfig;
+use crate::config::{RedisStoreConfig, redact};
 use crate::error::{connect_failed, from_redis};
 
-/// The append script: creates the channel's epoch if its history is gone, takes the next
+/// The append script: starts a new history (fresh epoch, stream cleared) when the channel has
+/// none — or, with restart detection on, when the server is not the one that wrote the
+/// channel last (it restarted, was restored, or a replica took over, and may have lost
+/// acknowledged writes whose offsets must never be handed out again) —, takes the next
 /// offset, adds the entry with id `0-<offset>`, trims exactly, refreshes the TTL, publishes
 /// the positioned message when given a pub/sub channel, and returns `{epoch, offset}`.
 /// KEYS: meta, stream. ARGV: fresh epoch (hex), max len, ttl ms, meta, data, pub/sub channel
-/// or empty. (The pub/sub channel is not a key: it need not share the channel's slot.)
+/// or empty, `1` to detect restarts. (The pub/sub channel is not a key: it need not share the
+/// channel's slot.)
 const APPEND: &str = r"
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
+local run = ''
+if ARGV[7] == '1' then
+  run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+end
+local meta = redis.call('HMGET', KEYS[1], 'e', 'r')
+local epoch = meta[1]
+if not epoch or (run ~= '' and meta[2] ~= run) then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0, 'r', run)
 end
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. offset, 'm', ARGV[4], 'd', ARGV[5])
@@ -60,12 +69,53 @@ impl RedisStore {
             config.max_connections,
         )
         .await?;
-        Ok(RedisStore {
+        let store = RedisStore {
             config,
             connection,
             append: Script::new(APPEND),
             closed: AtomicBool::new(false),
-        })
+        };
+        match store.check_server().await {
+            Ok(warnings) => {
+                for warning in warnings {
+                    tracing::warn!(url = %redact(&store.config.url), "{warning}");
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the server's settings (CONFIG GET refused?)");
+            }
+        }
+        Ok(store)
+    }
+
+    /// Reads the server settings history depends on and says what is wrong with them.
+    ///
+    /// With `maxmemory` set, any eviction policy but `noeviction` may drop a channel's keys
+    /// (they carry a TTL, so `volatile-*` policies pick them too): an evicted stream turns
+    /// resumes into `trimmed` gaps and an evicted meta hash into `epoch_changed` gaps, never
+    /// into a wrong replay, but history is lost. `connect` logs each finding as a warning.
+    pub async fn check_server(&self) -> Result<Vec<String>> {
+        let (max_memory, policy): (Vec<String>, Vec<String>) = redis::pipe()
+            .cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory")
+            .cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(from_redis)?;
+        let mut warnings = Vec::new();
+        let max_memory = max_memory.get(1).map_or("0", String::as_str);
+        let policy = policy.get(1).map_or("noeviction", String::as_str);
+        if max_memory != "0" && policy != "noeviction" {
+            warnings.push(format!(
+                "Redis evicts keys under memory pressure (maxmemory {max_memory}, \
+                 maxmemory-policy {policy}): evicted channels lose their history and clients \
+                 get gaps; set maxmemory-policy noeviction (publishes then fail when full)"
+            ));
+        }
+        Ok(warnings)
     }
 
     /// The configuration.
@@ -84,9 +134,8 @@ impl RedisStore {
         self.check_open()?;
         let (meta_key, stream_key) = self.keys(&event.channel);
         let meta = codec::encode_meta(&event);
-        let (epoch, offset): (String, u64) = self
-            .append
-            .key(meta_key)
+        let mut invocation = self.append.key(meta_key);
+        invocation
             .key(stream_key)
             .arg(format!("{:x}", Epoch::fresh().0))
             .arg(self.config.max_events_per_channel)
@@ -94,7 +143,17 @@ impl RedisStore {
             .arg(meta)
             .arg(event.data.as_ref())
             .arg(pubsub_channel)
-            .invoke_async(&mut self.connection.clone())
+            .arg(if self.config.detect_restarts {
+                "1"
+            } else {
+                "0"
+            });
+        // Only a refused connection is retried: the script was certainly not run then.
+        let (epoch, offset): (String, u64) =
+            once_more(redis::RedisError::is_connection_refusal, || {
+                let (invocation, mut connection) = (&invocation, self.connection.clone());
+                async move { invocation.invoke_async(&mut connection).await }
+            })
             .await
             .map_err(from_redis)?;
         let epoch = u64::from_str_radix(&epoch, 16).map_err(|_| decode_error("bad epoch"))?;
@@ -111,6 +170,22 @@ impl RedisStore {
         } else {
             Ok(())
         }
+    }
+}
+
+/// Runs `op`, and once more if it failed with an error `retry` accepts. After an outage the
+/// first command on a connection manager returns the failure of its last reconnect attempt
+/// (and only starts a new one); the second finds the server again.
+async fn once_more<T, F>(
+    retry: impl Fn(&redis::RedisError) -> bool,
+    mut op: impl FnMut() -> F,
+) -> redis::RedisResult<T>
+where
+    F: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    match op().await {
+        Err(error) if retry(&error) => op().await,
+        result => result,
     }
 }
 
@@ -252,21 +327,11 @@ impl Store for RedisStore {
     async fn read(&self, channel: &str, after: Position, limit: usize) -> Result<ReadResult> {
         self.check_open()?;
         let (meta_key, stream_key) = self.keys(channel);
-        // One atomic round trip: give a channel without history its epoch (so appends keep
-        // it), refresh the TTL, read epoch and head, the oldest entry, and seek after `after`.
+        // One atomic round trip that writes nothing but TTLs of keys that exist: refresh
+        // them, read epoch and head, the oldest entry, and seek after `after`.
         let ttl = self.ttl_ms();
         let mut pipe = redis::pipe();
         pipe.atomic()
-            .cmd("HSETNX")
-            .arg(&meta_key)
-            .arg("e")
-            .arg(format!("{:x}", Epoch::fresh().0))
-            .ignore()
-            .cmd("HSETNX")
-            .arg(&meta_key)
-            .arg("o")
-            .arg(0)
-            .ignore()
             .cmd("PEXPIRE")
             .arg(&meta_key)
             .arg(ttl)
@@ -291,13 +356,30 @@ impl Store for RedisStore {
             .arg("+")
             .arg("COUNT")
             .arg(limit.max(1));
-        let (meta, first, entries): (Vec<Value>, Vec<Value>, Vec<Value>) = pipe
-            .query_async(&mut self.connection.clone())
-            .await
-            .map_err(from_redis)?;
+        // A read changes nothing but TTLs: any dropped or refused connection is retried.
+        let (meta, first, entries): (Vec<Value>, Vec<Value>, Vec<Value>) = once_more(
+            |e| e.is_connection_refusal() || e.is_connection_dropped() || e.is_io_error(),
+            || {
+                let (pipe, mut connection) = (&pipe, self.connection.clone());
+                async move { pipe.query_async(&mut connection).await }
+            },
+        )
+        .await
+        .map_err(from_redis)?;
         let [epoch, head] = meta.as_slice() else {
             return Err(decode_error("meta reply shape").into());
         };
+        if matches!(epoch, Value::Nil) {
+            // No history (never written, expired, or its meta evicted: a stream left without
+            // it is stale and the next append clears it).
+            let head = Position::start(Epoch::NONE);
+            return Ok(ReadResult {
+                events: Vec::new(),
+                head,
+                oldest: 1,
+                gap: ReadResult::gap_for(after, head, 1, limit),
+            });
+        }
         let epoch = epoch_of(epoch)?;
         let head_offset = match head {
             Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(|t| t.parse().ok()),
@@ -309,17 +391,7 @@ impl Store for RedisStore {
             Some(first) => entry_offset(first)?,
             None => head_offset + 1,
         };
-        let gap = if after.epoch != epoch {
-            Some(GapReason::EpochChanged)
-        } else if after.offset > head_offset {
-            Some(GapReason::UnknownPosition)
-        } else if after.offset + 1 < oldest {
-            Some(GapReason::Trimmed)
-        } else if head_offset - after.offset > limit as u64 {
-            Some(GapReason::Limit)
-        } else {
-            None
-        };
+        let gap = ReadResult::gap_for(after, head, oldest, limit);
         let events = if matches!(gap, None | Some(GapReason::Limit)) && limit > 0 {
             entries
                 .iter()
@@ -337,8 +409,11 @@ impl Store for RedisStore {
     }
 
     async fn head(&self, channel: &str) -> Result<Position> {
-        // A read with no limit from a position of no epoch: only the head comes back.
-        Ok(self.read(channel, Position::start(Epoch(0)), 0).await?.head)
+        // A read with no limit: only the head comes back.
+        Ok(self
+            .read(channel, Position::start(Epoch::NONE), 0)
+            .await?
+            .head)
     }
 
     async fn close(&self) -> Result<()> {

@@ -129,6 +129,10 @@ impl Hub {
         if state.closed || !state.ready {
             return;
         }
+        if state.epoch == Epoch::NONE && event.id.offset == 1 {
+            // The channel had no history when delivery began: its first event starts one.
+            state.epoch = event.id.epoch;
+        }
         if event.id.epoch != state.epoch {
             // Either the history was lost and restarted, or this is a stale message from an
             // old epoch; the store decides which.
@@ -201,6 +205,10 @@ impl Hub {
             }
             match read.gap {
                 None | Some(GapReason::Limit) => {
+                    if state.epoch == Epoch::NONE {
+                        // Read from before any history: the events start the channel's one.
+                        state.epoch = read.head.epoch;
+                    }
                     for event in read.events {
                         if event.id.epoch == state.epoch && event.id.offset == state.last + 1 {
                             self.deliver(&mut state, event);

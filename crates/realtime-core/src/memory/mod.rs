@@ -25,5 +25,5 @@ pub(crate) fn fresh_epoch() -> crate::Epoch {
             .map(|d| d.as_nanos())
             .unwrap_or_default(),
     );
-    crate::Epoch(hasher.finish())
+    crate::Epoch(hasher.finish().max(1))
 }

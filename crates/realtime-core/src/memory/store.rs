@@ -19,10 +19,16 @@ use crate::store::{ReadResult, Store};
 pub struct InMemoryStoreConfig {
     /// Events kept per channel; older ones are trimmed. Default 1,000.
     pub max_events_per_channel: usize,
+    /// Payload bytes kept per channel; older events are trimmed past it (the newest event is
+    /// always kept). Default 16 MiB.
+    pub max_bytes_per_channel: usize,
+    /// Bytes kept over all channels (payloads plus a fixed per-event and per-channel
+    /// overhead); past it the least recently used channels are forgotten. Default 256 MiB.
+    pub max_bytes: usize,
     /// A channel neither written nor read for this long is forgotten (its next event starts a
     /// new epoch). Default 1 hour.
     pub idle_ttl: Duration,
-    /// Channels kept at most; past it the least recently used channel is forgotten.
+    /// Channels kept at most; past it the least recently used tenth is forgotten.
     /// Default 100,000.
     pub max_channels: usize,
 }
@@ -31,6 +37,8 @@ impl Default for InMemoryStoreConfig {
     fn default() -> Self {
         InMemoryStoreConfig {
             max_events_per_channel: 1_000,
+            max_bytes_per_channel: 16 << 20,
+            max_bytes: 256 << 20,
             idle_ttl: Duration::from_secs(3_600),
             max_channels: 100_000,
         }
@@ -40,22 +48,24 @@ impl Default for InMemoryStoreConfig {
 impl InMemoryStoreConfig {
     /// Checks the values and builds the store.
     pub fn build(self) -> Result<InMemoryStore> {
-        if self.max_events_per_channel == 0 {
-            return Err(Error::config(
-                "max_events_per_channel",
-                "must be at least 1",
-            ));
+        for (field, value) in [
+            ("max_events_per_channel", self.max_events_per_channel),
+            ("max_bytes_per_channel", self.max_bytes_per_channel),
+            ("max_bytes", self.max_bytes),
+            ("max_channels", self.max_channels),
+        ] {
+            if value == 0 {
+                return Err(Error::config(field, "must be at least 1"));
+            }
         }
         if self.idle_ttl.is_zero() {
             return Err(Error::config("idle_ttl", "must be positive"));
-        }
-        if self.max_channels == 0 {
-            return Err(Error::config("max_channels", "must be at least 1"));
         }
         Ok(InMemoryStore {
             config: self,
             state: Mutex::new(State {
                 channels: HashMap::new(),
+                bytes: 0,
                 last_sweep: Instant::now(),
             }),
             closed: AtomicBool::new(false),
@@ -63,10 +73,16 @@ impl InMemoryStoreConfig {
     }
 }
 
+/// What an event or a channel costs besides its payload (structs, name, map entry).
+const EVENT_OVERHEAD: usize = 160;
+const CHANNEL_OVERHEAD: usize = 192;
+
 /// A bounded, per-channel replay history in this process's memory.
 ///
 /// Seeks by offset arithmetic (O(1) to find the start, O(k) to copy k events). Each channel
-/// gets a fresh random epoch when it is first used and whenever it was forgotten.
+/// gets a fresh random epoch when it is first written and whenever it was forgotten; reading
+/// a channel that has no history stores nothing. Memory is bounded by event count and bytes
+/// per channel, total bytes and the number of channels.
 pub struct InMemoryStore {
     config: InMemoryStoreConfig,
     state: Mutex<State>,
@@ -75,6 +91,8 @@ pub struct InMemoryStore {
 
 struct State {
     channels: HashMap<String, ChannelLog>,
+    /// Bytes accounted over all channels.
+    bytes: usize,
     last_sweep: Instant,
 }
 
@@ -82,12 +100,66 @@ struct ChannelLog {
     epoch: Epoch,
     head: u64,
     events: VecDeque<Event>,
+    bytes: usize,
     last_used: Instant,
 }
 
 impl ChannelLog {
     fn oldest(&self) -> u64 {
         self.head + 1 - self.events.len() as u64
+    }
+
+    fn head(&self) -> Position {
+        Position::new(self.epoch, self.head)
+    }
+}
+
+fn cost(event: &Event) -> usize {
+    event.data.len() + EVENT_OVERHEAD
+}
+
+impl State {
+    fn forget(&mut self, channel: &str) {
+        if let Some(log) = self.channels.remove(channel) {
+            self.bytes -= log.bytes + CHANNEL_OVERHEAD + channel.len();
+        }
+    }
+
+    /// Forgets channels idle for `ttl`, at most once per quarter of it.
+    fn sweep(&mut self, now: Instant, ttl: Duration) {
+        if now.duration_since(self.last_sweep) < ttl / 4 {
+            return;
+        }
+        self.last_sweep = now;
+        let idle: Vec<String> = self
+            .channels
+            .iter()
+            .filter(|(_, log)| now.duration_since(log.last_used) >= ttl)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in idle {
+            self.forget(&name);
+        }
+    }
+
+    /// Forgets the least recently used tenth of the channels (at least one): one scan pays
+    /// for many creations, so eviction costs O(1) per channel created, amortised.
+    fn evict_least_recently_used(&mut self, keep: &str) {
+        let mut used: Vec<(Instant, &String)> = self
+            .channels
+            .iter()
+            .filter(|(name, _)| name.as_str() != keep)
+            .map(|(name, log)| (log.last_used, name))
+            .collect();
+        let n = (used.len() / 10).max(1).min(used.len());
+        if n == 0 {
+            return;
+        }
+        used.select_nth_unstable(n - 1);
+        let victims: Vec<String> = used[..n].iter().map(|(_, name)| (*name).clone()).collect();
+        for name in victims {
+            self.forget(&name);
+        }
     }
 }
 
@@ -99,12 +171,17 @@ impl InMemoryStore {
 
     /// Forgets a channel's history, as if it had expired. Its next use starts a new epoch.
     pub fn forget(&self, channel: &str) {
-        self.state.lock().channels.remove(channel);
+        self.state.lock().forget(channel);
     }
 
     /// The number of channels currently remembered.
     pub fn channel_count(&self) -> usize {
         self.state.lock().channels.len()
+    }
+
+    /// Bytes currently accounted against [`InMemoryStoreConfig::max_bytes`].
+    pub fn bytes(&self) -> usize {
+        self.state.lock().bytes
     }
 
     fn check_open(&self) -> Result<()> {
@@ -115,44 +192,24 @@ impl InMemoryStore {
         }
     }
 
-    /// Runs `f` on the channel's log, creating it (new epoch) if absent, after expiring idle
-    /// channels at most once per quarter of the TTL.
-    fn with_log<T>(&self, channel: &str, f: impl FnOnce(&mut ChannelLog) -> T) -> T {
+    /// Runs `f` on the channel's log if it has one (marking it used), after expiring idle
+    /// channels.
+    fn with_existing<T>(&self, channel: &str, f: impl FnOnce(Option<&ChannelLog>) -> T) -> T {
         let now = Instant::now();
         let mut state = self.state.lock();
         let ttl = self.config.idle_ttl;
-        if now.duration_since(state.last_sweep) >= ttl / 4 {
-            state
-                .channels
-                .retain(|_, log| now.duration_since(log.last_used) < ttl);
-            state.last_sweep = now;
-        }
-        if let Some(log) = state.channels.get_mut(channel) {
-            if now.duration_since(log.last_used) < ttl {
-                log.last_used = now;
-                return f(log);
-            }
-            state.channels.remove(channel);
-        }
-        if state.channels.len() >= self.config.max_channels {
-            let victim = state
-                .channels
-                .iter()
-                .min_by_key(|(_, log)| log.last_used)
-                .map(|(name, _)| name.clone());
-            if let Some(victim) = victim {
-                state.channels.remove(&victim);
-            }
-        }
-        let log = state
+        state.sweep(now, ttl);
+        let expired = state
             .channels
-            .entry(channel.to_owned())
-            .or_insert_with(|| ChannelLog {
-                epoch: super::fresh_epoch(),
-                head: 0,
-                events: VecDeque::new(),
-                last_used: now,
-            });
+            .get(channel)
+            .is_some_and(|log| now.duration_since(log.last_used) >= ttl);
+        if expired {
+            state.forget(channel);
+        }
+        let log = state.channels.get_mut(channel).map(|log| {
+            log.last_used = now;
+            &*log
+        });
         f(log)
     }
 }
@@ -179,55 +236,97 @@ impl fmt::Debug for InMemoryStore {
 impl Store for InMemoryStore {
     async fn append(&self, event: NewEvent) -> Result<Event> {
         self.check_open()?;
-        let max = self.config.max_events_per_channel;
-        let channel = event.channel.clone();
-        Ok(self.with_log(&channel, |log| {
-            log.head += 1;
-            let stored = event.into_event(Position::new(log.epoch, log.head));
-            if log.events.len() == max {
-                log.events.pop_front();
+        let config = &self.config;
+        let now = Instant::now();
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        state.sweep(now, config.idle_ttl);
+        let expired = state
+            .channels
+            .get(event.channel.as_str())
+            .is_some_and(|log| now.duration_since(log.last_used) >= config.idle_ttl);
+        if expired {
+            state.forget(&event.channel);
+        }
+        if !state.channels.contains_key(event.channel.as_str()) {
+            if state.channels.len() >= config.max_channels {
+                state.evict_least_recently_used(&event.channel);
             }
-            log.events.push_back(stored.clone());
-            stored
-        }))
+            state.bytes += CHANNEL_OVERHEAD + event.channel.len();
+            state.channels.insert(
+                event.channel.clone(),
+                ChannelLog {
+                    epoch: super::fresh_epoch(),
+                    head: 0,
+                    events: VecDeque::new(),
+                    bytes: 0,
+                    last_used: now,
+                },
+            );
+        }
+        let channel = event.channel.clone();
+        let Some(log) = state.channels.get_mut(channel.as_str()) else {
+            unreachable!("the channel's log was just ensured");
+        };
+        log.last_used = now;
+        log.head += 1;
+        let stored = event.into_event(Position::new(log.epoch, log.head));
+        let added = cost(&stored);
+        log.events.push_back(stored.clone());
+        log.bytes += added;
+        state.bytes += added;
+        while log.events.len() > 1
+            && (log.events.len() > config.max_events_per_channel
+                || log.bytes > config.max_bytes_per_channel)
+        {
+            if let Some(old) = log.events.pop_front() {
+                log.bytes -= cost(&old);
+                state.bytes -= cost(&old);
+            }
+        }
+        while state.bytes > config.max_bytes && state.channels.len() > 1 {
+            state.evict_least_recently_used(&channel);
+        }
+        Ok(stored)
     }
 
     async fn read(&self, channel: &str, after: Position, limit: usize) -> Result<ReadResult> {
         self.check_open()?;
-        Ok(self.with_log(channel, |log| {
-            let head = Position::new(log.epoch, log.head);
-            let oldest = log.oldest();
-            let result = |events, gap| ReadResult {
+        Ok(self.with_existing(channel, |log| {
+            let (head, oldest) = match log {
+                Some(log) => (log.head(), log.oldest()),
+                None => (Position::start(Epoch::NONE), 1),
+            };
+            let gap = ReadResult::gap_for(after, head, oldest, limit);
+            let events = match (log, gap) {
+                (Some(log), None | Some(GapReason::Limit)) => {
+                    let start = (after.offset + 1 - oldest) as usize;
+                    let take = (log.events.len() - start).min(limit);
+                    log.events.range(start..start + take).cloned().collect()
+                }
+                _ => Vec::new(),
+            };
+            ReadResult {
                 events,
                 head,
                 oldest,
                 gap,
-            };
-            if after.epoch != log.epoch {
-                return result(Vec::new(), Some(GapReason::EpochChanged));
             }
-            if after.offset > log.head {
-                return result(Vec::new(), Some(GapReason::UnknownPosition));
-            }
-            if after.offset + 1 < oldest {
-                return result(Vec::new(), Some(GapReason::Trimmed));
-            }
-            let start = (after.offset + 1 - oldest) as usize;
-            let available = log.events.len() - start;
-            let take = available.min(limit);
-            let events = log.events.range(start..start + take).cloned().collect();
-            result(events, (available > limit).then_some(GapReason::Limit))
         }))
     }
 
     async fn head(&self, channel: &str) -> Result<Position> {
         self.check_open()?;
-        Ok(self.with_log(channel, |log| Position::new(log.epoch, log.head)))
+        Ok(self.with_existing(channel, |log| {
+            log.map_or(Position::start(Epoch::NONE), ChannelLog::head)
+        }))
     }
 
     async fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::Release);
-        self.state.lock().channels.clear();
+        let mut state = self.state.lock();
+        state.channels.clear();
+        state.bytes = 0;
         Ok(())
     }
 }
@@ -253,7 +352,8 @@ mod tests {
         store.append(NewEvent::new("b", "1")).await.unwrap();
         tokio::time::advance(Duration::from_secs(61)).await;
         store.head("c").await.unwrap();
-        assert_eq!(store.channel_count(), 1);
+        assert_eq!(store.channel_count(), 0);
+        assert_eq!(store.bytes(), 0);
     }
 
     #[tokio::test]
@@ -268,6 +368,80 @@ mod tests {
             store.append(NewEvent::new(channel, "x")).await.unwrap();
         }
         assert_eq!(store.channel_count(), 2);
+        assert!(
+            store.head("a").await.unwrap().epoch == Epoch::NONE,
+            "the least recently used channel went"
+        );
+    }
+
+    #[tokio::test]
+    async fn reading_unknown_channels_stores_nothing() {
+        let store = InMemoryStore::new();
+        for i in 0..1_000 {
+            let channel = format!("nobody-{i}");
+            let read = store
+                .read(&channel, Position::start(Epoch(7)), 10)
+                .await
+                .unwrap();
+            assert_eq!(read.head, Position::start(Epoch::NONE));
+            assert_eq!(read.gap, Some(GapReason::EpochChanged));
+            store.head(&channel).await.unwrap();
+        }
+        assert_eq!((store.channel_count(), store.bytes()), (0, 0));
+        // The first event starts a real epoch; reading after NONE reads from it.
+        let first = store.append(NewEvent::new("c", "1")).await.unwrap();
+        assert_ne!(first.id.epoch, Epoch::NONE);
+        let read = store
+            .read("c", Position::start(Epoch::NONE), 10)
+            .await
+            .unwrap();
+        assert_eq!((read.events.len(), read.gap), (1, None));
+    }
+
+    #[tokio::test]
+    async fn bytes_are_bounded_per_channel_and_in_total() {
+        let store = InMemoryStoreConfig {
+            max_bytes_per_channel: 10_000,
+            max_bytes: 50_000,
+            ..Default::default()
+        }
+        .build()
+        .unwrap();
+        let big = "x".repeat(4_000);
+        for i in 0..100 {
+            store
+                .append(NewEvent::new(format!("c{}", i % 20), big.clone()))
+                .await
+                .unwrap();
+            assert!(store.bytes() <= 50_000, "{} bytes", store.bytes());
+        }
+        for _ in 0..5 {
+            store
+                .append(NewEvent::new("solo", big.clone()))
+                .await
+                .unwrap();
+        }
+        let newest = store.head("solo").await.unwrap();
+        let read = store
+            .read("solo", Position::start(newest.epoch), 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            read.gap,
+            Some(GapReason::Trimmed),
+            "old events trimmed by bytes"
+        );
+        assert_eq!(read.oldest, 4, "two 4 KB events fit in 10 KB");
+        // One event larger than the channel budget is still kept (the newest always is).
+        let huge = store
+            .append(NewEvent::new("huge", "y".repeat(20_000)))
+            .await
+            .unwrap();
+        let read = store
+            .read("huge", Position::start(huge.id.epoch), 10)
+            .await
+            .unwrap();
+        assert_eq!(read.events.len(), 1);
     }
 
     #[test]

@@ -12,6 +12,9 @@ pub enum Persistence {
     None,
     /// AOF with `appendfsync always`: a restart comes back with every acknowledged write.
     AlwaysFsync,
+    /// Snapshots taken only by [`OwnRedis::snapshot`]: a restart comes back with the data as
+    /// of the last snapshot (an older state, as after a restore from backup).
+    Snapshot,
 }
 
 pub struct OwnRedis {
@@ -52,6 +55,13 @@ impl OwnRedis {
         }
     }
 
+    /// Writes a snapshot now (`SAVE`); with [`Persistence::Snapshot`] a restart returns to it.
+    pub fn snapshot(&self) {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut connection = client.get_connection().unwrap();
+        redis::cmd("SAVE").query::<()>(&mut connection).unwrap();
+    }
+
     /// Starts the server (again) and waits until it answers.
     pub fn restart(&mut self) {
         self.kill();
@@ -64,7 +74,7 @@ impl OwnRedis {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         match self.persistence {
-            Persistence::None => command.args(["--appendonly", "no"]),
+            Persistence::None | Persistence::Snapshot => command.args(["--appendonly", "no"]),
             Persistence::AlwaysFsync => {
                 command.args(["--appendonly", "yes", "--appendfsync", "always"])
             }
@@ -76,6 +86,7 @@ impl OwnRedis {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let client = redis::Client::open(self.url()).unwrap();
+            // PING answers LOADING while a snapshot or AOF is read back.
             if let Ok(mut connection) = client.get_connection()
                 && redis::cmd("PING").query::<String>(&mut connection).is_ok()
             {
