@@ -468,3 +468,33 @@ async fn shutdown_ends_every_stream() {
         (503, Some("shutting_down"))
     );
 }
+
+/// The hook sees the channel a stream asks for and may refuse it: a JSON 403, no stream.
+#[tokio::test]
+async fn the_hook_sees_and_may_refuse_the_channel() {
+    let manager = manager(ManagerConfig::default());
+    let hook = Authorize::new(
+        |_: &http::request::Parts, sub: &realtime_core::SubscribeRequest| {
+            let allowed = sub.channels.iter().all(|c| c.channel.starts_with("mine-"));
+            async move {
+                if allowed {
+                    Ok(Grant::default())
+                } else {
+                    Err(Rejection::forbidden("not your channel"))
+                }
+            }
+        },
+    );
+    let url = serve(
+        SseHandler::builder(manager.clone())
+            .authorize(hook)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let (status, body, _) = error_of(&format!("{url}?channel=secret")).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")));
+    assert_eq!(manager.connection_count(), 0);
+    let response = reqwest::get(format!("{url}?channel=mine-a")).await.unwrap();
+    assert_eq!(response.status(), 200);
+}

@@ -29,7 +29,7 @@ pub struct WsHandler {
 pub(crate) struct Inner {
     pub(crate) manager: Manager,
     pub(crate) config: WsConfig,
-    authorize: Option<Authorize<Parts>>,
+    pub(crate) authorize: Option<Authorize<Parts>>,
 }
 
 /// Builds a [`WsHandler`].
@@ -47,8 +47,10 @@ impl WsHandlerBuilder {
         self
     }
 
-    /// Runs `authorize` before every upgrade (the Go package's `RequireAuth`); its [`Grant`]
-    /// sets the tenant and subject.
+    /// Runs `authorize` before every upgrade (the Go package's `RequireAuth`), and again for
+    /// every in-band `subscribe` with the topics it adds: a client joins no channel the hook
+    /// has not seen. The upgrade's [`Grant`] sets the tenant and subject; a later grant must
+    /// name the same ones.
     pub fn authorize(mut self, authorize: Authorize<Parts>) -> Self {
         self.authorize = Some(authorize);
         self
@@ -126,12 +128,16 @@ impl WsHandler {
             form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
                 .into_owned()
                 .collect();
-        let single = |name: &str| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .filter(|v| !v.is_empty())
+        let single = |name: &str| -> Result<Option<String>, ApiError> {
+            let mut values = query.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+            let first = values.next().filter(|v| !v.is_empty()).cloned();
+            if values.next().is_some() {
+                return Err(ApiError::bad_request(
+                    "repeated_parameter",
+                    format!("`{name}` may be given once"),
+                ));
+            }
+            Ok(first)
         };
         let raw_topics = query
             .iter()
@@ -153,8 +159,8 @@ impl WsHandler {
         let mut subscription = SubscribeRequest {
             client_id: None,
             channels: topics.iter().map(ChannelRequest::live).collect(),
-            tenant: single("tenant"),
-            subject: single("subject"),
+            tenant: single("tenant")?,
+            subject: single("subject")?,
         };
         settle_routing(
             self.inner.authorize.as_ref(),
@@ -166,6 +172,8 @@ impl WsHandler {
         // Subscribing before the upgrade lets a full instance answer 503, not a dead socket.
         let client = self.inner.manager.subscribe(subscription).await?.client;
         let inner = self.inner.clone();
+        // The hook sees the request again for every in-band subscribe.
+        let parts = self.inner.authorize.is_some().then_some(parts);
         Ok(upgrade
             // tungstenite zero-fills its whole read buffer on every read: keep it small so an
             // idle connection costs kilobytes, not 128 KiB (frames up to the limit still fit:
@@ -173,6 +181,6 @@ impl WsHandler {
             .read_buffer_size(READ_BUFFER)
             .max_message_size(config.read_limit)
             .max_frame_size(config.read_limit)
-            .on_upgrade(move |socket| session::run(socket, client, topics, inner)))
+            .on_upgrade(move |socket| session::run(socket, client, topics, inner, parts)))
     }
 }

@@ -25,15 +25,17 @@
 //!    method other than GET) `invalid_upgrade`;
 //! 3. `topics` (separators `,` `;` whitespace; duplicates removed; letters, digits, `-` `_`
 //!    `.`; count and length limits) → 400 `invalid_topic` naming the topic;
-//! 4. the authorization hook ([`WsHandlerBuilder::authorize`]) → 401/403; its grant sets the
-//!    tenant and subject;
+//! 4. `tenant` or `subject` given twice → 400 `repeated_parameter`; the authorization hook
+//!    ([`WsHandlerBuilder::authorize`]) → 401/403; its grant sets the tenant and subject;
 //! 5. the manager's limits → 503 `too_many_connections` with `Retry-After`.
 //!
 //! ## Protocol
 //! Text frames of JSON. From the client:
 //! - `{"type":"subscribe","topics":["a","b"],"last_event_ids":{"a":"<id>"}}` — join topics;
-//!   a topic with a last event id (joined or not) is replayed exactly after that id, or gets a
-//!   gap message; answered with `{"type":"subscribed","topics":[…]}` after the replay;
+//!   the authorization hook runs again for the topics it adds (a refusal is an `error`
+//!   message `unauthorized`/`forbidden`, and nothing is joined); a topic with a last event id
+//!   (joined or not) is replayed exactly after that id, or gets a gap message; answered with
+//!   `{"type":"subscribed","topics":[…]}` after the replay;
 //! - `{"type":"unsubscribe","topics":["a"]}` → `{"type":"unsubscribed","topics":[…]}`;
 //! - `{"type":"ping"}` → `{"type":"pong"}`.
 //!
@@ -46,8 +48,9 @@
 //! - `{"type":"keepalive","timestamp":<unix ms>}` every [`WsConfig::keepalive_interval`];
 //! - `{"type":"error","code":"…","message":"…"}` for a message that is not valid JSON of the
 //!   protocol (`invalid_message`), a bad topic (`invalid_topic`), too many topics
-//!   (`too_many_topics`), a binary frame (`binary_not_supported`), a failed subscribe
-//!   (`subscribe_failed`). The connection stays open.
+//!   (`too_many_topics`), a binary frame (`binary_not_supported`), a subscribe the hook
+//!   refused (`unauthorized`, `forbidden`), a failed subscribe (`subscribe_failed`). The
+//!   connection stays open.
 //!
 //! WebSocket pings go out every `ManagerConfig::heartbeat_interval`; pongs are answered
 //! automatically.

@@ -1,12 +1,15 @@
 //! One connected WebSocket: events out, protocol messages in, pings and keepalives.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::SinkExt;
-use realtime_core::{ChannelRequest, Client, CloseReason, Message, Replay};
+use http::request::Parts;
+use realtime_core::auth::Authorize;
+use realtime_core::{ChannelRequest, Client, CloseReason, Message, Replay, SubscribeRequest};
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
 use crate::handler::Inner;
@@ -38,6 +41,7 @@ pub(crate) async fn run(
     mut client: Client,
     topics: Vec<String>,
     inner: Arc<Inner>,
+    parts: Option<Parts>,
 ) {
     let config = &inner.config;
     let write_timeout = config.write_timeout;
@@ -67,7 +71,7 @@ pub(crate) async fn run(
             },
             incoming = socket.recv() => match incoming {
                 None | Some(Ok(Frame::Close(_))) => Outcome::Gone,
-                Some(Ok(Frame::Text(text))) => handle(&mut socket, &mut client, &inner, text.as_str()).await,
+                Some(Ok(Frame::Text(text))) => handle(&mut socket, &mut client, &inner, parts.as_ref(), text.as_str()).await,
                 Some(Ok(Frame::Binary(_))) => {
                     let error = ServerMessage::Error { code: "binary_not_supported", message: "send JSON text frames" };
                     send(&mut socket, error.encode(), write_timeout).await
@@ -184,7 +188,13 @@ async fn error(socket: &mut WebSocket, code: &str, message: &str, timeout: Durat
 
 /// Answers one protocol message. A bad message gets an `error` message; it never ends the
 /// connection.
-async fn handle(socket: &mut WebSocket, client: &mut Client, inner: &Inner, text: &str) -> Outcome {
+async fn handle(
+    socket: &mut WebSocket,
+    client: &mut Client,
+    inner: &Inner,
+    parts: Option<&Parts>,
+    text: &str,
+) -> Outcome {
     let timeout = inner.config.write_timeout;
     let message: ClientMessage = match serde_json::from_str(text) {
         Ok(message) => message,
@@ -214,13 +224,19 @@ async fn handle(socket: &mut WebSocket, client: &mut Client, inner: &Inner, text
             last_event_ids,
         } => {
             let config = &inner.config;
+            let too_many = format!("at most {} topics per connection", config.max_topic_count);
             let mut wanted: Vec<String> = Vec::new();
+            let mut distinct = HashSet::new();
             for topic in topics {
                 if let Err(e) = check_topic(&topic, config.max_topic_length) {
                     let message = format!("topic {:?}: {}", e.topic, e.reason);
                     return error(socket, "invalid_topic", &message, timeout).await;
                 }
-                if !wanted.contains(&topic) {
+                if distinct.insert(topic.clone()) {
+                    // Every wanted topic ends up joined: past the limit already, stop here.
+                    if distinct.len() > config.max_topic_count {
+                        return error(socket, "too_many_topics", &too_many, timeout).await;
+                    }
                     wanted.push(topic);
                 }
             }
@@ -239,8 +255,12 @@ async fn handle(socket: &mut WebSocket, client: &mut Client, inner: &Inner, text
                 .filter(|t| !new.iter().any(|n| &n.channel == *t))
                 .count();
             if kept + new.len() > config.max_topic_count {
-                let message = format!("at most {} topics per connection", config.max_topic_count);
-                return error(socket, "too_many_topics", &message, timeout).await;
+                return error(socket, "too_many_topics", &too_many, timeout).await;
+            }
+            if let (Some(authorize), Some(parts)) = (&inner.authorize, parts)
+                && let Err((code, message)) = authorized(authorize, parts, client, &new).await
+            {
+                return error(socket, code, &message, timeout).await;
             }
             for rejoin in new.iter().filter(|n| joined.contains(&n.channel)) {
                 client.leave(&rejoin.channel);
@@ -265,6 +285,40 @@ async fn handle(socket: &mut WebSocket, client: &mut Client, inner: &Inner, text
             }
         }
     }
+}
+
+/// Runs the hook for the channels an in-band `subscribe` adds, as for the upgrade; the grant
+/// must keep the connection's tenant and subject (its routing cannot change mid-connection).
+async fn authorized(
+    authorize: &Authorize<Parts>,
+    parts: &Parts,
+    client: &Client,
+    channels: &[ChannelRequest],
+) -> Result<(), (&'static str, String)> {
+    let route = client.route();
+    let request = SubscribeRequest {
+        client_id: Some(client.id().to_owned()),
+        channels: channels.to_vec(),
+        tenant: route.tenant.as_deref().map(str::to_owned),
+        subject: route.subject.as_deref().map(str::to_owned),
+    };
+    let grant = authorize.check(parts, &request).await.map_err(|r| {
+        let code = if r.status == 401 {
+            "unauthorized"
+        } else {
+            "forbidden"
+        };
+        (code, r.message)
+    })?;
+    if grant.tenant.as_deref() != route.tenant.as_deref()
+        || grant.subject.as_deref() != route.subject.as_deref()
+    {
+        return Err((
+            "forbidden",
+            "these topics are granted to another tenant or subject than this connection's".into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn send_replay(socket: &mut WebSocket, replay: &Replay, timeout: Duration) -> Outcome {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use realtime_core::{Manager, ManagerConfig, PublishRequest};
+use realtime_core::{Manager, ManagerConfig, PublishRequest, SubscribeRequest};
 use realtime_ws::{OriginPolicy, WsConfig, WsHandler};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -478,5 +478,68 @@ async fn a_client_that_does_not_read_is_closed_with_1013() {
     assert!(
         events < 2_000,
         "the client was cut off, it did not get everything ({events}, last {last:?})"
+    );
+}
+
+/// Every channel a client joins passes the hook: an in-band `subscribe` to a channel the
+/// hook refuses is an error message, and nothing of that channel arrives.
+#[tokio::test]
+async fn in_band_subscribes_pass_the_hook() {
+    use realtime_core::auth::{Authorize, Grant, Rejection};
+    let manager = manager();
+    let hook = Authorize::new(|_: &http::request::Parts, sub: &SubscribeRequest| {
+        let allowed = sub.channels.iter().all(|c| c.channel.starts_with("mine-"));
+        async move {
+            if allowed {
+                Ok(Grant {
+                    tenant: Some("t1".into()),
+                    subject: None,
+                })
+            } else {
+                Err(Rejection::forbidden("not your channel"))
+            }
+        }
+    });
+    let handler = WsHandler::builder(manager.clone())
+        .authorize(hook)
+        .build()
+        .unwrap();
+    let url = format!("{}?topics=mine-a", serve_handler(handler).await);
+    let mut socket = connected(&url).await;
+    let subscribe = |topics: &str| {
+        Message::Text(format!(r#"{{"type":"subscribe","topics":[{topics}]}}"#).into())
+    };
+    socket.send(subscribe(r#""secret""#)).await.unwrap();
+    let refused = next_json(&mut socket).await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("forbidden")),
+        "{refused}"
+    );
+    socket.send(subscribe(r#""mine-b""#)).await.unwrap();
+    assert_eq!(next_json(&mut socket).await["type"], "subscribed");
+    for channel in ["secret", "mine-b"] {
+        manager
+            .publish(PublishRequest::new(channel, channel))
+            .await
+            .unwrap();
+    }
+    let event = next_json(&mut socket).await;
+    assert_eq!(
+        (event["channel"].as_str(), event["data"].as_str()),
+        (Some("mine-b"), Some("mine-b")),
+        "the refused channel's event must not arrive: {event}"
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_routing_parameter_is_refused() {
+    let mut config = WsConfig::default();
+    config.routing_from_query = true;
+    let url = serve(&manager(), config).await;
+    let (status, body) = refusal(connect(&format!("{url}?topics=c&tenant=a&tenant=b"), None).await);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("repeated_parameter"))
     );
 }
