@@ -31,3 +31,6 @@ pub const BUS_CONNECTED: &str = "realtime_bus_connected";
 /// Counter, label `backend`: times the bus's receiving connection came back after being down
 /// (each followed by a repair of every channel from the store).
 pub const BUS_RECONNECTS: &str = "realtime_bus_reconnects_total";
+/// Counter, label `outcome` (`sent`, `gave_up`, `skipped`, `closed`): stored events the bus
+/// refused at publish, handed to it again in the background.
+pub const REBROADCASTS: &str = "realtime_rebroadcasts_total";

@@ -8,8 +8,9 @@ use serde::Serialize;
 /// An error answered as `{"error": code, "message": text}` with an HTTP status.
 ///
 /// Built from a [`realtime_core::Error`] with the status a client can act on: 400 for bad
-/// input, 503 with `Retry-After` when the instance is full or shutting down, 500 for a
-/// failing store or bus.
+/// input, 503 with `Retry-After` when the instance is full or shutting down or a store or bus
+/// is unreachable or timed out (`backend_unavailable`: the same request may succeed later),
+/// 500 for any other store or bus failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     /// The HTTP status.
@@ -67,6 +68,17 @@ impl From<realtime_core::Error> for ApiError {
             E::UnknownClient(_) => Self::new(StatusCode::NOT_FOUND, "unknown_client", message),
             E::NotBroadcast { .. } => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "not_broadcast", message)
+            }
+            _ if error.is_retryable() => {
+                tracing::warn!(%error, "backend unavailable");
+                ApiError {
+                    retry_after: Some(1),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "backend_unavailable",
+                        message,
+                    )
+                }
             }
             _ => {
                 tracing::error!(%error, "backend failure");

@@ -309,18 +309,23 @@ fn broken() -> realtime_core::Error {
 }
 
 #[tokio::test]
-async fn store_failure_is_500_and_releases_the_client() {
+async fn an_unreachable_store_is_503_with_retry_after_and_releases_the_client() {
     let manager = Manager::builder()
         .store(Arc::new(BrokenStore))
         .build()
         .unwrap();
     let url = serve(SseHandler::builder(manager.clone()).build().unwrap()).await;
-    let (status, body, _) = error_of(&format!("{url}?channel=c")).await;
+    let (status, body, retry_after) = error_of(&format!("{url}?channel=c")).await;
     assert_eq!(
-        (status, body["error"].as_str()),
-        (500, Some("backend_error"))
+        (status, body["error"].as_str(), retry_after.as_deref()),
+        (503, Some("backend_unavailable"), Some("1"))
     );
     assert_eq!(manager.connection_count(), 0);
+    // A failure that retrying cannot fix stays a 500.
+    let error = realtime_sse_axum::ApiError::from(realtime_core::Error::from(
+        realtime_core::BackendError::new("test", realtime_core::BackendErrorKind::Decode, "bad"),
+    ));
+    assert_eq!((error.status.as_u16(), error.code), (500, "backend_error"));
 }
 
 #[tokio::test]

@@ -34,6 +34,12 @@ pub struct ManagerConfig {
     pub max_channel_len: usize,
     /// Largest event payload in bytes. Default 1 MiB.
     pub max_event_bytes: usize,
+    /// How long a stored event the bus refused is offered to it again in the background
+    /// (the publish itself has already succeeded). Default 30 s.
+    pub broadcast_retry: Duration,
+    /// How long subscribing may wait for the store and the bus (bus subscription, head,
+    /// replay) before it fails with a retryable timeout. Default 10 s.
+    pub subscribe_timeout: Duration,
 }
 
 impl Default for ManagerConfig {
@@ -50,6 +56,8 @@ impl Default for ManagerConfig {
             max_channels_per_client: 32,
             max_channel_len: 128,
             max_event_bytes: 1 << 20,
+            broadcast_retry: Duration::from_secs(30),
+            subscribe_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -76,6 +84,9 @@ impl ManagerConfig {
         positive("max_channels_per_client", self.max_channels_per_client)?;
         positive("max_channel_len", self.max_channel_len)?;
         positive("max_event_bytes", self.max_event_bytes)?;
+        if self.subscribe_timeout < Duration::from_millis(1) {
+            return Err(Error::config("subscribe_timeout", "must be at least 1 ms"));
+        }
         if self.heartbeat_interval < Duration::from_millis(10) {
             return Err(Error::config(
                 "heartbeat_interval",

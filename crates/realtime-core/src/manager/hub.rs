@@ -25,6 +25,8 @@ use crate::store::Store;
 const MAX_PENDING: usize = 1_024;
 /// Events read from the store per repair step.
 const REPAIR_BATCH: usize = 512;
+/// The longest wait between two repair reads while the store fails.
+const MAX_REPAIR_BACKOFF: Duration = Duration::from_secs(5);
 /// Repairs that find the hole still open before it is reported as a gap.
 const MAX_FRUITLESS_REPAIRS: u32 = 3;
 
@@ -171,6 +173,7 @@ impl Hub {
     /// Reads what is missing from the store until the hole is closed or known to be lost.
     async fn repair(self: Arc<Self>) {
         let mut fruitless = 0;
+        let mut backoff = Duration::from_millis(200);
         loop {
             let (epoch, last) = {
                 let mut state = self.state.lock();
@@ -188,13 +191,15 @@ impl Hub {
             {
                 Ok(read) => read,
                 Err(error) => {
-                    tracing::warn!(channel = %self.name, %error, "repair read failed; retrying");
+                    tracing::warn!(channel = %self.name, %error, ?backoff, "repair read failed; retrying");
                     self.state.lock().resync = true;
                     // Back off before asking the store again; this is not test synchronisation.
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_REPAIR_BACKOFF);
                     continue;
                 }
             };
+            backoff = Duration::from_millis(200);
             let mut state = self.state.lock();
             if state.epoch != epoch || state.last != last {
                 // Live delivery moved on meanwhile; look again from the new baseline.

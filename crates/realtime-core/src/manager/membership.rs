@@ -1,8 +1,12 @@
 //! Joining and leaving channels while a client is connected.
 
+use std::sync::Arc;
+
+use super::Inner;
 use super::client::{Client, Membership};
+use super::hub::Hub;
 use super::request::{ChannelRequest, Replay};
-use crate::error::Result;
+use crate::error::{BackendError, BackendErrorKind, Result};
 
 impl Client {
     /// Adds `channels` to this client while it runs (a WebSocket `subscribe`, say), with the
@@ -35,19 +39,45 @@ impl Client {
         true
     }
 
+    /// Joins `channels` within `subscribe_timeout`; on a timeout nothing is joined.
     pub(super) async fn join_validated(
         &mut self,
         channels: Vec<ChannelRequest>,
     ) -> Result<Vec<Replay>> {
+        let timeout = self.manager.config.subscribe_timeout;
+        let first_new = self.memberships.len();
+        match tokio::time::timeout(timeout, self.join_unbounded(channels)).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.leave_from(first_new);
+                Err(BackendError::new(
+                    "manager",
+                    BackendErrorKind::Timeout,
+                    format!("subscribing took longer than {timeout:?} (store or bus unavailable?)"),
+                )
+                .into())
+            }
+        }
+    }
+
+    async fn join_unbounded(&mut self, channels: Vec<ChannelRequest>) -> Result<Vec<Replay>> {
         let inner = self.manager.clone();
         let first_new = self.memberships.len();
         for channel in &channels {
-            let hub = inner.acquire_hub(&channel.channel);
-            if let Err(error) = hub.ensure_ready(&inner.bus).await {
-                inner.release_hub(&hub);
+            // Released again if readying fails or this future is dropped (a timeout, a client
+            // gone mid-subscribe).
+            let mut acquired = Acquired {
+                inner: &inner,
+                hub: inner.acquire_hub(&channel.channel),
+                kept: false,
+            };
+            if let Err(error) = acquired.hub.ensure_ready(&inner.bus).await {
+                drop(acquired);
                 self.leave_from(first_new);
                 return Err(error);
             }
+            acquired.kept = true;
+            let hub = acquired.hub.clone();
             // Everything up to the hub's position when the client joins is history, not live.
             let (slot, baseline) = hub.add_client(self.shared.clone());
             self.memberships.push(Membership {
@@ -83,6 +113,21 @@ impl Client {
         for membership in self.memberships.drain(first..) {
             membership.hub.remove_client(membership.slot);
             self.manager.release_hub(&membership.hub);
+        }
+    }
+}
+
+/// A hub reference that is given back unless kept.
+struct Acquired<'a> {
+    inner: &'a Inner,
+    hub: Arc<Hub>,
+    kept: bool,
+}
+
+impl Drop for Acquired<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.inner.release_hub(&self.hub);
         }
     }
 }
