@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 mod browser;
 mod conformance;
+mod faults;
 mod loadbench;
 mod measure;
 mod report;
@@ -24,6 +25,9 @@ Commands:
                                 the demo): the README's command
   conformance --backend NAME    run the conformance suite against one backend and print a table
                                 (backends: memory, redis)
+  faults                        the fault suite (Redis killed and restarted, restored from an
+                                older snapshot, evicted keys, killed pub/sub connections, a bus
+                                that refuses events, …) as one table; part of `test`
   bench [-- CRITERION ARGS]     the criterion benchmarks (core, Redis), then the fan-out
                                 comparison with the hand-written baseline; writes BENCHMARKS.md
   loadbench                     only the fan-out comparison (writes BENCHMARKS.md)
@@ -36,6 +40,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("conformance") => conformance::run(&args[1..]),
+        Some("faults") => {
+            services::ensure_for_tests().and_then(|()| faults::run(&mut Counts::default()))
+        }
         Some("bench") => bench(&args[1..]),
         Some("loadbench") => loadbench::run_all(
             "(not run: `cargo xtask loadbench` runs the fan-out comparison only)",
@@ -94,15 +101,25 @@ fn test() -> Result<(), String> {
     let cargo = cargo();
     let mut counts = Counts::default();
     let mut command = Command::new(&cargo);
-    command.args(["test", "--workspace", "--all-targets", "--locked"]);
+    // The fault scenarios run below, once, with their table.
+    command.args([
+        "test",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "--skip",
+        "fault_",
+    ]);
     let units = run_counted(command, &mut counts);
+    let faults = faults::run(&mut counts);
     let mut command = Command::new(&cargo);
     command.args(["test", "--workspace", "--doc", "--locked"]);
     let docs = run_counted(command, &mut counts);
     let browser = browser::test(&mut counts);
     eprintln!();
     println!("all: {} passed, {} failed", counts.passed, counts.failed);
-    units.and(docs).and(browser)
+    units.and(faults).and(docs).and(browser)
 }
 
 /// Tests passed and failed, read from the runners' summary lines.
@@ -140,7 +157,16 @@ impl Counts {
 }
 
 /// Runs `command` in the workspace root, echoing its output and counting its test results.
-pub(crate) fn run_counted(mut command: Command, counts: &mut Counts) -> Result<(), String> {
+pub(crate) fn run_counted(command: Command, counts: &mut Counts) -> Result<(), String> {
+    run_counted_lines(command, counts, |_| {})
+}
+
+/// [`run_counted`], also handing every output line to `each`.
+pub(crate) fn run_counted_lines(
+    mut command: Command,
+    counts: &mut Counts,
+    mut each: impl FnMut(&str),
+) -> Result<(), String> {
     eprintln!("xtask: $ {command:?}");
     let mut child = command
         .current_dir(
@@ -156,6 +182,7 @@ pub(crate) fn run_counted(mut command: Command, counts: &mut Counts) -> Result<(
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             eprintln!("{line}");
             counts.read(&line);
+            each(&line);
         }
     }
     let status = child

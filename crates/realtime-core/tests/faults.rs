@@ -42,7 +42,8 @@ impl Bus for FlakyBus {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stored_event_the_bus_refused_still_reaches_other_instances() {
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_a_stored_event_the_bus_refused_still_reaches_other_instances() {
     let store = Arc::new(InMemoryStore::new());
     let broker = InMemoryBus::new();
     let publisher = Manager::builder()
@@ -93,7 +94,8 @@ impl Store for HangingStore {
 }
 
 #[tokio::test]
-async fn a_subscribe_against_a_silent_store_times_out_and_releases_everything() {
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_a_subscribe_against_a_silent_store_times_out_and_releases_everything() {
     let mut config = ManagerConfig::default();
     config.subscribe_timeout = Duration::from_millis(200);
     let manager = Manager::builder()
