@@ -110,6 +110,8 @@ pub struct SharedEvent(Arc<SharedInner>);
 #[derive(Debug)]
 struct SharedInner {
     event: Event,
+    /// When this instance took the event for delivery (a client's lag is measured with it).
+    taken: tokio::time::Instant,
     sse: OnceLock<Bytes>,
     json: OnceLock<Bytes>,
     message: OnceLock<Bytes>,
@@ -120,6 +122,7 @@ impl SharedEvent {
     pub fn new(event: Event) -> Self {
         SharedEvent(Arc::new(SharedInner {
             event,
+            taken: tokio::time::Instant::now(),
             sse: OnceLock::new(),
             json: OnceLock::new(),
             message: OnceLock::new(),
@@ -129,6 +132,11 @@ impl SharedEvent {
     /// The event.
     pub fn event(&self) -> &Event {
         &self.0.event
+    }
+
+    /// When this instance took the event for delivery.
+    pub(crate) fn taken(&self) -> tokio::time::Instant {
+        self.0.taken
     }
 
     /// The SSE frame (`id:`, `event:`, `retry:`, `data:` lines and the blank line), built once.

@@ -34,3 +34,6 @@ pub const BUS_RECONNECTS: &str = "realtime_bus_reconnects_total";
 /// Counter, label `outcome` (`sent`, `gave_up`, `skipped`, `closed`): stored events the bus
 /// refused at publish, handed to it again in the background.
 pub const REBROADCASTS: &str = "realtime_rebroadcasts_total";
+/// Counter: times a live repair waited for clients with full queues to read before handing
+/// them more of the missed events.
+pub const REPAIR_WAITS: &str = "realtime_repair_waits_total";

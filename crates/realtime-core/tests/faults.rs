@@ -1,5 +1,6 @@
 //! The manager when its store or bus misbehaves: a stored event the bus refused still
-//! reaches other instances; a subscribe against a store that never answers fails in time.
+//! reaches other instances; a subscribe against a store that never answers fails in time; a
+//! bus that loses a long run of events is repaired without cutting the clients that read.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,10 +15,12 @@ use realtime_core::{
     SubscribeRequest,
 };
 
-/// An in-memory bus connection whose first `failures` publishes fail as a lost connection.
+/// An in-memory bus connection whose first `failures` publishes fail as a lost connection,
+/// or, with `silent`, are lost without a word (as a broker dropping messages).
 struct FlakyBus {
     inner: InMemoryBus,
     failures: AtomicUsize,
+    silent: bool,
 }
 
 #[async_trait]
@@ -26,6 +29,9 @@ impl Bus for FlakyBus {
         let left = self.failures.load(Ordering::Acquire);
         if left > 0 {
             self.failures.store(left - 1, Ordering::Release);
+            if self.silent {
+                return Ok(());
+            }
             return Err(BackendError::new("flaky", BackendErrorKind::Connection, "down").into());
         }
         self.inner.publish(event).await
@@ -51,6 +57,7 @@ async fn fault_a_stored_event_the_bus_refused_still_reaches_other_instances() {
         .bus(Arc::new(FlakyBus {
             inner: broker.connect(),
             failures: AtomicUsize::new(3),
+            silent: false,
         }))
         .build()
         .unwrap();
@@ -116,5 +123,68 @@ async fn fault_a_subscribe_against_a_silent_store_times_out_and_releases_everyth
     assert_eq!(
         (manager.connection_count(), manager.channel_count()),
         (0, 0)
+    );
+}
+
+/// The bus loses 900 events in a row; the next one shows the hole and the manager repairs
+/// it from the store — far more events than a client queue holds. A client that reads gets
+/// every event once, in order, and is not cut; a client that never reads is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_a_long_repair_does_not_cut_clients_that_read() {
+    let lost = 900;
+    let store = Arc::new(InMemoryStore::new());
+    let broker = InMemoryBus::new();
+    let publisher = Manager::builder()
+        .store(store.clone())
+        .bus(Arc::new(FlakyBus {
+            inner: broker.connect(),
+            failures: AtomicUsize::new(lost),
+            silent: true,
+        }))
+        .build()
+        .unwrap();
+    let mut config = ManagerConfig::default();
+    config.client_buffer = 64;
+    let receiver = Manager::builder()
+        .config(config)
+        .store(store)
+        .bus(Arc::new(broker))
+        .build()
+        .unwrap();
+    let subscribe = || receiver.subscribe(SubscribeRequest::channel("orders"));
+    let mut reader = subscribe().await.unwrap().client;
+    let stalled = subscribe().await.unwrap().client;
+    let mut tally = realtime_conformance::tally::Tally::new();
+    for i in 0..=lost {
+        let event = publisher
+            .publish(PublishRequest::new("orders", format!("{i}")))
+            .await
+            .unwrap();
+        tally.published(event.id);
+    }
+    while !tally.is_settled() {
+        match tokio::time::timeout(Duration::from_secs(20), reader.recv()).await {
+            Ok(Some(message)) => tally.received(&message),
+            other => panic!(
+                "the reader was cut or starved: {other:?} ({:?}) after {}",
+                reader.close_reason(),
+                tally.counts()
+            ),
+        }
+    }
+    let counts = tally.counts();
+    println!("{}", counts.row("bus lost 900 events; 64-message queues"));
+    assert!(counts.is_exact_or_honest(), "{counts}");
+    assert_eq!(
+        (counts.delivered, counts.gaps),
+        (lost as u64 + 1, 0),
+        "{counts}"
+    );
+    assert_eq!(reader.close_reason(), None, "the reader kept up and stays");
+    assert_eq!(
+        stalled.close_reason(),
+        Some(realtime_core::CloseReason::SlowConsumer),
+        "the client that never reads is cut"
     );
 }

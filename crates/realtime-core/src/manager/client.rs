@@ -3,6 +3,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -53,6 +54,7 @@ pub(crate) struct ClientShared {
     pub(crate) route: Route,
     capacity: usize,
     drop_on_full: bool,
+    max_lag: Duration,
     queue: Mutex<Queue>,
 }
 
@@ -77,14 +79,27 @@ pub(crate) enum Pushed {
 }
 
 impl ClientShared {
-    pub(crate) fn new(id: Arc<str>, route: Route, capacity: usize, drop_on_full: bool) -> Self {
+    pub(crate) fn new(
+        id: Arc<str>,
+        route: Route,
+        capacity: usize,
+        drop_on_full: bool,
+        max_lag: Duration,
+    ) -> Self {
         ClientShared {
             id,
             route,
             capacity,
             drop_on_full,
+            max_lag,
             queue: Mutex::new(Queue::default()),
         }
+    }
+
+    /// Whether the next push would find the queue full (a closed client is never full).
+    pub(crate) fn is_full(&self) -> bool {
+        let queue = self.queue.lock();
+        queue.closed.is_none() && queue.items.len() >= self.capacity
     }
 
     pub(crate) fn push(&self, message: Message) -> Pushed {
@@ -92,7 +107,14 @@ impl ClientShared {
         if queue.closed.is_some() {
             return Pushed::AlreadyClosed;
         }
-        if queue.items.len() >= self.capacity {
+        // Behind by more than `max_lag`: as good as full, whatever the queue's length.
+        let lagging = match (&message, queue.items.front()) {
+            (Message::Event(new), Some(Message::Event(oldest))) => {
+                new.taken().saturating_duration_since(oldest.taken()) > self.max_lag
+            }
+            _ => false,
+        };
+        if lagging || queue.items.len() >= self.capacity {
             if !self.drop_on_full {
                 queue.closed = Some(CloseReason::SlowConsumer);
                 let waker = queue.waker.take();

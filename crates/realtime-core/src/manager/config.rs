@@ -40,6 +40,16 @@ pub struct ManagerConfig {
     /// How long subscribing may wait for the store and the bus (bus subscription, head,
     /// replay) before it fails with a retryable timeout. Default 10 s.
     pub subscribe_timeout: Duration,
+    /// How long a live repair (events missed on the bus, read back from the store) waits for
+    /// clients with full queues to read before it hands them more. A repair may carry more
+    /// events than a queue holds; clients that read keep up with it, and a client still full
+    /// after this long is closed as a slow consumer. Default 2 s.
+    pub repair_patience: Duration,
+    /// A client whose oldest queued event is this much older than the event being queued is
+    /// closed as a slow consumer (or, with `drop_on_backpressure`, skips it) even if its queue
+    /// is not full: it is that far behind live, and would otherwise drift past the retained
+    /// history. Default 30 s.
+    pub max_lag: Duration,
 }
 
 impl Default for ManagerConfig {
@@ -58,6 +68,8 @@ impl Default for ManagerConfig {
             max_event_bytes: 1 << 20,
             broadcast_retry: Duration::from_secs(30),
             subscribe_timeout: Duration::from_secs(10),
+            repair_patience: Duration::from_secs(2),
+            max_lag: Duration::from_secs(30),
         }
     }
 }
@@ -84,6 +96,9 @@ impl ManagerConfig {
         positive("max_channels_per_client", self.max_channels_per_client)?;
         positive("max_channel_len", self.max_channel_len)?;
         positive("max_event_bytes", self.max_event_bytes)?;
+        if self.max_lag < Duration::from_millis(1) {
+            return Err(Error::config("max_lag", "must be at least 1 ms"));
+        }
         if self.subscribe_timeout < Duration::from_millis(1) {
             return Err(Error::config("subscribe_timeout", "must be at least 1 ms"));
         }

@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use slab::Slab;
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::client::{ClientShared, Message, Pushed};
 use crate::bus::{Bus, BusMessage};
@@ -25,6 +26,8 @@ use crate::store::Store;
 const MAX_PENDING: usize = 1_024;
 /// Events read from the store per repair step.
 const REPAIR_BATCH: usize = 512;
+/// How often a paced repair looks again whether full clients made room.
+const PACE_STEP: Duration = Duration::from_millis(5);
 /// The longest wait between two repair reads while the store fails.
 const MAX_REPAIR_BACKOFF: Duration = Duration::from_secs(5);
 /// Repairs that find the hole still open before it is reported as a gap.
@@ -38,6 +41,7 @@ pub(crate) struct Hub {
     state: Mutex<State>,
     store: Arc<dyn Store>,
     reader: Mutex<Option<JoinHandle<()>>>,
+    repair_patience: Duration,
 }
 
 struct State {
@@ -55,7 +59,7 @@ struct State {
 }
 
 impl Hub {
-    pub(crate) fn new(name: Arc<str>, store: Arc<dyn Store>) -> Self {
+    pub(crate) fn new(name: Arc<str>, store: Arc<dyn Store>, repair_patience: Duration) -> Self {
         Hub {
             name,
             refs: AtomicUsize::new(0),
@@ -72,6 +76,7 @@ impl Hub {
             }),
             store,
             reader: Mutex::new(None),
+            repair_patience,
         }
     }
 
@@ -170,19 +175,38 @@ impl Hub {
         tokio::spawn(self.clone().repair());
     }
 
-    /// Reads what is missing from the store until the hole is closed or known to be lost.
+    /// Reads what is missing from the store until the hole is closed or known to be lost,
+    /// delivering at the pace the clients read (see [`Hub::deliver_paced`]).
     async fn repair(self: Arc<Self>) {
         let mut fruitless = 0;
         let mut backoff = Duration::from_millis(200);
         loop {
-            let (epoch, last) = {
+            let step = {
                 let mut state = self.state.lock();
                 if state.closed || (!state.resync && state.pending.is_empty()) {
                     state.repairing = false;
                     return;
                 }
-                state.resync = false;
-                (state.epoch, state.last)
+                let next = state.last + 1;
+                if !state.resync
+                    && state
+                        .pending
+                        .first_key_value()
+                        .is_some_and(|(&o, _)| o == next)
+                {
+                    // No hole before the held events: deliver them, no store read needed.
+                    Err(take_contiguous(&mut state))
+                } else {
+                    state.resync = false;
+                    Ok((state.epoch, state.last))
+                }
+            };
+            let (epoch, last) = match step {
+                Ok(from) => from,
+                Err(run) => {
+                    self.deliver_paced(run).await;
+                    continue;
+                }
             };
             let read = match self
                 .store
@@ -200,49 +224,99 @@ impl Hub {
                 }
             };
             backoff = Duration::from_millis(200);
-            let mut state = self.state.lock();
-            if state.epoch != epoch || state.last != last {
-                // Live delivery moved on meanwhile; look again from the new baseline.
-                if !read.events.is_empty() || read.gap.is_some() {
-                    state.resync = true;
-                }
-                continue;
-            }
-            match read.gap {
-                None | Some(GapReason::Limit) => {
-                    if state.epoch == Epoch::NONE {
-                        // Read from before any history: the events start the channel's one.
-                        state.epoch = read.head.epoch;
-                    }
-                    for event in read.events {
-                        if event.id.epoch == state.epoch && event.id.offset == state.last + 1 {
-                            self.deliver(&mut state, event);
-                        }
-                    }
-                    self.drain_pending(&mut state);
-                    if read.gap.is_some() {
+            {
+                let mut state = self.state.lock();
+                if state.epoch != epoch || state.last != last {
+                    // Live delivery moved on meanwhile; look again from the new baseline.
+                    if !read.events.is_empty() || read.gap.is_some() {
                         state.resync = true;
                     }
-                    if state.last == last && !state.pending.is_empty() {
-                        fruitless += 1;
-                    } else {
-                        fruitless = 0;
+                    continue;
+                }
+                match read.gap {
+                    None | Some(GapReason::Limit) => {
+                        if state.epoch == Epoch::NONE {
+                            // Read from before any history: the events start the channel's one.
+                            state.epoch = read.head.epoch;
+                        }
+                        if read.gap.is_some() {
+                            state.resync = true;
+                        }
                     }
-                    if fruitless >= MAX_FRUITLESS_REPAIRS {
-                        // The bus has events the store cannot give: report and move on.
-                        let first = state
-                            .pending
-                            .keys()
-                            .next()
-                            .copied()
-                            .unwrap_or(state.last + 1);
-                        let head = Position::new(state.epoch, first - 1);
-                        self.signal_gap(&mut state, GapReason::Trimmed, head);
-                        fruitless = 0;
+                    Some(reason) => {
+                        self.signal_gap(&mut state, reason, read.head);
+                        continue;
                     }
                 }
-                Some(reason) => self.signal_gap(&mut state, reason, read.head),
             }
+            self.deliver_paced(read.events).await;
+            let mut state = self.state.lock();
+            let next = state.last + 1;
+            let hole = state
+                .pending
+                .first_key_value()
+                .is_some_and(|(&o, _)| o > next);
+            fruitless = if state.last == last && hole {
+                fruitless + 1
+            } else {
+                0
+            };
+            if fruitless >= MAX_FRUITLESS_REPAIRS {
+                // The bus has events the store cannot give: report and move on.
+                let first = state.pending.keys().next().copied().unwrap_or(next);
+                let head = Position::new(state.epoch, first - 1);
+                self.signal_gap(&mut state, GapReason::Trimmed, head);
+                fruitless = 0;
+            }
+        }
+    }
+
+    /// Delivers `events` in order, as fast as the clients read: while a client that takes the
+    /// next event has a full queue, waits (up to `repair_patience`) for it to make room, so a
+    /// repair of a long hole does not cut clients that keep up. A client still full after
+    /// that is closed as a slow consumer by the delivery that follows.
+    async fn deliver_paced(&self, events: Vec<Event>) {
+        let mut events = events.into_iter().peekable();
+        let mut patience_ends = Instant::now() + self.repair_patience;
+        loop {
+            {
+                let mut state = self.state.lock();
+                if state.closed {
+                    return;
+                }
+                let mut patient = Instant::now() < patience_ends;
+                while let Some(event) = events.peek() {
+                    if event.id.epoch != state.epoch || event.id.offset <= state.last {
+                        events.next();
+                        continue;
+                    }
+                    if event.id.offset != state.last + 1 {
+                        return;
+                    }
+                    let blocked = state
+                        .clients
+                        .iter()
+                        .any(|(_, c)| c.route.accepts(event) && c.is_full());
+                    if blocked && patient {
+                        break;
+                    }
+                    if blocked {
+                        // Out of patience: this one event closes the clients still full (they
+                        // stop blocking), and the others are waited for again.
+                        patient = true;
+                        patience_ends = Instant::now() + self.repair_patience;
+                    }
+                    if let Some(event) = events.next() {
+                        self.deliver(&mut state, event);
+                    }
+                }
+                if events.peek().is_none() {
+                    return;
+                }
+            }
+            metrics::counter!(m::REPAIR_WAITS).increment(1);
+            // The pace of a repair that waits for readers, not a synchronisation.
+            tokio::time::sleep(PACE_STEP).await;
         }
     }
 
@@ -306,4 +380,18 @@ impl Hub {
             metrics::counter!(m::SLOW_CONSUMERS).increment(slow);
         }
     }
+}
+
+/// Removes the held events that directly follow the last delivered one.
+fn take_contiguous(state: &mut State) -> Vec<Event> {
+    let mut next = state.last + 1;
+    let mut run = Vec::new();
+    while let Some(entry) = state.pending.first_entry() {
+        if *entry.key() != next {
+            break;
+        }
+        run.push(entry.remove());
+        next += 1;
+    }
+    run
 }

@@ -241,6 +241,7 @@ impl Manager {
             route,
             inner.config.client_buffer,
             inner.config.drop_on_backpressure,
+            inner.config.max_lag,
         ));
         // From here the client's Drop releases the connection and every membership taken.
         let mut client = Client {
@@ -372,9 +373,13 @@ impl Inner {
             return hub.clone();
         }
         let mut hubs = self.hubs.write();
-        let hub = hubs
-            .entry(Arc::from(channel))
-            .or_insert_with_key(|name| Arc::new(Hub::new(name.clone(), self.store.clone())));
+        let hub = hubs.entry(Arc::from(channel)).or_insert_with_key(|name| {
+            Arc::new(Hub::new(
+                name.clone(),
+                self.store.clone(),
+                self.config.repair_patience,
+            ))
+        });
         hub.refs.fetch_add(1, Ordering::AcqRel);
         hub.clone()
     }
