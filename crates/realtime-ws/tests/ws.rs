@@ -543,3 +543,36 @@ async fn a_repeated_routing_parameter_is_refused() {
         (400, Some("repeated_parameter"))
     );
 }
+
+/// The obvious graceful shutdown works: `axum::serve(..).with_graceful_shutdown` with
+/// `manager.close_on(signal)`, then `drained_within`. The server returns (it does not wait
+/// forever for streams), and the WebSocket client gets 1001, not a dropped connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_with_close_on_sends_1001_and_returns() {
+    let manager = manager();
+    let handler = WsHandler::builder(manager.clone()).build().unwrap();
+    let app = axum::Router::new().route("/ws", handler.get());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws?topics=c", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = {
+        let manager = manager.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(manager.close_on(async move {
+                    stopped.await.ok();
+                }))
+                .await
+                .unwrap();
+            manager.drained_within(DEADLINE).await
+        })
+    };
+    let mut socket = connected(&url).await;
+    stop.send(()).unwrap();
+    assert_eq!(close_code(&mut socket).await, 1001);
+    let drained = tokio::time::timeout(DEADLINE, server)
+        .await
+        .expect("the server returns once the streams ended")
+        .unwrap();
+    assert!(drained, "every client was released");
+}

@@ -101,7 +101,29 @@ pub fn app(manager: Manager) -> realtime_core::Result<Router> {
         .with_state(state))
 }
 
-/// Serves until Ctrl-C, then closes the manager so every stream ends cleanly.
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn termination() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    () = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => interrupt.await,
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await;
+}
+
+/// Serves until Ctrl-C or SIGTERM, then closes the manager so every stream ends cleanly.
 pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let manager = manager(&options).await?;
     let app = app(manager.clone())?;
@@ -113,19 +135,15 @@ pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         println!("listening on http://{addr}");
     }
     tracing::info!(%addr, "realtime demo listening");
-    let shutdown = {
-        let manager = manager.clone();
-        async move {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-            if let Err(error) = manager.close().await {
-                tracing::warn!(%error, "closing the manager");
-            }
-        }
-    };
+    // Every stream ends first (SSE streams finish, WebSocket sessions send 1001), then the
+    // server stops, then the sessions still writing their close frames are waited for.
+    let shutdown = manager.close_on(termination());
     // Event streams are written by realtime-sse-axum's lean server; the rest is hyper's.
     realtime_sse_axum::Server::new()
         .serve(listener, app, shutdown)
+        .await;
+    manager
+        .drained_within(std::time::Duration::from_secs(5))
         .await;
     Ok(())
 }

@@ -49,6 +49,8 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     /// Background bus hand-offs in flight.
     rebroadcasts: AtomicUsize,
+    /// Woken when the last client is released.
+    drained: tokio::sync::Notify,
 }
 
 /// Background bus hand-offs that may run at once.
@@ -95,6 +97,7 @@ impl ManagerBuilder {
                 next_client: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
                 rebroadcasts: AtomicUsize::new(0),
+                drained: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -305,6 +308,67 @@ impl Manager {
     }
 }
 
+impl Manager {
+    /// A future for a server's graceful shutdown hook: waits for `signal`, then
+    /// [closes](Manager::close) the manager, so that every stream has ended by the time the
+    /// server starts waiting for its connections (a server that waits first never stops:
+    /// event streams end only when the manager closes).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let manager = realtime_core::Manager::builder().build().unwrap();
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// // With axum: `axum::serve(listener, app).with_graceful_shutdown(on_signal).await?;`
+    /// let on_signal = manager.close_on(async move { stopped.await.ok(); });
+    /// stop.send(()).unwrap();
+    /// on_signal.await;
+    /// assert!(manager.is_closed());
+    /// // WebSocket sessions run beside the server: let them send their close frames (1001).
+    /// assert!(manager.drained_within(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// ```
+    pub fn close_on(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let manager = self.clone();
+        async move {
+            signal.await;
+            tracing::info!("shutting down: ending every stream");
+            if let Err(error) = manager.close().await {
+                tracing::warn!(%error, "closing the store or bus failed");
+            }
+        }
+    }
+
+    /// Resolves once no client is connected: every stream has ended and its adapter has let
+    /// its [`Client`] go (a WebSocket session after sending its close frame).
+    pub async fn drained(&self) {
+        loop {
+            let notified = self.inner.drained.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.connection_count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// [`Manager::drained`], waiting at most `grace`; returns whether every client left.
+    pub async fn drained_within(&self, grace: Duration) -> bool {
+        let drained = tokio::time::timeout(grace, self.drained()).await.is_ok();
+        if !drained {
+            tracing::warn!(
+                clients = self.connection_count(),
+                ?grace,
+                "clients still connected after the grace period"
+            );
+        }
+        drained
+    }
+}
+
 impl fmt::Debug for Manager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Manager")
@@ -415,6 +479,9 @@ impl Inner {
         }
         let left = self.connections.fetch_sub(1, Ordering::AcqRel) - 1;
         metrics::gauge!(m::CONNECTIONS).set(left as f64);
+        if left == 0 {
+            self.drained.notify_waiters();
+        }
     }
 
     /// Reads what a client missed after `token`: exact, or a gap and (optionally) the tail.
