@@ -15,7 +15,7 @@ use realtime_core::{ChannelRequest, Manager, Result, SubscribeRequest, sse};
 use crate::config::SseConfig;
 use crate::error::ApiError;
 use crate::routing::settle_routing;
-use crate::stream::SseBody;
+use crate::stream::{Prelude, SseBody};
 
 /// The SSE endpoint. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -122,16 +122,20 @@ impl SseHandler {
         let manager = &self.inner.manager;
         let realtime_core::Subscription { client, replay } =
             manager.subscribe(subscription).await?;
+        // Replayed events are encoded as they are written, not all up front: an SSE frame
+        // can be several times its event's size, and the client may read slowly.
         let mut prelude =
             VecDeque::with_capacity(3 + replay.iter().map(|r| r.events.len()).sum::<usize>());
-        prelude.push_back(sse::encode_retry(manager.config().default_retry_ms));
+        prelude.push_back(Prelude::Bytes(sse::encode_retry(
+            manager.config().default_retry_ms,
+        )));
         for channel in replay {
             if let Some(gap) = &channel.gap {
-                prelude.push_back(sse::encode_gap(gap));
+                prelude.push_back(Prelude::Bytes(sse::encode_gap(gap)));
             }
-            prelude.extend(channel.events.iter().map(|e| e.sse_frame()));
+            prelude.extend(channel.events.into_iter().map(Prelude::Event));
         }
-        prelude.push_back(sse::encode_comment("connected"));
+        prelude.push_back(Prelude::Bytes(sse::encode_comment("connected")));
         let body = SseBody::new(prelude, client, manager.config().heartbeat_interval);
         let mut response = Response::new(Body::from_stream(body));
         let headers = response.headers_mut();

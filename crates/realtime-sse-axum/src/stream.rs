@@ -7,14 +7,21 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use realtime_core::{Client, Message, sse};
+use realtime_core::{Client, Message, SharedEvent, sse};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 /// Largest chunk built from messages that are already queued; one write instead of many.
 const MAX_BATCH_BYTES: usize = 32 * 1024;
 
+/// What goes out before live events: fixed chunks, and replayed events encoded only when
+/// their turn comes.
+pub(crate) enum Prelude {
+    Bytes(Bytes),
+    Event(SharedEvent),
+}
+
 pub(crate) struct SseBody {
-    prelude: VecDeque<Bytes>,
+    prelude: VecDeque<Prelude>,
     client: Option<Client>,
     heartbeat: Interval,
     /// When data last went out. Re-arming the timer on every event costs more than reading
@@ -23,7 +30,7 @@ pub(crate) struct SseBody {
 }
 
 impl SseBody {
-    pub(crate) fn new(prelude: VecDeque<Bytes>, client: Client, heartbeat: Duration) -> Self {
+    pub(crate) fn new(prelude: VecDeque<Prelude>, client: Client, heartbeat: Duration) -> Self {
         let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         SseBody {
@@ -49,8 +56,12 @@ impl futures_core::Stream for SseBody {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if let Some(chunk) = this.prelude.pop_front() {
-            return Poll::Ready(Some(Ok(chunk)));
+        if let Some(item) = this.prelude.pop_front() {
+            return Poll::Ready(Some(Ok(match item {
+                Prelude::Bytes(chunk) => chunk,
+                // Encoded now and dropped once written: one frame in memory at a time.
+                Prelude::Event(event) => sse::encode_event(&event),
+            })));
         }
         let Some(client) = this.client.as_mut() else {
             return Poll::Ready(None);

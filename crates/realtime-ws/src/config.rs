@@ -30,6 +30,10 @@ pub struct WsConfig {
     /// Whether the tenant and subject may come from the query string when no authorization
     /// hook is set. Default `false` (a request naming them gets 400).
     pub routing_from_query: bool,
+    /// Bytes one connection may hold that its client has not taken yet (queued messages,
+    /// pongs to a client that pings and never reads); past it the connection is dropped.
+    /// Must exceed the largest message it sends. Default 8 MiB.
+    pub max_write_buffer: usize,
 }
 
 impl Default for WsConfig {
@@ -43,6 +47,7 @@ impl Default for WsConfig {
             max_topic_length: 128,
             keepalive_interval: None,
             routing_from_query: false,
+            max_write_buffer: 8 << 20,
         }
     }
 }
@@ -61,6 +66,9 @@ impl WsConfig {
         }
         if self.read_limit < 128 {
             return invalid("read_limit", "must be at least 128 bytes");
+        }
+        if self.max_write_buffer < 64 * 1024 {
+            return invalid("max_write_buffer", "must be at least 64 KiB");
         }
         if self.write_timeout.is_zero() {
             return invalid("write_timeout", "must be positive");

@@ -179,6 +179,7 @@ impl WsHandler {
             // idle connection costs kilobytes, not 128 KiB (frames up to the limit still fit:
             // the buffer grows for a frame that needs it).
             .read_buffer_size(READ_BUFFER)
+            .max_write_buffer_size(config.max_write_buffer)
             .max_message_size(config.read_limit)
             .max_frame_size(config.read_limit)
             .on_upgrade(move |socket| session::run(socket, client, topics, inner, parts)))

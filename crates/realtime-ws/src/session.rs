@@ -123,6 +123,8 @@ fn frame(message: &Message) -> Bytes {
 
 /// Most messages written before one flush: what is already queued goes out in one write.
 const MAX_BATCH: usize = 64;
+/// Bytes written before a flush within one batch.
+const FLUSH_BYTES: usize = 64 * 1024;
 
 /// Writes `first` and whatever else the client has queued (up to [`MAX_BATCH`]), then flushes
 /// once: one system call for a burst instead of one per message.
@@ -134,10 +136,16 @@ async fn send_batch(
 ) -> Outcome {
     let write = async {
         let mut next = Some(first);
-        let mut written = 0;
+        let (mut written, mut unflushed) = (0, 0);
         while let Some(message) = next.take() {
             if let Ok(text) = Utf8Bytes::try_from(frame(&message)) {
+                unflushed += text.len();
                 socket.feed(Frame::Text(text)).await?;
+            }
+            // Keep the write buffer small (its limit is `max_write_buffer`).
+            if unflushed >= FLUSH_BYTES {
+                socket.flush().await?;
+                unflushed = 0;
             }
             written += 1;
             if written < MAX_BATCH {

@@ -576,3 +576,54 @@ async fn graceful_shutdown_with_close_on_sends_1001_and_returns() {
         .unwrap();
     assert!(drained, "every client was released");
 }
+
+/// A client that sends pings and never reads: the pongs pile up in the server's write buffer
+/// until its limit, and then the connection is dropped — memory stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_from_a_client_that_never_reads_is_cut() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = WsConfig::default();
+    config.max_write_buffer = 64 * 1024;
+    let url = serve(&manager(), config).await;
+    let addr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /ws?topics=c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    // A masked ping with a 125-byte payload (mask 0: the payload goes as is).
+    let mut ping = vec![0x89, 0x80 | 125, 0, 0, 0, 0];
+    ping.extend_from_slice(&[b'p'; 125]);
+    let pings: Vec<u8> = ping.repeat(512);
+    // Well before the server's own ping (15 s) could time out its write (10 s later).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    let mut sent = 0usize;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.write_all(&pings)).await {
+            Ok(Ok(())) => sent += pings.len(),
+            Ok(Err(_)) => break,
+            Err(_) => panic!("still accepting pings after {sent} bytes while never reading"),
+        }
+    }
+    assert!(sent > 0);
+}

@@ -16,6 +16,9 @@ pub struct ManagerConfig {
     /// Events replayed per channel at most on resume; a client further behind gets a
     /// `limit` gap instead of a partial replay. Default 1,000.
     pub replay_limit: usize,
+    /// Payload bytes replayed per channel at most on resume (what one connection may hold
+    /// while it writes its replay); a longer replay is a `limit` gap too. Default 16 MiB.
+    pub replay_max_bytes: usize,
     /// `false` (default): a client whose queue is full is closed with
     /// [`CloseReason::SlowConsumer`](crate::CloseReason::SlowConsumer) and can resume
     /// from its last position. `true`: the event is dropped for that client, which later
@@ -59,6 +62,7 @@ impl Default for ManagerConfig {
             max_connections: 10_000,
             client_buffer: 256,
             replay_limit: 1_000,
+            replay_max_bytes: 16 << 20,
             drop_on_backpressure: false,
             heartbeat_interval: Duration::from_secs(15),
             default_retry_ms: 3_000,
@@ -93,6 +97,7 @@ impl ManagerConfig {
         positive("max_connections", self.max_connections)?;
         positive("client_buffer", self.client_buffer)?;
         positive("replay_limit", self.replay_limit)?;
+        positive("replay_max_bytes", self.replay_max_bytes)?;
         positive("max_channels_per_client", self.max_channels_per_client)?;
         positive("max_channel_len", self.max_channel_len)?;
         positive("max_event_bytes", self.max_event_bytes)?;

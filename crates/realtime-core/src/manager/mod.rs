@@ -494,7 +494,7 @@ impl Inner {
     ) -> Result<(Replay, Position)> {
         let limit = self.config.replay_limit;
         let name: Arc<str> = channel.into();
-        let read = match Position::parse(token) {
+        let mut read = match Position::parse(token) {
             Ok(after) => self.store.read(channel, after, limit).await?,
             Err(_) => {
                 let head = self.store.head(channel).await?;
@@ -506,6 +506,12 @@ impl Inner {
                 }
             }
         };
+        let budget = self.config.replay_max_bytes;
+        if read.gap.is_none() && payload_bytes(&read.events) > budget {
+            // More than one connection may hold: the same answer as too many events.
+            read.gap = Some(GapReason::Limit);
+            read.events.clear();
+        }
         let head = read.head;
         let filter = |events: Vec<Event>| -> Vec<SharedEvent> {
             events
@@ -540,12 +546,22 @@ impl Inner {
                 tail = self.store.read(channel, oldest, limit).await?;
             }
             if tail.head.epoch == head.epoch {
-                events = filter(
-                    tail.events
-                        .into_iter()
-                        .filter(|e| e.id.offset <= head.offset)
-                        .collect(),
-                );
+                let mut tail: Vec<Event> = tail
+                    .events
+                    .into_iter()
+                    .filter(|e| e.id.offset <= head.offset)
+                    .collect();
+                // The newest events that fit the byte budget.
+                let (mut kept, mut start) = (0, tail.len());
+                for (index, event) in tail.iter().enumerate().rev() {
+                    kept += event.data.len();
+                    if kept > budget {
+                        break;
+                    }
+                    start = index;
+                }
+                tail.drain(..start);
+                events = filter(tail);
             }
         }
         Ok((
@@ -557,4 +573,8 @@ impl Inner {
             head,
         ))
     }
+}
+
+fn payload_bytes(events: &[Event]) -> usize {
+    events.iter().map(|e| e.data.len()).sum()
 }

@@ -1,4 +1,5 @@
-//! A client is cut by lag, not only by a full queue.
+//! What one client may hold: it is cut by lag, not only by a full queue, and a resume is
+//! bounded in bytes as well as in events.
 
 #![allow(clippy::unwrap_used)]
 
@@ -32,5 +33,36 @@ async fn a_client_far_behind_live_is_cut_before_its_queue_fills() {
         idle.close_reason(),
         Some(CloseReason::SlowConsumer),
         "3 events queued, the oldest 8 s old: behind by more than 5 s"
+    );
+}
+
+#[tokio::test]
+async fn a_replay_over_the_byte_budget_is_a_limit_gap_not_a_partial_replay() {
+    let mut config = ManagerConfig::default();
+    config.replay_max_bytes = 10_000;
+    let manager = Manager::builder().config(config).build().unwrap();
+    let first = manager
+        .publish(PublishRequest::new("c", "start"))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        manager
+            .publish(PublishRequest::new("c", "x".repeat(4_000)))
+            .await
+            .unwrap();
+    }
+    let request = SubscribeRequest {
+        channels: vec![realtime_core::ChannelRequest::resume(
+            "c",
+            first.id.to_token(),
+        )],
+        ..Default::default()
+    };
+    let sub = manager.subscribe(request).await.unwrap();
+    let replay = &sub.replay[0];
+    assert!(replay.events.is_empty(), "no partial replay");
+    assert_eq!(
+        replay.gap.as_ref().map(|g| g.reason),
+        Some(realtime_core::GapReason::Limit)
     );
 }
