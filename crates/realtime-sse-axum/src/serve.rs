@@ -58,7 +58,11 @@ const MAX_HEADERS: usize = 48;
 ///   with the bytes already read; so keep-alive, request bodies, WebSocket and error answers
 ///   (400, 431) are hyper's.
 /// - A connection that has not sent a complete request head within [`Server::head_timeout`]
-///   is closed (hyper applies no such limit by default).
+///   is closed (hyper applies no such limit by default) — the first head, and on a
+///   keep-alive connection served by hyper every later one, so an idle client is let go.
+/// - A write that makes no progress for [`Server::write_timeout`] ends the connection on
+///   either path (a response, a stream or a WebSocket served by hyper included), counted in
+///   `realtime_write_timeouts_total` (`transport` `sse` on the lean path, `http` on hyper's).
 /// - When `shutdown` completes, no new connection is accepted; open streams end when their
 ///   bodies do (close the [`realtime_core::Manager`] to end them), and keep-alive connections
 ///   served by hyper stay until their clients close them or the runtime stops.
@@ -162,8 +166,11 @@ impl Server {
                         head,
                         read: 0,
                         stream,
+                        write_timeout: self.write_timeout,
+                        stalled: None,
                     },
                     router,
+                    self.head_timeout,
                 )
                 .await
             }
@@ -223,10 +230,16 @@ fn event_stream_request(bytes: &[u8]) -> Head {
         .map_or(Head::Other, Head::EventStream)
 }
 
-async fn serve_with_hyper(io: Prefixed, router: Router) {
+async fn serve_with_hyper(io: Prefixed, router: Router, head_timeout: Duration) {
     let service = hyper_util::service::TowerToHyperService::new(router);
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.max_buf_size(MAX_HEAD_BYTES).writev(true);
+    // Without a timer hyper applies no header timeout at all: an idle keep-alive client
+    // would hold its descriptor forever.
+    builder
+        .max_buf_size(MAX_HEAD_BYTES)
+        .writev(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(head_timeout);
     let connection = builder
         .serve_connection(hyper_util::rt::TokioIo::new(io), service)
         .with_upgrades();
@@ -235,11 +248,41 @@ async fn serve_with_hyper(io: Prefixed, router: Router) {
     }
 }
 
-/// A stream whose first bytes, already read, are replayed before the socket's.
+/// A stream whose first bytes, already read, are replayed before the socket's, and whose
+/// writes fail once they have made no progress for `write_timeout` (a client that stopped
+/// reading a response or a stream served by hyper is let go).
 struct Prefixed {
     head: Vec<u8>,
     read: usize,
     stream: TcpStream,
+    write_timeout: Duration,
+    /// Armed when a write could not proceed; cleared by any progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Prefixed {
+    /// Passes a write's outcome through, turning a stall longer than the timeout into an
+    /// error.
+    fn timed<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let timeout = self.write_timeout;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if stalled.as_mut().poll(cx).is_ready() {
+            self.stalled = None;
+            metrics::counter!(realtime_core::metrics::WRITE_TIMEOUTS, "transport" => "http")
+                .increment(1);
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client took nothing for the write timeout",
+            )));
+        }
+        Poll::Pending
+    }
 }
 
 impl AsyncRead for Prefixed {
@@ -269,7 +312,9 @@ impl AsyncWrite for Prefixed {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.timed(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -277,7 +322,9 @@ impl AsyncWrite for Prefixed {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.timed(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -285,7 +332,9 @@ impl AsyncWrite for Prefixed {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_flush(cx);
+        this.timed(cx, poll)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -250,3 +250,68 @@ async fn shutdown_stops_accepting() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A keep-alive connection served by hyper that sends nothing after its first request is
+/// closed after the head timeout: idle clients cannot hold descriptors forever.
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed_after_the_head_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route("/ping", get(|| async { "pong" }));
+    let server = Server::new().head_timeout(Duration::from_millis(200));
+    tokio::spawn(server.serve(listener, app, std::future::pending()));
+    let mut stream = send(addr, b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = read_until(&mut stream, |s| s.ends_with("pong")).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(_))),
+        "the idle connection was not closed: {read:?}"
+    );
+}
+
+/// A stream served by hyper (the client did not send `Accept: text/event-stream`) to a
+/// client that stops reading is released after the write timeout too.
+#[tokio::test]
+async fn a_stalled_stream_served_by_hyper_is_released_after_the_write_timeout() {
+    let mut config = realtime_core::ManagerConfig::default();
+    config.client_buffer = 100_000;
+    let manager = Manager::builder().config(config).build().unwrap();
+    let sse = SseHandler::builder(manager.clone()).build().unwrap();
+    let app = Router::new().route("/events", sse.get());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::new().write_timeout(Duration::from_millis(100));
+    tokio::spawn(server.serve(listener, app, std::future::pending()));
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /events?channel=c HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while manager.connection_count() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never subscribed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let payload = "x".repeat(64 * 1024);
+    for _ in 0..200 {
+        if manager.connection_count() == 0 {
+            break;
+        }
+        manager
+            .publish(PublishRequest::new("c", payload.clone()))
+            .await
+            .unwrap();
+    }
+    while manager.connection_count() != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a stalled stream served by hyper is still held"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(stream);
+}
