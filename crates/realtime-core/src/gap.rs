@@ -50,12 +50,18 @@ impl fmt::Display for GapReason {
 /// the events after `head`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Gap {
-    /// The channel concerned.
+    /// The channel concerned (serialized as the name its clients know it by,
+    /// [`channel_name`](crate::routing::channel_name)).
+    #[serde(serialize_with = "client_channel_name")]
     pub channel: Arc<str>,
     /// Why the sequence is not exact.
     pub reason: GapReason,
     /// The channel's head when the gap was found: the position to resume from.
     pub head: Position,
+}
+
+fn client_channel_name<S: serde::Serializer>(channel: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(crate::routing::channel_name(channel))
 }
 
 impl Gap {

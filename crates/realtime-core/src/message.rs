@@ -38,7 +38,7 @@ pub fn encode_event(event: &Event) -> Bytes {
     let data = String::from_utf8_lossy(&event.data);
     let message = EventMessage {
         kind: "event",
-        channel: &event.channel,
+        channel: crate::routing::channel_name(&event.channel),
         id: event.id,
         event_type: event.event_type.as_deref(),
         retry_ms: event.retry_ms,

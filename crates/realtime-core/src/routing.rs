@@ -36,6 +36,38 @@ pub fn validate_channel(channel: &str, max_len: usize) -> Result<()> {
     Ok(())
 }
 
+/// Separates a tenant scope from the channel name in a tenant-scoped channel. It is not
+/// allowed in channel names, so a scoped name never equals a plain one.
+const SCOPE_SEPARATOR: char = '~';
+
+/// The channel a tenant's `channel` is stored and carried under when channels are scoped
+/// by tenant ([`ManagerConfig::tenant_scoped_channels`](crate::ManagerConfig)): each tenant
+/// has its own sequence of positions and its own retention. The tenant is written with
+/// characters a channel name allows (others as `%XX`) between two `~`.
+pub fn scoped_channel(tenant: &str, channel: &str) -> String {
+    let mut scoped = String::with_capacity(tenant.len() + channel.len() + 2);
+    scoped.push(SCOPE_SEPARATOR);
+    for byte in tenant.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
+            scoped.push(char::from(byte));
+        } else {
+            scoped.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    scoped.push(SCOPE_SEPARATOR);
+    scoped.push_str(channel);
+    scoped
+}
+
+/// The name a client knows a channel by: `channel` itself, or, for a tenant-scoped channel
+/// ([`scoped_channel`]), the part after its scope.
+pub fn channel_name(channel: &str) -> &str {
+    match channel.rsplit_once(SCOPE_SEPARATOR) {
+        Some((_, name)) => name,
+        None => channel,
+    }
+}
+
 /// Checks a tenant or subject: 1 to 256 bytes, no control characters.
 pub fn validate_routing_key(field: &'static str, value: &str) -> Result<()> {
     if value.is_empty() {

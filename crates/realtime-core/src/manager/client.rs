@@ -206,9 +206,12 @@ impl Client {
         &self.shared.id
     }
 
-    /// The channels, in subscription order.
+    /// The channels, in subscription order, by the names the client asked for (a
+    /// tenant-scoped channel by its plain name).
     pub fn channels(&self) -> impl Iterator<Item = &str> {
-        self.memberships.iter().map(|m| &*m.hub.name)
+        self.memberships
+            .iter()
+            .map(|m| crate::routing::channel_name(&m.hub.name))
     }
 
     /// The client's tenant and subject.

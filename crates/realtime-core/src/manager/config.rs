@@ -53,6 +53,16 @@ pub struct ManagerConfig {
     /// is not full: it is that far behind live, and would otherwise drift past the retained
     /// history. Default 30 s.
     pub max_lag: Duration,
+    /// `true` (default): a channel is scoped by tenant. An event published with tenant T to
+    /// `orders` and every client of tenant T on `orders` use T's own `orders`
+    /// ([`routing::scoped_channel`](crate::routing::scoped_channel)): its own positions
+    /// (no id jumps that reveal other tenants' traffic) and its own retention (a noisy tenant
+    /// cannot trim a quiet one's history). Untenanted events and clients use the plain
+    /// channel; a tenant's clients then do not receive untenanted events of that name
+    /// (publish to each tenant instead). `false`: tenants share one channel, its positions
+    /// and its retention, and a tenant's clients also receive its untenanted events (the Go
+    /// package's behaviour).
+    pub tenant_scoped_channels: bool,
 }
 
 impl Default for ManagerConfig {
@@ -74,6 +84,7 @@ impl Default for ManagerConfig {
             subscribe_timeout: Duration::from_secs(10),
             repair_patience: Duration::from_secs(2),
             max_lag: Duration::from_secs(30),
+            tenant_scoped_channels: true,
         }
     }
 }

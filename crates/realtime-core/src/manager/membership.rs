@@ -20,16 +20,27 @@ impl Client {
         self.manager.check_open()?;
         let joined: Vec<&str> = self.channels().collect();
         self.manager.validate_channels(&channels, &joined)?;
+        let tenant = self.shared.route.tenant.clone();
+        let channels = channels
+            .into_iter()
+            .map(|c| ChannelRequest {
+                channel: self.manager.scoped(tenant.as_deref(), &c.channel),
+                ..c
+            })
+            .collect();
         self.join_validated(channels).await
     }
 
     /// Removes `channel` from this client; returns whether it had joined it. Messages of the
     /// channel still queued are skipped.
     pub fn leave(&mut self, channel: &str) -> bool {
+        let channel = self
+            .manager
+            .scoped(self.shared.route.tenant.as_deref(), channel);
         let Some(index) = self
             .memberships
             .iter()
-            .position(|m| &*m.hub.name == channel)
+            .position(|m| *m.hub.name == *channel)
         else {
             return false;
         };

@@ -4,7 +4,9 @@ mod client;
 mod config;
 mod hub;
 mod membership;
+mod replay;
 mod request;
+mod shutdown;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,12 +24,9 @@ pub use request::{ChannelRequest, PublishRequest, Replay, SubscribeRequest, Subs
 
 use crate::bus::Bus;
 use crate::error::{Error, Result};
-use crate::event::{Event, SharedEvent};
-use crate::gap::{Gap, GapReason};
+use crate::event::Event;
 use crate::memory::{InMemoryBus, InMemoryStore};
 use crate::metrics as m;
-use crate::position::Position;
-use crate::routing::Route;
 use crate::store::Store;
 
 /// Serves local clients and fans events out across instances.
@@ -259,7 +258,16 @@ impl Manager {
             }
             clients.insert(id.clone(), Arc::downgrade(&shared));
         }
-        let replay = client.join_validated(request.channels).await?;
+        let tenant = client.shared.route.tenant.clone();
+        let channels = request
+            .channels
+            .into_iter()
+            .map(|c| ChannelRequest {
+                channel: inner.scoped(tenant.as_deref(), &c.channel),
+                ..c
+            })
+            .collect();
+        let replay = client.join_validated(channels).await?;
         tracing::debug!(client = %id, channels = client.memberships.len(), "subscribed");
         Ok(Subscription { client, replay })
     }
@@ -305,67 +313,6 @@ impl Manager {
         let bus = inner.bus.close().await;
         let store = inner.store.close().await;
         bus.and(store)
-    }
-}
-
-impl Manager {
-    /// A future for a server's graceful shutdown hook: waits for `signal`, then
-    /// [closes](Manager::close) the manager, so that every stream has ended by the time the
-    /// server starts waiting for its connections (a server that waits first never stops:
-    /// event streams end only when the manager closes).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let manager = realtime_core::Manager::builder().build().unwrap();
-    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    /// // With axum: `axum::serve(listener, app).with_graceful_shutdown(on_signal).await?;`
-    /// let on_signal = manager.close_on(async move { stopped.await.ok(); });
-    /// stop.send(()).unwrap();
-    /// on_signal.await;
-    /// assert!(manager.is_closed());
-    /// // WebSocket sessions run beside the server: let them send their close frames (1001).
-    /// assert!(manager.drained_within(std::time::Duration::from_secs(5)).await);
-    /// # }
-    /// ```
-    pub fn close_on(
-        &self,
-        signal: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        let manager = self.clone();
-        async move {
-            signal.await;
-            tracing::info!("shutting down: ending every stream");
-            if let Err(error) = manager.close().await {
-                tracing::warn!(%error, "closing the store or bus failed");
-            }
-        }
-    }
-
-    /// Resolves once no client is connected: every stream has ended and its adapter has let
-    /// its [`Client`] go (a WebSocket session after sending its close frame).
-    pub async fn drained(&self) {
-        loop {
-            let notified = self.inner.drained.notified();
-            let mut notified = std::pin::pin!(notified);
-            notified.as_mut().enable();
-            if self.connection_count() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// [`Manager::drained`], waiting at most `grace`; returns whether every client left.
-    pub async fn drained_within(&self, grace: Duration) -> bool {
-        let drained = tokio::time::timeout(grace, self.drained()).await.is_ok();
-        if !drained {
-            tracing::warn!(
-                clients = self.connection_count(),
-                ?grace,
-                "clients still connected after the grace period"
-            );
-        }
-        drained
     }
 }
 
@@ -483,98 +430,4 @@ impl Inner {
             self.drained.notify_waiters();
         }
     }
-
-    /// Reads what a client missed after `token`: exact, or a gap and (optionally) the tail.
-    /// Returns the replay and the position live delivery continues after.
-    pub(super) async fn replay(
-        &self,
-        channel: &str,
-        token: &str,
-        route: &Route,
-    ) -> Result<(Replay, Position)> {
-        let limit = self.config.replay_limit;
-        let name: Arc<str> = channel.into();
-        let mut read = match Position::parse(token) {
-            Ok(after) => self.store.read(channel, after, limit).await?,
-            Err(_) => {
-                let head = self.store.head(channel).await?;
-                crate::store::ReadResult {
-                    events: Vec::new(),
-                    head,
-                    oldest: 0,
-                    gap: Some(GapReason::UnknownPosition),
-                }
-            }
-        };
-        let budget = self.config.replay_max_bytes;
-        if read.gap.is_none() && payload_bytes(&read.events) > budget {
-            // More than one connection may hold: the same answer as too many events.
-            read.gap = Some(GapReason::Limit);
-            read.events.clear();
-        }
-        let head = read.head;
-        let filter = |events: Vec<Event>| -> Vec<SharedEvent> {
-            events
-                .into_iter()
-                .filter(|e| route.accepts(e))
-                .map(SharedEvent::new)
-                .collect()
-        };
-        let Some(reason) = read.gap else {
-            return Ok((
-                Replay {
-                    channel: name,
-                    events: filter(read.events),
-                    gap: None,
-                },
-                head,
-            ));
-        };
-        metrics::counter!(m::GAPS, "reason" => reason.as_str()).increment(1);
-        tracing::debug!(channel, %reason, %head, "replay gap");
-        let gap = Gap {
-            channel: name.clone(),
-            reason,
-            head,
-        };
-        let mut events = Vec::new();
-        if self.config.replay_tail_after_gap && head.offset > 0 {
-            let start = Position::new(head.epoch, head.offset.saturating_sub(limit as u64));
-            let mut tail = self.store.read(channel, start, limit).await?;
-            if tail.gap == Some(GapReason::Trimmed) {
-                let oldest = Position::new(head.epoch, tail.oldest.saturating_sub(1));
-                tail = self.store.read(channel, oldest, limit).await?;
-            }
-            if tail.head.epoch == head.epoch {
-                let mut tail: Vec<Event> = tail
-                    .events
-                    .into_iter()
-                    .filter(|e| e.id.offset <= head.offset)
-                    .collect();
-                // The newest events that fit the byte budget.
-                let (mut kept, mut start) = (0, tail.len());
-                for (index, event) in tail.iter().enumerate().rev() {
-                    kept += event.data.len();
-                    if kept > budget {
-                        break;
-                    }
-                    start = index;
-                }
-                tail.drain(..start);
-                events = filter(tail);
-            }
-        }
-        Ok((
-            Replay {
-                channel: name,
-                events,
-                gap: Some(gap),
-            },
-            head,
-        ))
-    }
-}
-
-fn payload_bytes(events: &[Event]) -> usize {
-    events.iter().map(|e| e.data.len()).sum()
 }

@@ -112,6 +112,17 @@ pub struct Subscription {
 }
 
 impl Inner {
+    /// The channel `channel` is kept under for `tenant`: its tenant-scoped name when channels
+    /// are scoped and there is a tenant, else `channel` itself.
+    pub(super) fn scoped(&self, tenant: Option<&str>, channel: &str) -> String {
+        match tenant {
+            Some(tenant) if self.config.tenant_scoped_channels => {
+                routing::scoped_channel(tenant, channel)
+            }
+            _ => channel.to_owned(),
+        }
+    }
+
     /// Checks channel requests joining a client that already has `joined` channels.
     pub(super) fn validate_channels(
         &self,
@@ -163,7 +174,7 @@ impl Inner {
             return Err(Error::invalid("data", "must be UTF-8 text"));
         }
         Ok(NewEvent {
-            channel: request.channel,
+            channel: self.scoped(request.tenant.as_deref(), &request.channel),
             tenant: request.tenant,
             subject: request.subject,
             event_type: request.event_type,

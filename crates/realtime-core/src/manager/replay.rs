@@ -1,0 +1,108 @@
+//! What a resuming client missed: an exact replay, or a gap and (optionally) the tail.
+
+use std::sync::Arc;
+
+use super::Inner;
+use super::request::Replay;
+use crate::error::Result;
+use crate::event::{Event, SharedEvent};
+use crate::gap::{Gap, GapReason};
+use crate::metrics as m;
+use crate::position::Position;
+use crate::routing::Route;
+
+impl Inner {
+    /// Reads what a client missed after `token`: exact, or a gap and (optionally) the tail.
+    /// Returns the replay and the position live delivery continues after.
+    pub(super) async fn replay(
+        &self,
+        channel: &str,
+        token: &str,
+        route: &Route,
+    ) -> Result<(Replay, Position)> {
+        let limit = self.config.replay_limit;
+        let name: Arc<str> = channel.into();
+        let mut read = match Position::parse(token) {
+            Ok(after) => self.store.read(channel, after, limit).await?,
+            Err(_) => {
+                let head = self.store.head(channel).await?;
+                crate::store::ReadResult {
+                    events: Vec::new(),
+                    head,
+                    oldest: 0,
+                    gap: Some(GapReason::UnknownPosition),
+                }
+            }
+        };
+        let budget = self.config.replay_max_bytes;
+        if read.gap.is_none() && payload_bytes(&read.events) > budget {
+            // More than one connection may hold: the same answer as too many events.
+            read.gap = Some(GapReason::Limit);
+            read.events.clear();
+        }
+        let head = read.head;
+        let filter = |events: Vec<Event>| -> Vec<SharedEvent> {
+            events
+                .into_iter()
+                .filter(|e| route.accepts(e))
+                .map(SharedEvent::new)
+                .collect()
+        };
+        let Some(reason) = read.gap else {
+            return Ok((
+                Replay {
+                    channel: name,
+                    events: filter(read.events),
+                    gap: None,
+                },
+                head,
+            ));
+        };
+        metrics::counter!(m::GAPS, "reason" => reason.as_str()).increment(1);
+        tracing::debug!(channel, %reason, %head, "replay gap");
+        let gap = Gap {
+            channel: name.clone(),
+            reason,
+            head,
+        };
+        let mut events = Vec::new();
+        if self.config.replay_tail_after_gap && head.offset > 0 {
+            let start = Position::new(head.epoch, head.offset.saturating_sub(limit as u64));
+            let mut tail = self.store.read(channel, start, limit).await?;
+            if tail.gap == Some(GapReason::Trimmed) {
+                let oldest = Position::new(head.epoch, tail.oldest.saturating_sub(1));
+                tail = self.store.read(channel, oldest, limit).await?;
+            }
+            if tail.head.epoch == head.epoch {
+                let mut tail: Vec<Event> = tail
+                    .events
+                    .into_iter()
+                    .filter(|e| e.id.offset <= head.offset)
+                    .collect();
+                // The newest events that fit the byte budget.
+                let (mut kept, mut start) = (0, tail.len());
+                for (index, event) in tail.iter().enumerate().rev() {
+                    kept += event.data.len();
+                    if kept > budget {
+                        break;
+                    }
+                    start = index;
+                }
+                tail.drain(..start);
+                events = filter(tail);
+            }
+        }
+        Ok((
+            Replay {
+                channel: name,
+                events,
+                gap: Some(gap),
+            },
+            head,
+        ))
+    }
+}
+
+fn payload_bytes(events: &[Event]) -> usize {
+    events.iter().map(|e| e.data.len()).sum()
+}

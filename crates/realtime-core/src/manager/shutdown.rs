@@ -1,0 +1,67 @@
+//! Ending a manager together with the server in front of it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::Manager;
+
+impl Manager {
+    /// A future for a server's graceful shutdown hook: waits for `signal`, then
+    /// [closes](Manager::close) the manager, so that every stream has ended by the time the
+    /// server starts waiting for its connections (a server that waits first never stops:
+    /// event streams end only when the manager closes).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let manager = realtime_core::Manager::builder().build().unwrap();
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// // With axum: `axum::serve(listener, app).with_graceful_shutdown(on_signal).await?;`
+    /// let on_signal = manager.close_on(async move { stopped.await.ok(); });
+    /// stop.send(()).unwrap();
+    /// on_signal.await;
+    /// assert!(manager.is_closed());
+    /// // WebSocket sessions run beside the server: let them send their close frames (1001).
+    /// assert!(manager.drained_within(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// ```
+    pub fn close_on(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let manager = self.clone();
+        async move {
+            signal.await;
+            tracing::info!("shutting down: ending every stream");
+            if let Err(error) = manager.close().await {
+                tracing::warn!(%error, "closing the store or bus failed");
+            }
+        }
+    }
+
+    /// Resolves once no client is connected: every stream has ended and its adapter has let
+    /// its [`Client`] go (a WebSocket session after sending its close frame).
+    pub async fn drained(&self) {
+        loop {
+            let notified = self.inner.drained.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.connection_count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// [`Manager::drained`], waiting at most `grace`; returns whether every client left.
+    pub async fn drained_within(&self, grace: Duration) -> bool {
+        let drained = tokio::time::timeout(grace, self.drained()).await.is_ok();
+        if !drained {
+            tracing::warn!(
+                clients = self.connection_count(),
+                ?grace,
+                "clients still connected after the grace period"
+            );
+        }
+        drained
+    }
+}
