@@ -58,6 +58,19 @@ pub trait Bus: Send + Sync + 'static {
     /// Returns `self`.
     fn as_any(&self) -> &dyn std::any::Any;
 
+    /// Whether the bus can carry events right now, for readiness checks
+    /// ([`Manager::ready`](crate::Manager::ready)).
+    ///
+    /// # Behavior
+    /// - `Ok` when publishing and receiving work now; otherwise why not (retryable while a
+    ///   connection is down and being retried), [`Error::Closed`](crate::Error::Closed)
+    ///   after [`Bus::close`].
+    /// - Answers within the bus's own operation timeout; changes nothing.
+    /// - The default answers `Ok`, for a bus in this process.
+    async fn check(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Closes the connection and ends every subscription.
     ///
     /// # Behavior

@@ -54,7 +54,7 @@ pub use event::{Event, NewEvent, SharedEvent};
 pub use gap::{Gap, GapReason};
 pub use manager::{
     ChannelRequest, Client, CloseReason, Manager, ManagerBuilder, ManagerConfig, Message,
-    PublishRequest, Replay, SubscribeRequest, Subscription,
+    PublishRequest, Readiness, Replay, SubscribeRequest, Subscription,
 };
 pub use memory::{InMemoryBus, InMemoryStore, InMemoryStoreConfig};
 pub use position::{Epoch, InvalidPosition, Position};

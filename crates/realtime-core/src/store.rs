@@ -133,6 +133,19 @@ pub trait Store: Send + Sync + 'static {
         }
     }
 
+    /// Whether the store can serve right now, for readiness checks
+    /// ([`Manager::ready`](crate::Manager::ready)).
+    ///
+    /// # Behavior
+    /// - `Ok` when a request would be served now; otherwise the error a request would get
+    ///   (retryable while the server is unreachable), [`Error::Closed`] after
+    ///   [`Store::close`].
+    /// - Answers within the store's own operation timeout; changes nothing.
+    /// - The default answers `Ok`, for a store in this process.
+    async fn check(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Releases the store's resources.
     ///
     /// # Behavior

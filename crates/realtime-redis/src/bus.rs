@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::codec;
 use crate::config::RedisBusConfig;
-use crate::error::from_redis;
+use crate::error::{from_redis, once_more, reconnectable};
 use crate::link::{self, Link};
 use crate::store::connect;
 
@@ -138,12 +138,15 @@ impl Bus for RedisBus {
     async fn publish(&self, event: &Event) -> Result<()> {
         self.check_open()?;
         let message = codec::encode_message(event);
-        redis::cmd("PUBLISH")
-            .arg(self.redis_channel(&event.channel))
-            .arg(message)
-            .exec_async(&mut self.publisher.clone())
-            .await
-            .map_err(|e| from_redis(e).into())
+        let mut command = redis::cmd("PUBLISH");
+        command.arg(self.redis_channel(&event.channel)).arg(message);
+        // A second copy of a message is harmless: subscribers drop duplicates by position.
+        once_more(reconnectable, || {
+            let (command, mut connection) = (&command, self.publisher.clone());
+            async move { command.exec_async(&mut connection).await }
+        })
+        .await
+        .map_err(|e| from_redis(e).into())
     }
 
     async fn subscribe(&self, channel: &str) -> Result<BusSubscription> {
@@ -184,6 +187,24 @@ impl Bus for RedisBus {
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.check_open()?;
+        if !self.link.is_connected() {
+            return Err(realtime_core::BackendError::new(
+                "redis",
+                realtime_core::BackendErrorKind::Connection,
+                "the pub/sub connection is down (reconnecting)",
+            )
+            .into());
+        }
+        once_more(reconnectable, || {
+            let mut connection = self.publisher.clone();
+            async move { redis::cmd("PING").query_async::<()>(&mut connection).await }
+        })
+        .await
+        .map_err(|e| from_redis(e).into())
     }
 
     async fn close(&self) -> Result<()> {

@@ -14,7 +14,7 @@ use redis::{Script, Value};
 use crate::bus::RedisBus;
 use crate::codec::{self, decode_error};
 use crate::config::{RedisStoreConfig, redact};
-use crate::error::{connect_failed, from_redis};
+use crate::error::{connect_failed, from_redis, once_more, reconnectable};
 
 /// The append script: starts a new history (fresh epoch, stream cleared) when the channel has
 /// none — or, with restart detection on, when the server is not the one that wrote the
@@ -170,22 +170,6 @@ impl RedisStore {
         } else {
             Ok(())
         }
-    }
-}
-
-/// Runs `op`, and once more if it failed with an error `retry` accepts. After an outage the
-/// first command on a connection manager returns the failure of its last reconnect attempt
-/// (and only starts a new one); the second finds the server again.
-async fn once_more<T, F>(
-    retry: impl Fn(&redis::RedisError) -> bool,
-    mut op: impl FnMut() -> F,
-) -> redis::RedisResult<T>
-where
-    F: std::future::Future<Output = redis::RedisResult<T>>,
-{
-    match op().await {
-        Err(error) if retry(&error) => op().await,
-        result => result,
     }
 }
 
@@ -357,15 +341,13 @@ impl Store for RedisStore {
             .arg("COUNT")
             .arg(limit.max(1));
         // A read changes nothing but TTLs: any dropped or refused connection is retried.
-        let (meta, first, entries): (Vec<Value>, Vec<Value>, Vec<Value>) = once_more(
-            |e| e.is_connection_refusal() || e.is_connection_dropped() || e.is_io_error(),
-            || {
+        let (meta, first, entries): (Vec<Value>, Vec<Value>, Vec<Value>) =
+            once_more(reconnectable, || {
                 let (pipe, mut connection) = (&pipe, self.connection.clone());
                 async move { pipe.query_async(&mut connection).await }
-            },
-        )
-        .await
-        .map_err(from_redis)?;
+            })
+            .await
+            .map_err(from_redis)?;
         let [epoch, head] = meta.as_slice() else {
             return Err(decode_error("meta reply shape").into());
         };
@@ -414,6 +396,16 @@ impl Store for RedisStore {
             .read(channel, Position::start(Epoch::NONE), 0)
             .await?
             .head)
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.check_open()?;
+        once_more(reconnectable, || {
+            let mut connection = self.connection.clone();
+            async move { redis::cmd("PING").query_async::<()>(&mut connection).await }
+        })
+        .await
+        .map_err(|e| from_redis(e).into())
     }
 
     async fn close(&self) -> Result<()> {

@@ -150,6 +150,11 @@ async fn outage(
         !receiver.bus.is_connected()
     })
     .await;
+    let readiness = receiver.manager.ready().await;
+    assert!(
+        readiness.store.is_err() && readiness.bus.is_err(),
+        "readiness reports the outage: {readiness:?}"
+    );
     let rest = outage.saturating_sub(started.elapsed());
     // The length of the fault, not a synchronisation.
     tokio::time::sleep(rest).await;
@@ -159,6 +164,8 @@ async fn outage(
     })
     .await;
     assert!(receiver.bus.reconnects() >= 1);
+    let readiness = receiver.manager.ready().await;
+    assert!(readiness.is_ready(), "ready again: {readiness:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,8 @@
 //! - `POST /publish` — `{"channel", "type"?, "data", "tenant"?, "subject"?}` (data: any JSON
 //!   value or a string) → `{"id", "channel"}`, or 400 with a JSON error;
 //! - `GET /metrics` — Prometheus text; `GET /stats` — `{"connections", "channels"}`;
+//! - `GET /healthz` — 200 while the process answers; `GET /readyz` — 200 when the store and
+//!   bus are reachable, else 503 with what failed ([`realtime_core::Manager::ready`]);
 //! - `POST /admin/disconnect-all` — ends every stream (browsers reconnect and resume).
 
 mod options;
@@ -96,6 +98,8 @@ pub fn app(manager: Manager) -> realtime_core::Result<Router> {
         .route("/ws", ws.get())
         .route("/publish", post(routes::publish))
         .route("/stats", get(routes::stats))
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
         .route("/admin/disconnect-all", post(routes::disconnect_all))
         .with_state(state))

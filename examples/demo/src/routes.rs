@@ -71,3 +71,31 @@ pub(crate) async fn disconnect_all(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// `GET /healthz`: the process answers.
+pub(crate) async fn healthz() -> Response {
+    Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+/// `GET /readyz`: 200 when the manager is open and its store and bus can serve, else 503
+/// with what failed — for a load balancer to stop sending clients here.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    let readiness = state.manager.ready().await;
+    let part = |result: &realtime_core::Result<()>| match result {
+        Ok(()) => "ok".to_owned(),
+        Err(error) => error.to_string(),
+    };
+    let status = if readiness.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({
+            "store": part(&readiness.store),
+            "bus": part(&readiness.bus),
+        })),
+    )
+        .into_response()
+}

@@ -166,3 +166,31 @@ async fn two_demos_on_redis_form_a_cluster() {
         (second["id"].as_str(), Some("two"))
     );
 }
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let manager = realtime_core::Manager::builder().build().unwrap();
+    let app = realtime_demo::app(manager.clone()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let get = |path: &'static str| {
+        let url = format!("{base}{path}");
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(get("/healthz").await, (200, json!({"status": "ok"})));
+    assert_eq!(
+        get("/readyz").await,
+        (200, json!({"store": "ok", "bus": "ok"}))
+    );
+    manager.close().await.unwrap();
+    assert_eq!(
+        get("/readyz").await,
+        (503, json!({"store": "closed", "bus": "closed"}))
+    );
+    assert_eq!(get("/healthz").await.0, 200);
+}

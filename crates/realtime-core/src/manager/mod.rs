@@ -21,6 +21,7 @@ use client::{ClientShared, Membership};
 pub use config::ManagerConfig;
 use hub::Hub;
 pub use request::{ChannelRequest, PublishRequest, Replay, SubscribeRequest, Subscription};
+pub use shutdown::Readiness;
 
 use crate::bus::Bus;
 use crate::error::{Error, Result};

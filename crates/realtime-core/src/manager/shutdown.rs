@@ -1,11 +1,44 @@
-//! Ending a manager together with the server in front of it.
+//! Readiness, and ending a manager together with the server in front of it.
 
 use std::future::Future;
 use std::time::Duration;
 
 use super::Manager;
+use crate::error::{Error, Result};
+
+/// What [`Manager::ready`] found: each part `Ok`, or the error it gave.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Readiness {
+    /// The store's [`check`](crate::Store::check).
+    pub store: Result<()>,
+    /// The bus's [`check`](crate::Bus::check).
+    pub bus: Result<()>,
+}
+
+impl Readiness {
+    /// Whether the manager is open and both the store and the bus can serve.
+    pub fn is_ready(&self) -> bool {
+        self.store.is_ok() && self.bus.is_ok()
+    }
+}
 
 impl Manager {
+    /// Whether this instance can serve: open, its store and its bus reachable — for a
+    /// readiness endpoint (`/readyz`). Liveness needs nothing but the process answering.
+    pub async fn ready(&self) -> Readiness {
+        if self.is_closed() {
+            return Readiness {
+                store: Err(Error::Closed),
+                bus: Err(Error::Closed),
+            };
+        }
+        Readiness {
+            store: self.inner.store.check().await,
+            bus: self.inner.bus.check().await,
+        }
+    }
+
     /// A future for a server's graceful shutdown hook: waits for `signal`, then
     /// [closes](Manager::close) the manager, so that every stream has ended by the time the
     /// server starts waiting for its connections (a server that waits first never stops:

@@ -153,6 +153,10 @@ impl Bus for InMemoryBus {
         self
     }
 
+    async fn check(&self) -> Result<()> {
+        self.check_open()
+    }
+
     async fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());

@@ -322,6 +322,10 @@ impl Store for InMemoryStore {
         }))
     }
 
+    async fn check(&self) -> Result<()> {
+        self.check_open()
+    }
+
     async fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::Release);
         let mut state = self.state.lock();
