@@ -63,6 +63,7 @@ pub const ALL: &[&str] = &[
     "store_unknown_position",
     "store_epoch_change",
     "store_no_history",
+    "store_idempotent_append",
     "store_concurrent_appends",
     "store_close",
     "bus_two_instance_fanout",
@@ -72,6 +73,7 @@ pub const ALL: &[&str] = &[
     "manager_resume_gaps",
     "manager_tenant_isolation",
     "manager_tenant_scoped_channels",
+    "manager_idempotent_publish",
     "manager_slow_consumer",
     "manager_drop_on_backpressure",
     "manager_echo_dedupe",
@@ -93,10 +95,11 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@each $backend;
             store_order, store_replay_from_position, store_exclusive_start, store_limit_gap,
             store_trimmed_gap, store_unknown_position, store_epoch_change, store_no_history,
+            store_idempotent_append,
             store_concurrent_appends, store_close, bus_two_instance_fanout,
             bus_unsubscribe_stops_delivery, bus_close, manager_subscribe_race,
             manager_resume_gaps, manager_tenant_isolation, manager_tenant_scoped_channels,
-            manager_slow_consumer,
+            manager_idempotent_publish, manager_slow_consumer,
             manager_drop_on_backpressure, manager_echo_dedupe, manager_live_gap_repair,
             manager_multi_channel, manager_join_and_leave, manager_releases_channel, manager_close
         );

@@ -385,6 +385,33 @@ pub async fn manager_tenant_scoped_channels(backend: &dyn Backend) {
     }
 }
 
+/// A publish retried with the same idempotency key, on another instance, returns the first
+/// id, and subscribers receive the event once.
+pub async fn manager_idempotent_publish(backend: &dyn Backend) {
+    let a = instance(backend, ManagerConfig::default()).await;
+    let b = instance(backend, ManagerConfig::default()).await;
+    let ch = channel("idempotent");
+    let mut client = ok(a.subscribe(SubscribeRequest::channel(&ch)).await, "sub").client;
+    let request = |data: &str| {
+        let mut request = PublishRequest::new(&ch, data.to_owned());
+        request.idempotency_key = Some("order-42-created".into());
+        request
+    };
+    let first = ok(a.publish(request("x")).await, "publish");
+    let retried = ok(b.publish(request("x")).await, "retry on another instance");
+    assert_eq!(retried.id, first.id);
+    let end = ok(
+        b.publish(PublishRequest::new(&ch, "end")).await,
+        "publish end",
+    );
+    assert_eq!(next_event(&mut client, "first").await.id, first.id);
+    assert_eq!(
+        next_event(&mut client, "end").await.id,
+        end.id,
+        "the retry was not delivered again"
+    );
+}
+
 /// One client on several channels: each channel's replay, and live events from all of them.
 pub async fn manager_multi_channel(backend: &dyn Backend) {
     let manager = instance(backend, ManagerConfig::default()).await;

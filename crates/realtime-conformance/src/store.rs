@@ -195,6 +195,39 @@ pub async fn store_no_history(backend: &dyn Backend) {
     assert_eq!((read.events.len(), read.gap), (2, Some(GapReason::Limit)));
 }
 
+/// An append with an idempotency key the channel already holds appends nothing and returns
+/// the first position; once that event is trimmed, the key is forgotten.
+pub async fn store_idempotent_append(backend: &dyn Backend) {
+    let store = ok(backend.store().await, "store");
+    let ch = channel("idempotent");
+    let keyed = |data: &str, key: &str| {
+        let mut event = NewEvent::new(&ch, data.to_owned());
+        event.idempotency_key = Some(key.to_owned());
+        event
+    };
+    let first = ok(store.append(keyed("once", "k1")).await, "append");
+    let retried = ok(store.append(keyed("once", "k1")).await, "retry");
+    assert_eq!(retried.id, first.id, "a retry keeps the first position");
+    let other = ok(store.append(keyed("other", "k2")).await, "append k2");
+    assert_eq!(other.id.offset, first.id.offset + 1);
+    let read = ok(
+        store.read(&ch, Position::start(first.id.epoch), 10).await,
+        "read",
+    );
+    assert_eq!(
+        read.events.len(),
+        2,
+        "no duplicate stored: {:?}",
+        read.events
+    );
+    append_n(&store, &ch, backend.max_events_per_channel()).await;
+    let after_trim = ok(store.append(keyed("once", "k1")).await, "append after trim");
+    assert!(
+        after_trim.id.offset > other.id.offset,
+        "a key whose event is gone is forgotten"
+    );
+}
+
 /// Concurrent appenders get unique, contiguous offsets.
 pub async fn store_concurrent_appends(backend: &dyn Backend) {
     let store = ok(backend.store().await, "store");

@@ -58,6 +58,10 @@ pub struct NewEvent {
     pub retry_ms: Option<u32>,
     /// See [`Event::timestamp`].
     pub timestamp: SystemTime,
+    /// Makes a retried publish safe: a store that already holds an event of this channel
+    /// appended with the same key returns that event's position instead of appending again
+    /// (see [`Store::append`](crate::Store::append)). Not part of the stored event.
+    pub idempotency_key: Option<String>,
 }
 
 impl NewEvent {
@@ -71,6 +75,7 @@ impl NewEvent {
             data: data.into(),
             retry_ms: None,
             timestamp: SystemTime::now(),
+            idempotency_key: None,
         }
     }
 

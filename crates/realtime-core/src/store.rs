@@ -77,6 +77,10 @@ pub trait Store: Send + Sync + 'static {
     /// - May trim the oldest events to stay within the store's bounds; never reorders.
     /// - Once this returns `Ok`, [`Store::read`] and [`Store::head`] on any instance see the
     ///   event (read-your-writes across instances).
+    /// - With an [`idempotency_key`](NewEvent::idempotency_key) that an event of the channel
+    ///   still retained in the current epoch was appended with, appends nothing and returns
+    ///   `event` at that event's position (a publish retried after a lost answer keeps its
+    ///   first id). Keys are remembered as long as their events are retained.
     /// - After [`Store::close`], returns [`Error::Closed`](crate::Error::Closed).
     async fn append(&self, event: NewEvent) -> Result<Event>;
 

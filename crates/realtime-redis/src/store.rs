@@ -22,9 +22,11 @@ use crate::error::{connect_failed, from_redis, once_more, reconnectable};
 /// acknowledged writes whose offsets must never be handed out again) —, takes the next
 /// offset, adds the entry with id `0-<offset>`, trims exactly, refreshes the TTL, publishes
 /// the positioned message when given a pub/sub channel, and returns `{epoch, offset}`.
-/// KEYS: meta, stream. ARGV: fresh epoch (hex), max len, ttl ms, meta, data, pub/sub channel
-/// or empty, `1` to detect restarts. (The pub/sub channel is not a key: it need not share the
-/// channel's slot.)
+/// With an idempotency key already in the channel's key index (a sorted set of keys by offset,
+/// pruned with the stream), it appends nothing and returns that key's position.
+/// KEYS: meta, stream, key index. ARGV: fresh epoch (hex), max len, ttl ms, meta, data,
+/// pub/sub channel or empty, `1` to detect restarts, idempotency key or empty. (The pub/sub
+/// channel is not a key: it need not share the channel's slot.)
 const APPEND: &str = r"
 local run = ''
 if ARGV[7] == '1' then
@@ -34,13 +36,24 @@ local meta = redis.call('HMGET', KEYS[1], 'e', 'r')
 local epoch = meta[1]
 if not epoch or (run ~= '' and meta[2] ~= run) then
   epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[3])
   redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0, 'r', run)
+end
+if ARGV[8] ~= '' then
+  local known = redis.call('ZSCORE', KEYS[3], ARGV[8])
+  if known then
+    return {epoch, tonumber(known)}
+  end
 end
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. offset, 'm', ARGV[4], 'd', ARGV[5])
+if ARGV[8] ~= '' then
+  redis.call('ZADD', KEYS[3], offset, ARGV[8])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', offset - tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
 if ARGV[6] ~= '' then
   redis.call('PUBLISH', ARGV[6], epoch .. ' ' .. offset .. '\n' .. ARGV[4] .. '\n' .. ARGV[5])
 end
@@ -134,9 +147,11 @@ impl RedisStore {
         self.check_open()?;
         let (meta_key, stream_key) = self.keys(&event.channel);
         let meta = codec::encode_meta(&event);
+        let index_key = format!("{}{{{}}}:k", self.config.prefix, event.channel);
         let mut invocation = self.append.key(meta_key);
         invocation
             .key(stream_key)
+            .key(index_key)
             .arg(format!("{:x}", Epoch::fresh().0))
             .arg(self.config.max_events_per_channel)
             .arg(self.ttl_ms())
@@ -147,7 +162,8 @@ impl RedisStore {
                 "1"
             } else {
                 "0"
-            });
+            })
+            .arg(event.idempotency_key.as_deref().unwrap_or_default());
         // Only a refused connection is retried: the script was certainly not run then.
         let (epoch, offset): (String, u64) =
             once_more(redis::RedisError::is_connection_refusal, || {

@@ -1,7 +1,8 @@
 //! The demo's own routes: publishing, stats, metrics and a test aid.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, body::Bytes};
 use realtime_core::PublishRequest;
@@ -21,12 +22,36 @@ struct PublishBody {
     data: serde_json::Value,
     tenant: Option<String>,
     subject: Option<String>,
+    /// Or the `Idempotency-Key` header: a retry with the same key returns the first id.
+    idempotency_key: Option<String>,
 }
 
 pub(crate) async fn publish(
     State(state): State<AppState>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // Only JSON: a cross-site HTML form (text/plain, form-urlencoded) cannot publish.
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the event as `content-type: application/json`",
+        ));
+    }
+    let body = body.map_err(|rejection| {
+        let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "payload_too_large"
+        } else {
+            "invalid_body"
+        };
+        ApiError::new(rejection.status(), code, rejection.body_text())
+    })?;
     let body: PublishBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
     let data = match body.data {
@@ -36,12 +61,25 @@ pub(crate) async fn publish(
         }
         other => other.to_string(),
     };
+    let header_key = headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str().map(str::to_owned).map_err(|_| {
+                ApiError::bad_request("invalid_request", "Idempotency-Key must be visible ASCII")
+            })
+        })
+        .transpose()?;
     let mut request = PublishRequest::new(body.channel, data);
     request.event_type = body.event_type;
     request.tenant = body.tenant;
     request.subject = body.subject;
+    request.idempotency_key = header_key.or(body.idempotency_key);
     let event = state.manager.publish(request).await?;
-    Ok(Json(serde_json::json!({"id": event.id, "channel": event.channel})).into_response())
+    Ok(Json(serde_json::json!({
+        "id": event.id,
+        "channel": realtime_core::routing::channel_name(&event.channel),
+    }))
+    .into_response())
 }
 
 pub(crate) async fn stats(State(state): State<AppState>) -> Response {

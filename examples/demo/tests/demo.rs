@@ -194,3 +194,40 @@ async fn health_and_readiness() {
     );
     assert_eq!(get("/healthz").await.0, 200);
 }
+
+#[tokio::test]
+async fn publish_refuses_forms_and_big_bodies_with_json_and_dedupes_retries() {
+    let base = start().await;
+    let client = reqwest::Client::new();
+    let send = |content_type: &'static str, body: String, key: Option<&'static str>| {
+        let mut request = client
+            .post(format!("{base}/publish"))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let form = r#"{"channel":"c","data":"x"}"#.to_owned();
+    let (status, body) = send("text/plain", form.clone(), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    let huge = format!(r#"{{"channel":"c","data":"{}"}}"#, "x".repeat(3 << 20));
+    let (status, body) = send("application/json", huge, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+    let (_, first) = send("application/json", form.clone(), Some("k-1")).await;
+    let (_, again) = send("application/json; charset=utf-8", form.clone(), Some("k-1")).await;
+    let (_, other) = send("application/json", form, None).await;
+    assert_eq!(first["id"], again["id"], "a retry returns the first id");
+    assert_ne!(first["id"], other["id"]);
+}

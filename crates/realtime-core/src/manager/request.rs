@@ -77,6 +77,11 @@ pub struct PublishRequest {
     pub data: Bytes,
     /// Overrides the client's reconnection delay, in ms.
     pub retry_ms: Option<u32>,
+    /// A key the caller picks per logical event (1 to 256 printable bytes): publishing again
+    /// with the same key, while the first event is retained, returns the first event's
+    /// position instead of storing a duplicate — so a publish whose answer was lost can be
+    /// retried safely, on any instance.
+    pub idempotency_key: Option<String>,
 }
 
 impl PublishRequest {
@@ -160,6 +165,9 @@ impl Inner {
         if let Some(kind) = &request.event_type {
             routing::validate_event_type(kind)?;
         }
+        if let Some(key) = &request.idempotency_key {
+            routing::validate_routing_key("idempotency_key", key)?;
+        }
         if request.data.len() > self.config.max_event_bytes {
             return Err(Error::invalid(
                 "data",
@@ -181,6 +189,7 @@ impl Inner {
             data: request.data,
             retry_ms: request.retry_ms,
             timestamp: std::time::SystemTime::now(),
+            idempotency_key: request.idempotency_key,
         })
     }
 

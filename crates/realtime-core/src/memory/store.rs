@@ -102,6 +102,8 @@ struct ChannelLog {
     events: VecDeque<Event>,
     bytes: usize,
     last_used: Instant,
+    /// Idempotency keys and the offsets appended with them (pruned to retained events).
+    keys: HashMap<String, u64>,
 }
 
 impl ChannelLog {
@@ -261,6 +263,7 @@ impl Store for InMemoryStore {
                     events: VecDeque::new(),
                     bytes: 0,
                     last_used: now,
+                    keys: HashMap::new(),
                 },
             );
         }
@@ -269,7 +272,18 @@ impl Store for InMemoryStore {
             unreachable!("the channel's log was just ensured");
         };
         log.last_used = now;
+        if let Some(&offset) = event
+            .idempotency_key
+            .as_ref()
+            .and_then(|key| log.keys.get(key))
+            && offset >= log.oldest()
+        {
+            return Ok(event.into_event(Position::new(log.epoch, offset)));
+        }
         log.head += 1;
+        if let Some(key) = event.idempotency_key.clone() {
+            log.keys.insert(key, log.head);
+        }
         let stored = event.into_event(Position::new(log.epoch, log.head));
         let added = cost(&stored);
         log.events.push_back(stored.clone());
@@ -283,6 +297,10 @@ impl Store for InMemoryStore {
                 log.bytes -= cost(&old);
                 state.bytes -= cost(&old);
             }
+        }
+        if log.keys.len() > 2 * log.events.len() + 16 {
+            let oldest = log.oldest();
+            log.keys.retain(|_, offset| *offset >= oldest);
         }
         while state.bytes > config.max_bytes && state.channels.len() > 1 {
             state.evict_least_recently_used(&channel);
