@@ -98,7 +98,10 @@ impl SseHandler {
                 format!("the {:?} query parameter is required", config.channel_param),
             )
         })?;
+        // An empty id (header or query) means none, as EventSource sends none after `id:`
+        // was cleared: a live stream, not an unknown position.
         let resume_from = match parts.headers.get("last-event-id") {
+            Some(value) if value.is_empty() => None,
             // A header that is not text cannot be a position: the manager reports a gap.
             Some(value) => Some(value.to_str().unwrap_or("\u{fffd}").to_owned()),
             None => query.single(&config.last_event_id_param)?,

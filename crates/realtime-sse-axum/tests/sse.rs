@@ -194,6 +194,22 @@ async fn last_event_id_header_wins_over_the_query() {
     );
 }
 
+/// An empty id means none, in the header as in the query: a live stream, no gap.
+#[tokio::test]
+async fn an_empty_last_event_id_means_live_only() {
+    let manager = manager(ManagerConfig::default());
+    let url = serve(SseHandler::builder(manager.clone()).build().unwrap()).await;
+    publish(&manager, "c", "old").await;
+    for (query, header) in [("&last_event_id=", None), ("", Some(""))] {
+        let (_, client) = SseClient::open(&format!("{url}?channel=c{query}"), header).await;
+        let replay = client.unwrap().until_connected().await;
+        assert!(
+            replay.iter().all(|f| f.event.is_none() && f.data.is_none()),
+            "{query:?} {header:?}: nothing before `: connected`, got {replay:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn unknown_position_gets_the_gap_signal() {
     let manager = manager(ManagerConfig::default());
