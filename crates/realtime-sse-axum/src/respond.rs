@@ -44,11 +44,13 @@ pub(crate) async fn event_stream(
     }
     let chunked = framing == Framing::Chunked;
     let mut body = std::pin::pin!(body);
+    // Bytes the client sent after its request (it has nothing to send on an event stream).
+    let mut received = 0usize;
     loop {
         // The body first: while frames are ready the socket's read side is not looked at.
         let frame = std::future::poll_fn(|cx| match body.as_mut().poll_frame(cx) {
             Poll::Ready(frame) => Poll::Ready(Some(frame)),
-            Poll::Pending => poll_peer_gone(&stream, cx).map(|()| None),
+            Poll::Pending => poll_peer_gone(&stream, &mut received, cx).map(|()| None),
         })
         .await;
         let Some(frame) = frame else {
@@ -184,10 +186,15 @@ async fn timed(
         })
 }
 
-/// Ready when the client has closed its side (or the socket failed). Bytes it sends meanwhile
-/// are discarded: the connection closes when the stream ends.
-fn poll_peer_gone(stream: &TcpStream, cx: &mut Context<'_>) -> Poll<()> {
-    let mut scratch = [0u8; 64];
+/// What a client may send on an event stream before it counts as misbehaving (a pipelined
+/// request or stray line breaks fit).
+const MAX_STRAY_BYTES: usize = 16 * 1024;
+
+/// Ready when the client has closed its side (or the socket failed), or has sent more than
+/// [`MAX_STRAY_BYTES`] since its request: a client streaming bytes at an event stream is cut
+/// rather than read forever. Bytes below that are discarded.
+fn poll_peer_gone(stream: &TcpStream, received: &mut usize, cx: &mut Context<'_>) -> Poll<()> {
+    let mut scratch = [0u8; 4096];
     loop {
         match stream.poll_read_ready(cx) {
             Poll::Pending => return Poll::Pending,
@@ -196,7 +203,16 @@ fn poll_peer_gone(stream: &TcpStream, cx: &mut Context<'_>) -> Poll<()> {
         }
         match stream.try_read(&mut scratch) {
             Ok(0) => return Poll::Ready(()),
-            Ok(_) => {}
+            Ok(n) => {
+                *received += n;
+                if *received > MAX_STRAY_BYTES {
+                    tracing::debug!(
+                        bytes = *received,
+                        "client sends data on an event stream; closing"
+                    );
+                    return Poll::Ready(());
+                }
+            }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return Poll::Ready(()),
         }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use http::Request;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::respond;
@@ -146,8 +146,8 @@ impl Server {
                 }
                 match event_stream_request(&head) {
                     Head::Partial if head.len() < MAX_HEAD_BYTES => continue,
-                    Head::EventStream(request) => return Some(Some(request)),
-                    _ => return Some(None),
+                    Head::Partial | Head::Other => return Some(None),
+                    decided => return Some(Some(decided)),
                 }
             }
         };
@@ -156,11 +156,21 @@ impl Server {
             return;
         };
         match request {
-            Some(request) => {
+            Some(Head::MissingHost) => {
+                let body = r#"{"error":"invalid_request","message":"an HTTP/1.1 request needs a Host header"}"#;
+                let answer = format!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let write = stream.write_all(answer.as_bytes());
+                let _ = tokio::time::timeout(self.write_timeout, write).await;
+                let _ = stream.shutdown().await;
+            }
+            Some(Head::EventStream(request)) => {
                 drop(head);
                 respond::event_stream(stream, request, router, self.write_timeout).await;
             }
-            None => {
+            Some(Head::Partial | Head::Other) | None => {
                 serve_with_hyper(
                     Prefixed {
                         head,
@@ -184,6 +194,8 @@ impl Server {
 enum Head {
     Partial,
     EventStream(Request<Body>),
+    /// An HTTP/1.1 request without the `Host` header it must carry.
+    MissingHost,
     Other,
 }
 
@@ -197,6 +209,9 @@ fn event_stream_request(bytes: &[u8]) -> Head {
         Err(_) => return Head::Other,
     }
     let headers: &[httparse::Header<'_>] = parsed.headers;
+    if parsed.version == Some(1) && !headers.iter().any(|h| h.name.eq_ignore_ascii_case("host")) {
+        return Head::MissingHost;
+    }
     let named = |name: &'static str| {
         headers
             .iter()
@@ -239,7 +254,9 @@ async fn serve_with_hyper(io: Prefixed, router: Router, head_timeout: Duration) 
         .max_buf_size(MAX_HEAD_BYTES)
         .writev(true)
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(head_timeout);
+        .header_read_timeout(head_timeout)
+        // A client that sends its request and half-closes (`nc -N`) still gets the answer.
+        .half_close(true);
     let connection = builder
         .serve_connection(hyper_util::rt::TokioIo::new(io), service)
         .with_upgrades();
@@ -350,6 +367,7 @@ mod tests {
         match event_stream_request(head) {
             Head::Partial => "partial",
             Head::EventStream(_) => "stream",
+            Head::MissingHost => "no host",
             Head::Other => "other",
         }
     }
@@ -364,14 +382,18 @@ mod tests {
             "other"
         );
         assert_eq!(
-            kind(b"POST /p HTTP/1.1\r\nAccept: text/event-stream\r\nContent-Length: 2\r\n\r\n{}"),
+            kind(b"POST /p HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nContent-Length: 2\r\n\r\n{}"),
             "other"
         );
         assert_eq!(
-            kind(b"GET /ws HTTP/1.1\r\nAccept: text/event-stream\r\nUpgrade: websocket\r\n\r\n"),
+            kind(b"GET /ws HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nUpgrade: websocket\r\n\r\n"),
             "other"
         );
         assert_eq!(kind(b"\x00\x01garbage\r\n\r\n"), "other");
+        assert_eq!(
+            kind(b"GET /events HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n"),
+            "no host"
+        );
     }
 
     #[test]

@@ -120,7 +120,7 @@ async fn errors_on_the_lean_path_have_a_length_and_close() {
     let (addr, _stop) = start(&manager).await;
     let mut stream = send(
         addr,
-        b"GET /events?channel=a%20b HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n",
+        b"GET /events?channel=a%20b HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
     )
     .await;
     let mut response = String::new();
@@ -168,7 +168,7 @@ async fn oversized_heads_get_431() {
     let (addr, _stop) = start(&manager).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let huge = format!(
-        "GET /events?channel=c HTTP/1.1\r\nAccept: text/event-stream\r\nX-Big: {}\r\n\r\n",
+        "GET /events?channel=c HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nX-Big: {}\r\n\r\n",
         "a".repeat(9 * 1024)
     );
     // The server may answer and close before reading it all.
@@ -209,7 +209,9 @@ async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(addr).await.unwrap();
     stream
-        .write_all(b"GET /events?channel=c HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n")
+        .write_all(
+            b"GET /events?channel=c HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+        )
         .await
         .unwrap();
     let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -314,4 +316,61 @@ async fn a_stalled_stream_served_by_hyper_is_released_after_the_write_timeout() 
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     drop(stream);
+}
+
+/// An HTTP/1.1 request without `Host` is refused with a JSON 400, on either path.
+#[tokio::test]
+async fn a_request_without_host_is_refused() {
+    let manager = Manager::builder().build().unwrap();
+    let (addr, _stop) = start(&manager).await;
+    for request in [
+        &b"GET /events?channel=c HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n"[..],
+        b"GET /ping HTTP/1.1\r\n\r\n",
+    ] {
+        let mut stream = send(addr, request).await;
+        let answer = read_until(&mut stream, |_| false).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("\"error\":\"invalid_request\""), "{answer}");
+    }
+    assert_eq!(manager.connection_count(), 0);
+}
+
+/// A client that sends its request and half-closes (`nc -N`) still gets its answer.
+#[tokio::test]
+async fn a_half_closed_request_is_answered() {
+    let manager = Manager::builder().build().unwrap();
+    let (addr, _stop) = start(&manager).await;
+    let mut stream = send(addr, b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    stream.shutdown().await.unwrap();
+    let answer = read_until(&mut stream, |s| s.ends_with("pong")).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// A client that streams bytes at an event stream is cut, not read forever.
+#[tokio::test]
+async fn a_client_sending_data_on_an_event_stream_is_cut() {
+    let manager = Manager::builder().build().unwrap();
+    let (addr, _stop) = start(&manager).await;
+    let mut stream = send(
+        addr,
+        b"GET /events?channel=c HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+    )
+    .await;
+    read_until(&mut stream, |s| s.contains(": connected")).await;
+    let junk = vec![b'j'; 64 * 1024];
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    // Writing fails once the server has closed the connection.
+    while stream.write_all(&junk).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still reading the junk"
+        );
+    }
+    while manager.connection_count() != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream is still held"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
