@@ -188,3 +188,94 @@ async fn fault_a_long_repair_does_not_cut_clients_that_read() {
         "the client that never reads is cut"
     );
 }
+
+/// `disconnect_all` while events are being published: every client resumes from its last
+/// id (as a browser does) and ends with every event exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_disconnect_all_during_publishing_loses_nothing() {
+    use realtime_conformance::tally::Tally;
+    let manager = Manager::builder().build().unwrap();
+    let total = 600;
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let client = manager
+            .subscribe(SubscribeRequest::channel("orders"))
+            .await
+            .unwrap()
+            .client;
+        clients.push((client, Tally::new(), None::<Position>));
+    }
+    let publisher = {
+        let manager = manager.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..total {
+                let event = manager
+                    .publish(PublishRequest::new("orders", format!("{i}")))
+                    .await
+                    .unwrap();
+                ids.push(event.id);
+                if i % 50 == 0 {
+                    tokio::task::yield_now().await;
+                }
+                if i == total / 2 {
+                    manager.disconnect_all();
+                }
+            }
+            ids
+        })
+    };
+    let ids = publisher.await.unwrap();
+    for (client, tally, last) in &mut clients {
+        for id in &ids {
+            tally.published(*id);
+        }
+        // Read until the stream ends (it was cut), then resume once, like a browser.
+        let mut resumed = false;
+        while !tally.is_settled() {
+            match tokio::time::timeout(Duration::from_secs(10), client.recv()).await {
+                Ok(Some(message)) => {
+                    if let Message::Event(event) = &message {
+                        *last = Some(event.id);
+                    }
+                    tally.received(&message);
+                }
+                Ok(None) => {
+                    assert!(!resumed, "cut twice");
+                    resumed = true;
+                    let token = last.map(|p| p.to_token()).unwrap_or_default();
+                    let request = SubscribeRequest {
+                        channels: vec![realtime_core::ChannelRequest::resume("orders", token)],
+                        ..Default::default()
+                    };
+                    let sub = manager.subscribe(request).await.unwrap();
+                    for replay in &sub.replay {
+                        if let Some(gap) = &replay.gap {
+                            tally.received(&Message::Gap(gap.clone()));
+                        }
+                        for event in &replay.events {
+                            *last = Some(event.id);
+                            tally.received(&Message::Event(event.clone()));
+                        }
+                    }
+                    *client = sub.client;
+                }
+                Err(_) => panic!("stalled: {}", tally.counts()),
+            }
+        }
+        assert!(resumed, "disconnect_all reached the client");
+    }
+    let counts = clients[0].1.counts();
+    println!(
+        "{}",
+        counts.row("disconnect-all during publishing, clients resume")
+    );
+    for (_, tally, _) in &clients {
+        let c = tally.counts();
+        assert!(
+            c.is_exact_or_honest() && c.gaps == 0 && c.delivered == total as u64,
+            "{c}"
+        );
+    }
+}

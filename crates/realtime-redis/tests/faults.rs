@@ -419,3 +419,88 @@ async fn fault_killed_pubsub_connections_lose_nothing() {
         publish_one_and_expect(&a, client, tally).await;
     }
 }
+
+/// An instance goes away while events are published on a third one: its clients reconnect
+/// to another instance with their last ids and end with every event exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_clients_of_a_lost_instance_resume_on_another() {
+    let server = OwnRedis::start(Persistence::None);
+    let url = server.url();
+    let (a, b, publisher) = (
+        instance(&url).await,
+        instance(&url).await,
+        instance(&url).await,
+    );
+    let mut subscribers = Subscribers::join(&a, 4).await;
+    let total = 300usize;
+    let publishing = {
+        let manager = publisher.manager.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..total {
+                let event = manager
+                    .publish(PublishRequest::new(CHANNEL, format!("{i}")))
+                    .await
+                    .unwrap();
+                ids.push(event.id);
+                if i % 20 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            ids
+        })
+    };
+    // Each client reads a little, then its instance goes away.
+    let mut last = Vec::new();
+    for (client, tally) in &mut subscribers.clients {
+        let mut seen = None;
+        for _ in 0..5 {
+            match tokio::time::timeout(DEADLINE, client.recv()).await {
+                Ok(Some(message)) => {
+                    if let realtime_core::Message::Event(event) = &message {
+                        seen = Some(event.id);
+                    }
+                    tally.received(&message);
+                }
+                other => panic!("expected events before the loss: {other:?}"),
+            }
+        }
+        last.push(seen);
+    }
+    a.manager.close().await.unwrap();
+    for ((client, tally), seen) in subscribers.clients.iter_mut().zip(&mut last) {
+        // Whatever was still queued arrives, then the stream ends.
+        while let Some(message) = client.recv().await {
+            if let realtime_core::Message::Event(event) = &message {
+                *seen = Some(event.id);
+            }
+            tally.received(&message);
+        }
+        let token = seen.map(|p| p.to_token()).unwrap_or_default();
+        let request = SubscribeRequest {
+            channels: vec![realtime_core::ChannelRequest::resume(CHANNEL, token)],
+            ..Default::default()
+        };
+        let sub = b.manager.subscribe(request).await.unwrap();
+        for replay in &sub.replay {
+            if let Some(gap) = &replay.gap {
+                tally.received(&realtime_core::Message::Gap(gap.clone()));
+            }
+            for event in &replay.events {
+                tally.received(&realtime_core::Message::Event(event.clone()));
+            }
+        }
+        *client = sub.client;
+    }
+    for id in publishing.await.unwrap() {
+        subscribers.published(id);
+    }
+    subscribers.settle("after failing over").await;
+    let counts = subscribers.verdict("instance lost mid-stream, clients resume on another");
+    assert_eq!(
+        (counts.delivered, counts.gaps),
+        (total as u64, 0),
+        "{counts}"
+    );
+}
