@@ -20,8 +20,19 @@
 //! stream `<prefix>{<channel>}:s` the events with entry id `0-<offset>`. One Lua script per
 //! append takes the next offset, adds the entry, trims to `max_events_per_channel` exactly and
 //! refreshes the TTL; a channel whose keys expired or were flushed gets a new random epoch.
-//! Reads seek with `XRANGE (0-<offset> + COUNT n`. The `{channel}` hash tag keeps a channel's
-//! keys on one Redis Cluster slot.
+//! Reads seek with `XRANGE (0-<offset> + COUNT n` and write nothing but TTL refreshes of keys
+//! that exist: subscribers of a channel nobody published to create no keys. The `{channel}`
+//! hash tag keeps a channel's keys on one Redis Cluster slot. A third key,
+//! `<prefix>{<channel>}:k`, indexes idempotency keys by offset (pruned with the stream).
+//!
+//! A history that Redis lost is never confused with the one before: a channel whose meta hash
+//! is gone (expired, evicted) reads as having no history and its next append starts a new
+//! epoch (clearing a stale stream); with
+//! [`detect_restarts`](RedisStoreConfig::detect_restarts) (default on) the first append after
+//! the server restarted, was restored from a snapshot or failed over starts a new epoch too,
+//! since such a server may have lost acknowledged events whose offsets would otherwise be
+//! reused. `connect` warns when `maxmemory-policy` lets Redis evict keys
+//! ([`RedisStore::check_server`]); use `noeviction`.
 //!
 //! With a [`RedisBus`] on the same server, the manager publishes in one round trip: the
 //! append script also PUBLISHes the positioned message (measured about 40% faster than an
@@ -32,7 +43,12 @@
 //! per channel, reference counted) that reconnects and resubscribes by itself. Messages
 //! carry the event's position; after a reconnect every subscription yields
 //! [`BusMessage::Interrupted`](realtime_core::BusMessage), and the manager reads what was
-//! published meanwhile from the store, so no client sees a hole.
+//! published meanwhile from the store, so no client sees a hole. A watchdog PINGs the
+//! subscriber connection every [`health_interval`](RedisBusConfig::health_interval) and keeps
+//! reconnecting while Redis is away (redis-rs alone gives up after a few attempts), replaces a
+//! connection that stops answering, and resubscribes every channel after each recovery;
+//! [`RedisBus::is_connected`], [`RedisBus::reconnects`] and the `realtime_bus_connected` /
+//! `realtime_bus_reconnects_total` metrics show its state.
 //!
 //! ## Errors
 //! Failures are [`realtime_core::Error::Backend`] with backend `"redis"` and a kind:

@@ -95,13 +95,13 @@ impl PublishRequest {
     }
 }
 
-/// What the client missed on one channel, from [`Manager::subscribe`].
+/// What the client missed on one channel, from [`Manager::subscribe`](crate::Manager::subscribe).
 #[derive(Debug, Clone)]
 pub struct Replay {
     /// The channel.
     pub channel: Arc<str>,
     /// The missed events in order (exact), or empty when there is a gap (unless
-    /// [`ManagerConfig::replay_tail_after_gap`] is set).
+    /// [`ManagerConfig::replay_tail_after_gap`](crate::ManagerConfig::replay_tail_after_gap) is set).
     pub events: Vec<SharedEvent>,
     /// Set when the replay could not be exact; send it to the client before `events`.
     pub gap: Option<Gap>,

@@ -72,7 +72,7 @@ impl Manager {
     }
 
     /// Resolves once no client is connected: every stream has ended and its adapter has let
-    /// its [`Client`] go (a WebSocket session after sending its close frame).
+    /// its [`Client`](crate::Client) go (a WebSocket session after sending its close frame).
     pub async fn drained(&self) {
         loop {
             let notified = self.inner.drained.notified();
