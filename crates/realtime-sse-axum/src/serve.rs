@@ -254,9 +254,7 @@ async fn serve_with_hyper(io: Prefixed, router: Router, head_timeout: Duration) 
         .max_buf_size(MAX_HEAD_BYTES)
         .writev(true)
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(head_timeout)
-        // A client that sends its request and half-closes (`nc -N`) still gets the answer.
-        .half_close(true);
+        .header_read_timeout(head_timeout);
     let connection = builder
         .serve_connection(hyper_util::rt::TokioIo::new(io), service)
         .with_upgrades();
