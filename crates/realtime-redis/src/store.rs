@@ -19,7 +19,9 @@ use crate::error::{connect_failed, from_redis, once_more, reconnectable};
 /// The append script: starts a new history (fresh epoch, stream cleared) when the channel has
 /// none — or, with restart detection on, when the server is not the one that wrote the
 /// channel last (it restarted, was restored, or a replica took over, and may have lost
-/// acknowledged writes whose offsets must never be handed out again) —, takes the next
+/// acknowledged writes whose offsets must never be handed out again; a channel whose writer
+/// is not recorded, written before detection was on, adopts the current server) —, takes the
+/// next
 /// offset, adds the entry with id `0-<offset>`, trims exactly, refreshes the TTL, publishes
 /// the positioned message when given a pub/sub channel, and returns `{epoch, offset}`.
 /// With an idempotency key already in the channel's key index (a sorted set of keys by offset,
@@ -30,14 +32,17 @@ use crate::error::{connect_failed, from_redis, once_more, reconnectable};
 const APPEND: &str = r"
 local run = ''
 if ARGV[7] == '1' then
-  run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
 end
 local meta = redis.call('HMGET', KEYS[1], 'e', 'r')
 local epoch = meta[1]
-if not epoch or (run ~= '' and meta[2] ~= run) then
+local writer = meta[2] or ''
+if not epoch or (run ~= '' and writer ~= '' and writer ~= run) then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2], KEYS[3])
   redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0, 'r', run)
+elseif writer ~= run then
+  redis.call('HSET', KEYS[1], 'r', run)
 end
 if ARGV[8] ~= '' then
   local known = redis.call('ZSCORE', KEYS[3], ARGV[8])
@@ -142,12 +147,17 @@ impl RedisStore {
         (format!("{base}:m"), format!("{base}:s"))
     }
 
+    /// The channel's index of idempotency keys (a sorted set by offset).
+    fn index_key(&self, channel: &str) -> String {
+        format!("{}{{{channel}}}:k", self.config.prefix)
+    }
+
     /// Runs the append script; `pubsub_channel` non-empty also publishes there.
     async fn append_script(&self, event: NewEvent, pubsub_channel: &str) -> Result<Event> {
         self.check_open()?;
         let (meta_key, stream_key) = self.keys(&event.channel);
         let meta = codec::encode_meta(&event);
-        let index_key = format!("{}{{{}}}:k", self.config.prefix, event.channel);
+        let index_key = self.index_key(&event.channel);
         let mut invocation = self.append.key(meta_key);
         invocation
             .key(stream_key)
@@ -338,6 +348,10 @@ impl Store for RedisStore {
             .ignore()
             .cmd("PEXPIRE")
             .arg(&stream_key)
+            .arg(ttl)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(self.index_key(channel))
             .arg(ttl)
             .ignore()
             .cmd("HMGET")

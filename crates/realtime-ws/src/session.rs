@@ -270,8 +270,10 @@ async fn handle(
             {
                 return error(socket, code, &message, timeout).await;
             }
+            let mut left: Vec<String> = Vec::new();
             for rejoin in new.iter().filter(|n| joined.contains(&n.channel)) {
                 client.leave(&rejoin.channel);
+                left.push(rejoin.channel.clone());
             }
             match client.join(new).await {
                 Ok(replays) => {
@@ -289,7 +291,15 @@ async fn handle(
                     )
                     .await
                 }
-                Err(e) => error(socket, "subscribe_failed", &e.to_string(), timeout).await,
+                Err(e) => {
+                    let outcome = error(socket, "subscribe_failed", &e.to_string(), timeout).await;
+                    if left.is_empty() || !matches!(outcome, Outcome::Continue) {
+                        return outcome;
+                    }
+                    // The topics left to be resumed are not joined any more: say so.
+                    let message = ServerMessage::Unsubscribed { topics: &left };
+                    send(socket, message.encode(), timeout).await
+                }
             }
         }
     }

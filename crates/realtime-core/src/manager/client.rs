@@ -96,8 +96,12 @@ impl ClientShared {
         }
     }
 
-    /// Whether the next push would find the queue full (a closed client is never full).
-    pub(crate) fn is_full(&self) -> bool {
+    /// Whether a paced repair should wait for this client: it is open, its queue is full, and
+    /// a full queue would close it (a client that skips events when full is never waited for).
+    pub(crate) fn holds_back(&self) -> bool {
+        if self.drop_on_full {
+            return false;
+        }
         let queue = self.queue.lock();
         queue.closed.is_none() && queue.items.len() >= self.capacity
     }

@@ -1,7 +1,7 @@
 //! One channel on one instance: its local clients, its bus subscription, and the ordering
 //! state that turns an unreliable bus into an exact sequence.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
@@ -154,7 +154,9 @@ impl Hub {
         } else {
             state.pending.insert(event.id.offset, event);
             if state.pending.len() > MAX_PENDING {
+                // The store has it: the repair reads it back.
                 state.pending.pop_last();
+                state.resync = true;
             }
         }
         self.start_repair(&mut state);
@@ -183,11 +185,19 @@ impl Hub {
         loop {
             let step = {
                 let mut state = self.state.lock();
+                // Held events that delivery has passed meanwhile are done with.
+                let next = state.last + 1;
+                if state
+                    .pending
+                    .first_key_value()
+                    .is_some_and(|(&o, _)| o < next)
+                {
+                    state.pending = state.pending.split_off(&next);
+                }
                 if state.closed || (!state.resync && state.pending.is_empty()) {
                     state.repairing = false;
                     return;
                 }
-                let next = state.last + 1;
                 if !state.resync
                     && state
                         .pending
@@ -272,19 +282,23 @@ impl Hub {
     }
 
     /// Delivers `events` in order, as fast as the clients read: while a client that takes the
-    /// next event has a full queue, waits (up to `repair_patience`) for it to make room, so a
-    /// repair of a long hole does not cut clients that keep up. A client still full after
-    /// that is closed as a slow consumer by the delivery that follows.
+    /// next event has a full queue, waits for it to make room, so a repair of a long hole does
+    /// not cut clients that keep up. Each client may hold a repair back for `repair_patience`
+    /// in all; after that it is waited for no more, and the delivery that follows closes it if
+    /// it is still full. Clients that skip events when full (`drop_on_backpressure`) are never
+    /// waited for.
     async fn deliver_paced(&self, events: Vec<Event>) {
         let mut events = events.into_iter().peekable();
-        let mut patience_ends = Instant::now() + self.repair_patience;
+        // Time each client has held this repair back, by client identity.
+        let mut held: HashMap<usize, Duration> = HashMap::new();
+        let patience = self.repair_patience;
         loop {
-            {
+            let waiting_on = {
                 let mut state = self.state.lock();
                 if state.closed {
                     return;
                 }
-                let mut patient = Instant::now() < patience_ends;
+                let mut waiting_on = Vec::new();
                 while let Some(event) = events.peek() {
                     if event.id.epoch != state.epoch || event.id.offset <= state.last {
                         events.next();
@@ -293,18 +307,16 @@ impl Hub {
                     if event.id.offset != state.last + 1 {
                         return;
                     }
-                    let blocked = state
-                        .clients
-                        .iter()
-                        .any(|(_, c)| c.route.accepts(event) && c.is_full());
-                    if blocked && patient {
+                    waiting_on.extend(
+                        state
+                            .clients
+                            .iter()
+                            .filter(|(_, c)| c.route.accepts(event) && c.holds_back())
+                            .map(|(_, c)| Arc::as_ptr(c) as usize)
+                            .filter(|id| held.get(id).is_none_or(|t| *t < patience)),
+                    );
+                    if !waiting_on.is_empty() {
                         break;
-                    }
-                    if blocked {
-                        // Out of patience: this one event closes the clients still full (they
-                        // stop blocking), and the others are waited for again.
-                        patient = true;
-                        patience_ends = Instant::now() + self.repair_patience;
                     }
                     if let Some(event) = events.next() {
                         self.deliver(&mut state, event);
@@ -313,10 +325,16 @@ impl Hub {
                 if events.peek().is_none() {
                     return;
                 }
-            }
+                waiting_on
+            };
             metrics::counter!(m::REPAIR_WAITS).increment(1);
+            let started = Instant::now();
             // The pace of a repair that waits for readers, not a synchronisation.
             tokio::time::sleep(PACE_STEP).await;
+            let waited = started.elapsed();
+            for id in waiting_on {
+                *held.entry(id).or_default() += waited;
+            }
         }
     }
 

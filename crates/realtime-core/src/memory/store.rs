@@ -76,6 +76,7 @@ impl InMemoryStoreConfig {
 /// What an event or a channel costs besides its payload (structs, name, map entry).
 const EVENT_OVERHEAD: usize = 160;
 const CHANNEL_OVERHEAD: usize = 192;
+const KEY_OVERHEAD: usize = 64;
 
 /// A bounded, per-channel replay history in this process's memory.
 ///
@@ -282,6 +283,10 @@ impl Store for InMemoryStore {
         }
         log.head += 1;
         if let Some(key) = event.idempotency_key.clone() {
+            // Keys count against the byte bounds like the events they name.
+            let cost = key.len() + KEY_OVERHEAD;
+            log.bytes += cost;
+            state.bytes += cost;
             log.keys.insert(key, log.head);
         }
         let stored = event.into_event(Position::new(log.epoch, log.head));
@@ -300,7 +305,16 @@ impl Store for InMemoryStore {
         }
         if log.keys.len() > 2 * log.events.len() + 16 {
             let oldest = log.oldest();
-            log.keys.retain(|_, offset| *offset >= oldest);
+            let mut freed = 0;
+            log.keys.retain(|key, offset| {
+                let keep = *offset >= oldest;
+                if !keep {
+                    freed += key.len() + KEY_OVERHEAD;
+                }
+                keep
+            });
+            log.bytes -= freed;
+            state.bytes -= freed;
         }
         while state.bytes > config.max_bytes && state.channels.len() > 1 {
             state.evict_least_recently_used(&channel);
