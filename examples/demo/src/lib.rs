@@ -13,6 +13,10 @@
 //! - `GET /healthz` — 200 while the process answers; `GET /readyz` — 200 when the store and
 //!   bus are reachable, else 503 with what failed ([`realtime_core::Manager::ready`]);
 //! - `POST /admin/disconnect-all` — ends every stream (browsers reconnect and resume).
+//!
+//! What a deployment must add: authentication on `/publish` and `/admin/*` (the demo has
+//! none; `/publish` takes only `application/json`, so a cross-site form cannot post to it),
+//! and an authorization hook instead of trusting `tenant`/`subject` from the query.
 
 mod options;
 mod routes;
