@@ -4,48 +4,17 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use common::FlakyBus;
 use realtime_core::{
-    BackendError, BackendErrorKind, Bus, BusSubscription, Error, Event, InMemoryBus, InMemoryStore,
-    Manager, ManagerConfig, Message, NewEvent, Position, PublishRequest, ReadResult, Result, Store,
-    SubscribeRequest,
+    Error, Event, InMemoryBus, InMemoryStore, Manager, ManagerConfig, Message, NewEvent, Position,
+    PublishRequest, ReadResult, Result, Store, SubscribeRequest,
 };
-
-/// An in-memory bus connection whose first `failures` publishes fail as a lost connection,
-/// or, with `silent`, are lost without a word (as a broker dropping messages).
-struct FlakyBus {
-    inner: InMemoryBus,
-    failures: AtomicUsize,
-    silent: bool,
-}
-
-#[async_trait]
-impl Bus for FlakyBus {
-    async fn publish(&self, event: &Event) -> Result<()> {
-        let left = self.failures.load(Ordering::Acquire);
-        if left > 0 {
-            self.failures.store(left - 1, Ordering::Release);
-            if self.silent {
-                return Ok(());
-            }
-            return Err(BackendError::new("flaky", BackendErrorKind::Connection, "down").into());
-        }
-        self.inner.publish(event).await
-    }
-    async fn subscribe(&self, channel: &str) -> Result<BusSubscription> {
-        self.inner.subscribe(channel).await
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
@@ -54,11 +23,7 @@ async fn fault_a_stored_event_the_bus_refused_still_reaches_other_instances() {
     let broker = InMemoryBus::new();
     let publisher = Manager::builder()
         .store(store.clone())
-        .bus(Arc::new(FlakyBus {
-            inner: broker.connect(),
-            failures: AtomicUsize::new(3),
-            silent: false,
-        }))
+        .bus(Arc::new(FlakyBus::refusing(broker.connect(), 0..3)))
         .build()
         .unwrap();
     let receiver = Manager::builder()
@@ -137,11 +102,7 @@ async fn fault_a_long_repair_does_not_cut_clients_that_read() {
     let broker = InMemoryBus::new();
     let publisher = Manager::builder()
         .store(store.clone())
-        .bus(Arc::new(FlakyBus {
-            inner: broker.connect(),
-            failures: AtomicUsize::new(lost),
-            silent: true,
-        }))
+        .bus(Arc::new(FlakyBus::losing(broker.connect(), 0..lost)))
         .build()
         .unwrap();
     let mut config = ManagerConfig::default();

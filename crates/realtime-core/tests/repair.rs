@@ -2,40 +2,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
+use common::FlakyBus;
 use realtime_core::{
-    Bus, BusSubscription, Event, InMemoryBus, InMemoryStore, Manager, Message, PublishRequest,
-    Result, SubscribeRequest,
+    InMemoryBus, InMemoryStore, Manager, Message, PublishRequest, SubscribeRequest,
 };
-
-/// An in-memory bus connection that silently loses its second publish.
-struct LossyBus {
-    inner: InMemoryBus,
-    published: AtomicUsize,
-}
-
-#[async_trait]
-impl Bus for LossyBus {
-    async fn publish(&self, event: &Event) -> Result<()> {
-        if self.published.fetch_add(1, Ordering::AcqRel) == 1 {
-            return Ok(());
-        }
-        self.inner.publish(event).await
-    }
-    async fn subscribe(&self, channel: &str) -> Result<BusSubscription> {
-        self.inner.subscribe(channel).await
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
-    }
-}
 
 /// The bus loses event 2 and carries event 3; the repair reads both from the store. The
 /// held copy of 3 is then done with: the repair must end, and later events flow. (It used
@@ -53,10 +28,7 @@ fn a_repaired_hole_ends_the_repair() {
             let broker = InMemoryBus::new();
             let publisher = Manager::builder()
                 .store(store.clone())
-                .bus(Arc::new(LossyBus {
-                    inner: broker.connect(),
-                    published: AtomicUsize::new(0),
-                }))
+                .bus(Arc::new(FlakyBus::losing(broker.connect(), 1..2)))
                 .build()
                 .unwrap();
             let receiver = Manager::builder()

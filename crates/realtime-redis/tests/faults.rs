@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::server::{OwnRedis, Persistence};
-use realtime_conformance::tally::Tally;
+use realtime_conformance::tally::{Counts, Tally};
 use realtime_core::{Client, Manager, ManagerConfig, PublishRequest, SubscribeRequest};
 use realtime_redis::{RedisBus, RedisBusConfig, RedisStore, RedisStoreConfig};
 use tokio::time::Instant;
@@ -91,7 +91,7 @@ impl Subscribers {
     }
 
     /// Checks the promise for every subscriber and prints the first one's row.
-    fn verdict(&self, scenario: &str) -> realtime_conformance::tally::Counts {
+    fn verdict(&self, scenario: &str) -> Counts {
         let counts: Vec<_> = self.clients.iter().map(|(_, t)| t.counts()).collect();
         for c in &counts {
             assert!(c.is_exact_or_honest(), "{scenario}: {c}");
@@ -168,21 +168,42 @@ async fn outage(
     assert!(readiness.is_ready(), "ready again: {readiness:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
-async fn fault_a_long_outage_without_persistence_ends_in_a_gap_and_live_delivery() {
-    let mut server = OwnRedis::start(Persistence::None);
-    let (a, b) = (instance(&server.url()).await, instance(&server.url()).await);
+/// Two instances on a server of the test's own, subscribers on the second: 20 events, the
+/// server away for `length`, 20 more; returns the counts, the publishing instance and the
+/// subscribers, after checking the promise.
+async fn outage_scenario(
+    persistence: Persistence,
+    detect_restarts: bool,
+    length: Duration,
+    scenario: &str,
+) -> (Counts, Instance, Subscribers, OwnRedis) {
+    let mut server = OwnRedis::start(persistence);
+    let (a, b) = (
+        instance_with(&server.url(), detect_restarts).await,
+        instance_with(&server.url(), detect_restarts).await,
+    );
     let mut subscribers = Subscribers::join(&b, 3).await;
     publish(&a, &mut subscribers, 20).await;
     subscribers.settle("before the outage").await;
-    // Longer than redis-rs's own reconnect attempts last.
-    outage(&mut server, &a, &b, Duration::from_secs(12)).await;
-    // The history is gone: the first events after the restart may be covered by the gap,
-    // but delivery must go on live, so keep publishing until one arrives as an event.
+    outage(&mut server, &a, &b, length).await;
     publish(&a, &mut subscribers, 20).await;
     subscribers.settle("after the restart").await;
-    let counts = subscribers.verdict("redis killed 12 s, no persistence");
+    let counts = subscribers.verdict(scenario);
+    (counts, a, subscribers, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_a_long_outage_without_persistence_ends_in_a_gap_and_live_delivery() {
+    // Longer than redis-rs's own reconnect attempts last. The history is gone: the events
+    // after the restart may be covered by the gap, but delivery must go on live.
+    let (counts, a, mut subscribers, _server) = outage_scenario(
+        Persistence::None,
+        true,
+        Duration::from_secs(12),
+        "redis killed 12 s, no persistence",
+    )
+    .await;
     assert!(counts.gaps >= 1, "the lost history is signalled: {counts}");
     for (client, tally) in &mut subscribers.clients {
         publish_one_and_expect(&a, client, tally).await;
@@ -192,15 +213,13 @@ async fn fault_a_long_outage_without_persistence_ends_in_a_gap_and_live_delivery
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
 async fn fault_a_restart_with_persistence_is_signalled_by_default() {
-    let mut server = OwnRedis::start(Persistence::AlwaysFsync);
-    let (a, b) = (instance(&server.url()).await, instance(&server.url()).await);
-    let mut subscribers = Subscribers::join(&b, 3).await;
-    publish(&a, &mut subscribers, 20).await;
-    subscribers.settle("before the outage").await;
-    outage(&mut server, &a, &b, Duration::from_secs(2)).await;
-    publish(&a, &mut subscribers, 20).await;
-    subscribers.settle("after the restart").await;
-    let counts = subscribers.verdict("redis killed 2 s, AOF always, restart detection on");
+    let (counts, ..) = outage_scenario(
+        Persistence::AlwaysFsync,
+        true,
+        Duration::from_secs(2),
+        "redis killed 2 s, AOF always, restart detection on",
+    )
+    .await;
     assert!(
         counts.gaps >= 1,
         "a restarted server starts a new epoch: {counts}"
@@ -210,19 +229,14 @@ async fn fault_a_restart_with_persistence_is_signalled_by_default() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
 async fn fault_a_short_outage_with_persistence_loses_nothing() {
-    let mut server = OwnRedis::start(Persistence::AlwaysFsync);
     // Every write is on disk before it is acknowledged, so restarts need not be detected.
-    let (a, b) = (
-        instance_with(&server.url(), false).await,
-        instance_with(&server.url(), false).await,
-    );
-    let mut subscribers = Subscribers::join(&b, 3).await;
-    publish(&a, &mut subscribers, 20).await;
-    subscribers.settle("before the outage").await;
-    outage(&mut server, &a, &b, Duration::from_secs(2)).await;
-    publish(&a, &mut subscribers, 20).await;
-    subscribers.settle("after the restart").await;
-    let counts = subscribers.verdict("redis killed 2 s, AOF always, restart detection off");
+    let (counts, ..) = outage_scenario(
+        Persistence::AlwaysFsync,
+        false,
+        Duration::from_secs(2),
+        "redis killed 2 s, AOF always, restart detection off",
+    )
+    .await;
     assert_eq!(
         (counts.delivered, counts.gaps),
         (40, 0),

@@ -193,8 +193,9 @@ async fn silent_connections_are_closed_after_the_head_timeout() {
     );
 }
 
-#[tokio::test]
-async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
+/// Sends `request` for a stream to a server with a 100 ms write timeout, stops reading, and
+/// publishes until the socket buffers are full: the stream must be released.
+async fn a_stalled_stream_is_released(request: &[u8], what: &str) {
     let mut config = realtime_core::ManagerConfig::default();
     // Far more than this test publishes: only the write timeout can end the stream.
     config.client_buffer = 100_000;
@@ -208,15 +209,13 @@ async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(addr).await.unwrap();
-    stream
-        .write_all(
-            b"GET /events?channel=c HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
-        )
-        .await
-        .unwrap();
+    stream.write_all(request).await.unwrap();
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while manager.connection_count() == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "never subscribed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: never subscribed"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // The client reads nothing from here on; the socket buffers fill and a write blocks.
@@ -233,11 +232,20 @@ async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
     while manager.connection_count() != 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "a stalled stream is still held"
+            "{what}: a stalled stream is still held"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     drop(stream);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
+    a_stalled_stream_is_released(
+        b"GET /events?channel=c HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+        "lean path",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -277,45 +285,11 @@ async fn idle_keep_alive_connections_are_closed_after_the_head_timeout() {
 /// client that stops reading is released after the write timeout too.
 #[tokio::test]
 async fn a_stalled_stream_served_by_hyper_is_released_after_the_write_timeout() {
-    let mut config = realtime_core::ManagerConfig::default();
-    config.client_buffer = 100_000;
-    let manager = Manager::builder().config(config).build().unwrap();
-    let sse = SseHandler::builder(manager.clone()).build().unwrap();
-    let app = Router::new().route("/events", sse.get());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = Server::new().write_timeout(Duration::from_millis(100));
-    tokio::spawn(server.serve(listener, app, std::future::pending()));
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /events?channel=c HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while manager.connection_count() == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "never subscribed");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let payload = "x".repeat(64 * 1024);
-    for _ in 0..200 {
-        if manager.connection_count() == 0 {
-            break;
-        }
-        manager
-            .publish(PublishRequest::new("c", payload.clone()))
-            .await
-            .unwrap();
-    }
-    while manager.connection_count() != 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "a stalled stream served by hyper is still held"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    drop(stream);
+    a_stalled_stream_is_released(
+        b"GET /events?channel=c HTTP/1.1\r\nHost: x\r\n\r\n",
+        "served by hyper",
+    )
+    .await;
 }
 
 /// An HTTP/1.1 request without `Host` is refused with a JSON 400, on either path.

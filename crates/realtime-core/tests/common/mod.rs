@@ -1,0 +1,65 @@
+//! A bus that misbehaves on purpose, for the manager's fault tests.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use realtime_core::{
+    BackendError, BackendErrorKind, Bus, BusSubscription, Event, InMemoryBus, Result,
+};
+
+/// An in-memory bus connection whose publishes numbered `failing` (0 is the first) fail as a
+/// lost connection, or, with `silent`, are lost without a word (a broker dropping messages).
+pub struct FlakyBus {
+    inner: InMemoryBus,
+    failing: Range<usize>,
+    silent: bool,
+    published: AtomicUsize,
+}
+
+impl FlakyBus {
+    /// Publishes in `failing` fail with a retryable error.
+    pub fn refusing(inner: InMemoryBus, failing: Range<usize>) -> Self {
+        FlakyBus {
+            inner,
+            failing,
+            silent: false,
+            published: AtomicUsize::new(0),
+        }
+    }
+
+    /// Publishes in `failing` are lost silently.
+    pub fn losing(inner: InMemoryBus, failing: Range<usize>) -> Self {
+        FlakyBus {
+            silent: true,
+            ..Self::refusing(inner, failing)
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for FlakyBus {
+    async fn publish(&self, event: &Event) -> Result<()> {
+        if self
+            .failing
+            .contains(&self.published.fetch_add(1, Ordering::AcqRel))
+        {
+            if self.silent {
+                return Ok(());
+            }
+            return Err(BackendError::new("flaky", BackendErrorKind::Connection, "down").into());
+        }
+        self.inner.publish(event).await
+    }
+    async fn subscribe(&self, channel: &str) -> Result<BusSubscription> {
+        self.inner.subscribe(channel).await
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
+}
