@@ -10,27 +10,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::FlakyBus;
+use common::{FlakyBus, publisher_and_receiver};
 use realtime_core::{
-    Error, Event, InMemoryBus, InMemoryStore, Manager, ManagerConfig, Message, NewEvent, Position,
-    PublishRequest, ReadResult, Result, Store, SubscribeRequest,
+    Error, Event, Manager, ManagerConfig, Message, NewEvent, Position, PublishRequest, ReadResult,
+    Result, Store, SubscribeRequest,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
 async fn fault_a_stored_event_the_bus_refused_still_reaches_other_instances() {
-    let store = Arc::new(InMemoryStore::new());
-    let broker = InMemoryBus::new();
-    let publisher = Manager::builder()
-        .store(store.clone())
-        .bus(Arc::new(FlakyBus::refusing(broker.connect(), 0..3)))
-        .build()
-        .unwrap();
-    let receiver = Manager::builder()
-        .store(store)
-        .bus(Arc::new(broker))
-        .build()
-        .unwrap();
+    let (publisher, receiver) = publisher_and_receiver(
+        |bus| FlakyBus::refusing(bus, 0..3),
+        ManagerConfig::default(),
+    );
     let mut client = receiver
         .subscribe(SubscribeRequest::channel("orders"))
         .await
@@ -98,21 +90,10 @@ async fn fault_a_subscribe_against_a_silent_store_times_out_and_releases_everyth
 #[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
 async fn fault_a_long_repair_does_not_cut_clients_that_read() {
     let lost = 900;
-    let store = Arc::new(InMemoryStore::new());
-    let broker = InMemoryBus::new();
-    let publisher = Manager::builder()
-        .store(store.clone())
-        .bus(Arc::new(FlakyBus::losing(broker.connect(), 0..lost)))
-        .build()
-        .unwrap();
     let mut config = ManagerConfig::default();
     config.client_buffer = 64;
-    let receiver = Manager::builder()
-        .config(config)
-        .store(store)
-        .bus(Arc::new(broker))
-        .build()
-        .unwrap();
+    let (publisher, receiver) =
+        publisher_and_receiver(|bus| FlakyBus::losing(bus, 0..lost), config);
     let subscribe = || receiver.subscribe(SubscribeRequest::channel("orders"));
     let mut reader = subscribe().await.unwrap().client;
     let stalled = subscribe().await.unwrap().client;

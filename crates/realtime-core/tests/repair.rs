@@ -4,13 +4,10 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::FlakyBus;
-use realtime_core::{
-    InMemoryBus, InMemoryStore, Manager, Message, PublishRequest, SubscribeRequest,
-};
+use common::{FlakyBus, publisher_and_receiver};
+use realtime_core::{ManagerConfig, Message, PublishRequest, SubscribeRequest};
 
 /// The bus loses event 2 and carries event 3; the repair reads both from the store. The
 /// held copy of 3 is then done with: the repair must end, and later events flow. (It used
@@ -24,18 +21,8 @@ fn a_repaired_hole_ends_the_repair() {
             .build()
             .unwrap();
         runtime.block_on(async {
-            let store = Arc::new(InMemoryStore::new());
-            let broker = InMemoryBus::new();
-            let publisher = Manager::builder()
-                .store(store.clone())
-                .bus(Arc::new(FlakyBus::losing(broker.connect(), 1..2)))
-                .build()
-                .unwrap();
-            let receiver = Manager::builder()
-                .store(store)
-                .bus(Arc::new(broker))
-                .build()
-                .unwrap();
+            let (publisher, receiver) =
+                publisher_and_receiver(|bus| FlakyBus::losing(bus, 1..2), ManagerConfig::default());
             let mut client = receiver
                 .subscribe(SubscribeRequest::channel("c"))
                 .await

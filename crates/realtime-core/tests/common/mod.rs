@@ -1,14 +1,38 @@
 //! A bus that misbehaves on purpose, for the manager's fault tests.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::ops::Range;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use realtime_core::{
-    BackendError, BackendErrorKind, Bus, BusSubscription, Event, InMemoryBus, Result,
+    BackendError, BackendErrorKind, Bus, BusSubscription, Event, InMemoryBus, InMemoryStore,
+    Manager, ManagerConfig, Result,
 };
+
+/// Two instances on one in-memory store and broker: a publisher whose bus connection is made
+/// by `flaky`, and a receiver with `config` on a plain one.
+pub fn publisher_and_receiver(
+    flaky: impl FnOnce(InMemoryBus) -> FlakyBus,
+    config: ManagerConfig,
+) -> (Manager, Manager) {
+    let store = Arc::new(InMemoryStore::new());
+    let broker = InMemoryBus::new();
+    let publisher = Manager::builder()
+        .store(store.clone())
+        .bus(Arc::new(flaky(broker.connect())))
+        .build()
+        .unwrap();
+    let receiver = Manager::builder()
+        .config(config)
+        .store(store)
+        .bus(Arc::new(broker))
+        .build()
+        .unwrap();
+    (publisher, receiver)
+}
 
 /// An in-memory bus connection whose publishes numbered `failing` (0 is the first) fail as a
 /// lost connection, or, with `silent`, are lost without a word (a broker dropping messages).
