@@ -222,3 +222,75 @@ async fn a_ping_flood_from_a_client_that_never_reads_is_cut() {
     }
     assert!(sent > 0);
 }
+
+/// A client sending a frame far over the read limit gets the 1009 close frame, not a reset
+/// that destroys it: the server sends the close and lingers before dropping the socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_far_over_the_limit_gets_1009_not_a_reset() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = WsConfig::default();
+    config.read_limit = 1024;
+    let url = serve(&manager(), config).await;
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /ws?topics=c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    // A masked text frame declaring 16 MiB, and the first 256 KiB of its payload.
+    let mut frame = vec![0x81, 0x80 | 127];
+    frame.extend_from_slice(&(16u64 << 20).to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend(std::iter::repeat_n(b'x', 256 * 1024));
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = write.write_all(&frame).await;
+        write
+    });
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let outcome = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                Err(error) => return Err(error),
+            }
+            // The close frame: opcode 0x88, length, code 1009 (0x03f1).
+            if seen
+                .windows(4)
+                .any(|w| w[0] == 0x88 && w[2] == 0x03 && w[3] == 0xf1)
+            {
+                return Ok(());
+            }
+        }
+    })
+    .await
+    .expect("an answer in time");
+    let _ = writer.await;
+    assert!(
+        seen.windows(4)
+            .any(|w| w[0] == 0x88 && w[2] == 0x03 && w[3] == 0xf1),
+        "no 1009 close frame ({outcome:?}); got {} bytes",
+        seen.len()
+    );
+}
+
+/// The same with a WebSocket client library that sends the whole message before it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_client_sending_megabytes_over_the_limit_sees_1009() {
+    let mut config = WsConfig::default();
+    config.read_limit = 1024;
+    let url = serve(&manager(), config).await;
+    let mut socket = connected(&url).await;
+    let sent = socket.send(Message::text("x".repeat(4 << 20))).await;
+    let code = close_code(&mut socket).await;
+    assert_eq!(code, 1009, "send result: {sent:?}");
+}
