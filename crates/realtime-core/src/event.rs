@@ -18,7 +18,10 @@ use crate::position::Position;
 pub struct Event {
     /// The event's position in its channel, assigned by the store.
     pub id: Position,
-    /// The channel the event was published to.
+    /// The channel the event is stored and carried under: the name it was published to, or,
+    /// for a tenant's event with tenant-scoped channels, its scoped name
+    /// ([`routing::channel_name`](crate::routing::channel_name) gives the plain one, which is
+    /// what the wire carries).
     pub channel: String,
     /// The tenant the event belongs to; `None` is a broadcast to every client of the channel
     /// that has no tenant or the same tenant.
