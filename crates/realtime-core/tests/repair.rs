@@ -1,13 +1,17 @@
-//! Live repair on a single-threaded runtime: a repair that never yields would hang it.
+//! Live repair: a repair ends once its hole is closed (on a single-threaded runtime one that
+//! never yields would hang it), and the store, not a late bus copy, starts a channel.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{FlakyBus, publisher_and_receiver};
-use realtime_core::{ManagerConfig, Message, PublishRequest, SubscribeRequest};
+use realtime_core::{
+    InMemoryBus, Manager, ManagerConfig, Message, PublishRequest, SubscribeRequest,
+};
 
 /// The bus loses event 2 and carries event 3; the repair reads both from the store. The
 /// held copy of 3 is then done with: the repair must end, and later events flow. (It used
@@ -56,4 +60,40 @@ fn a_repaired_hole_ends_the_repair() {
     finished
         .recv_timeout(Duration::from_secs(20))
         .expect("the runtime was hung by a repair that never ends");
+}
+
+/// A hub with no history yet does not take a stale "first event" from the bus (a late copy
+/// from a history that is gone) as the start of the channel: the store decides, and the
+/// channel's real first event is the first thing its clients receive.
+#[tokio::test]
+async fn a_stale_first_event_from_the_bus_is_not_adopted() {
+    use realtime_core::{Bus, Epoch, NewEvent, Position};
+    let broker = InMemoryBus::new();
+    let other_instance = broker.connect();
+    let manager = Manager::builder().bus(Arc::new(broker)).build().unwrap();
+    let mut client = manager
+        .subscribe(SubscribeRequest::channel("c"))
+        .await
+        .unwrap()
+        .client;
+    let mut stale = NewEvent::new("c", "from a lost history");
+    stale.timestamp = std::time::SystemTime::now() - Duration::from_secs(3_600);
+    other_instance
+        .publish(&stale.into_event(Position::new(Epoch(77), 1)))
+        .await
+        .unwrap();
+    // Without the check the stale copy would arrive within microseconds.
+    let early = tokio::time::timeout(Duration::from_millis(300), client.recv()).await;
+    assert!(
+        early.is_err(),
+        "a stale first event was delivered: {early:?}"
+    );
+    let real = manager
+        .publish(PublishRequest::new("c", "first"))
+        .await
+        .unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), client.recv()).await {
+        Ok(Some(Message::Event(event))) => assert_eq!(event.id, real.id, "{event:?}"),
+        other => panic!("{other:?}"),
+    }
 }

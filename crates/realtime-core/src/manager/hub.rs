@@ -26,6 +26,9 @@ use crate::store::Store;
 const MAX_PENDING: usize = 1_024;
 /// Events read from the store per repair step.
 const REPAIR_BATCH: usize = 512;
+/// Clock difference between instances tolerated when a first event is adopted without
+/// asking the store; a larger one only costs a store read.
+const CLOCK_SLACK: Duration = Duration::from_secs(1);
 /// How often a paced repair looks again whether full clients made room.
 const PACE_STEP: Duration = Duration::from_millis(5);
 /// The longest wait between two repair reads while the store fails.
@@ -53,6 +56,9 @@ struct State {
     /// Set once the baseline is read. Before that, events are ignored: the ones appended
     /// before the baseline read are not live, the later ones come again through the bus.
     ready: bool,
+    /// When the baseline was read: an event of a history that started before it cannot be a
+    /// channel's first event for this hub.
+    baseline_at: std::time::SystemTime,
     resync: bool,
     repairing: bool,
     closed: bool,
@@ -70,6 +76,7 @@ impl Hub {
                 last: 0,
                 pending: BTreeMap::new(),
                 ready: false,
+                baseline_at: std::time::UNIX_EPOCH,
                 resync: false,
                 repairing: false,
                 closed: false,
@@ -91,6 +98,7 @@ impl Hub {
                     let mut state = self.state.lock();
                     state.epoch = head.epoch;
                     state.last = head.offset;
+                    state.baseline_at = std::time::SystemTime::now();
                     state.ready = true;
                 }
                 let hub = Arc::downgrade(self);
@@ -136,8 +144,17 @@ impl Hub {
         if state.closed || !state.ready {
             return;
         }
-        if state.epoch == Epoch::NONE && event.id.offset == 1 {
+        if state.epoch == Epoch::NONE
+            && event.id.offset == 1
+            && event.timestamp
+                >= state
+                    .baseline_at
+                    .checked_sub(CLOCK_SLACK)
+                    .unwrap_or(std::time::UNIX_EPOCH)
+        {
             // The channel had no history when delivery began: its first event starts one.
+            // (An older first event — a late copy from a history already lost — is left to the
+            // store to judge, through the repair below.)
             state.epoch = event.id.epoch;
         }
         if event.id.epoch != state.epoch {
@@ -352,6 +369,10 @@ impl Hub {
         }
         state.epoch = head.epoch;
         state.last = head.offset;
+        if head.epoch == Epoch::NONE {
+            // The history is gone: its late copies are older than this.
+            state.baseline_at = std::time::SystemTime::now();
+        }
         state
             .pending
             .retain(|&offset, event| event.id.epoch == head.epoch && offset > head.offset);
