@@ -119,3 +119,51 @@ fn benchmarks_md_carries_the_current_notes() {
         "BENCHMARKS.md must end with xtask/bench-notes.md as it is: run `cargo xtask bench`"
     );
 }
+
+/// The arrows that must never exist: an adapter on another adapter, the neutral HTTP layer on
+/// a framework, core on a framework or a broker client.
+#[test]
+fn no_forbidden_dependencies() {
+    let root = crate::workspace_root().join("crates");
+    let dependencies = |krate: &str| -> String {
+        let manifest = read(&root.join(krate).join("Cargo.toml"));
+        manifest
+            .split("\n[")
+            .filter(|section| section.starts_with("dependencies]"))
+            .collect()
+    };
+    let adapters = ["realtime-sse-axum", "realtime-sse-actix", "realtime-ws"];
+    let frameworks = ["axum", "actix", "hyper", "tungstenite", "tower"];
+    let brokers = ["redis", "rdkafka", "aws-sdk", "lapin", "async-nats"];
+    let names = |deps: &str| -> Vec<String> {
+        deps.lines()
+            .filter_map(|line| line.split(['=', '.']).next())
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .collect()
+    };
+    for adapter in adapters {
+        if !root.join(adapter).exists() {
+            continue;
+        }
+        let deps = names(&dependencies(adapter));
+        for other in adapters.iter().filter(|a| **a != adapter) {
+            assert!(
+                !deps.iter().any(|d| d == other),
+                "{adapter} depends on {other}"
+            );
+        }
+    }
+    for (krate, forbidden) in [
+        ("realtime-http", &frameworks[..]),
+        ("realtime-core", &frameworks[..]),
+        ("realtime-core", &brokers[..]),
+    ] {
+        for dep in names(&dependencies(krate)) {
+            assert!(
+                !forbidden.iter().any(|f| dep.starts_with(f)),
+                "{krate} depends on {dep}"
+            );
+        }
+    }
+}

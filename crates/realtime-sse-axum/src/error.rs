@@ -1,105 +1,51 @@
-//! HTTP errors as JSON bodies.
+//! The neutral JSON error ([`realtime_http::ApiError`]) as an axum response.
 
-use axum::Json;
+use std::ops::Deref;
+
+use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
-use serde::Serialize;
+use http::StatusCode;
 
-/// An error answered as `{"error": code, "message": text}` with an HTTP status.
-///
-/// Built from a [`realtime_core::Error`] with the status a client can act on: 400 for bad
-/// input, 503 with `Retry-After` when the instance is full or shutting down or a store or bus
-/// is unreachable or timed out (`backend_unavailable`: the same request may succeed later),
-/// 500 for any other store or bus failure.
+/// An error answered as `{"error": code, "message": text}` with an HTTP status: a
+/// [`realtime_http::ApiError`] (the table from [`realtime_core::Error`] lives there, shared by
+/// every adapter) that axum handlers can return.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// A stable, machine-readable code (`invalid_channel`, `too_many_connections`, …).
-    pub code: &'static str,
-    /// A human-readable explanation.
-    pub message: String,
-    /// Seconds for a `Retry-After` header.
-    pub retry_after: Option<u32>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: &'a str,
-}
+pub struct ApiError(pub realtime_http::ApiError);
 
 impl ApiError {
     /// An error with `status`, `code` and `message`.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            retry_after: None,
-        }
+        ApiError(realtime_http::ApiError::new(status, code, message))
     }
 
     /// 400 with `code`.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+        ApiError(realtime_http::ApiError::bad_request(code, message))
+    }
+}
+
+impl Deref for ApiError {
+    type Target = realtime_http::ApiError;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl From<realtime_http::ApiError> for ApiError {
+    fn from(error: realtime_http::ApiError) -> Self {
+        ApiError(error)
     }
 }
 
 impl From<realtime_core::Error> for ApiError {
     fn from(error: realtime_core::Error) -> Self {
-        use realtime_core::Error as E;
-        let message = error.to_string();
-        match &error {
-            E::InvalidChannel { .. } => Self::bad_request("invalid_channel", message),
-            E::InvalidRequest { .. } => Self::bad_request("invalid_request", message),
-            E::TooManyConnections { .. } => ApiError {
-                retry_after: Some(1),
-                ..Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "too_many_connections",
-                    message,
-                )
-            },
-            E::Closed => ApiError {
-                retry_after: Some(1),
-                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
-            },
-            E::UnknownClient(_) => Self::new(StatusCode::NOT_FOUND, "unknown_client", message),
-            E::NotBroadcast { .. } => {
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "not_broadcast", message)
-            }
-            _ if error.is_retryable() => {
-                tracing::warn!(%error, "backend unavailable");
-                ApiError {
-                    retry_after: Some(1),
-                    ..Self::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "backend_unavailable",
-                        message,
-                    )
-                }
-            }
-            _ => {
-                tracing::error!(%error, "backend failure");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "backend_error", message)
-            }
-        }
+        ApiError(error.into())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: self.code,
-            message: &self.message,
-        };
-        let mut response = (self.status, Json(body)).into_response();
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
+        self.0.to_response().map(Body::from)
     }
 }

@@ -14,8 +14,8 @@ use realtime_core::{ChannelRequest, Manager, Result, SubscribeRequest, sse};
 
 use crate::config::SseConfig;
 use crate::error::ApiError;
-use crate::routing::settle_routing;
 use crate::stream::{Prelude, SseBody};
+use realtime_http::{Query, resume_position, settle_routing};
 
 /// The SSE endpoint. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -98,14 +98,7 @@ impl SseHandler {
                 format!("the {:?} query parameter is required", config.channel_param),
             )
         })?;
-        // An empty id (header or query) means none, as EventSource sends none after `id:`
-        // was cleared: a live stream, not an unknown position.
-        let resume_from = match parts.headers.get("last-event-id") {
-            Some(value) if value.is_empty() => None,
-            // A header that is not text cannot be a position: the manager reports a gap.
-            Some(value) => Some(value.to_str().unwrap_or("\u{fffd}").to_owned()),
-            None => query.single(&config.last_event_id_param)?,
-        };
+        let resume_from = resume_position(&parts.headers, &query, &config.last_event_id_param)?;
         let mut subscription = SubscribeRequest {
             client_id: None,
             channels: vec![ChannelRequest {
@@ -149,31 +142,5 @@ impl SseHandler {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         Ok(response)
-    }
-}
-
-/// The decoded query string.
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(raw: &str) -> Self {
-        Query(
-            form_urlencoded::parse(raw.as_bytes())
-                .into_owned()
-                .collect(),
-        )
-    }
-
-    /// The parameter's value; absent or empty is `None`, given twice is an error.
-    fn single(&self, name: &str) -> Result<Option<String>, ApiError> {
-        let mut values = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
-        let first = values.next();
-        if values.next().is_some() {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                format!("the {name:?} query parameter is given more than once"),
-            ));
-        }
-        Ok(first.filter(|v| !v.is_empty()).cloned())
     }
 }

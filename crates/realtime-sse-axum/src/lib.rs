@@ -65,7 +65,6 @@ mod config;
 mod error;
 mod handler;
 mod respond;
-mod routing;
 mod serve;
 mod stream;
 
@@ -73,5 +72,5 @@ pub use config::SseConfig;
 pub use error::ApiError;
 pub use handler::{SseHandler, SseHandlerBuilder};
 pub use realtime_core::auth::{Authorize, Grant, Rejection};
-pub use routing::settle_routing;
+pub use realtime_http::settle_routing;
 pub use serve::Server;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +11,7 @@ use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 use realtime_core::auth::Authorize;
 use realtime_core::{ChannelRequest, Manager, Result, SubscribeRequest};
-use realtime_sse_axum::{ApiError, settle_routing};
+use realtime_http::{ApiError, Query, settle_routing};
 
 use crate::config::WsConfig;
 use crate::session;
@@ -89,7 +90,7 @@ impl WsHandler {
     pub async fn serve(&self, request: Request) -> Response {
         match self.open(request).await {
             Ok(response) => response,
-            Err(error) => error.into_response(),
+            Err(error) => error.to_response().map(Body::from).into_response(),
         }
     }
 
@@ -113,36 +114,19 @@ impl WsHandler {
                 "upgrade_required",
                 "this endpoint speaks WebSocket: send `Connection: Upgrade` and `Upgrade: websocket`",
             )
-            .into_response();
+            .to_response();
             error
                 .headers_mut()
                 .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-            return Ok(error);
+            return Ok(error.map(Body::from).into_response());
         }
         let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &())
             .await
             .map_err(|rejection| {
                 ApiError::new(rejection.status(), "invalid_upgrade", rejection.body_text())
             })?;
-        let query: Vec<(String, String)> =
-            form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
-                .into_owned()
-                .collect();
-        let single = |name: &str| -> Result<Option<String>, ApiError> {
-            let mut values = query.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
-            let first = values.next().filter(|v| !v.is_empty()).cloned();
-            if values.next().is_some() {
-                return Err(ApiError::bad_request(
-                    "repeated_parameter",
-                    format!("`{name}` may be given once"),
-                ));
-            }
-            Ok(first)
-        };
-        let raw_topics = query
-            .iter()
-            .filter(|(k, _)| *k == config.topics_param)
-            .map(|(_, v)| v.as_str());
+        let query = Query::parse(parts.uri.query().unwrap_or_default());
+        let raw_topics = query.all(&config.topics_param);
         let topics = parse_topics(
             &raw_topics.collect::<Vec<_>>().join(","),
             config.max_topic_count,
@@ -159,8 +143,8 @@ impl WsHandler {
         let mut subscription = SubscribeRequest {
             client_id: None,
             channels: topics.iter().map(ChannelRequest::live).collect(),
-            tenant: single("tenant")?,
-            subject: single("subject")?,
+            tenant: query.single("tenant")?,
+            subject: query.single("subject")?,
         };
         settle_routing(
             self.inner.authorize.as_ref(),

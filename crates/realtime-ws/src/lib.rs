@@ -23,9 +23,10 @@
 //! 1. the `Origin` against [`WsConfig::origin_policy`] → 403 `origin_not_allowed`;
 //! 2. no `Upgrade` header → 426 `upgrade_required`; other bad upgrade headers → 400 (405 for a
 //!    method other than GET) `invalid_upgrade`;
-//! 3. `topics` (separators `,` `;` whitespace; duplicates removed; letters, digits, `-` `_`
-//!    `.`; count and length limits) → 400 `invalid_topic` naming the topic;
-//! 4. `tenant` or `subject` given twice → 400 `repeated_parameter`; the authorization hook
+//! 3. `topics` (separators `,` `;` whitespace; duplicates removed; the channel-name rule of
+//!    every transport: letters, digits, `-` `_` `.` `:` `/` `@`; count and length limits) →
+//!    400 `invalid_topic` naming the topic;
+//! 4. any parameter but `topics` given twice → 400 `invalid_request`; the authorization hook
 //!    ([`WsHandlerBuilder::authorize`]) → 401/403; its grant sets the tenant and subject;
 //! 5. the manager's limits → 503 `too_many_connections` with `Retry-After`.
 //!

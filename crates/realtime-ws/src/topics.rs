@@ -10,8 +10,8 @@ pub struct TopicError {
 }
 
 /// Splits `raw` on `,`, `;` and whitespace, drops empty parts and duplicates (keeping the first
-/// occurrence's order), and checks each topic: at most `max_len` bytes of ASCII letters,
-/// digits, `-`, `_` and `.`; at most `max_count` topics.
+/// occurrence's order), and checks each topic with [`check_topic`]; at most `max_count`
+/// topics.
 pub fn parse_topics(
     raw: &str,
     max_count: usize,
@@ -36,27 +36,23 @@ pub fn parse_topics(
     Ok(topics)
 }
 
-/// Checks one topic name.
+/// Checks one topic name with the rule every channel name follows, on every transport
+/// ([`realtime_core::routing::validate_channel`]): 1 to `max_len` bytes of ASCII letters,
+/// digits and `- _ . : / @`.
 pub fn check_topic(topic: &str, max_len: usize) -> Result<(), TopicError> {
-    let error = |reason: String| TopicError {
-        topic: topic.chars().take(64).collect(),
-        reason,
-    };
     if topic.is_empty() {
-        return Err(error("empty topic".into()));
+        return Err(TopicError {
+            topic: String::new(),
+            reason: "empty topic".into(),
+        });
     }
-    if topic.len() > max_len {
-        return Err(error(format!("longer than {max_len} bytes")));
-    }
-    if !topic
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
-        return Err(error(
-            "only ASCII letters, digits, '-', '_' and '.' are allowed".into(),
-        ));
-    }
-    Ok(())
+    realtime_core::routing::validate_channel(topic, max_len).map_err(|error| TopicError {
+        topic: topic.chars().take(64).collect(),
+        reason: match error {
+            realtime_core::Error::InvalidChannel { reason, .. } => reason.to_owned(),
+            other => other.to_string(),
+        },
+    })
 }
 
 #[cfg(test)]
@@ -84,8 +80,13 @@ mod tests {
             "duplicates do not count"
         );
         assert_eq!(
-            parse_topics("ok,bad/topic", 5, 16).unwrap_err().topic,
-            "bad/topic"
+            parse_topics("ok,bad*topic", 5, 16).unwrap_err().topic,
+            "bad*topic"
+        );
+        assert_eq!(
+            parse_topics("user:42,team/a@b", 5, 16).unwrap(),
+            vec!["user:42", "team/a@b"],
+            "every channel name SSE accepts"
         );
         assert_eq!(
             parse_topics("toolongtopic", 5, 4).unwrap_err().topic,

@@ -135,7 +135,7 @@ async fn a_repeated_routing_parameter_is_refused() {
     let (status, body) = refusal(connect(&format!("{url}?topics=c&tenant=a&tenant=b"), None).await);
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("repeated_parameter"))
+        (400, Some("invalid_request"))
     );
 }
 

@@ -8,7 +8,7 @@ proptest! {
     /// of their first appearance; the same list written with other separators parses alike.
     #[test]
     fn parsed_topics_are_valid_distinct_and_ordered(
-        topics in proptest::collection::vec("[A-Za-z0-9_.-]{1,12}", 0..12),
+        topics in proptest::collection::vec("[A-Za-z0-9_.:/@-]{1,12}", 0..12),
         separators in proptest::collection::vec(prop_oneof![Just(","), Just(";"), Just(" "), Just(",\t")], 12),
         max_count in 1usize..10,
     ) {
@@ -40,7 +40,7 @@ proptest! {
     fn garbage_is_refused_or_clean(raw in "\\PC{0,80}") {
         if let Ok(parsed) = parse_topics(&raw, 32, 128) {
             for topic in parsed {
-                prop_assert!(topic.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+                prop_assert!(topic.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/@".contains(&b)));
             }
         }
     }

@@ -1,0 +1,118 @@
+//! HTTP errors as JSON bodies.
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+/// An error answered as `{"error": code, "message": text}` with an HTTP status.
+///
+/// Built from a [`realtime_core::Error`] with the status a client can act on: 400 for bad
+/// input, 503 with `Retry-After` when the instance is full or shutting down or a store or bus
+/// is unreachable or timed out (`backend_unavailable`: the same request may succeed later),
+/// 500 for any other store or bus failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable, machine-readable code (`invalid_channel`, `too_many_connections`, …).
+    pub code: &'static str,
+    /// A human-readable explanation.
+    pub message: String,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 400 with `code`.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+}
+
+impl From<realtime_core::Error> for ApiError {
+    fn from(error: realtime_core::Error) -> Self {
+        use realtime_core::Error as E;
+        let message = error.to_string();
+        match &error {
+            E::InvalidChannel { .. } => Self::bad_request("invalid_channel", message),
+            E::InvalidRequest { .. } => Self::bad_request("invalid_request", message),
+            E::TooManyConnections { .. } => ApiError {
+                retry_after: Some(1),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too_many_connections",
+                    message,
+                )
+            },
+            E::Closed => ApiError {
+                retry_after: Some(1),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
+            },
+            E::UnknownClient(_) => Self::new(StatusCode::NOT_FOUND, "unknown_client", message),
+            E::NotBroadcast { .. } => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "not_broadcast", message)
+            }
+            _ if error.is_retryable() => {
+                tracing::warn!(%error, "backend unavailable");
+                ApiError {
+                    retry_after: Some(1),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "backend_unavailable",
+                        message,
+                    )
+                }
+            }
+            _ => {
+                tracing::error!(%error, "backend failure");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "backend_error", message)
+            }
+        }
+    }
+}
+
+impl ApiError {
+    /// The JSON body `{"error": code, "message": text}`.
+    pub fn body(&self) -> Bytes {
+        let body = Body {
+            error: self.code,
+            message: &self.message,
+        };
+        // Two strings always serialize.
+        serde_json::to_vec(&body)
+            .map(Bytes::from)
+            .unwrap_or_default()
+    }
+
+    /// The whole response: status, `content-type: application/json`, `Retry-After` when set,
+    /// and the body.
+    pub fn to_response(&self) -> http::Response<Bytes> {
+        let mut response = http::Response::new(self.body());
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

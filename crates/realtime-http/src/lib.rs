@@ -1,0 +1,29 @@
+//! # realtime-http
+//!
+//! What every realtime endpoint means by an HTTP request, whatever framework serves it: one
+//! rule for query parameters, the choice of the resume position, the authorization and
+//! routing step, and the table from [`realtime_core::Error`] to a status, a JSON error code and
+//! `Retry-After`. It uses the `http` crate's types only; framework adapters
+//! (`realtime-sse-axum`, `realtime-ws`) turn their requests into [`http::request::Parts`] and
+//! an [`ApiError`] into their response type.
+//!
+//! ```
+//! use realtime_http::{ApiError, Query};
+//!
+//! let query = Query::parse("channel=orders&last_event_id=");
+//! assert_eq!(query.single("channel").unwrap().as_deref(), Some("orders"));
+//! assert_eq!(query.single("last_event_id").unwrap(), None, "empty is absent");
+//! let twice = Query::parse("channel=a&channel=b").single("channel").unwrap_err();
+//! assert_eq!((twice.status.as_u16(), twice.code), (400, "invalid_request"));
+//! let response = ApiError::from(realtime_core::Error::Closed).to_response();
+//! assert_eq!(response.status(), 503);
+//! assert_eq!(response.headers()["retry-after"], "1");
+//! ```
+
+mod error;
+mod query;
+mod routing;
+
+pub use error::ApiError;
+pub use query::{Query, resume_position};
+pub use routing::settle_routing;
