@@ -2,10 +2,12 @@
 //!
 //! What every realtime endpoint means by an HTTP request, whatever framework serves it: one
 //! rule for query parameters, the choice of the resume position, the authorization and
-//! routing step, and the table from [`realtime_core::Error`] to a status, a JSON error code and
-//! `Retry-After`. It uses the `http` crate's types only; framework adapters
-//! (`realtime-sse-axum`, `realtime-ws`) turn their requests into [`http::request::Parts`] and
-//! an [`ApiError`] into their response type.
+//! routing step, the table from [`realtime_core::Error`] to a status, a JSON error code and
+//! `Retry-After`, and the whole SSE endpoint ([`SseEndpoint`]: request → [`SseStream`], a
+//! `Stream` of byte chunks). It uses the `http` crate's types only (and tokio's timer for
+//! heartbeats); framework adapters (`realtime-sse-axum`, `realtime-ws`) turn their requests
+//! into [`http::request::Parts`], an [`SseStream`] into their response body and an
+//! [`ApiError`] into their response type.
 //!
 //! ```
 //! use realtime_http::{ApiError, Query};
@@ -23,7 +25,11 @@
 mod error;
 mod query;
 mod routing;
+mod sse_config;
+mod stream;
 
 pub use error::ApiError;
 pub use query::{Query, resume_position};
 pub use routing::settle_routing;
+pub use sse_config::SseConfig;
+pub use stream::{SseEndpoint, SseStream};

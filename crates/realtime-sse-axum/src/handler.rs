@@ -1,6 +1,5 @@
 //! The endpoint: request → authorization → subscription → event stream.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -8,26 +7,17 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use http::request::Parts;
-use http::{HeaderValue, header};
+use realtime_core::Manager;
+use realtime_core::Result;
 use realtime_core::auth::Authorize;
-use realtime_core::{ChannelRequest, Manager, Result, SubscribeRequest, sse};
+use realtime_http::{SseConfig, SseEndpoint};
 
-use crate::config::SseConfig;
 use crate::error::ApiError;
-use crate::stream::{Prelude, SseBody};
-use realtime_http::{Query, resume_position, settle_routing};
 
-/// The SSE endpoint. Cheap to clone.
+/// The SSE endpoint on axum: glue over [`SseEndpoint`]. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SseHandler {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    manager: Manager,
-    config: SseConfig,
-    authorize: Option<Authorize<Parts>>,
+    endpoint: Arc<SseEndpoint>,
 }
 
 /// Builds an [`SseHandler`].
@@ -53,13 +43,8 @@ impl SseHandlerBuilder {
 
     /// Validates the configuration.
     pub fn build(self) -> Result<SseHandler> {
-        self.config.validate()?;
         Ok(SseHandler {
-            inner: Arc::new(Inner {
-                manager: self.manager,
-                config: self.config,
-                authorize: self.authorize,
-            }),
+            endpoint: Arc::new(SseEndpoint::new(self.manager, self.config, self.authorize)?),
         })
     }
 }
@@ -90,57 +75,9 @@ impl SseHandler {
 
     async fn open(&self, request: Request) -> Result<Response, ApiError> {
         let (parts, _body) = request.into_parts();
-        let config = &self.inner.config;
-        let query = Query::parse(parts.uri.query().unwrap_or_default());
-        let channel = query.single(&config.channel_param)?.ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_channel",
-                format!("the {:?} query parameter is required", config.channel_param),
-            )
-        })?;
-        let resume_from = resume_position(&parts.headers, &query, &config.last_event_id_param)?;
-        let mut subscription = SubscribeRequest {
-            client_id: None,
-            channels: vec![ChannelRequest {
-                channel,
-                resume_from,
-            }],
-            tenant: query.single(&config.tenant_param)?,
-            subject: query.single(&config.subject_param)?,
-        };
-        settle_routing(
-            self.inner.authorize.as_ref(),
-            config.routing_from_query,
-            &parts,
-            &mut subscription,
-        )
-        .await?;
-        let manager = &self.inner.manager;
-        let realtime_core::Subscription { client, replay } =
-            manager.subscribe(subscription).await?;
-        // Replayed events are encoded as they are written, not all up front: an SSE frame
-        // can be several times its event's size, and the client may read slowly.
-        let mut prelude =
-            VecDeque::with_capacity(3 + replay.iter().map(|r| r.events.len()).sum::<usize>());
-        prelude.push_back(Prelude::Bytes(sse::encode_retry(
-            manager.config().default_retry_ms,
-        )));
-        for channel in replay {
-            if let Some(gap) = &channel.gap {
-                prelude.push_back(Prelude::Bytes(sse::encode_gap(gap)));
-            }
-            prelude.extend(channel.events.into_iter().map(Prelude::Event));
-        }
-        prelude.push_back(Prelude::Bytes(sse::encode_comment("connected")));
-        let body = SseBody::new(prelude, client, manager.config().heartbeat_interval);
-        let mut response = Response::new(Body::from_stream(body));
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        let stream = self.endpoint.open(&parts).await?;
+        let mut response = Response::new(Body::from_stream(stream));
+        response.headers_mut().extend(SseEndpoint::HEADERS);
         Ok(response)
     }
 }

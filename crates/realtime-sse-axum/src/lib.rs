@@ -61,16 +61,14 @@
 //! `routing_not_allowed`, 401 `unauthorized` or 403 `forbidden` from the hook, 503 `too_many_connections` or
 //! `shutting_down` with `Retry-After`, 500 `backend_error` when the store fails.
 
-mod config;
 mod error;
 mod handler;
 mod respond;
 mod serve;
-mod stream;
 
-pub use config::SseConfig;
 pub use error::ApiError;
 pub use handler::{SseHandler, SseHandlerBuilder};
 pub use realtime_core::auth::{Authorize, Grant, Rejection};
 pub use realtime_http::settle_routing;
+pub use realtime_http::{SseConfig, SseEndpoint, SseStream};
 pub use serve::Server;

@@ -1,0 +1,56 @@
+//! The SSE endpoint without any web framework: request parts in, byte chunks out.
+
+#![allow(clippy::unwrap_used)]
+
+use std::pin::Pin;
+
+use futures_core::Stream;
+use realtime_core::{Manager, PublishRequest};
+use realtime_http::{SseConfig, SseEndpoint, SseStream};
+
+async fn next_chunk(stream: &mut SseStream) -> String {
+    let chunk = std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8(chunk.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn parts_in_replay_connected_and_live_out() {
+    let manager = Manager::builder().build().unwrap();
+    let first = manager
+        .publish(PublishRequest::new("orders", "one"))
+        .await
+        .unwrap();
+    manager
+        .publish(PublishRequest::new("orders", "two"))
+        .await
+        .unwrap();
+    let endpoint = SseEndpoint::new(manager.clone(), SseConfig::default(), None).unwrap();
+    let (parts, ()) = http::Request::builder()
+        .uri("/events?channel=orders")
+        .header("last-event-id", first.id.to_token())
+        .body(())
+        .unwrap()
+        .into_parts();
+    let mut stream = endpoint.open(&parts).await.unwrap();
+    assert!(next_chunk(&mut stream).await.starts_with("retry: "));
+    assert!(next_chunk(&mut stream).await.contains("data: two\n"));
+    assert_eq!(next_chunk(&mut stream).await, ": connected\n\n");
+    manager
+        .publish(PublishRequest::new("orders", "three"))
+        .await
+        .unwrap();
+    assert!(next_chunk(&mut stream).await.contains("data: three\n"));
+    let (parts, ()) = http::Request::builder()
+        .uri("/events")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let error = endpoint.open(&parts).await.err().unwrap();
+    assert_eq!(
+        (error.status.as_u16(), error.code),
+        (400, "invalid_channel")
+    );
+}
