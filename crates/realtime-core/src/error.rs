@@ -98,7 +98,9 @@ impl Error {
         }
     }
 
-    pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Self {
+    /// [`Error::InvalidConfig`] for `field`: what a backend's or adapter's configuration
+    /// validation returns.
+    pub fn invalid_config(field: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidConfig {
             field,
             reason: reason.into(),

@@ -22,7 +22,19 @@ impl Epoch {
     /// channel's history begins (again), so it never repeats an earlier epoch. Never
     /// [`Epoch::NONE`].
     pub fn fresh() -> Epoch {
-        crate::memory::fresh_epoch()
+        use std::hash::{BuildHasher, Hasher};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        // RandomState is seeded from the OS once per process and perturbed per instance.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        Epoch(hasher.finish().max(1))
     }
 }
 

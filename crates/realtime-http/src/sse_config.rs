@@ -1,8 +1,11 @@
 //! Endpoint configuration.
 
+use std::time::Duration;
+
 use realtime_core::{Error, Result};
 
-/// Query parameter names and routing trust. Defaults follow the Go package.
+/// Query parameter names, routing trust, heartbeat and reconnection delay of the SSE
+/// endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SseConfig {
@@ -18,6 +21,11 @@ pub struct SseConfig {
     /// hook is set. Default `false`: such a request gets 400, since a client could name any
     /// tenant. With a hook, the query's values are never used for routing.
     pub routing_from_query: bool,
+    /// A `:` heartbeat comment goes out after this long without traffic, so proxies and the
+    /// client see the stream alive. Default 15 s.
+    pub heartbeat_interval: Duration,
+    /// The reconnection delay announced to the client (`retry:`), in ms. Default 3,000.
+    pub retry_ms: u32,
 }
 
 impl Default for SseConfig {
@@ -28,6 +36,8 @@ impl Default for SseConfig {
             subject_param: "subject".into(),
             last_event_id_param: "last_event_id".into(),
             routing_from_query: false,
+            heartbeat_interval: Duration::from_secs(15),
+            retry_ms: 3_000,
         }
     }
 }
@@ -54,6 +64,12 @@ impl SseConfig {
                     reason: format!("{name:?} is used twice"),
                 });
             }
+        }
+        if self.heartbeat_interval < Duration::from_millis(10) {
+            return Err(Error::InvalidConfig {
+                field: "heartbeat_interval",
+                reason: "must be at least 10 ms".into(),
+            });
         }
         Ok(())
     }

@@ -98,9 +98,7 @@ impl SseEndpoint {
         // can be several times its event's size, and the client may read slowly.
         let mut prelude =
             VecDeque::with_capacity(3 + replay.iter().map(|r| r.events.len()).sum::<usize>());
-        prelude.push_back(Prelude::Bytes(sse::encode_retry(
-            manager.config().default_retry_ms,
-        )));
+        prelude.push_back(Prelude::Bytes(sse::encode_retry(config.retry_ms)));
         for channel in replay {
             if let Some(gap) = &channel.gap {
                 prelude.push_back(Prelude::Bytes(sse::encode_gap(gap)));
@@ -108,11 +106,7 @@ impl SseEndpoint {
             prelude.extend(channel.events.into_iter().map(Prelude::Event));
         }
         prelude.push_back(Prelude::Bytes(sse::encode_comment("connected")));
-        Ok(SseStream::new(
-            prelude,
-            client,
-            manager.config().heartbeat_interval,
-        ))
+        Ok(SseStream::new(prelude, client, config.heartbeat_interval))
     }
 }
 

@@ -31,7 +31,7 @@
 //! ## Response
 //! `200`, `Content-Type: text/event-stream`, `Cache-Control: no-cache`,
 //! `X-Accel-Buffering: no`, then:
-//! 1. `retry: <ManagerConfig::default_retry_ms>`;
+//! 1. `retry: <SseConfig::retry_ms>`;
 //! 2. the replay — every event after the resume position, each with `id:` its position;
 //! 3. `: connected`;
 //! 4. live events (`id:`, `event:` the type, `retry:` when the event sets one, `data:`), and a

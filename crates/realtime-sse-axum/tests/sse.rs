@@ -457,10 +457,11 @@ async fn closed_connections_release_their_clients() {
 
 #[tokio::test]
 async fn heartbeats_keep_idle_streams_alive() {
-    let mut config = ManagerConfig::default();
+    let manager = manager(ManagerConfig::default());
+    let mut config = realtime_sse_axum::SseConfig::default();
     config.heartbeat_interval = Duration::from_millis(50);
-    let manager = manager(config);
-    let url = serve(SseHandler::builder(manager.clone()).build().unwrap()).await;
+    let handler = SseHandler::builder(manager.clone()).config(config);
+    let url = serve(handler.build().unwrap()).await;
     let mut client = SseClient::connected(&format!("{url}?channel=c")).await;
     let heartbeat = client.frame().await.unwrap();
     assert_eq!(

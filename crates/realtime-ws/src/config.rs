@@ -23,9 +23,11 @@ pub struct WsConfig {
     pub max_topic_count: usize,
     /// Longest topic in bytes. Default 128.
     pub max_topic_length: usize,
+    /// WebSocket pings go out this often, so proxies and the client see the connection
+    /// alive. Default 15 s.
+    pub heartbeat_interval: Duration,
     /// Interval of the application keepalive message `{"type":"keepalive","timestamp":…}`;
-    /// `None` (default) sends none. WebSocket pings go out every
-    /// `ManagerConfig::heartbeat_interval` regardless.
+    /// `None` (default) sends none. Pings go out every `heartbeat_interval` regardless.
     pub keepalive_interval: Option<Duration>,
     /// Whether the tenant and subject may come from the query string when no authorization
     /// hook is set. Default `false` (a request naming them gets 400).
@@ -45,6 +47,7 @@ impl Default for WsConfig {
             write_timeout: Duration::from_secs(10),
             max_topic_count: 32,
             max_topic_length: 128,
+            heartbeat_interval: Duration::from_secs(15),
             keepalive_interval: None,
             routing_from_query: false,
             max_write_buffer: 8 << 20,
@@ -69,6 +72,9 @@ impl WsConfig {
         }
         if self.max_write_buffer < 64 * 1024 {
             return invalid("max_write_buffer", "must be at least 64 KiB");
+        }
+        if self.heartbeat_interval < Duration::from_millis(10) {
+            return invalid("heartbeat_interval", "must be at least 10 ms");
         }
         if self.write_timeout.is_zero() {
             return invalid("write_timeout", "must be positive");

@@ -53,7 +53,7 @@
 //!   refused (`unauthorized`, `forbidden`), a failed subscribe (`subscribe_failed`). The
 //!   connection stays open.
 //!
-//! WebSocket pings go out every `ManagerConfig::heartbeat_interval`; pongs are answered
+//! WebSocket pings go out every [`WsConfig::heartbeat_interval`]; pongs are answered
 //! automatically.
 //!
 //! ## Close codes

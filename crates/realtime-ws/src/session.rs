@@ -45,7 +45,7 @@ pub(crate) async fn run(
 ) {
     let config = &inner.config;
     let write_timeout = config.write_timeout;
-    let heartbeat = inner.manager.config().heartbeat_interval;
+    let heartbeat = config.heartbeat_interval;
     let mut ping = interval_at(Instant::now() + heartbeat, heartbeat);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let keepalive_every = config

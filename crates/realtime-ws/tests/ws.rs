@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use realtime_core::{Manager, ManagerConfig, PublishRequest};
+use realtime_core::{Manager, PublishRequest};
 use realtime_ws::{OriginPolicy, WsConfig, WsHandler};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -243,10 +243,9 @@ async fn unsubscribe_stops_delivery() {
 
 #[tokio::test]
 async fn keepalive_and_server_pings() {
-    let mut manager_config = ManagerConfig::default();
-    manager_config.heartbeat_interval = Duration::from_millis(50);
-    let manager = Manager::builder().config(manager_config).build().unwrap();
+    let manager = Manager::builder().build().unwrap();
     let mut config = WsConfig::default();
+    config.heartbeat_interval = Duration::from_millis(50);
     config.keepalive_interval = Some(Duration::from_millis(50));
     let url = serve(&manager, config).await;
     let mut socket = connected(&url).await;

@@ -61,7 +61,6 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// The manager the demo runs on: in-memory store and bus, or Redis with `--redis-url`.
 pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     let mut config = ManagerConfig::default();
-    config.default_retry_ms = options.retry_ms;
     config.max_connections = options.max_connections;
     config.client_buffer = options.client_buffer;
     let builder = Manager::builder().config(config);
@@ -80,7 +79,13 @@ pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
 
 /// The demo's routes over `manager`.
 pub fn app(manager: Manager) -> realtime_core::Result<Router> {
+    app_with(manager, 1_000)
+}
+
+/// [`app`] announcing `retry_ms` as the SSE reconnection delay.
+pub fn app_with(manager: Manager, retry_ms: u32) -> realtime_core::Result<Router> {
     let mut sse_config = SseConfig::default();
+    sse_config.retry_ms = retry_ms;
     // Demo only: trust the query for routing. Production code sets `authorize` instead.
     sse_config.routing_from_query = true;
     let sse = SseHandler::builder(manager.clone())
@@ -134,7 +139,7 @@ async fn termination() {
 /// Serves until Ctrl-C or SIGTERM, then closes the manager so every stream ends cleanly.
 pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let manager = manager(&options).await?;
-    let app = app(manager.clone())?;
+    let app = app_with(manager.clone(), options.retry_ms)?;
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
     // Scripts (and the browser test) read this line to find the port.

@@ -24,10 +24,6 @@ pub struct ManagerConfig {
     /// from its last position. `true`: the event is dropped for that client, which later
     /// receives a `dropped` gap.
     pub drop_on_backpressure: bool,
-    /// How often adapters send a heartbeat comment or ping. Default 15 s.
-    pub heartbeat_interval: Duration,
-    /// The reconnection delay adapters announce (SSE `retry:`), in ms. Default 3,000.
-    pub default_retry_ms: u32,
     /// After a gap on resume, also send the newest retained events (at most `replay_limit`).
     /// Default `false`: only the gap signal, then live events.
     pub replay_tail_after_gap: bool,
@@ -74,8 +70,6 @@ impl Default for ManagerConfig {
             replay_limit: 1_000,
             replay_max_bytes: 16 << 20,
             drop_on_backpressure: false,
-            heartbeat_interval: Duration::from_secs(15),
-            default_retry_ms: 3_000,
             replay_tail_after_gap: false,
             max_channels_per_client: 32,
             max_channel_len: 128,
@@ -94,13 +88,13 @@ impl ManagerConfig {
     pub fn validate(&self) -> Result<()> {
         let positive = |field, value: usize| {
             if value == 0 {
-                Err(Error::config(field, "must be at least 1"))
+                Err(Error::invalid_config(field, "must be at least 1"))
             } else {
                 Ok(())
             }
         };
         if self.instance_id.is_empty() || self.instance_id.chars().any(char::is_control) {
-            return Err(Error::config(
+            return Err(Error::invalid_config(
                 "instance_id",
                 "must be non-empty printable text",
             ));
@@ -113,15 +107,12 @@ impl ManagerConfig {
         positive("max_channel_len", self.max_channel_len)?;
         positive("max_event_bytes", self.max_event_bytes)?;
         if self.max_lag < Duration::from_millis(1) {
-            return Err(Error::config("max_lag", "must be at least 1 ms"));
+            return Err(Error::invalid_config("max_lag", "must be at least 1 ms"));
         }
         if self.subscribe_timeout < Duration::from_millis(1) {
-            return Err(Error::config("subscribe_timeout", "must be at least 1 ms"));
-        }
-        if self.heartbeat_interval < Duration::from_millis(10) {
-            return Err(Error::config(
-                "heartbeat_interval",
-                "must be at least 10 ms",
+            return Err(Error::invalid_config(
+                "subscribe_timeout",
+                "must be at least 1 ms",
             ));
         }
         Ok(())

@@ -55,11 +55,11 @@ impl InMemoryStoreConfig {
             ("max_channels", self.max_channels),
         ] {
             if value == 0 {
-                return Err(Error::config(field, "must be at least 1"));
+                return Err(Error::invalid_config(field, "must be at least 1"));
             }
         }
         if self.idle_ttl.is_zero() {
-            return Err(Error::config("idle_ttl", "must be positive"));
+            return Err(Error::invalid_config("idle_ttl", "must be positive"));
         }
         Ok(InMemoryStore {
             config: self,
@@ -259,7 +259,7 @@ impl Store for InMemoryStore {
             state.channels.insert(
                 event.channel.clone(),
                 ChannelLog {
-                    epoch: super::fresh_epoch(),
+                    epoch: Epoch::fresh(),
                     head: 0,
                     events: VecDeque::new(),
                     bytes: 0,
