@@ -12,6 +12,7 @@ mod faults;
 mod loadbench;
 mod measure;
 mod report;
+mod results;
 mod services;
 #[cfg(test)]
 mod tidy;

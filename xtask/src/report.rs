@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::loadbench::{Case, Cutoff, IdleMemory, Phase};
+use crate::results::{Case, Cutoff, IdleMemory, Phase};
 
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();

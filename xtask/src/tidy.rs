@@ -167,3 +167,82 @@ fn no_forbidden_dependencies() {
         }
     }
 }
+
+/// The module path of a source file under `src` (`manager/hub.rs` → `manager::hub`).
+fn module_of(src: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(src).unwrap_or(file).with_extension("");
+    let mut parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// The modules of `modules` that `code` names through `crate::` or `super::` (comments
+/// left out), seen from module `from`.
+fn referenced(code: &str, from: &str, modules: &[String]) -> Vec<String> {
+    let parent = from.rsplit_once("::").map_or("", |(p, _)| p);
+    let mut found = Vec::new();
+    for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        for (prefix, base) in [("crate::", String::new()), ("super::", parent.to_owned())] {
+            for (index, _) in line.match_indices(prefix) {
+                let rest = &line[index + prefix.len()..];
+                let path: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                let segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+                // The longest module the path starts with.
+                for take in (1..=segments.len()).rev() {
+                    let name = segments[..take].join("::");
+                    let name = if base.is_empty() {
+                        name
+                    } else {
+                        format!("{base}::{name}")
+                    };
+                    if modules.contains(&name) && name != from {
+                        found.push(name);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// No two source files name each other: a concern that needs another depends on it one way.
+#[test]
+fn no_two_files_import_each_other() {
+    for dir in crate_dirs() {
+        let src = dir.join("src");
+        if !src.exists() {
+            continue;
+        }
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let modules: Vec<String> = files.iter().map(|f| module_of(&src, f)).collect();
+        let uses: Vec<Vec<String>> = files
+            .iter()
+            .zip(&modules)
+            .map(|(file, module)| referenced(&read(file), module, &modules))
+            .collect();
+        for (i, a) in modules.iter().enumerate() {
+            for (j, b) in modules.iter().enumerate().skip(i + 1) {
+                assert!(
+                    !(uses[i].contains(b) && uses[j].contains(a)),
+                    "{} and {} import each other ({})",
+                    a,
+                    b,
+                    src.display()
+                );
+            }
+        }
+    }
+}

@@ -45,12 +45,13 @@ pub mod message;
 pub mod metrics;
 mod position;
 pub mod routing;
+mod shared;
 pub mod sse;
 mod store;
 
 pub use bus::{Bus, BusMessage, BusSender, BusSubscription, SendOutcome};
 pub use error::{BackendError, BackendErrorKind, BoxError, Error, Result};
-pub use event::{Event, NewEvent, SharedEvent};
+pub use event::{Event, NewEvent};
 pub use gap::{Gap, GapReason};
 pub use manager::{
     ChannelRequest, Client, CloseReason, Manager, ManagerBuilder, ManagerConfig, Message,
@@ -59,4 +60,5 @@ pub use manager::{
 pub use memory::{InMemoryBus, InMemoryStore, InMemoryStoreConfig};
 pub use position::{Epoch, InvalidPosition, Position};
 pub use routing::Route;
+pub use shared::SharedEvent;
 pub use store::{ReadResult, Store};

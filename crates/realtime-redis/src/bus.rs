@@ -11,9 +11,9 @@ use tokio::sync::mpsc;
 
 use crate::codec;
 use crate::config::RedisBusConfig;
+use crate::connection::connect;
 use crate::error::{from_redis, once_more, reconnectable};
 use crate::link::{self, Link};
-use crate::store::connect;
 
 /// Cross-instance fan-out over Redis pub/sub.
 ///

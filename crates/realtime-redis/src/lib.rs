@@ -57,6 +57,7 @@
 mod bus;
 mod codec;
 mod config;
+mod connection;
 mod error;
 mod link;
 mod store;

@@ -8,13 +8,14 @@ use bytes::Bytes;
 use realtime_core::{
     Bus, Epoch, Error, Event, GapReason, NewEvent, Position, ReadResult, Result, Store,
 };
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 
 use crate::bus::RedisBus;
 use crate::codec::{self, decode_error};
 use crate::config::{RedisStoreConfig, redact};
-use crate::error::{connect_failed, from_redis, once_more, reconnectable};
+use crate::connection::connect;
+use crate::error::{from_redis, once_more, reconnectable};
 
 /// The append script: starts a new history (fresh epoch, stream cleared) when the channel has
 /// none — or, with restart detection on, when the server is not the one that wrote the
@@ -197,23 +198,6 @@ impl RedisStore {
             Ok(())
         }
     }
-}
-
-pub(crate) async fn connect(
-    url: &str,
-    timeout: std::time::Duration,
-    in_flight: usize,
-) -> Result<ConnectionManager> {
-    let client = redis::Client::open(url).map_err(|e| connect_failed(url, e))?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_concurrency_limit(in_flight)
-        .set_number_of_retries(2);
-    client
-        .get_connection_manager_with_config(config)
-        .await
-        .map_err(|e| connect_failed(url, e).into())
 }
 
 fn epoch_of(value: &Value) -> Result<Epoch, realtime_core::BackendError> {

@@ -14,6 +14,7 @@ use realtime_core::{ChannelRequest, Manager, Result, SubscribeRequest};
 use realtime_http::{ApiError, Query, settle_routing};
 
 use crate::config::WsConfig;
+use crate::endpoint::Inner;
 use crate::session;
 use crate::topics::parse_topics;
 
@@ -24,13 +25,6 @@ const READ_BUFFER: usize = 4 * 1024;
 #[derive(Clone, Debug)]
 pub struct WsHandler {
     inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Inner {
-    pub(crate) manager: Manager,
-    pub(crate) config: WsConfig,
-    pub(crate) authorize: Option<Authorize<Parts>>,
 }
 
 /// Builds a [`WsHandler`].

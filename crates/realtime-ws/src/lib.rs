@@ -65,6 +65,7 @@
 //! [`Manager`]: realtime_core::Manager
 
 mod config;
+mod endpoint;
 mod handler;
 mod origin;
 mod protocol;

@@ -12,7 +12,7 @@ use realtime_core::auth::Authorize;
 use realtime_core::{ChannelRequest, Client, CloseReason, Message, Replay, SubscribeRequest};
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
-use crate::handler::Inner;
+use crate::endpoint::Inner;
 use crate::protocol::{ClientMessage, ServerMessage};
 use crate::topics::check_topic;
 

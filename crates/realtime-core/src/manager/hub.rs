@@ -12,13 +12,14 @@ use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::client::{ClientShared, Message, Pushed};
+use super::queue::{ClientShared, Message, Pushed};
 use crate::bus::{Bus, BusMessage};
 use crate::error::Result;
-use crate::event::{Event, SharedEvent};
+use crate::event::Event;
 use crate::gap::{Gap, GapReason};
 use crate::metrics as m;
 use crate::position::{Epoch, Position};
+use crate::shared::SharedEvent;
 use crate::store::Store;
 
 /// Out-of-order events held while a hole is repaired; beyond this the newest are let go

@@ -4,6 +4,7 @@ mod client;
 mod config;
 mod hub;
 mod membership;
+mod queue;
 mod replay;
 mod request;
 mod shutdown;
@@ -16,10 +17,12 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
-pub use client::{Client, CloseReason, Message};
-use client::{ClientShared, Membership};
+pub use client::Client;
+use client::Membership;
 pub use config::ManagerConfig;
 use hub::Hub;
+use queue::ClientShared;
+pub use queue::{CloseReason, Message};
 pub use request::{ChannelRequest, PublishRequest, Replay, SubscribeRequest, Subscription};
 pub use shutdown::Readiness;
 

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use super::Inner;
 use super::request::Replay;
 use crate::error::Result;
-use crate::event::{Event, SharedEvent};
+use crate::event::Event;
 use crate::gap::{Gap, GapReason};
 use crate::metrics as m;
 use crate::position::Position;
 use crate::routing::Route;
+use crate::shared::SharedEvent;
 
 impl Inner {
     /// Reads what a client missed after `token`: exact, or a gap and (optionally) the tail.

@@ -7,9 +7,10 @@ use bytes::Bytes;
 use super::Inner;
 use super::client::Client;
 use crate::error::{Error, Result};
-use crate::event::{NewEvent, SharedEvent};
+use crate::event::NewEvent;
 use crate::gap::Gap;
 use crate::routing::{self, Route};
+use crate::shared::SharedEvent;
 
 /// One channel of a subscription, with where to resume.
 #[derive(Debug, Clone, PartialEq, Eq)]
