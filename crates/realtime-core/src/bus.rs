@@ -51,12 +51,19 @@ pub trait Bus: Send + Sync + 'static {
     ///   once queued messages are drained.
     async fn subscribe(&self, channel: &str) -> Result<BusSubscription>;
 
-    /// This bus as [`Any`](std::any::Any), so a store of the same backend can recognise it
-    /// (see [`Store::publishes_to`](crate::Store::publishes_to)).
+    /// Where this bus publishes `channel`'s events, for a store on the same server that can
+    /// publish them in the same operation as its append (one round trip instead of two; see
+    /// [`Store::publishes_to`](crate::Store::publishes_to)).
     ///
     /// # Behavior
-    /// Returns `self`.
-    fn as_any(&self) -> &dyn std::any::Any;
+    /// - `None` (the default) when no store may publish for this bus.
+    /// - Otherwise the backend's name, its server and the backend's own name for the channel;
+    ///   a store that recognises them publishes exactly as [`Bus::publish`] would.
+    /// - `None` after [`Bus::close`].
+    fn publish_target(&self, channel: &str) -> Option<PublishTarget> {
+        let _ = channel;
+        None
+    }
 
     /// Whether the bus can carry events right now, for readiness checks
     /// ([`Manager::ready`](crate::Manager::ready)).
@@ -77,6 +84,34 @@ pub trait Bus: Send + Sync + 'static {
     /// Idempotent. Later calls to `publish` and `subscribe` return
     /// [`Error::Closed`](crate::Error::Closed).
     async fn close(&self) -> Result<()>;
+}
+
+/// Where a bus publishes a channel's events: what a store of the same backend needs to
+/// publish them itself (see [`Bus::publish_target`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PublishTarget {
+    /// The backend (`"redis"`).
+    pub backend: &'static str,
+    /// The server, as the backend names it (for Redis, its URL without credentials).
+    pub server: String,
+    /// The backend's name for the channel (for Redis, the pub/sub channel).
+    pub channel: String,
+}
+
+impl PublishTarget {
+    /// A target of `backend` on `server`, publishing to `channel`.
+    pub fn new(
+        backend: &'static str,
+        server: impl Into<String>,
+        channel: impl Into<String>,
+    ) -> Self {
+        PublishTarget {
+            backend,
+            server: server.into(),
+            channel: channel.into(),
+        }
+    }
 }
 
 /// The receiving end of a bus subscription. Unsubscribes when dropped.

@@ -49,7 +49,7 @@ mod shared;
 pub mod sse;
 mod store;
 
-pub use bus::{Bus, BusMessage, BusSender, BusSubscription, SendOutcome};
+pub use bus::{Bus, BusMessage, BusSender, BusSubscription, PublishTarget, SendOutcome};
 pub use error::{BackendError, BackendErrorKind, BoxError, Error, Result};
 pub use event::{Event, NewEvent};
 pub use gap::{Gap, GapReason};

@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
-use realtime_core::{Bus, BusSubscription, Error, Event, Result};
+use realtime_core::{Bus, BusSubscription, Error, Event, PublishTarget, Result};
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
 use crate::codec;
-use crate::config::RedisBusConfig;
+use crate::config::{RedisBusConfig, redact};
 use crate::connection::connect;
 use crate::error::{from_redis, once_more, reconnectable};
 use crate::link::{self, Link};
@@ -185,8 +185,14 @@ impl Bus for RedisBus {
         Ok(subscription)
     }
 
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
+    fn publish_target(&self, channel: &str) -> Option<PublishTarget> {
+        (!self.is_closed()).then(|| {
+            PublishTarget::new(
+                "redis",
+                redact(&self.config.url),
+                self.redis_channel(channel),
+            )
+        })
     }
 
     async fn check(&self) -> Result<()> {

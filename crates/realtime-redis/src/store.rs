@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use realtime_core::{
-    Bus, Epoch, Error, Event, GapReason, NewEvent, Position, ReadResult, Result, Store,
+    Bus, Epoch, Error, Event, GapReason, NewEvent, Position, PublishTarget, ReadResult, Result,
+    Store,
 };
 use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 
-use crate::bus::RedisBus;
 use crate::codec::{self, decode_error};
 use crate::config::{RedisStoreConfig, redact};
 use crate::connection::connect;
@@ -146,6 +146,12 @@ impl RedisStore {
     pub fn keys(&self, channel: &str) -> (String, String) {
         let base = format!("{}{{{channel}}}", self.config.prefix);
         (format!("{base}:m"), format!("{base}:s"))
+    }
+
+    /// Whether this store's server is the one `target` publishes on (so the append script
+    /// can PUBLISH exactly as the bus would).
+    fn publishes_for(&self, target: &PublishTarget) -> bool {
+        target.backend == "redis" && target.server == redact(&self.config.url)
     }
 
     /// The channel's index of idempotency keys (a sorted set by offset).
@@ -293,21 +299,16 @@ impl Store for RedisStore {
     }
 
     fn publishes_to(&self, bus: &dyn Bus) -> bool {
-        bus.as_any()
-            .downcast_ref::<RedisBus>()
-            .is_some_and(|bus| bus.config().url == self.config.url && !bus.is_closed())
+        bus.publish_target("")
+            .is_some_and(|t| self.publishes_for(&t))
     }
 
     async fn append_and_publish(&self, event: NewEvent, bus: &dyn Bus) -> Result<Event> {
         match bus
-            .as_any()
-            .downcast_ref::<RedisBus>()
-            .filter(|_| self.publishes_to(bus))
+            .publish_target(&event.channel)
+            .filter(|t| self.publishes_for(t))
         {
-            Some(redis_bus) => {
-                let channel = redis_bus.redis_channel(&event.channel);
-                self.append_script(event, &channel).await
-            }
+            Some(target) => self.append_script(event, &target.channel).await,
             None => {
                 let stored = self.append(event).await?;
                 match bus.publish(&stored).await {

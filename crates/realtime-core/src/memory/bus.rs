@@ -149,10 +149,6 @@ impl Bus for InMemoryBus {
         Ok(subscription)
     }
 
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
     async fn check(&self) -> Result<()> {
         self.check_open()
     }

@@ -80,9 +80,6 @@ impl Bus for FlakyBus {
     async fn subscribe(&self, channel: &str) -> Result<BusSubscription> {
         self.inner.subscribe(channel).await
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
     async fn close(&self) -> Result<()> {
         self.inner.close().await
     }
