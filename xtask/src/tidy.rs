@@ -60,9 +60,16 @@ fn source_files_stay_small() {
         rust_files(&dir, &mut files);
         for file in files {
             let lines = read(&file).lines().count();
+            // Library crates keep files small enough to read in one sitting; tools and
+            // examples get more room.
+            let limit = if file.starts_with(crate::workspace_root().join("crates")) {
+                400
+            } else {
+                600
+            };
             assert!(
-                lines <= 600,
-                "{} has {lines} lines; split it by concern",
+                lines <= limit,
+                "{} has {lines} lines (limit {limit}); split it by concern",
                 file.display()
             );
         }

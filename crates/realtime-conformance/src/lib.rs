@@ -22,6 +22,7 @@ pub mod memory;
 mod store;
 mod support;
 pub mod tally;
+mod tenancy;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub use bus::*;
 pub use delivery::*;
 pub use manager::*;
 pub use store::*;
+pub use tenancy::*;
 
 /// How the suite reaches a backend.
 ///

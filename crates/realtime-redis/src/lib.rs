@@ -60,6 +60,7 @@ mod config;
 mod connection;
 mod error;
 mod link;
+mod reply;
 mod store;
 mod table;
 

@@ -63,6 +63,7 @@
 
 mod error;
 mod handler;
+mod prefixed;
 mod respond;
 mod serve;
 
