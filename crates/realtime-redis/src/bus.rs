@@ -10,7 +10,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
 use crate::codec;
-use crate::config::{RedisBusConfig, redact};
+use crate::config::{RedisBusConfig, server_of};
 use crate::connection::connect;
 use crate::error::{from_redis, once_more, reconnectable};
 use crate::link::{self, Link};
@@ -26,6 +26,8 @@ use crate::link::{self, Link};
 /// connection, so a killed subscriber connection never fails a publish.
 pub struct RedisBus {
     config: RedisBusConfig,
+    /// The server, as [`PublishTarget::server`] names it (computed once).
+    server: String,
     publisher: ConnectionManager,
     link: Arc<Link>,
     watchdog: tokio::task::JoinHandle<()>,
@@ -53,6 +55,7 @@ impl RedisBus {
         let (unsubscribe, requests) = mpsc::unbounded_channel();
         tokio::spawn(unsubscriber(requests, Arc::downgrade(&link)));
         Ok(RedisBus {
+            server: server_of(&config.url),
             config,
             publisher,
             link,
@@ -186,13 +189,8 @@ impl Bus for RedisBus {
     }
 
     fn publish_target(&self, channel: &str) -> Option<PublishTarget> {
-        (!self.is_closed()).then(|| {
-            PublishTarget::new(
-                "redis",
-                redact(&self.config.url),
-                self.redis_channel(channel),
-            )
-        })
+        (!self.is_closed())
+            .then(|| PublishTarget::new("redis", self.server.clone(), self.redis_channel(channel)))
     }
 
     async fn check(&self) -> Result<()> {

@@ -184,6 +184,17 @@ fn validate_common(url: &str, prefix: &str, timeout: Duration) -> Result<()> {
     Ok(())
 }
 
+/// The server and database a URL names, with nothing secret: the redacted URL without its
+/// query string (where credentials may also be given). Compared to tell whether a store and a
+/// bus use the same server.
+pub(crate) fn server_of(url: &str) -> String {
+    let redacted = redact(url);
+    match redacted.split_once('?') {
+        Some((server, _)) => server.to_owned(),
+        None => redacted,
+    }
+}
+
 /// The URL with any password replaced by `***`.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -226,6 +237,14 @@ mod tests {
         assert_eq!(redact("redis://:pw@h:1"), "redis://:***@h:1");
         assert_eq!(redact("redis://token@h"), "redis://***@h");
         assert_eq!(redact("redis://h:1/0"), "redis://h:1/0");
+        assert_eq!(
+            server_of("unix:///run/redis.sock?pass=secret"),
+            "unix:///run/redis.sock"
+        );
+        assert_eq!(
+            server_of("redis://u:pw@h:1/2?protocol=resp3"),
+            "redis://u:***@h:1/2"
+        );
     }
 
     #[test]

@@ -73,6 +73,8 @@ return {epoch, offset}
 /// script touches one slot.
 pub struct RedisStore {
     config: RedisStoreConfig,
+    /// The server, as a bus's [`PublishTarget::server`] names it (computed once).
+    server: String,
     connection: ConnectionManager,
     append: Script,
     closed: AtomicBool,
@@ -89,6 +91,7 @@ impl RedisStore {
         )
         .await?;
         let store = RedisStore {
+            server: crate::config::server_of(&config.url),
             config,
             connection,
             append: Script::new(APPEND),
@@ -151,7 +154,7 @@ impl RedisStore {
     /// Whether this store's server is the one `target` publishes on (so the append script
     /// can PUBLISH exactly as the bus would).
     fn publishes_for(&self, target: &PublishTarget) -> bool {
-        target.backend == "redis" && target.server == redact(&self.config.url)
+        target.backend == "redis" && target.server == self.server
     }
 
     /// The channel's index of idempotency keys (a sorted set by offset).

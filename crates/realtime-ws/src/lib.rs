@@ -26,7 +26,7 @@
 //! 3. `topics` (separators `,` `;` whitespace; duplicates removed; the channel-name rule of
 //!    every transport: letters, digits, `-` `_` `.` `:` `/` `@`; count and length limits) →
 //!    400 `invalid_topic` naming the topic;
-//! 4. any parameter but `topics` given twice → 400 `invalid_request`; the authorization hook
+//! 4. `tenant` or `subject` given twice → 400 `invalid_request`; the authorization hook
 //!    ([`WsHandlerBuilder::authorize`]) → 401/403; its grant sets the tenant and subject;
 //! 5. the manager's limits → 503 `too_many_connections` with `Retry-After`.
 //!

@@ -77,9 +77,9 @@ pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     builder.store(Arc::new(store)).bus(Arc::new(bus)).build()
 }
 
-/// The demo's routes over `manager`.
+/// The demo's routes over `manager`, announcing the demo's default reconnection delay.
 pub fn app(manager: Manager) -> realtime_core::Result<Router> {
-    app_with(manager, 1_000)
+    app_with(manager, Options::default().retry_ms)
 }
 
 /// [`app`] announcing `retry_ms` as the SSE reconnection delay.
