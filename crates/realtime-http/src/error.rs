@@ -45,6 +45,19 @@ impl ApiError {
     }
 }
 
+impl From<realtime_core::auth::Rejection> for ApiError {
+    /// The hook's refusal: 401 `unauthorized`, or 403 `forbidden` (or the status it chose).
+    fn from(rejection: realtime_core::auth::Rejection) -> Self {
+        let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::FORBIDDEN);
+        let code = if status == StatusCode::UNAUTHORIZED {
+            "unauthorized"
+        } else {
+            "forbidden"
+        };
+        Self::new(status, code, rejection.message)
+    }
+}
+
 impl From<realtime_core::Error> for ApiError {
     fn from(error: realtime_core::Error) -> Self {
         use realtime_core::Error as E;

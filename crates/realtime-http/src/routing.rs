@@ -1,6 +1,5 @@
 //! Who the client is for routing: the authorization hook's grant, or (when allowed) the query.
 
-use http::StatusCode;
 use http::request::Parts;
 use realtime_core::SubscribeRequest;
 use realtime_core::auth::{Authorize, Grant};
@@ -22,16 +21,10 @@ pub async fn settle_routing(
 ) -> Result<(), ApiError> {
     match authorize {
         Some(authorize) => {
-            let Grant { tenant, subject } =
-                authorize.check(parts, subscription).await.map_err(|r| {
-                    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::FORBIDDEN);
-                    let code = if status == StatusCode::UNAUTHORIZED {
-                        "unauthorized"
-                    } else {
-                        "forbidden"
-                    };
-                    ApiError::new(status, code, r.message)
-                })?;
+            let Grant { tenant, subject } = authorize
+                .check(parts, subscription)
+                .await
+                .map_err(ApiError::from)?;
             subscription.tenant = tenant;
             subscription.subject = subject;
             Ok(())

@@ -94,6 +94,11 @@ impl Link {
                 "the pub/sub connection is down (reconnecting)",
             ));
         }
+        self.subscribe_now(name).await
+    }
+
+    /// SUBSCRIBE on the current connection, within the operation timeout.
+    async fn subscribe_now(&self, name: &str) -> Result<(), BackendError> {
         let mut connection = self.connection();
         match tokio::time::timeout(self.timeout, connection.subscribe(name)).await {
             Ok(result) => result.map_err(from_redis),
@@ -129,11 +134,7 @@ impl Link {
                 .collect()
         };
         for name in names {
-            let mut connection = self.connection();
-            if !matches!(
-                tokio::time::timeout(self.timeout, connection.subscribe(&name)).await,
-                Ok(Ok(()))
-            ) {
+            if self.subscribe_now(&name).await.is_err() {
                 return false;
             }
             self.table.confirmed(&name);

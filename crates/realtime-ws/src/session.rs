@@ -8,8 +8,9 @@ use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::SinkExt;
 use http::request::Parts;
-use realtime_core::auth::Authorize;
+use realtime_core::auth::{Authorize, Rejection};
 use realtime_core::{ChannelRequest, Client, CloseReason, Message, Replay, SubscribeRequest};
+use realtime_http::ApiError;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
 use crate::endpoint::Inner;
@@ -266,9 +267,9 @@ async fn handle(
                 return error(socket, "too_many_topics", &too_many, timeout).await;
             }
             if let (Some(authorize), Some(parts)) = (&inner.authorize, parts)
-                && let Err((code, message)) = authorized(authorize, parts, client, &new).await
+                && let Err(refused) = authorized(authorize, parts, client, &new).await
             {
-                return error(socket, code, &message, timeout).await;
+                return error(socket, refused.code, &refused.message, timeout).await;
             }
             let mut left: Vec<String> = Vec::new();
             for rejoin in new.iter().filter(|n| joined.contains(&n.channel)) {
@@ -312,7 +313,7 @@ async fn authorized(
     parts: &Parts,
     client: &Client,
     channels: &[ChannelRequest],
-) -> Result<(), (&'static str, String)> {
+) -> Result<(), ApiError> {
     let route = client.route();
     let request = SubscribeRequest {
         client_id: Some(client.id().to_owned()),
@@ -320,21 +321,14 @@ async fn authorized(
         tenant: route.tenant.as_deref().map(str::to_owned),
         subject: route.subject.as_deref().map(str::to_owned),
     };
-    let grant = authorize.check(parts, &request).await.map_err(|r| {
-        let code = if r.status == 401 {
-            "unauthorized"
-        } else {
-            "forbidden"
-        };
-        (code, r.message)
-    })?;
+    let grant = authorize.check(parts, &request).await?;
     if grant.tenant.as_deref() != route.tenant.as_deref()
         || grant.subject.as_deref() != route.subject.as_deref()
     {
-        return Err((
-            "forbidden",
-            "these topics are granted to another tenant or subject than this connection's".into(),
-        ));
+        return Err(Rejection::forbidden(
+            "these topics are granted to another tenant or subject than this connection's",
+        )
+        .into());
     }
     Ok(())
 }

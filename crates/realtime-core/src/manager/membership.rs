@@ -21,13 +21,7 @@ impl Client {
         let joined: Vec<&str> = self.channels().collect();
         self.manager.validate_channels(&channels, &joined)?;
         let tenant = self.shared.route.tenant.clone();
-        let channels = channels
-            .into_iter()
-            .map(|c| ChannelRequest {
-                channel: self.manager.scoped(tenant.as_deref(), &c.channel),
-                ..c
-            })
-            .collect();
+        let channels = self.manager.scoped_requests(tenant.as_deref(), channels);
         self.join_validated(channels).await
     }
 

@@ -173,14 +173,7 @@ impl Manager {
             clients.insert(id.clone(), Arc::downgrade(&shared));
         }
         let tenant = client.shared.route.tenant.clone();
-        let channels = request
-            .channels
-            .into_iter()
-            .map(|c| ChannelRequest {
-                channel: inner.scoped(tenant.as_deref(), &c.channel),
-                ..c
-            })
-            .collect();
+        let channels = inner.scoped_requests(tenant.as_deref(), request.channels);
         let replay = client.join_validated(channels).await?;
         tracing::debug!(client = %id, channels = client.memberships.len(), "subscribed");
         Ok(Subscription { client, replay })

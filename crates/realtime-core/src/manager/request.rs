@@ -129,6 +129,21 @@ impl Inner {
         }
     }
 
+    /// `channels` under the names they are kept by for `tenant` ([`Inner::scoped`]).
+    pub(super) fn scoped_requests(
+        &self,
+        tenant: Option<&str>,
+        channels: Vec<ChannelRequest>,
+    ) -> Vec<ChannelRequest> {
+        channels
+            .into_iter()
+            .map(|c| ChannelRequest {
+                channel: self.scoped(tenant, &c.channel),
+                ..c
+            })
+            .collect()
+    }
+
     /// Checks channel requests joining a client that already has `joined` channels.
     pub(super) fn validate_channels(
         &self,
