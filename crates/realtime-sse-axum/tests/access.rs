@@ -117,13 +117,7 @@ async fn the_hook_decides_the_tenant() {
             }
         }
     });
-    let url = serve(
-        SseHandler::builder(manager.clone())
-            .authorize(hook)
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let url = serve_with_hook(&manager, hook).await;
     let (status, body, _) = error_of(&format!("{url}?channel=c")).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -202,16 +196,21 @@ async fn the_hook_sees_and_may_refuse_the_channel() {
             }
         },
     );
-    let url = serve(
-        SseHandler::builder(manager.clone())
-            .authorize(hook)
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let url = serve_with_hook(&manager, hook).await;
     let (status, body, _) = error_of(&format!("{url}?channel=secret")).await;
     assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")));
     assert_eq!(manager.connection_count(), 0);
     let response = reqwest::get(format!("{url}?channel=mine-a")).await.unwrap();
     assert_eq!(response.status(), 200);
+}
+
+/// Serves the endpoint with `hook` as its authorization.
+async fn serve_with_hook(manager: &Manager, hook: Authorize<http::request::Parts>) -> String {
+    serve(
+        SseHandler::builder(manager.clone())
+            .authorize(hook)
+            .build()
+            .unwrap(),
+    )
+    .await
 }

@@ -176,36 +176,12 @@ async fn graceful_shutdown_with_close_on_sends_1001_and_returns() {
 /// until its limit, and then the connection is dropped — memory stays bounded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ping_flood_from_a_client_that_never_reads_is_cut() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let mut config = WsConfig::default();
     config.max_write_buffer = 64 * 1024;
     let url = serve(&manager(), config).await;
-    let addr = url
-        .trim_start_matches("ws://")
-        .trim_end_matches("/ws")
-        .parse()
-        .unwrap();
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(addr).await.unwrap();
-    stream
-        .write_all(
-            b"GET /ws?topics=c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        stream.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    // A small receive buffer: the server's pongs back up quickly.
+    let mut stream = raw_upgrade(&url, Some(4096)).await;
     // A masked ping with a 125-byte payload (mask 0: the payload goes as is).
     let mut ping = vec![0x89, 0x80 | 125, 0, 0, 0, 0];
     ping.extend_from_slice(&[b'p'; 125]);
@@ -231,19 +207,7 @@ async fn a_frame_far_over_the_limit_gets_1009_not_a_reset() {
     let mut config = WsConfig::default();
     config.read_limit = 1024;
     let url = serve(&manager(), config).await;
-    let addr: std::net::SocketAddr = url
-        .trim_start_matches("ws://")
-        .trim_end_matches("/ws")
-        .parse()
-        .unwrap();
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(
-            b"GET /ws?topics=c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-        )
-        .await
-        .unwrap();
+    let stream = raw_upgrade(&url, None).await;
     // A masked text frame declaring 16 MiB, and the first 256 KiB of its payload.
     let mut frame = vec![0x81, 0x80 | 127];
     frame.extend_from_slice(&(16u64 << 20).to_be_bytes());

@@ -103,3 +103,39 @@ pub async fn send(socket: &mut Socket, value: Value) {
 pub fn manager() -> Manager {
     Manager::builder().build().unwrap()
 }
+
+/// A WebSocket upgrade of `/ws?topics=c` by hand over a plain TCP socket (with a receive
+/// buffer of `recv_buffer` bytes if given), past the server's `101` answer: for clients that
+/// misbehave at the frame level.
+pub async fn raw_upgrade(url: &str, recv_buffer: Option<u32>) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(bytes) = recv_buffer {
+        socket.set_recv_buffer_size(bytes).unwrap();
+    }
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /ws?topics=c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
