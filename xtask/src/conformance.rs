@@ -1,4 +1,5 @@
-//! `cargo xtask conformance --backend NAME`: runs the suite and prints test → pass/fail.
+//! `cargo xtask conformance --backend NAME`: runs the suite and prints one row per test and
+//! one column per history mode (shared store, per-instance history): pass, FAIL or skip.
 
 use std::process::Command;
 
@@ -43,6 +44,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             backend.test,
             "--",
             "--test-threads=4",
+            // Skipped functions say so on stdout; libtest shows it for passing tests only so.
+            "--show-output",
         ])
         .current_dir(crate::workspace_root())
         .output()
@@ -56,7 +59,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ));
     }
     print_table(name, &rows);
-    let failed = rows.iter().filter(|(_, passed)| !passed).count();
+    let failed = rows
+        .iter()
+        .filter(|(_, _, outcome)| *outcome == Outcome::Fail)
+        .count();
     if failed > 0 || !output.status.success() {
         eprintln!("{stdout}");
         return Err(format!("{failed} conformance test(s) failed on {name}"));
@@ -64,34 +70,84 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `test NAME ... ok|FAILED` lines of libtest's output.
-fn parse(stdout: &str) -> Vec<(String, bool)> {
-    let mut rows: Vec<(String, bool)> = stdout
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Pass,
+    Fail,
+    Skip,
+}
+
+/// `test MODE::NAME ... ok|FAILED` lines of libtest's output, as (name, mode, outcome); a
+/// passing test whose output (`---- MODE::NAME stdout ----`) says `conformance-skip:` is a skip.
+fn parse(stdout: &str) -> Vec<(String, String, Outcome)> {
+    let mut skipped = std::collections::HashSet::new();
+    let mut current: Option<&str> = None;
+    for line in stdout.lines() {
+        if let Some(name) = line
+            .strip_prefix("---- ")
+            .and_then(|rest| rest.strip_suffix(" stdout ----"))
+        {
+            current = Some(name);
+        } else if let Some(name) = current.filter(|_| line.starts_with("conformance-skip:")) {
+            skipped.insert(name.to_owned());
+        }
+    }
+    let mut rows: Vec<(String, String, Outcome)> = stdout
         .lines()
         .filter_map(|line| {
             let rest = line.strip_prefix("test ")?;
-            let (name, outcome) = rest.split_once(" ... ")?;
-            match outcome.trim() {
-                "ok" => Some((name.to_owned(), true)),
-                "FAILED" => Some((name.to_owned(), false)),
-                _ => None,
-            }
+            let (full, outcome) = rest.split_once(" ... ")?;
+            let outcome = match outcome.trim() {
+                "ok" if skipped.contains(full) => Outcome::Skip,
+                "ok" => Outcome::Pass,
+                "FAILED" => Outcome::Fail,
+                _ => return None,
+            };
+            let (mode, name) = full.rsplit_once("::").unwrap_or(("-", full));
+            Some((name.to_owned(), mode.to_owned(), outcome))
         })
         .collect();
-    rows.sort();
+    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     rows
 }
 
-fn print_table(backend: &str, rows: &[(String, bool)]) {
-    let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(4).max(4);
-    let passed = rows.iter().filter(|(_, ok)| *ok).count();
+fn print_table(backend: &str, rows: &[(String, String, Outcome)]) {
+    let mut modes: Vec<&str> = rows.iter().map(|(_, m, _)| m.as_str()).collect();
+    modes.sort();
+    modes.dedup();
+    let mut names: Vec<&str> = rows.iter().map(|(n, _, _)| n.as_str()).collect();
+    names.dedup();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(4).max(4);
     eprintln!("\nconformance: {backend}");
-    eprintln!("{:width$}  result", "test");
-    eprintln!("{:-<width$}  ------", "");
-    for (name, ok) in rows {
-        eprintln!("{name:width$}  {}", if *ok { "pass" } else { "FAIL" });
+    let header: Vec<String> = modes.iter().map(|m| format!("{m:>12}")).collect();
+    eprintln!("{:width$}  {}", "test", header.join(" "));
+    eprintln!("{:-<width$}  {}", "", "-".repeat(13 * modes.len()));
+    for name in &names {
+        let cells: Vec<String> = modes
+            .iter()
+            .map(|mode| {
+                let outcome = rows
+                    .iter()
+                    .find(|(n, m, _)| n == name && m == mode)
+                    .map(|(_, _, o)| *o);
+                let cell = match outcome {
+                    Some(Outcome::Pass) => "pass",
+                    Some(Outcome::Fail) => "FAIL",
+                    Some(Outcome::Skip) => "skip",
+                    None => "-",
+                };
+                format!("{cell:>12}")
+            })
+            .collect();
+        eprintln!("{name:width$}  {}", cells.join(" "));
     }
-    eprintln!("{passed} passed, {} failed\n", rows.len() - passed);
+    let count = |o: Outcome| rows.iter().filter(|(_, _, x)| *x == o).count();
+    eprintln!(
+        "{} passed, {} failed, {} skipped (not applicable to the mode)\n",
+        count(Outcome::Pass),
+        count(Outcome::Fail),
+        count(Outcome::Skip)
+    );
 }
 
 #[cfg(test)]
@@ -99,12 +155,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_libtest_lines() {
-        let out =
-            "running 2 tests\ntest b_case ... FAILED\ntest a_case ... ok\ntest result: FAILED.";
+    fn parses_libtest_lines_with_modes_and_skips() {
+        let out = "running 3 tests\ntest shared::b_case ... FAILED\ntest per_instance::a_case ... ok\n\
+                   test shared::a_case ... ok\nsuccesses:\n\n---- per_instance::a_case stdout ----\n\
+                   conformance-skip: a_case: applies to Shared\n\ntest result: FAILED.";
         assert_eq!(
             parse(out),
-            vec![("a_case".to_owned(), true), ("b_case".to_owned(), false)]
+            vec![
+                (
+                    "a_case".to_owned(),
+                    "per_instance".to_owned(),
+                    Outcome::Skip
+                ),
+                ("a_case".to_owned(), "shared".to_owned(), Outcome::Pass),
+                ("b_case".to_owned(), "shared".to_owned(), Outcome::Fail),
+            ]
         );
     }
 }

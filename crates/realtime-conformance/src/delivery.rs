@@ -2,13 +2,15 @@
 //! repair, release and shutdown.
 
 use realtime_core::{
-    CloseReason, Error, GapReason, ManagerConfig, Message, NewEvent, PublishRequest,
+    CloseReason, Error, GapReason, History, ManagerConfig, Message, NewEvent, PublishRequest,
     SubscribeRequest,
 };
 
 use crate::Backend;
 use crate::manager::resume;
-use crate::support::{channel, eventually, instance, next_event, next_message, ok, publish_n};
+use crate::support::{
+    channel, eventually, instance, next_event, next_message, ok, publish_n, runs_in,
+};
 
 /// A client that does not read is closed as a slow consumer; resuming replays what it missed.
 pub async fn manager_slow_consumer(backend: &dyn Backend) {
@@ -77,6 +79,9 @@ pub async fn manager_drop_on_backpressure(backend: &dyn Backend) {
 /// Events published on this instance are not delivered again when the bus echoes them, and
 /// events from another instance arrive once.
 pub async fn manager_echo_dedupe(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "manager_echo_dedupe") {
+        return;
+    }
     let a = instance(backend, ManagerConfig::default()).await;
     let b = instance(backend, ManagerConfig::default()).await;
     let ch = channel("echo");
@@ -116,6 +121,9 @@ pub async fn manager_echo_dedupe(backend: &dyn Backend) {
 /// An event that never reached the bus (appended straight to the store) is repaired from the
 /// store as soon as a later event shows the hole.
 pub async fn manager_live_gap_repair(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "manager_live_gap_repair") {
+        return;
+    }
     let a = instance(backend, ManagerConfig::default()).await;
     let b = instance(backend, ManagerConfig::default()).await;
     let store = ok(backend.store().await, "store");
@@ -142,6 +150,8 @@ pub async fn manager_live_gap_repair(backend: &dyn Backend) {
 pub async fn manager_releases_channel(backend: &dyn Backend) {
     let mut config = ManagerConfig::default();
     config.max_connections = 3;
+    // Released with the last client, in per-instance mode too.
+    config.history_linger = std::time::Duration::ZERO;
     let manager = instance(backend, config).await;
     let ch = channel("release");
     let mut clients = Vec::new();

@@ -6,8 +6,18 @@
 //! generates one test per function with [`conformance_tests!`]:
 //!
 //! ```ignore
-//! realtime_conformance::conformance_tests!(my_backend::TestBackend::connect().await);
+//! mod shared {
+//!     realtime_conformance::conformance_tests!(my_backend::TestBackend::connect().await);
+//! }
+//! mod per_instance {
+//!     realtime_conformance::conformance_tests!(realtime_conformance::PerInstance::new(
+//!         my_backend::TestBackend::connect().await
+//!     ));
+//! }
 //! ```
+//!
+//! A function that does not apply to the backend's [`History`] mode returns at once and
+//! prints `conformance-skip: <name>: <why>`.
 //!
 //! Each function panics with a message saying what was expected and what happened. Channel
 //! names are unique per run, and each test gets its own [`Backend`] value, so tests may run
@@ -19,6 +29,7 @@ mod bus;
 mod delivery;
 mod manager;
 pub mod memory;
+mod per_instance;
 mod store;
 mod support;
 pub mod tally;
@@ -27,11 +38,12 @@ mod tenancy;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use realtime_core::{Bus, Result, Store};
+use realtime_core::{Bus, History, Result, Store};
 
 pub use bus::*;
 pub use delivery::*;
 pub use manager::*;
+pub use per_instance::*;
 pub use store::*;
 pub use tenancy::*;
 
@@ -41,7 +53,8 @@ pub use tenancy::*;
 #[async_trait]
 pub trait Backend: Send + Sync {
     /// The store, shared by every instance of this namespace. Every call returns a handle to
-    /// the same data.
+    /// the same data. (In [`History::PerInstance`] mode, see [`PerInstance`], each call is
+    /// another instance's own store.)
     async fn store(&self) -> Result<Arc<dyn Store>>;
 
     /// A new bus connection: every call stands for another server instance.
@@ -53,6 +66,13 @@ pub trait Backend: Send + Sync {
     /// Destroys a channel's history the way an outage would (an expired or flushed key), so
     /// the next append starts a new epoch.
     async fn lose_history(&self, channel: &str) -> Result<()>;
+
+    /// The history mode the managers run in. The default, [`History::Shared`], runs every
+    /// instance on [`Backend::store`]; wrap a backend in [`PerInstance`] for the other mode.
+    /// Each suite function runs in the modes it applies to and skips the others, saying so.
+    fn history(&self) -> History {
+        History::Shared
+    }
 }
 
 /// The names of every suite function, in the order [`conformance_tests!`] declares them.
@@ -84,6 +104,8 @@ pub const ALL: &[&str] = &[
     "manager_join_and_leave",
     "manager_releases_channel",
     "manager_close",
+    "history_per_instance_fanout",
+    "history_per_instance_linger",
 ];
 
 /// Generates one `#[tokio::test]` per suite function. `$backend` is an expression (it may
@@ -103,7 +125,8 @@ macro_rules! conformance_tests {
             manager_resume_gaps, manager_tenant_isolation, manager_tenant_scoped_channels,
             manager_idempotent_publish, manager_slow_consumer,
             manager_drop_on_backpressure, manager_echo_dedupe, manager_live_gap_repair,
-            manager_multi_channel, manager_join_and_leave, manager_releases_channel, manager_close
+            manager_multi_channel, manager_join_and_leave, manager_releases_channel, manager_close,
+            history_per_instance_fanout, history_per_instance_linger
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {

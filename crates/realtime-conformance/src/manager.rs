@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use realtime_core::{
-    ChannelRequest, Error, GapReason, ManagerConfig, Position, PublishRequest, SubscribeRequest,
+    ChannelRequest, Error, GapReason, History, ManagerConfig, Position, PublishRequest,
+    SubscribeRequest,
 };
 use tokio::sync::Mutex;
 
 use crate::Backend;
-use crate::support::{channel, instance, next_event, ok, publish_n};
+use crate::support::{channel, instance, next_event, ok, publish_n, runs_in};
 
 pub(crate) fn resume(ch: &str, position: Position) -> SubscribeRequest {
     SubscribeRequest {
@@ -20,6 +21,9 @@ pub(crate) fn resume(ch: &str, position: Position) -> SubscribeRequest {
 /// Clients that subscribe while events are being published (on another instance) get every
 /// event after their resume position once, in order: replay then live, no loss, no duplicate.
 pub async fn manager_subscribe_race(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "manager_subscribe_race") {
+        return;
+    }
     let publisher = instance(backend, ManagerConfig::default()).await;
     let ch = channel("race");
     // First, deterministically: three events land after the client is registered for live
@@ -160,6 +164,11 @@ pub async fn manager_resume_gaps(backend: &dyn Backend) {
     config.replay_limit = 5;
     let manager = instance(backend, config).await;
     let ch = channel("gaps");
+    // A client keeps the instance listening (per-instance history is kept while it does).
+    let _listener = ok(
+        manager.subscribe(SubscribeRequest::channel(&ch)).await,
+        "listen",
+    );
     let events = publish_n(&manager, &ch, 10).await;
     let head = events[9].id;
     let epoch = head.epoch;
@@ -238,6 +247,10 @@ pub async fn manager_resume_gaps(backend: &dyn Backend) {
     assert_eq!(gap, Some((GapReason::EpochChanged, fresh.id)));
     // Trimmed history.
     let ch2 = channel("gaps-trim");
+    let _listener2 = ok(
+        manager.subscribe(SubscribeRequest::channel(&ch2)).await,
+        "listen",
+    );
     let mut first = None;
     for i in 0..backend.max_events_per_channel() + 3 {
         let e = ok(
@@ -260,6 +273,10 @@ pub async fn manager_resume_gaps(backend: &dyn Backend) {
 pub async fn manager_multi_channel(backend: &dyn Backend) {
     let manager = instance(backend, ManagerConfig::default()).await;
     let (c1, c2) = (channel("multi1"), channel("multi2"));
+    let _listener = ok(
+        manager.subscribe(SubscribeRequest::channel(&c1)).await,
+        "listen",
+    );
     let old1 = ok(
         manager.publish(PublishRequest::new(&c1, "old1")).await,
         "publish",
@@ -320,6 +337,9 @@ pub async fn manager_multi_channel(backend: &dyn Backend) {
 
 /// A running client joins channels (with an exact replay) and leaves them (no more delivery).
 pub async fn manager_join_and_leave(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "manager_join_and_leave") {
+        return;
+    }
     let a = instance(backend, ManagerConfig::default()).await;
     let b = instance(backend, ManagerConfig::default()).await;
     let (c1, c2) = (channel("join1"), channel("join2"));

@@ -3,10 +3,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use realtime_core::{Epoch, Error, Event, GapReason, NewEvent, Position, Store};
+use realtime_core::{Epoch, Error, Event, GapReason, History, NewEvent, Position, Store};
 
 use crate::Backend;
-use crate::support::{channel, ok, text};
+use crate::support::{channel, ok, runs_in, text};
 
 async fn append_n(store: &Arc<dyn Store>, channel: &str, n: usize) -> Vec<Event> {
     let mut events = Vec::with_capacity(n);
@@ -21,6 +21,9 @@ async fn append_n(store: &Arc<dyn Store>, channel: &str, n: usize) -> Vec<Event>
 
 /// Appends get contiguous offsets from 1 in one epoch, and read back in order.
 pub async fn store_order(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "store_order") {
+        return;
+    }
     let store = ok(backend.store().await, "store");
     let ch = channel("order");
     let appended = append_n(&store, &ch, 20).await;
@@ -46,6 +49,9 @@ pub async fn store_order(backend: &dyn Backend) {
 
 /// Reading from a position returns exactly the later events, with every field intact.
 pub async fn store_replay_from_position(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "store_replay_from_position") {
+        return;
+    }
     let store = ok(backend.store().await, "store");
     let ch = channel("replay");
     let mut appended = append_n(&store, &ch, 9).await;
@@ -71,6 +77,9 @@ pub async fn store_replay_from_position(backend: &dyn Backend) {
 
 /// The start position is exclusive; reading from the head gives nothing and no gap.
 pub async fn store_exclusive_start(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "store_exclusive_start") {
+        return;
+    }
     let store = ok(backend.store().await, "store");
     let ch = channel("exclusive");
     let appended = append_n(&store, &ch, 10).await;
@@ -87,6 +96,9 @@ pub async fn store_exclusive_start(backend: &dyn Backend) {
 
 /// More events than the limit: the first `limit` of them and a `limit` gap.
 pub async fn store_limit_gap(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "store_limit_gap") {
+        return;
+    }
     let store = ok(backend.store().await, "store");
     let ch = channel("limit");
     let appended = append_n(&store, &ch, 10).await;
@@ -102,6 +114,9 @@ pub async fn store_limit_gap(backend: &dyn Backend) {
 
 /// A position whose successor was trimmed gives a `trimmed` gap and no events.
 pub async fn store_trimmed_gap(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "store_trimmed_gap") {
+        return;
+    }
     let store = ok(backend.store().await, "store");
     let ch = channel("trimmed");
     let max = backend.max_events_per_channel();
@@ -131,6 +146,9 @@ pub async fn store_trimmed_gap(backend: &dyn Backend) {
 
 /// A position beyond the head is unknown.
 pub async fn store_unknown_position(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "store_unknown_position") {
+        return;
+    }
     let store = ok(backend.store().await, "store");
     let ch = channel("unknown");
     let appended = append_n(&store, &ch, 3).await;
@@ -143,6 +161,9 @@ pub async fn store_unknown_position(backend: &dyn Backend) {
 
 /// Losing the history starts a new epoch; old positions get an `epoch_changed` gap.
 pub async fn store_epoch_change(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "store_epoch_change") {
+        return;
+    }
     let store = ok(backend.store().await, "store");
     let ch = channel("epoch");
     let before = append_n(&store, &ch, 3).await;
@@ -165,6 +186,9 @@ pub async fn store_epoch_change(backend: &dyn Backend) {
 /// A channel without history has the head `start(Epoch::NONE)`, reading it creates nothing,
 /// and reading after that head reads from the first event of the history that follows.
 pub async fn store_no_history(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "store_no_history") {
+        return;
+    }
     let store = ok(backend.store().await, "store");
     let ch = channel("nohistory");
     let none = Position::start(Epoch::NONE);
@@ -198,6 +222,9 @@ pub async fn store_no_history(backend: &dyn Backend) {
 /// An append with an idempotency key the channel already holds appends nothing and returns
 /// the first position; once that event is trimmed, the key is forgotten.
 pub async fn store_idempotent_append(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "store_idempotent_append") {
+        return;
+    }
     let store = ok(backend.store().await, "store");
     let ch = channel("idempotent");
     let keyed = |data: &str, key: &str| {
@@ -230,6 +257,9 @@ pub async fn store_idempotent_append(backend: &dyn Backend) {
 
 /// Concurrent appenders get unique, contiguous offsets.
 pub async fn store_concurrent_appends(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "store_concurrent_appends") {
+        return;
+    }
     let store = ok(backend.store().await, "store");
     let ch = channel("concurrent");
     let (tasks, per_task) = (8, 25);
@@ -281,6 +311,9 @@ pub async fn store_concurrent_appends(backend: &dyn Backend) {
 
 /// A closed store refuses further work with `Closed`.
 pub async fn store_close(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "store_close") {
+        return;
+    }
     let store = ok(backend.store().await, "store");
     let ch = channel("close");
     ok(store.append(NewEvent::new(&ch, "x")).await, "append");

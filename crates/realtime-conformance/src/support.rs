@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use realtime_core::{BusMessage, BusSubscription, Client, Event, Manager, ManagerConfig, Message};
+use realtime_core::{
+    BusMessage, BusSubscription, Client, Event, History, Manager, ManagerConfig, Message,
+};
 
 use crate::Backend;
 
@@ -72,10 +74,23 @@ pub(crate) async fn eventually(what: &str, mut condition: impl FnMut() -> bool) 
     }
 }
 
-/// A manager on the backend's shared store and a new bus connection (a new instance).
-pub(crate) async fn instance(backend: &dyn Backend, config: ManagerConfig) -> Manager {
+/// Whether `test` applies in the backend's history mode; says so when it is skipped (the
+/// line `cargo xtask conformance` reports skips by).
+#[allow(clippy::print_stdout)] // libtest captures it: the report `cargo xtask` reads.
+pub(crate) fn runs_in(backend: &dyn Backend, history: History, test: &str) -> bool {
+    let mode = backend.history();
+    if mode != history {
+        println!("conformance-skip: {test}: applies to {history:?} history, not {mode:?}");
+    }
+    mode == history
+}
+
+/// A manager on a new bus connection (a new instance) and the backend's store: the shared
+/// one, or in per-instance mode a store of its own.
+pub(crate) async fn instance(backend: &dyn Backend, mut config: ManagerConfig) -> Manager {
     let store = ok(backend.store().await, "store");
     let bus = ok(backend.bus().await, "bus");
+    config.history = backend.history();
     ok(
         Manager::builder()
             .config(config)
@@ -141,6 +156,14 @@ impl realtime_core::Store for BeforeFirstRead {
 
     async fn head(&self, channel: &str) -> realtime_core::Result<realtime_core::Position> {
         self.inner.head(channel).await
+    }
+
+    fn reach(&self) -> realtime_core::Reach {
+        self.inner.reach()
+    }
+
+    async fn restart(&self, channel: &str) -> realtime_core::Result<()> {
+        self.inner.restart(channel).await
     }
 
     async fn close(&self) -> realtime_core::Result<()> {

@@ -1,9 +1,9 @@
 //! Tenants and subjects across instances, tenant-scoped channels, idempotent publishing.
 
-use realtime_core::{ChannelRequest, ManagerConfig, PublishRequest, SubscribeRequest};
+use realtime_core::{ChannelRequest, History, ManagerConfig, PublishRequest, SubscribeRequest};
 
 use crate::Backend;
-use crate::support::{channel, instance, next_event, ok, text};
+use crate::support::{channel, instance, next_event, ok, runs_in, text};
 
 /// Tenants are strict and subjects address clients; it holds across instances.
 pub async fn manager_tenant_isolation(backend: &dyn Backend) {
@@ -68,6 +68,9 @@ pub async fn manager_tenant_isolation(backend: &dyn Backend) {
 /// Tenant-scoped channels (the default): each tenant's `orders` has its own positions and
 /// retention; no event crosses tenants, and untenanted clients see only untenanted events.
 pub async fn manager_tenant_scoped_channels(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "manager_tenant_scoped_channels") {
+        return;
+    }
     let a = instance(backend, ManagerConfig::default()).await;
     let b = instance(backend, ManagerConfig::default()).await;
     let ch = channel("scoped");
@@ -137,6 +140,9 @@ pub async fn manager_tenant_scoped_channels(backend: &dyn Backend) {
 /// A publish retried with the same idempotency key, on another instance, returns the first
 /// id, and subscribers receive the event once.
 pub async fn manager_idempotent_publish(backend: &dyn Backend) {
+    if !runs_in(backend, History::Shared, "manager_idempotent_publish") {
+        return;
+    }
     let a = instance(backend, ManagerConfig::default()).await;
     let b = instance(backend, ManagerConfig::default()).await;
     let ch = channel("idempotent");

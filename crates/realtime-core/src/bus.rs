@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::event::Event;
+use crate::history::Reach;
 
 /// What a bus subscription yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +64,17 @@ pub trait Bus: Send + Sync + 'static {
     fn publish_target(&self, channel: &str) -> Option<PublishTarget> {
         let _ = channel;
         None
+    }
+
+    /// Which processes this bus reaches: what
+    /// [`ManagerBuilder::build`](crate::ManagerBuilder::build) checks the
+    /// [`History`](crate::History) mode against.
+    ///
+    /// # Behavior
+    /// [`Reach::Network`] (the default) when instances in other processes receive what this
+    /// bus publishes; [`Reach::Process`] for a bus inside this process.
+    fn reach(&self) -> Reach {
+        Reach::Network
     }
 
     /// Whether the bus can carry events right now, for readiness checks

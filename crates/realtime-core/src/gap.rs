@@ -23,10 +23,14 @@ pub enum GapReason {
     Limit,
     /// Events were dropped because the client did not keep up (drop-on-backpressure mode).
     Dropped,
+    /// Events of another instance were lost on the bus and no shared store holds them
+    /// ([`History::PerInstance`](crate::History::PerInstance) mode): the channel's history on
+    /// this instance starts a new epoch.
+    Lost,
 }
 
 impl GapReason {
-    /// The wire name (`unknown_position`, `epoch_changed`, `trimmed`, `limit`, `dropped`).
+    /// The wire name (`unknown_position`, `epoch_changed`, `trimmed`, `limit`, `dropped`, `lost`).
     pub fn as_str(self) -> &'static str {
         match self {
             GapReason::UnknownPosition => "unknown_position",
@@ -34,6 +38,7 @@ impl GapReason {
             GapReason::Trimmed => "trimmed",
             GapReason::Limit => "limit",
             GapReason::Dropped => "dropped",
+            GapReason::Lost => "lost",
         }
     }
 }

@@ -39,6 +39,7 @@ mod bus;
 mod error;
 mod event;
 mod gap;
+mod history;
 mod manager;
 pub mod memory;
 pub mod message;
@@ -53,6 +54,7 @@ pub use bus::{Bus, BusMessage, BusSender, BusSubscription, PublishTarget, SendOu
 pub use error::{BackendError, BackendErrorKind, BoxError, Error, Result};
 pub use event::{Event, NewEvent};
 pub use gap::{Gap, GapReason};
+pub use history::{History, Reach};
 pub use manager::{
     ChannelRequest, Client, CloseReason, Manager, ManagerBuilder, ManagerConfig, Message,
     PublishRequest, Readiness, Replay, SubscribeRequest, Subscription,

@@ -37,3 +37,9 @@ pub const REBROADCASTS: &str = "realtime_rebroadcasts_total";
 /// Counter: times a live repair waited for clients with full queues to read before handing
 /// them more of the missed events.
 pub const REPAIR_WAITS: &str = "realtime_repair_waits_total";
+/// Counter: events of other instances recorded again in this instance's store
+/// ([`History::PerInstance`](crate::History::PerInstance) mode).
+pub const RERECORDED: &str = "realtime_rerecorded_total";
+/// Gauge: channels whose bus subscription is kept after their last local client left
+/// ([`ManagerConfig::history_linger`](crate::ManagerConfig::history_linger)).
+pub const LINGERING: &str = "realtime_lingering_channels";

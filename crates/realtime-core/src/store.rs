@@ -6,6 +6,7 @@ use crate::bus::Bus;
 use crate::error::{Error, Result};
 use crate::event::{Event, NewEvent};
 use crate::gap::GapReason;
+use crate::history::Reach;
 use crate::position::{Epoch, Position};
 
 /// What [`Store::read`] found.
@@ -110,6 +111,37 @@ pub trait Store: Send + Sync + 'static {
     /// `Position::start(Epoch::NONE)` for a channel without history, which this call does not
     /// create; otherwise the position of the newest appended event.
     async fn head(&self, channel: &str) -> Result<Position>;
+
+    /// Which processes see this store's data: what
+    /// [`ManagerBuilder::build`](crate::ManagerBuilder::build) checks the
+    /// [`History`](crate::History) mode against.
+    ///
+    /// # Behavior
+    /// [`Reach::Network`] (the default) when instances in other processes reach the same data;
+    /// [`Reach::Process`] for a store that lives in this process.
+    fn reach(&self) -> Reach {
+        Reach::Network
+    }
+
+    /// Drops `channel`'s history, so that its next append starts a new epoch. Used in
+    /// [`History::PerInstance`](crate::History::PerInstance) mode, where an instance's history
+    /// is only complete while it listens to the bus without a break.
+    ///
+    /// # Behavior
+    /// - Afterwards the head is `Position::start(Epoch::NONE)`, a read from a position of the
+    ///   dropped history reports [`GapReason::EpochChanged`] (or
+    ///   [`GapReason::UnknownPosition`]), and its idempotency keys are forgotten.
+    /// - A channel without history is left as it is.
+    /// - The default refuses with [`Error::InvalidConfig`]: a shared store's history is not
+    ///   one instance's to drop.
+    async fn restart(&self, channel: &str) -> Result<()> {
+        let _ = channel;
+        Err(Error::invalid_config(
+            "history",
+            "this store cannot restart a channel's history (per-instance history needs one \
+             that can, such as the InMemoryStore)",
+        ))
+    }
 
     /// Whether [`Store::append_and_publish`] hands events to `bus` in the same operation as
     /// the append (one round trip instead of two).

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::history::History;
 
 /// How a [`Manager`](crate::Manager) behaves. Every field has a documented default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +60,15 @@ pub struct ManagerConfig {
     /// and its retention, and a tenant's clients also receive its untenanted events (the Go
     /// package's behaviour).
     pub tenant_scoped_channels: bool,
+    /// Whether the instances share one store or each keep their own history (see
+    /// [`History`] for what a resume position means in each). Default [`History::Shared`].
+    pub history: History,
+    /// In [`History::PerInstance`] mode, how long the instance keeps listening to a channel
+    /// after its last local client left, so that a client reconnecting within it resumes
+    /// exactly (after it, a resume gets an `epoch_changed` gap). At most 10,000 channels
+    /// linger at once; more are released at once. Ignored in [`History::Shared`] mode.
+    /// Default 60 s.
+    pub history_linger: Duration,
 }
 
 impl Default for ManagerConfig {
@@ -79,6 +89,8 @@ impl Default for ManagerConfig {
             repair_patience: Duration::from_secs(2),
             max_lag: Duration::from_secs(30),
             tenant_scoped_channels: true,
+            history: History::Shared,
+            history_linger: Duration::from_secs(60),
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
 use super::queue::{ClientShared, Message, Pushed};
-use crate::bus::{Bus, BusMessage};
+use crate::bus::{Bus, BusMessage, BusSubscription};
 use crate::error::Result;
 use crate::event::Event;
 use crate::gap::{Gap, GapReason};
@@ -37,6 +37,12 @@ pub(crate) struct Hub {
     pub(super) store: Arc<dyn Store>,
     reader: Mutex<Option<JoinHandle<()>>>,
     pub(super) repair_patience: Duration,
+    /// [`History::PerInstance`](crate::History::PerInstance): the store is this instance's
+    /// own, and events of other instances are recorded in it again.
+    pub(super) per_instance: bool,
+    /// Counts the times the last client left, so a lingering release can tell whether the
+    /// hub was taken and left again meanwhile.
+    pub(super) releases: std::sync::atomic::AtomicU64,
 }
 
 pub(super) struct State {
@@ -54,10 +60,29 @@ pub(super) struct State {
     pub(super) resync: bool,
     pub(super) repairing: bool,
     pub(super) closed: bool,
+    /// Per-instance history: the epochs this instance's store gave the channel while the hub
+    /// listened, newest last; bus messages in them are this instance's own echoes.
+    pub(super) own_epochs: std::collections::VecDeque<Epoch>,
+}
+
+/// Shared history: takes the bus's events and repairs from the store what it lost.
+async fn listen(hub: std::sync::Weak<Hub>, mut subscription: BusSubscription) {
+    while let Some(message) = subscription.recv().await {
+        let Some(hub) = hub.upgrade() else { return };
+        match message {
+            BusMessage::Event(event) => hub.offer(event),
+            BusMessage::Interrupted => hub.request_resync(),
+        }
+    }
 }
 
 impl Hub {
-    pub(crate) fn new(name: Arc<str>, store: Arc<dyn Store>, repair_patience: Duration) -> Self {
+    pub(crate) fn new(
+        name: Arc<str>,
+        store: Arc<dyn Store>,
+        repair_patience: Duration,
+        per_instance: bool,
+    ) -> Self {
         Hub {
             name,
             refs: AtomicUsize::new(0),
@@ -72,10 +97,13 @@ impl Hub {
                 resync: false,
                 repairing: false,
                 closed: false,
+                own_epochs: std::collections::VecDeque::new(),
             }),
             store,
             reader: Mutex::new(None),
             repair_patience,
+            per_instance,
+            releases: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -84,7 +112,12 @@ impl Hub {
     pub(crate) async fn ensure_ready(self: &Arc<Self>, bus: &Arc<dyn Bus>) -> Result<()> {
         self.ready
             .get_or_try_init(|| async {
-                let mut subscription = bus.subscribe(&self.name).await?;
+                let subscription = bus.subscribe(&self.name).await?;
+                if self.per_instance {
+                    // What the store holds of the channel was recorded while this instance
+                    // did not listen: it may miss other instances' events, so it goes.
+                    self.store.restart(&self.name).await?;
+                }
                 let head = self.store.head(&self.name).await?;
                 {
                     let mut state = self.state.lock();
@@ -94,15 +127,11 @@ impl Hub {
                     state.ready = true;
                 }
                 let hub = Arc::downgrade(self);
-                let reader = tokio::spawn(async move {
-                    while let Some(message) = subscription.recv().await {
-                        let Some(hub) = hub.upgrade() else { return };
-                        match message {
-                            BusMessage::Event(event) => hub.offer(event),
-                            BusMessage::Interrupted => hub.request_resync(),
-                        }
-                    }
-                });
+                let reader = if self.per_instance {
+                    tokio::spawn(super::foreign::listen(hub, subscription))
+                } else {
+                    tokio::spawn(listen(hub, subscription))
+                };
                 *self.reader.lock() = Some(reader);
                 Ok(())
             })
@@ -133,6 +162,10 @@ impl Hub {
     /// Takes an event from a local publish or the bus, in whatever order they arrive.
     pub(crate) fn offer(self: &Arc<Self>, event: Event) {
         let mut state = self.state.lock();
+        if self.per_instance {
+            // Only this instance's store's events come here in this mode.
+            super::foreign::note_own_epoch(&mut state, event.id.epoch);
+        }
         if state.closed || !state.ready {
             return;
         }

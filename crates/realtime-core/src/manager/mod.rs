@@ -2,7 +2,9 @@
 
 mod client;
 mod config;
+mod foreign;
 mod hub;
+mod linger;
 mod membership;
 mod publish;
 mod queue;
@@ -30,6 +32,7 @@ pub use shutdown::Readiness;
 use crate::bus::Bus;
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::history::History;
 use crate::memory::{InMemoryBus, InMemoryStore};
 use crate::metrics as m;
 use crate::store::Store;
@@ -46,7 +49,9 @@ pub(crate) struct Inner {
     config: ManagerConfig,
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
-    hubs: RwLock<HashMap<Arc<str>, Arc<Hub>>>,
+    /// Shared with lingering releases ([`ManagerConfig::history_linger`]).
+    hubs: Arc<Hubs>,
+    lingering: Arc<AtomicUsize>,
     clients: Mutex<HashMap<Arc<str>, std::sync::Weak<ClientShared>>>,
     connections: AtomicUsize,
     next_client: AtomicU64,
@@ -56,6 +61,8 @@ pub(crate) struct Inner {
     /// Woken when the last client is released.
     drained: tokio::sync::Notify,
 }
+
+type Hubs = RwLock<HashMap<Arc<str>, Arc<Hub>>>;
 
 /// Builds a [`Manager`]; the store and bus default to in-memory ones.
 #[derive(Default)]
@@ -84,15 +91,44 @@ impl ManagerBuilder {
         self
     }
 
+    /// Keeps history as `history` says ([`ManagerConfig::history`]).
+    ///
+    /// ```
+    /// # fn main() -> realtime_core::Result<()> {
+    /// use std::sync::Arc;
+    /// use realtime_core::{History, InMemoryBus, Manager};
+    ///
+    /// let bus = Arc::new(InMemoryBus::new()); // in production a bus other processes reach
+    /// let manager = Manager::builder()
+    ///     .history(History::PerInstance) // the store defaults to this process's InMemoryStore
+    ///     .bus(bus)
+    ///     .build()?;
+    /// # drop(manager);
+    /// # Ok(()) }
+    /// ```
+    pub fn history(mut self, history: History) -> Self {
+        self.config.history = history;
+        self
+    }
+
     /// Validates the configuration and builds the manager.
+    ///
+    /// Refuses, with [`Error::InvalidConfig`] for `history`, a store and bus that cannot
+    /// honour [`ManagerConfig::history`]: in [`History::Shared`] mode a store that lives in
+    /// this process with a bus that reaches other processes (their events would be lost
+    /// without a word), and in [`History::PerInstance`] mode a store other processes reach.
     pub fn build(self) -> Result<Manager> {
         self.config.validate()?;
+        let store: Arc<dyn Store> = self.store.unwrap_or_else(|| Arc::new(InMemoryStore::new()));
+        let bus: Arc<dyn Bus> = self.bus.unwrap_or_else(|| Arc::new(InMemoryBus::new()));
+        crate::history::check(self.config.history, store.reach(), bus.reach())?;
         Ok(Manager {
             inner: Arc::new(Inner {
                 config: self.config,
-                store: self.store.unwrap_or_else(|| Arc::new(InMemoryStore::new())),
-                bus: self.bus.unwrap_or_else(|| Arc::new(InMemoryBus::new())),
-                hubs: RwLock::new(HashMap::new()),
+                store,
+                bus,
+                hubs: Arc::new(RwLock::new(HashMap::new())),
+                lingering: Arc::new(AtomicUsize::new(0)),
                 clients: Mutex::new(HashMap::new()),
                 connections: AtomicUsize::new(0),
                 next_client: AtomicU64::new(1),
@@ -126,7 +162,7 @@ impl Manager {
     }
 
     /// Channels this instance holds a bus subscription for (one per channel with local
-    /// clients).
+    /// clients, and in per-instance mode the ones lingering after their last client left).
     pub fn channel_count(&self) -> usize {
         self.inner.hubs.read().len()
     }
@@ -296,25 +332,11 @@ impl Inner {
                 name.clone(),
                 self.store.clone(),
                 self.config.repair_patience,
+                self.config.history == History::PerInstance,
             ))
         });
         hub.refs.fetch_add(1, Ordering::AcqRel);
         hub.clone()
-    }
-
-    /// Drops one reference; the last one removes the hub and its bus subscription.
-    pub(super) fn release_hub(&self, hub: &Arc<Hub>) {
-        if hub.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
-            return;
-        }
-        let mut hubs = self.hubs.write();
-        if hub.refs.load(Ordering::Acquire) == 0 {
-            if hubs.get(&hub.name).is_some_and(|h| Arc::ptr_eq(h, hub)) {
-                hubs.remove(&hub.name);
-            }
-            drop(hubs);
-            hub.shutdown();
-        }
     }
 
     pub(crate) fn release_client(&self, client: &Arc<ClientShared>, memberships: &[Membership]) {

@@ -149,6 +149,10 @@ impl Bus for InMemoryBus {
         Ok(subscription)
     }
 
+    fn reach(&self) -> crate::Reach {
+        crate::Reach::Process
+    }
+
     async fn check(&self) -> Result<()> {
         self.check_open()
     }

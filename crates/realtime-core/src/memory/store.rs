@@ -354,6 +354,16 @@ impl Store for InMemoryStore {
         }))
     }
 
+    fn reach(&self) -> crate::Reach {
+        crate::Reach::Process
+    }
+
+    async fn restart(&self, channel: &str) -> Result<()> {
+        self.check_open()?;
+        self.forget(channel);
+        Ok(())
+    }
+
     async fn check(&self) -> Result<()> {
         self.check_open()
     }

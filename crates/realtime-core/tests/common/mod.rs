@@ -80,6 +80,9 @@ impl Bus for FlakyBus {
     async fn subscribe(&self, channel: &str) -> Result<BusSubscription> {
         self.inner.subscribe(channel).await
     }
+    fn reach(&self) -> realtime_core::Reach {
+        self.inner.reach()
+    }
     async fn close(&self) -> Result<()> {
         self.inner.close().await
     }
