@@ -28,45 +28,49 @@ const OWN_EPOCHS: usize = 8;
 /// control characters, so the two never meet.
 const KEY_PREFIX: char = '\u{1}';
 
-/// Remembers that this instance's store gave the channel `epoch`.
-pub(super) fn note_own_epoch(state: &mut State, epoch: Epoch) {
-    if state.own_epochs.back() == Some(&epoch) || state.own_epochs.contains(&epoch) {
-        return;
-    }
-    if state.own_epochs.len() == OWN_EPOCHS {
-        state.own_epochs.pop_front();
-    }
-    state.own_epochs.push_back(epoch);
-}
-
-/// The hub's bus reader in per-instance mode.
-pub(super) async fn listen(hub: Weak<Hub>, mut subscription: BusSubscription) {
-    let mut origins = Origins::default();
-    loop {
-        let message = match origins.next_deadline() {
-            Some(deadline) => match tokio::time::timeout_at(deadline, subscription.recv()).await {
-                Ok(message) => message,
-                Err(_) => {
-                    let Some(hub) = hub.upgrade() else { return };
-                    if origins.expired(Instant::now()) {
-                        hub.lose(&mut origins, "a hole in another instance's sequence")
-                            .await;
-                    }
-                    continue;
-                }
-            },
-            None => subscription.recv().await,
-        };
-        let Some(message) = message else { return };
-        let Some(hub) = hub.upgrade() else { return };
-        match message {
-            BusMessage::Event(event) => hub.take_foreign(event, &mut origins).await,
-            BusMessage::Interrupted => hub.lose(&mut origins, "the bus was interrupted").await,
+impl State {
+    /// Remembers that this instance's store gave the channel `epoch`.
+    pub(super) fn note_own_epoch(&mut self, epoch: Epoch) {
+        if self.own_epochs.back() == Some(&epoch) || self.own_epochs.contains(&epoch) {
+            return;
         }
+        if self.own_epochs.len() == OWN_EPOCHS {
+            self.own_epochs.pop_front();
+        }
+        self.own_epochs.push_back(epoch);
     }
 }
 
 impl Hub {
+    /// The hub's bus reader in per-instance mode.
+    pub(super) async fn listen_per_instance(hub: Weak<Hub>, mut subscription: BusSubscription) {
+        let mut origins = Origins::default();
+        loop {
+            let message = match origins.next_deadline() {
+                Some(deadline) => {
+                    match tokio::time::timeout_at(deadline, subscription.recv()).await {
+                        Ok(message) => message,
+                        Err(_) => {
+                            let Some(hub) = hub.upgrade() else { return };
+                            if origins.expired(Instant::now()) {
+                                hub.lose(&mut origins, "a hole in another instance's sequence")
+                                    .await;
+                            }
+                            continue;
+                        }
+                    }
+                }
+                None => subscription.recv().await,
+            };
+            let Some(message) = message else { return };
+            let Some(hub) = hub.upgrade() else { return };
+            match message {
+                BusMessage::Event(event) => hub.take_foreign(event, &mut origins).await,
+                BusMessage::Interrupted => hub.lose(&mut origins, "the bus was interrupted").await,
+            }
+        }
+    }
+
     /// Records an event from the bus in this instance's store and delivers it, unless it is
     /// this instance's own echo.
     async fn take_foreign(self: &Arc<Self>, event: Event, origins: &mut Origins) {

@@ -128,7 +128,7 @@ impl Hub {
                 }
                 let hub = Arc::downgrade(self);
                 let reader = if self.per_instance {
-                    tokio::spawn(super::foreign::listen(hub, subscription))
+                    tokio::spawn(Hub::listen_per_instance(hub, subscription))
                 } else {
                     tokio::spawn(listen(hub, subscription))
                 };
@@ -164,7 +164,7 @@ impl Hub {
         let mut state = self.state.lock();
         if self.per_instance {
             // Only this instance's store's events come here in this mode.
-            super::foreign::note_own_epoch(&mut state, event.id.epoch);
+            state.note_own_epoch(event.id.epoch);
         }
         if state.closed || !state.ready {
             return;
