@@ -2,10 +2,14 @@
 
 use std::collections::HashMap;
 
-use realtime_core::{Error, Event, NewEvent};
+use realtime_core::{Error, Event, NewEvent, Origin};
 
 use crate::Backend;
-use crate::support::{DEADLINE, channel, next_bus_event, ok, text};
+use crate::support::{DEADLINE, channel, next_bus_event, next_bus_message, ok, text};
+
+/// The origins the two instances of the bus tests publish as.
+const A: Origin = Origin(0xa);
+const B: Origin = Origin(0xb);
 
 /// Two instances both subscribed: each receives every event once, in each publisher's order.
 pub async fn bus_two_instance_fanout(backend: &dyn Backend) {
@@ -29,14 +33,17 @@ pub async fn bus_two_instance_fanout(backend: &dyn Backend) {
                 .await,
             "append",
         );
-        let publisher = if i % 2 == 0 { &a } else { &b };
-        ok(publisher.publish(&event).await, "publish");
+        let (publisher, origin) = if i % 2 == 0 { (&a, A) } else { (&b, B) };
+        ok(publisher.publish(&event, origin).await, "publish");
         published.push(event);
     }
     for (name, sub) in [("instance a", &mut sub_a), ("instance b", &mut sub_b)] {
         let mut received: Vec<Event> = Vec::new();
         while received.len() < n {
-            received.push(next_bus_event(sub, name).await);
+            let (event, origin) = next_bus_message(sub, name).await;
+            let expected = if text(&event).starts_with('a') { A } else { B };
+            assert_eq!(origin, expected, "{name}: the origin must arrive unchanged");
+            received.push(event);
         }
         let mut seen = HashMap::new();
         for event in &received {
@@ -85,7 +92,7 @@ pub async fn bus_unsubscribe_stops_delivery(backend: &dyn Backend) {
         let ch = ch.clone();
         async move {
             let event = ok(store.append(NewEvent::new(&ch, data)).await, "append");
-            ok(bus.publish(&event).await, "publish");
+            ok(bus.publish(&event, A).await, "publish");
             event
         }
     };
@@ -136,7 +143,7 @@ pub async fn bus_close(backend: &dyn Backend) {
     let event = NewEvent::new(&ch, "x")
         .into_event(realtime_core::Position::new(realtime_core::Epoch(1), 1));
     assert!(
-        matches!(bus.publish(&event).await, Err(Error::Closed)),
+        matches!(bus.publish(&event, A).await, Err(Error::Closed)),
         "publish after close"
     );
     assert!(

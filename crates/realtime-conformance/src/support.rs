@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use realtime_core::{
-    BusMessage, BusSubscription, Client, Event, History, Manager, ManagerConfig, Message,
+    BusMessage, BusSubscription, Client, Event, History, Manager, ManagerConfig, Message, Origin,
 };
 
 use crate::Backend;
@@ -32,10 +32,16 @@ pub(crate) fn ok<T>(result: realtime_core::Result<T>, what: &str) -> T {
 
 /// The next event on a bus subscription (skipping `Interrupted`), or a failure at the deadline.
 pub(crate) async fn next_bus_event(sub: &mut BusSubscription, what: &str) -> Event {
+    next_bus_message(sub, what).await.0
+}
+
+/// The next event on a bus subscription with its origin (skipping `Interrupted`), or a
+/// failure at the deadline.
+pub(crate) async fn next_bus_message(sub: &mut BusSubscription, what: &str) -> (Event, Origin) {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         match tokio::time::timeout_at(deadline, sub.recv()).await {
-            Ok(Some(BusMessage::Event(event))) => return event,
+            Ok(Some(BusMessage::Event(event, origin))) => return (event, origin),
             Ok(Some(_)) => continue,
             Ok(None) => panic!("{what}: bus subscription ended while waiting for an event"),
             Err(_) => panic!("{what}: no bus event within {DEADLINE:?}"),

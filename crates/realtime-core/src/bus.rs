@@ -9,14 +9,16 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::event::Event;
+use crate::frame::Origin;
 use crate::history::Reach;
 
 /// What a bus subscription yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BusMessage {
-    /// An event published to the channel, with its position.
-    Event(Event),
+    /// An event published to the channel, with its position, and the instance that
+    /// published it.
+    Event(Event, Origin),
     /// Messages may have been lost (the connection dropped and came back, or this
     /// subscriber fell behind). The receiver should catch up from the store.
     Interrupted,
@@ -28,7 +30,8 @@ pub enum BusMessage {
 /// connection; two values built against the same broker stand for two servers.
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
-    /// Sends a stored event to every instance subscribed to its channel.
+    /// Sends a stored event to every instance subscribed to its channel, as published by
+    /// `origin`.
     ///
     /// # Behavior
     /// - Every subscription to `event.channel` that was active before this call started,
@@ -36,9 +39,10 @@ pub trait Bus: Send + Sync + 'static {
     ///   the connection loses it, the subscriber can tell: a later event's offset jumps, or
     ///   it receives [`BusMessage::Interrupted`].
     /// - Events published by one caller in sequence arrive in that order per channel.
-    /// - The event's position, routing fields and payload arrive unchanged.
+    /// - The event's position, routing fields and payload, and `origin`, arrive unchanged
+    ///   (a bus between processes carries them as a [`frame`](crate::frame)).
     /// - After [`Bus::close`], returns [`Error::Closed`](crate::Error::Closed).
-    async fn publish(&self, event: &Event) -> Result<()>;
+    async fn publish(&self, event: &Event, origin: Origin) -> Result<()>;
 
     /// Subscribes this instance to `channel`.
     ///
@@ -71,11 +75,10 @@ pub trait Bus: Send + Sync + 'static {
     /// [`History`](crate::History) mode against.
     ///
     /// # Behavior
-    /// [`Reach::Network`] (the default) when instances in other processes receive what this
-    /// bus publishes; [`Reach::Process`] for a bus inside this process.
-    fn reach(&self) -> Reach {
-        Reach::Network
-    }
+    /// [`Reach::Network`] when instances in other processes receive what this bus publishes;
+    /// [`Reach::Process`] for a bus inside this process. A wrapper answers as the bus it
+    /// wraps.
+    fn reach(&self) -> Reach;
 
     /// Whether the bus can carry events right now, for readiness checks
     /// ([`Manager::ready`](crate::Manager::ready)).

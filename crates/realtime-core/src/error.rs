@@ -81,13 +81,17 @@ impl Error {
 
     /// [`Error::NotBroadcast`] for `event`, keeping a backend failure's kind.
     pub fn not_broadcast(event: Event, error: Error) -> Self {
-        let source = match error {
-            Error::Backend(source) => source,
-            other => BackendError::new("bus", BackendErrorKind::Connection, other.to_string()),
-        };
         Error::NotBroadcast {
             event: Box::new(event),
-            source,
+            source: error.into_bus_failure(),
+        }
+    }
+
+    /// A bus failure as a [`BackendError`], keeping its kind when it is one.
+    pub(crate) fn into_bus_failure(self) -> BackendError {
+        match self {
+            Error::Backend(source) => source,
+            other => BackendError::new("bus", BackendErrorKind::Connection, other.to_string()),
         }
     }
 

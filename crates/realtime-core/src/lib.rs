@@ -38,6 +38,7 @@ pub mod auth;
 mod bus;
 mod error;
 mod event;
+pub mod frame;
 mod gap;
 mod history;
 mod manager;
@@ -53,6 +54,7 @@ mod store;
 pub use bus::{Bus, BusMessage, BusSender, BusSubscription, PublishTarget, SendOutcome};
 pub use error::{BackendError, BackendErrorKind, BoxError, Error, Result};
 pub use event::{Event, NewEvent};
+pub use frame::Origin;
 pub use gap::{Gap, GapReason};
 pub use history::{History, Reach};
 pub use manager::{

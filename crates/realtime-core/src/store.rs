@@ -117,11 +117,10 @@ pub trait Store: Send + Sync + 'static {
     /// [`History`](crate::History) mode against.
     ///
     /// # Behavior
-    /// [`Reach::Network`] (the default) when instances in other processes reach the same data;
-    /// [`Reach::Process`] for a store that lives in this process.
-    fn reach(&self) -> Reach {
-        Reach::Network
-    }
+    /// [`Reach::Network`] when instances in other processes reach the same data;
+    /// [`Reach::Process`] for a store that lives in this process. A wrapper answers as the
+    /// store it wraps.
+    fn reach(&self) -> Reach;
 
     /// Drops `channel`'s history, so that its next append starts a new epoch. Used in
     /// [`History::PerInstance`](crate::History::PerInstance) mode, where an instance's history
@@ -163,7 +162,7 @@ pub trait Store: Send + Sync + 'static {
     ///   [`Error::NotBroadcast`] carrying the stored event.
     async fn append_and_publish(&self, event: NewEvent, bus: &dyn Bus) -> Result<Event> {
         let stored = self.append(event).await?;
-        match bus.publish(&stored).await {
+        match bus.publish(&stored, crate::frame::Origin::UNKNOWN).await {
             Ok(()) => Ok(stored),
             Err(error) => Err(Error::not_broadcast(stored, error)),
         }

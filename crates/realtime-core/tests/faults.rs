@@ -43,6 +43,9 @@ struct HangingStore;
 
 #[async_trait]
 impl Store for HangingStore {
+    fn reach(&self) -> realtime_core::Reach {
+        realtime_core::Reach::Process
+    }
     async fn append(&self, _: NewEvent) -> Result<Event> {
         std::future::pending().await
     }

@@ -79,7 +79,10 @@ async fn a_stale_first_event_from_the_bus_is_not_adopted() {
     let mut stale = NewEvent::new("c", "from a lost history");
     stale.timestamp = std::time::SystemTime::now() - Duration::from_secs(3_600);
     other_instance
-        .publish(&stale.into_event(Position::new(Epoch(77), 1)))
+        .publish(
+            &stale.into_event(Position::new(Epoch(77), 1)),
+            realtime_core::Origin::UNKNOWN,
+        )
         .await
         .unwrap();
     // Without the check the stale copy would arrive within microseconds.

@@ -70,7 +70,9 @@ fn store_ops(c: &mut Criterion) {
                     .append(NewEvent::new("two", data.clone()))
                     .await
                     .unwrap();
-                bus.publish(&event).await.unwrap();
+                bus.publish(&event, realtime_core::Origin::UNKNOWN)
+                    .await
+                    .unwrap();
             })
         })
     });

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
-use realtime_core::{Bus, BusSubscription, Error, Event, PublishTarget, Result};
+use realtime_core::{Bus, BusSubscription, Error, Event, Origin, PublishTarget, Reach, Result};
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
@@ -138,9 +138,9 @@ impl fmt::Debug for RedisBus {
 
 #[async_trait]
 impl Bus for RedisBus {
-    async fn publish(&self, event: &Event) -> Result<()> {
+    async fn publish(&self, event: &Event, origin: Origin) -> Result<()> {
         self.check_open()?;
-        let message = codec::encode_message(event);
+        let message = codec::encode_message(event, origin);
         let mut command = redis::cmd("PUBLISH");
         command.arg(self.redis_channel(&event.channel)).arg(message);
         // A second copy of a message is harmless: subscribers drop duplicates by position.
@@ -186,6 +186,10 @@ impl Bus for RedisBus {
             return Err(error.into());
         }
         Ok(subscription)
+    }
+
+    fn reach(&self) -> Reach {
+        Reach::Network
     }
 
     fn publish_target(&self, channel: &str) -> Option<PublishTarget> {

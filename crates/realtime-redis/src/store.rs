@@ -61,7 +61,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
 if ARGV[6] ~= '' then
-  redis.call('PUBLISH', ARGV[6], epoch .. ' ' .. offset .. '\n' .. ARGV[4] .. '\n' .. ARGV[5])
+  redis.call('PUBLISH', ARGV[6], 'v1 ' .. epoch .. ' ' .. offset .. ' 0\n' .. ARGV[4] .. '\n' .. ARGV[5])
 end
 return {epoch, offset}
 ";
@@ -219,6 +219,10 @@ impl fmt::Debug for RedisStore {
 
 #[async_trait]
 impl Store for RedisStore {
+    fn reach(&self) -> realtime_core::Reach {
+        realtime_core::Reach::Network
+    }
+
     async fn append(&self, event: NewEvent) -> Result<Event> {
         self.append_script(event, "").await
     }
@@ -236,7 +240,7 @@ impl Store for RedisStore {
             Some(target) => self.append_script(event, &target.channel).await,
             None => {
                 let stored = self.append(event).await?;
-                match bus.publish(&stored).await {
+                match bus.publish(&stored, realtime_core::Origin::UNKNOWN).await {
                     Ok(()) => Ok(stored),
                     Err(error) => Err(Error::not_broadcast(stored, error)),
                 }

@@ -44,9 +44,9 @@ impl Table {
                     return;
                 };
                 match codec::decode_message(event_channel, payload) {
-                    Ok(event) => {
+                    Ok((event, origin)) => {
                         for sender in channel.subscribers.values() {
-                            sender.send(BusMessage::Event(event.clone()));
+                            sender.send(BusMessage::Event(event.clone(), origin));
                         }
                     }
                     Err(error) => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{RedisBackend, admin};
 use realtime_core::{
-    ChannelRequest, Manager, ManagerConfig, Message, PublishRequest, SubscribeRequest,
+    ChannelRequest, Manager, ManagerConfig, Message, Origin, PublishRequest, SubscribeRequest,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -130,7 +130,9 @@ async fn the_append_script_publishes_to_a_bus_on_the_same_server() {
     event.event_type = Some("kind".into());
     let stored = backend.store.append_and_publish(event, &bus).await.unwrap();
     match tokio::time::timeout(DEADLINE, subscription.recv()).await {
-        Ok(Some(BusMessage::Event(received))) => assert_eq!(received, stored),
+        Ok(Some(BusMessage::Event(received, origin))) => {
+            assert_eq!((received, origin), (stored, Origin::UNKNOWN));
+        }
         other => panic!("expected the event, got {other:?}"),
     }
     // The default path (append, then PUBLISH) produces the same message.
@@ -139,9 +141,11 @@ async fn the_append_script_publishes_to_a_bus_on_the_same_server() {
         .append(NewEvent::new("one-trip", "plain"))
         .await
         .unwrap();
-    bus.publish(&plain).await.unwrap();
+    bus.publish(&plain, Origin(7)).await.unwrap();
     match tokio::time::timeout(DEADLINE, subscription.recv()).await {
-        Ok(Some(BusMessage::Event(received))) => assert_eq!(received, plain),
+        Ok(Some(BusMessage::Event(received, origin))) => {
+            assert_eq!((received, origin), (plain, Origin(7)));
+        }
         other => panic!("expected the event, got {other:?}"),
     }
 }

@@ -54,6 +54,9 @@ struct BrokenStore;
 
 #[async_trait::async_trait]
 impl Store for BrokenStore {
+    fn reach(&self) -> realtime_core::Reach {
+        realtime_core::Reach::Process
+    }
     async fn append(&self, _: NewEvent) -> Result<realtime_core::Event> {
         Err(broken())
     }

@@ -1,6 +1,11 @@
 //! Per-instance history: events of other instances arrive on the bus, are recorded again in
 //! this instance's store under its own positions, and are delivered from there. What the bus
 //! loses cannot be read back from anywhere, so it becomes a `lost` gap and a new epoch.
+//!
+//! On the bus, an event's position is its publisher's own sequence for the channel (see
+//! `Inner::bus_copy`): a fresh epoch per sequence, offsets 1, 2, 3, … A hole in it is an
+//! event the bus lost (or one still on its way: concurrent publishes may arrive out of order,
+//! so a hole is awaited a moment first).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
@@ -8,9 +13,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::hub::{Hub, State};
+use super::hub::Hub;
 use crate::bus::{BusMessage, BusSubscription};
 use crate::event::{Event, NewEvent};
+use crate::frame::Origin;
 use crate::gap::GapReason;
 use crate::metrics as m;
 use crate::position::{Epoch, Position};
@@ -18,74 +24,58 @@ use crate::position::{Epoch, Position};
 /// How long a hole in another instance's sequence may stay open (its events published
 /// concurrently may arrive out of order) before it counts as lost.
 pub(super) const HOLE_PATIENCE: Duration = Duration::from_secs(2);
-/// Offsets of one other history awaited at most; a longer hole counts as lost at once.
+/// Offsets of one sequence awaited at most; a longer hole counts as lost at once.
 const MAX_MISSING: usize = 1_024;
-/// Other histories followed per channel at most; the one heard from longest ago goes first.
-const MAX_ORIGINS: usize = 256;
-/// This instance's own epochs remembered per channel.
-const OWN_EPOCHS: usize = 8;
+/// Sequences followed per channel at most; the one heard from longest ago goes first (its
+/// open holes, if any, count as lost).
+const MAX_STREAMS: usize = 64;
 /// Starts the idempotency key a re-recorded event is appended with; users' keys cannot hold
 /// control characters, so the two never meet.
 const KEY_PREFIX: char = '\u{1}';
 
-impl State {
-    /// Remembers that this instance's store gave the channel `epoch`.
-    pub(super) fn note_own_epoch(&mut self, epoch: Epoch) {
-        if self.own_epochs.back() == Some(&epoch) || self.own_epochs.contains(&epoch) {
-            return;
-        }
-        if self.own_epochs.len() == OWN_EPOCHS {
-            self.own_epochs.pop_front();
-        }
-        self.own_epochs.push_back(epoch);
-    }
-}
-
 impl Hub {
     /// The hub's bus reader in per-instance mode.
     pub(super) async fn listen_per_instance(hub: Weak<Hub>, mut subscription: BusSubscription) {
-        let mut origins = Origins::default();
+        let mut streams = Streams::default();
         loop {
-            let message = match origins.next_deadline() {
-                Some(deadline) => {
-                    match tokio::time::timeout_at(deadline, subscription.recv()).await {
-                        Ok(message) => message,
-                        Err(_) => {
-                            let Some(hub) = hub.upgrade() else { return };
-                            if origins.expired(Instant::now()) {
-                                hub.lose(&mut origins, "a hole in another instance's sequence")
-                                    .await;
-                            }
-                            continue;
-                        }
-                    }
-                }
-                None => subscription.recv().await,
+            let message = match streams.next_deadline() {
+                Some(deadline) => tokio::time::timeout_at(deadline, subscription.recv()).await,
+                None => Ok(subscription.recv().await),
             };
-            let Some(message) = message else { return };
             let Some(hub) = hub.upgrade() else { return };
             match message {
-                BusMessage::Event(event) => hub.take_foreign(event, &mut origins).await,
-                BusMessage::Interrupted => hub.lose(&mut origins, "the bus was interrupted").await,
+                Ok(None) => return,
+                Ok(Some(BusMessage::Event(event, origin))) => {
+                    hub.take_foreign(event, origin, &mut streams).await;
+                }
+                Ok(Some(BusMessage::Interrupted)) => {
+                    hub.lose(&mut streams, "the bus was interrupted").await;
+                }
+                Err(_) => {}
+            }
+            // Checked after every message too, so a busy bus cannot put a hole off forever.
+            if streams.expired(Instant::now()) {
+                hub.lose(&mut streams, "a hole in another instance's sequence")
+                    .await;
             }
         }
     }
 
     /// Records an event from the bus in this instance's store and delivers it, unless it is
     /// this instance's own echo.
-    async fn take_foreign(self: &Arc<Self>, event: Event, origins: &mut Origins) {
-        if self.state.lock().own_epochs.contains(&event.id.epoch) {
+    async fn take_foreign(self: &Arc<Self>, event: Event, origin: Origin, streams: &mut Streams) {
+        if Some(origin) == self.per_instance {
             metrics::counter!(m::BUS_DUPLICATES).increment(1);
             return;
         }
-        if !origins.arrive(event.id, Instant::now()) {
+        if !streams.arrive(event.id, Instant::now()) {
             self.lose(
-                origins,
-                "a hole in another instance's sequence longer than awaited",
+                streams,
+                "a hole in another instance's sequence that cannot be awaited",
             )
             .await;
         }
-        let key = format!("{KEY_PREFIX}{}", event.id);
+        let key = format!("{KEY_PREFIX}{:x}-{}", origin.0, event.id);
         let mut new = NewEvent::new(event.channel, event.data);
         new.tenant = event.tenant;
         new.subject = event.subject;
@@ -101,7 +91,7 @@ impl Hub {
             }
             Err(error) => {
                 tracing::warn!(channel = %self.name, %error, "cannot record another instance's event");
-                self.lose(origins, "recording another instance's event failed")
+                self.lose(streams, "recording another instance's event failed")
                     .await;
             }
         }
@@ -109,9 +99,9 @@ impl Hub {
 
     /// Events of other instances were lost: the local history starts a new epoch (so no
     /// resume replays across the hole) and the local clients get a `lost` gap.
-    async fn lose(self: &Arc<Self>, origins: &mut Origins, why: &str) {
+    async fn lose(self: &Arc<Self>, streams: &mut Streams, why: &str) {
         tracing::warn!(channel = %self.name, why, "events of other instances lost");
-        origins.forgive();
+        streams.forgive();
         if let Err(error) = self.store.restart(&self.name).await {
             tracing::warn!(channel = %self.name, %error, "cannot restart the channel's history");
         }
@@ -123,13 +113,13 @@ impl Hub {
     }
 }
 
-/// What arrived of other instances' sequences, per history (epoch).
+/// What arrived of other instances' sequences, per sequence (its epoch).
 #[derive(Default)]
-struct Origins {
-    origins: HashMap<Epoch, Origin>,
+struct Streams {
+    streams: HashMap<Epoch, Stream>,
 }
 
-struct Origin {
+struct Stream {
     /// The highest offset seen.
     high: u64,
     /// Offsets below `high` not seen yet, with when they were found missing (which grows
@@ -138,48 +128,49 @@ struct Origin {
     heard: Instant,
 }
 
-impl Origins {
-    /// Notes an arriving position; `false` when it opens a hole too long to await.
+impl Streams {
+    /// Notes an arriving position; `false` when the bus lost events that can no longer be
+    /// awaited (a hole too long, or the holes of a sequence let go to make room).
     fn arrive(&mut self, id: Position, now: Instant) -> bool {
-        if !self.origins.contains_key(&id.epoch) && self.origins.len() >= MAX_ORIGINS {
+        let mut kept = true;
+        if !self.streams.contains_key(&id.epoch) && self.streams.len() >= MAX_STREAMS {
             let oldest = self
-                .origins
+                .streams
                 .iter()
-                .min_by_key(|(_, o)| o.heard)
+                .min_by_key(|(_, s)| s.heard)
                 .map(|(epoch, _)| *epoch);
-            if let Some(oldest) = oldest {
-                self.origins.remove(&oldest);
-            }
+            let evicted = oldest.and_then(|oldest| self.streams.remove(&oldest));
+            kept = evicted.is_none_or(|s| s.missing.is_empty());
         }
-        let origin = self.origins.entry(id.epoch).or_insert(Origin {
-            // The first event heard of a history: what came before it is not expected.
+        let stream = self.streams.entry(id.epoch).or_insert(Stream {
+            // The first event heard of a sequence: what came before it is not expected.
             high: id.offset.saturating_sub(1),
             missing: BTreeMap::new(),
             heard: now,
         });
-        origin.heard = now;
-        if id.offset <= origin.high {
+        stream.heard = now;
+        if id.offset <= stream.high {
             // Late (or a copy, which the store's key check turns away).
-            origin.missing.remove(&id.offset);
-            return true;
+            stream.missing.remove(&id.offset);
+            return kept;
         }
-        let hole = id.offset - origin.high - 1;
-        origin.high = id.offset;
-        if origin.missing.len() as u64 + hole > MAX_MISSING as u64 {
-            origin.missing.clear();
+        let hole = id.offset - stream.high - 1;
+        stream.high = id.offset;
+        if stream.missing.len() as u64 + hole > MAX_MISSING as u64 {
+            stream.missing.clear();
             return false;
         }
         for offset in id.offset - hole..id.offset {
-            origin.missing.insert(offset, now);
+            stream.missing.insert(offset, now);
         }
-        true
+        kept
     }
 
     /// When the oldest open hole runs out of patience.
     fn next_deadline(&self) -> Option<Instant> {
-        self.origins
+        self.streams
             .values()
-            .filter_map(|o| o.missing.first_key_value().map(|(_, at)| *at))
+            .filter_map(|s| s.missing.first_key_value().map(|(_, at)| *at))
             .min()
             .map(|at| at + HOLE_PATIENCE)
     }
@@ -191,8 +182,8 @@ impl Origins {
 
     /// Stops awaiting every hole (a gap covers them).
     fn forgive(&mut self) {
-        for origin in self.origins.values_mut() {
-            origin.missing.clear();
+        for stream in self.streams.values_mut() {
+            stream.missing.clear();
         }
     }
 }
@@ -208,7 +199,7 @@ mod tests {
     #[test]
     fn holes_open_close_and_expire() {
         let start = Instant::now();
-        let mut origins = Origins::default();
+        let mut origins = Streams::default();
         assert!(origins.arrive(at(5), start), "a first event opens no hole");
         assert_eq!(origins.next_deadline(), None);
         assert!(origins.arrive(at(8), start));
@@ -226,7 +217,7 @@ mod tests {
     #[test]
     fn a_hole_too_long_to_await_is_lost_at_once() {
         let now = Instant::now();
-        let mut origins = Origins::default();
+        let mut origins = Streams::default();
         assert!(origins.arrive(at(1), now));
         assert!(!origins.arrive(at(MAX_MISSING as u64 + 3), now));
         assert_eq!(origins.next_deadline(), None, "nothing left to await");
@@ -234,12 +225,21 @@ mod tests {
     }
 
     #[test]
-    fn followed_histories_are_bounded() {
+    fn followed_sequences_are_bounded_and_one_let_go_with_holes_is_lost() {
         let now = Instant::now();
-        let mut origins = Origins::default();
-        for epoch in 1..=(MAX_ORIGINS as u64 + 10) {
-            origins.arrive(Position::new(Epoch(epoch), 1), now);
+        let mut origins = Streams::default();
+        for epoch in 1..=(MAX_STREAMS as u64 + 10) {
+            assert!(origins.arrive(Position::new(Epoch(epoch), 1), now));
         }
-        assert_eq!(origins.origins.len(), MAX_ORIGINS);
+        assert_eq!(origins.streams.len(), MAX_STREAMS);
+        let later = now + Duration::from_millis(1);
+        for epoch in 100..(100 + MAX_STREAMS as u64) {
+            origins.arrive(Position::new(Epoch(epoch), 1), later);
+            origins.arrive(Position::new(Epoch(epoch), 3), later);
+        }
+        assert!(
+            !origins.arrive(Position::new(Epoch(999), 1), later),
+            "the sequence let go had a hole"
+        );
     }
 }

@@ -15,6 +15,7 @@ use super::queue::{ClientShared, Message, Pushed};
 use crate::bus::{Bus, BusMessage, BusSubscription};
 use crate::error::Result;
 use crate::event::Event;
+use crate::frame::Origin;
 use crate::gap::{Gap, GapReason};
 use crate::metrics as m;
 use crate::position::{Epoch, Position};
@@ -38,11 +39,13 @@ pub(crate) struct Hub {
     reader: Mutex<Option<JoinHandle<()>>>,
     pub(super) repair_patience: Duration,
     /// [`History::PerInstance`](crate::History::PerInstance): the store is this instance's
-    /// own, and events of other instances are recorded in it again.
-    pub(super) per_instance: bool,
-    /// Counts the times the last client left, so a lingering release can tell whether the
-    /// hub was taken and left again meanwhile.
-    pub(super) releases: std::sync::atomic::AtomicU64,
+    /// own, and events of other instances are recorded in it again. This instance's origin.
+    pub(super) per_instance: Option<Origin>,
+    /// When the last client last left.
+    pub(super) left_at: Mutex<tokio::time::Instant>,
+    /// A linger timer runs for this hub (per-instance mode).
+    pub(super) lingering: std::sync::atomic::AtomicBool,
+    pub(super) linger_timer: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 pub(super) struct State {
@@ -60,9 +63,8 @@ pub(super) struct State {
     pub(super) resync: bool,
     pub(super) repairing: bool,
     pub(super) closed: bool,
-    /// Per-instance history: the epochs this instance's store gave the channel while the hub
-    /// listened, newest last; bus messages in them are this instance's own echoes.
-    pub(super) own_epochs: std::collections::VecDeque<Epoch>,
+    /// An event was offered before the hub was ready.
+    pub(super) offered_early: bool,
 }
 
 /// Shared history: takes the bus's events and repairs from the store what it lost.
@@ -70,7 +72,7 @@ async fn listen(hub: std::sync::Weak<Hub>, mut subscription: BusSubscription) {
     while let Some(message) = subscription.recv().await {
         let Some(hub) = hub.upgrade() else { return };
         match message {
-            BusMessage::Event(event) => hub.offer(event),
+            BusMessage::Event(event, _) => hub.offer(event),
             BusMessage::Interrupted => hub.request_resync(),
         }
     }
@@ -81,7 +83,7 @@ impl Hub {
         name: Arc<str>,
         store: Arc<dyn Store>,
         repair_patience: Duration,
-        per_instance: bool,
+        per_instance: Option<Origin>,
     ) -> Self {
         Hub {
             name,
@@ -97,13 +99,15 @@ impl Hub {
                 resync: false,
                 repairing: false,
                 closed: false,
-                own_epochs: std::collections::VecDeque::new(),
+                offered_early: false,
             }),
             store,
             reader: Mutex::new(None),
             repair_patience,
             per_instance,
-            releases: std::sync::atomic::AtomicU64::new(0),
+            left_at: Mutex::new(tokio::time::Instant::now()),
+            lingering: std::sync::atomic::AtomicBool::new(false),
+            linger_timer: Mutex::new(None),
         }
     }
 
@@ -113,7 +117,7 @@ impl Hub {
         self.ready
             .get_or_try_init(|| async {
                 let subscription = bus.subscribe(&self.name).await?;
-                if self.per_instance {
+                if self.per_instance.is_some() {
                     // What the store holds of the channel was recorded while this instance
                     // did not listen: it may miss other instances' events, so it goes.
                     self.store.restart(&self.name).await?;
@@ -125,9 +129,13 @@ impl Hub {
                     state.last = head.offset;
                     state.baseline_at = std::time::SystemTime::now();
                     state.ready = true;
+                    if std::mem::take(&mut state.offered_early) {
+                        state.resync = true;
+                        self.start_repair(&mut state);
+                    }
                 }
                 let hub = Arc::downgrade(self);
-                let reader = if self.per_instance {
+                let reader = if self.per_instance.is_some() {
                     tokio::spawn(Hub::listen_per_instance(hub, subscription))
                 } else {
                     tokio::spawn(listen(hub, subscription))
@@ -157,16 +165,22 @@ impl Hub {
         if let Some(reader) = self.reader.lock().take() {
             reader.abort();
         }
+        if let Some(timer) = self.linger_timer.lock().take() {
+            timer.abort();
+        }
     }
 
     /// Takes an event from a local publish or the bus, in whatever order they arrive.
     pub(crate) fn offer(self: &Arc<Self>, event: Event) {
         let mut state = self.state.lock();
-        if self.per_instance {
-            // Only this instance's store's events come here in this mode.
-            state.note_own_epoch(event.id.epoch);
+        if state.closed {
+            return;
         }
-        if state.closed || !state.ready {
+        if !state.ready {
+            // Appended before the baseline was read (so not live for this hub), or after it
+            // and offered before the hub was marked ready: the repair after readying finds
+            // the latter in the store.
+            state.offered_early = true;
             return;
         }
         if state.epoch == Epoch::NONE

@@ -3,8 +3,10 @@
 //! that comes back within it resumes exactly.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::hub::Hub;
 use super::{Hubs, Inner};
@@ -15,22 +17,27 @@ const MAX_LINGERING: usize = 10_000;
 
 impl Inner {
     /// Drops one reference; the last one removes the hub and its bus subscription, at once
-    /// or, in per-instance mode, after the linger if no client took it meanwhile.
+    /// or, in per-instance mode, once it has had no client for the linger.
     pub(super) fn release_hub(&self, hub: &Arc<Hub>) {
         if hub.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
-        let release = hub.releases.fetch_add(1, Ordering::AcqRel) + 1;
+        *hub.left_at.lock() = Instant::now();
         let linger = self.config.history_linger;
-        let lingers = hub.per_instance && !linger.is_zero() && !self.closed.load(Ordering::Acquire);
-        if !(lingers && self.linger(hub, release, linger)) {
+        let lingers =
+            hub.per_instance.is_some() && !linger.is_zero() && !self.closed.load(Ordering::Acquire);
+        if !lingers {
+            remove_if_unused(&self.hubs, hub);
+        } else if !hub.lingering.swap(true, Ordering::AcqRel) && !self.start_timer(hub, linger) {
+            hub.lingering.store(false, Ordering::Release);
             remove_if_unused(&self.hubs, hub);
         }
+        // Otherwise the hub's timer, already running, sees the new leaving time.
     }
 
-    /// Removes `hub` after `linger` unless it was taken (and released again) meanwhile;
-    /// `false` when it cannot linger (too many do, or no runtime to time it).
-    fn linger(&self, hub: &Arc<Hub>, release: u64, linger: Duration) -> bool {
+    /// Starts the hub's one linger timer; `false` when it cannot linger (too many do, or no
+    /// runtime to time it).
+    fn start_timer(&self, hub: &Arc<Hub>, linger: Duration) -> bool {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return false;
         };
@@ -41,22 +48,52 @@ impl Inner {
             });
         let Ok(before) = taken else { return false };
         metrics::gauge!(m::LINGERING).set((before + 1) as f64);
-        let (hubs, lingering, hub) = (
-            Arc::downgrade(&self.hubs),
-            self.lingering.clone(),
-            hub.clone(),
-        );
-        runtime.spawn(async move {
-            // How long the channel lingers: a timer, not a synchronisation.
-            tokio::time::sleep(linger).await;
-            let left = lingering.fetch_sub(1, Ordering::AcqRel) - 1;
-            metrics::gauge!(m::LINGERING).set(left as f64);
-            let hubs = hubs.upgrade();
-            if let Some(hubs) = hubs.filter(|_| hub.releases.load(Ordering::Acquire) == release) {
+        let (hubs, lingering) = (Arc::downgrade(&self.hubs), self.lingering.clone());
+        let slot = Slot(lingering);
+        let timer = runtime.spawn(linger_then_release(hubs, hub.clone(), linger, slot));
+        *hub.linger_timer.lock() = Some(timer.abort_handle());
+        true
+    }
+}
+
+/// Gives its lingering slot back however the timer ends (also when aborted at shutdown).
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let left = self.0.fetch_sub(1, Ordering::AcqRel) - 1;
+        metrics::gauge!(m::LINGERING).set(left as f64);
+    }
+}
+
+/// Waits until the hub has had no client for `linger`, then releases it; ends early when a
+/// client holds it (its next leaving starts a new timer).
+async fn linger_then_release(
+    hubs: std::sync::Weak<Hubs>,
+    hub: Arc<Hub>,
+    linger: Duration,
+    _slot: Slot,
+) {
+    loop {
+        let deadline = *hub.left_at.lock() + linger;
+        // How long the channel lingers: a timer, not a synchronisation.
+        tokio::time::sleep_until(deadline).await;
+        if hub.refs.load(Ordering::Acquire) > 0 {
+            hub.lingering.store(false, Ordering::Release);
+            // A client that left between the two loads found the flag set and started no
+            // timer: keep timing for it, unless one started since.
+            if hub.refs.load(Ordering::Acquire) > 0 || hub.lingering.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            continue;
+        }
+        if Instant::now() >= *hub.left_at.lock() + linger {
+            hub.lingering.store(false, Ordering::Release);
+            if let Some(hubs) = hubs.upgrade() {
                 remove_if_unused(&hubs, &hub);
             }
-        });
-        true
+            return;
+        }
     }
 }
 

@@ -32,6 +32,7 @@ pub use shutdown::Readiness;
 use crate::bus::Bus;
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::frame::Origin;
 use crate::history::History;
 use crate::memory::{InMemoryBus, InMemoryStore};
 use crate::metrics as m;
@@ -52,6 +53,10 @@ pub(crate) struct Inner {
     /// Shared with lingering releases ([`ManagerConfig::history_linger`]).
     hubs: Arc<Hubs>,
     lingering: Arc<AtomicUsize>,
+    /// This instance, as the bus names the events it publishes.
+    origin: Origin,
+    /// Per-instance history: this instance's bus sequence per channel (the next position).
+    streams: Mutex<HashMap<Arc<str>, crate::Position>>,
     clients: Mutex<HashMap<Arc<str>, std::sync::Weak<ClientShared>>>,
     connections: AtomicUsize,
     next_client: AtomicU64,
@@ -129,6 +134,8 @@ impl ManagerBuilder {
                 bus,
                 hubs: Arc::new(RwLock::new(HashMap::new())),
                 lingering: Arc::new(AtomicUsize::new(0)),
+                origin: Origin::fresh(),
+                streams: Mutex::new(HashMap::new()),
                 clients: Mutex::new(HashMap::new()),
                 connections: AtomicUsize::new(0),
                 next_client: AtomicU64::new(1),
@@ -332,7 +339,7 @@ impl Inner {
                 name.clone(),
                 self.store.clone(),
                 self.config.repair_patience,
-                self.config.history == History::PerInstance,
+                (self.config.history == History::PerInstance).then_some(self.origin),
             ))
         });
         hub.refs.fetch_add(1, Ordering::AcqRel);

@@ -3,14 +3,44 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::Manager;
+use std::sync::Arc;
+
 use super::request::PublishRequest;
+use super::{Inner, Manager};
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::history::History;
 use crate::metrics as m;
+use crate::position::{Epoch, Position};
 
 /// Background bus hand-offs that may run at once.
 const MAX_REBROADCASTS: usize = 1_024;
+/// Channels whose bus sequence an instance keeps (per-instance history); past this every
+/// channel starts a new sequence, which receivers take as a new stream.
+const MAX_STREAMS: usize = 100_000;
+
+impl Inner {
+    /// What goes on the bus for a stored event. With a shared store, the event itself. With
+    /// per-instance history, the event numbered in this instance's own sequence for the
+    /// channel (a fresh epoch per sequence, offsets 1, 2, 3, …): receivers find a lost event
+    /// by a hole in it, which the store's positions cannot show (they also number events of
+    /// other instances recorded here, which never go on the bus).
+    pub(super) fn bus_copy(&self, event: &Event) -> Event {
+        let mut copy = event.clone();
+        if self.config.history == History::PerInstance {
+            let mut streams = self.streams.lock();
+            if streams.len() >= MAX_STREAMS && !streams.contains_key(event.channel.as_str()) {
+                streams.clear();
+            }
+            let next = streams
+                .entry(Arc::from(event.channel.as_str()))
+                .or_insert_with(|| Position::start(Epoch::fresh()));
+            next.offset += 1;
+            copy.id = *next;
+        }
+        copy
+    }
+}
 
 impl Manager {
     /// Stores an event, then delivers it to the matching local clients and to the bus.
@@ -26,39 +56,38 @@ impl Manager {
         inner.check_open()?;
         let new = inner.validate_publish(request)?;
         let one_trip = inner.store.publishes_to(&*inner.bus);
-        let stored = if one_trip {
+        let event = if one_trip {
             // One round trip: the store broadcasts as it appends. Local clients get the event
             // from this call, or from the bus echo, whichever comes first.
-            inner.store.append_and_publish(new, &*inner.bus).await
-        } else {
-            match inner.store.append(new).await {
-                Ok(event) => {
-                    // Local clients need not wait for the bus.
-                    inner.offer_local(&event);
-                    match inner.bus.publish(&event).await {
-                        Ok(()) => Ok(event),
-                        Err(error) => Err(Error::not_broadcast(event, error)),
-                    }
+            let event = match inner.store.append_and_publish(new, &*inner.bus).await {
+                Ok(event) => event,
+                Err(Error::NotBroadcast { event, source }) => {
+                    self.not_broadcast(&event, &source);
+                    self.rebroadcast((*event).clone());
+                    *event
                 }
-                Err(error) => Err(error),
+                Err(error) => return Err(error),
+            };
+            inner.offer_local(&event);
+            event
+        } else {
+            let event = inner.store.append(new).await?;
+            // Local clients need not wait for the bus.
+            inner.offer_local(&event);
+            let on_bus = inner.bus_copy(&event);
+            if let Err(error) = inner.bus.publish(&on_bus, inner.origin).await {
+                self.not_broadcast(&event, &error.into_bus_failure());
+                self.rebroadcast(on_bus);
             }
-        };
-        let event = match stored {
-            Ok(event) => event,
-            Err(Error::NotBroadcast { event, source }) => {
-                let event = *event;
-                tracing::warn!(channel = %event.channel, id = %event.id, error = %source,
-                    "stored event not handed to the bus; retrying in the background");
-                self.rebroadcast(event.clone());
-                event
-            }
-            Err(error) => return Err(error),
+            event
         };
         metrics::counter!(m::PUBLISHED).increment(1);
-        if one_trip {
-            inner.offer_local(&event);
-        }
         Ok(event)
+    }
+
+    fn not_broadcast(&self, event: &Event, source: &crate::BackendError) {
+        tracing::warn!(channel = %event.channel, id = %event.id, error = %source,
+            "stored event not handed to the bus; retrying in the background");
     }
 
     /// Hands a stored event to the bus again, with a capped back-off, until it is taken or
@@ -84,14 +113,14 @@ impl Manager {
                 if inner.closed.load(Ordering::Acquire) {
                     break "closed";
                 }
-                match inner.bus.publish(&event).await {
+                match inner.bus.publish(&event, inner.origin).await {
                     Ok(()) => break "sent",
                     Err(_) if tokio::time::Instant::now() + delay < deadline => {
                         delay = (delay * 2).min(Duration::from_secs(2));
                     }
                     Err(error) => {
                         tracing::warn!(channel = %event.channel, id = %event.id, %error,
-                            "gave up handing the event to the bus; other instances repair it from the store");
+                            "gave up handing the event to the bus; other instances repair it from a shared store or report a gap");
                         break "gave_up";
                     }
                 }

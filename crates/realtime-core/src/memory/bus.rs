@@ -106,12 +106,14 @@ impl fmt::Debug for InMemoryBus {
 
 #[async_trait]
 impl Bus for InMemoryBus {
-    async fn publish(&self, event: &Event) -> Result<()> {
+    async fn publish(&self, event: &Event, origin: crate::Origin) -> Result<()> {
         self.check_open()?;
         let channels = self.broker.channels.read();
         if let Some(subscribers) = channels.get(&event.channel) {
             for subscriber in subscribers.values() {
-                subscriber.sender.send(BusMessage::Event(event.clone()));
+                subscriber
+                    .sender
+                    .send(BusMessage::Event(event.clone(), origin));
             }
         }
         Ok(())

@@ -65,7 +65,7 @@ impl FlakyBus {
 
 #[async_trait]
 impl Bus for FlakyBus {
-    async fn publish(&self, event: &Event) -> Result<()> {
+    async fn publish(&self, event: &Event, origin: realtime_core::Origin) -> Result<()> {
         if self
             .failing
             .contains(&self.published.fetch_add(1, Ordering::AcqRel))
@@ -75,7 +75,7 @@ impl Bus for FlakyBus {
             }
             return Err(BackendError::new("flaky", BackendErrorKind::Connection, "down").into());
         }
-        self.inner.publish(event).await
+        self.inner.publish(event, origin).await
     }
     async fn subscribe(&self, channel: &str) -> Result<BusSubscription> {
         self.inner.subscribe(channel).await
