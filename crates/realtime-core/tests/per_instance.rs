@@ -411,6 +411,10 @@ async fn two_publishers_on_a_channel_open_no_hole() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     a.publish(PublishRequest::new("c", "marker")).await.unwrap();
     for client in [&mut on_a, &mut on_b] {
-        assert_eq!(text(&next_event(client).await), "marker", "no gap before it");
+        assert_eq!(
+            text(&next_event(client).await),
+            "marker",
+            "no gap before it"
+        );
     }
 }
