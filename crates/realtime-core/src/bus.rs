@@ -180,6 +180,17 @@ impl BusSubscription {
         )
     }
 
+    /// The next message if one is queued (or a loss to report), without waiting.
+    pub fn try_recv(&mut self) -> Option<BusMessage> {
+        match self.rx.try_recv() {
+            Ok(message) => Some(message),
+            Err(_) => self
+                .lagged
+                .swap(false, Ordering::AcqRel)
+                .then_some(BusMessage::Interrupted),
+        }
+    }
+
     /// The next message; `None` once the bus ended the subscription and it is drained.
     pub async fn recv(&mut self) -> Option<BusMessage> {
         match self.rx.try_recv() {

@@ -36,6 +36,7 @@
 
 pub mod auth;
 mod bus;
+pub mod driver;
 mod error;
 mod event;
 pub mod frame;

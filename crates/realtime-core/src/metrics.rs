@@ -43,3 +43,6 @@ pub const RERECORDED: &str = "realtime_rerecorded_total";
 /// Gauge: channels whose bus subscription is kept after their last local client left
 /// ([`ManagerConfig::history_linger`](crate::ManagerConfig::history_linger)).
 pub const LINGERING: &str = "realtime_lingering_channels";
+/// Counter, label `backend`: bus frames that could not be read (another format version, or
+/// damaged); each turns into an interruption of its channel's subscriptions.
+pub const BUS_DECODE_ERRORS: &str = "realtime_bus_decode_errors_total";

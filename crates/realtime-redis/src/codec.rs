@@ -2,11 +2,12 @@
 //!
 //! A stream entry's id is `0-<offset>` and it has two fields: `m`, the event's fields as the
 //! core [`frame`](realtime_core::frame) format writes them (routing, type, retry, timestamp),
-//! and `d`, the payload bytes. A pub/sub message is a core frame, which the append script
-//! writes too (header `v1 <epoch> <offset> 0`: published by the store, origin unknown).
+//! and `d`, the payload bytes. A pub/sub message is a core frame (the bus's `DriverBus`
+//! writes and reads it), which the append script writes too (header `v1 <epoch> <offset> 0`:
+//! published by the store, origin unknown).
 
 use bytes::Bytes;
-use realtime_core::frame::{self, FrameError, Origin};
+use realtime_core::frame::{self, FrameError};
 use realtime_core::{BackendError, BackendErrorKind, Event, NewEvent, Position};
 
 pub(crate) fn decode_error(message: impl Into<String>) -> BackendError {
@@ -30,17 +31,4 @@ pub(crate) fn decode(
     data: Bytes,
 ) -> Result<Event, BackendError> {
     frame::decode_fields(channel, id, meta, data).map_err(frame_error)
-}
-
-/// The pub/sub message of a stored event published by `origin`.
-pub(crate) fn encode_message(event: &Event, origin: Origin) -> Vec<u8> {
-    frame::encode(event, origin)
-}
-
-/// Parses a pub/sub message received on `channel`.
-pub(crate) fn decode_message(
-    channel: &str,
-    message: &[u8],
-) -> Result<(Event, Origin), BackendError> {
-    frame::decode(channel, message).map_err(frame_error)
 }

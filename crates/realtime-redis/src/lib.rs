@@ -62,7 +62,6 @@ mod error;
 mod link;
 mod reply;
 mod store;
-mod table;
 
 pub use bus::RedisBus;
 pub use config::{DEFAULT_URL, RedisBusConfig, RedisStoreConfig, redact};

@@ -13,14 +13,14 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::RwLock;
+use realtime_core::driver::Inbox;
 use realtime_core::metrics as m;
 use realtime_core::{BackendError, BackendErrorKind, Result};
-use redis::PushInfo;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{PushInfo, PushKind, Value};
 
 use crate::config::RedisBusConfig;
 use crate::error::{connect_failed, from_redis};
-use crate::table::Table;
 
 /// Failed probes in a row after which the connection is replaced by a new one (a connection
 /// that times out without dropping is never reconnected by redis-rs itself).
@@ -30,19 +30,22 @@ pub(crate) struct Link {
     client: redis::Client,
     manager_config: ConnectionManagerConfig,
     connection: RwLock<ConnectionManager>,
-    pub(crate) table: Arc<Table>,
-    /// Serialises SUBSCRIBE and UNSUBSCRIBE so a late unsubscribe cannot undo a subscribe.
-    pub(crate) ops: tokio::sync::Mutex<()>,
+    inbox: Inbox,
+    /// Starts every pub/sub channel name of this bus (`<prefix>` and a unit separator).
+    prefix: String,
     connected: AtomicBool,
     reconnects: AtomicU64,
     timeout: Duration,
 }
 
 impl Link {
-    /// Connects the subscriber connection (RESP3, pushes into `table`).
-    pub(crate) async fn connect(config: &RedisBusConfig) -> Result<Arc<Link>> {
-        let table = Arc::new(Table::default());
-        let sink = table.clone();
+    /// Connects the subscriber connection (RESP3, pushes into `inbox`).
+    pub(crate) async fn connect(config: &RedisBusConfig, inbox: Inbox) -> Result<Arc<Link>> {
+        let prefix = format!("{}\u{1f}", config.prefix);
+        let sink = Push {
+            inbox: inbox.clone(),
+            prefix: prefix.clone(),
+        };
         let url = with_resp3(&config.url);
         let client =
             redis::Client::open(url.as_str()).map_err(|e| connect_failed(&config.url, e))?;
@@ -64,12 +67,16 @@ impl Link {
             client,
             manager_config,
             connection: RwLock::new(connection),
-            table,
-            ops: tokio::sync::Mutex::new(()),
+            inbox,
+            prefix,
             connected: AtomicBool::new(true),
             reconnects: AtomicU64::new(0),
             timeout: config.operation_timeout,
         }))
+    }
+
+    pub(crate) fn inbox(&self) -> &Inbox {
+        &self.inbox
     }
 
     pub(crate) fn connection(&self) -> ConnectionManager {
@@ -82,6 +89,12 @@ impl Link {
 
     pub(crate) fn reconnects(&self) -> u64 {
         self.reconnects.load(Ordering::Acquire)
+    }
+
+    /// The pub/sub channel of an event channel. The separator cannot occur in a prefix or
+    /// channel name.
+    pub(crate) fn redis_channel(&self, channel: &str) -> String {
+        format!("{}{channel}", self.prefix)
     }
 
     /// SUBSCRIBE on the current connection, within the operation timeout; fails at once
@@ -122,22 +135,16 @@ impl Link {
     /// the link was down: a confirmation seen meanwhile may have come from a connection that
     /// was replaced since, so no channel's flag is trusted then.
     async fn resubscribe(&self, all: bool) -> bool {
-        let _guard = self.ops.lock().await;
-        let names: Vec<String> = {
-            let mut channels = self.table.channels.write();
-            channels
-                .iter_mut()
-                .filter_map(|(name, channel)| {
-                    channel.interrupted |= all;
-                    channel.interrupted.then(|| name.clone())
-                })
-                .collect()
-        };
-        for name in names {
-            if self.subscribe_now(&name).await.is_err() {
+        let _guard = self.inbox.lock().await;
+        for channel in self.inbox.to_resubscribe(all) {
+            if self
+                .subscribe_now(&self.redis_channel(&channel))
+                .await
+                .is_err()
+            {
                 return false;
             }
-            self.table.confirmed(&name);
+            self.inbox.resubscribed(&channel);
         }
         true
     }
@@ -147,7 +154,7 @@ impl Link {
             tracing::warn!("redis pub/sub connection is down; retrying until it is back");
             metrics::gauge!(m::BUS_CONNECTED, "backend" => "redis").set(0.0);
         }
-        self.table.mark_interrupted();
+        self.inbox.connection_lost();
         if failures.is_multiple_of(REPLACE_AFTER) {
             match ConnectionManager::new_lazy_with_config(
                 self.client.clone(),
@@ -197,4 +204,41 @@ pub(crate) async fn watch(link: Weak<Link>, interval: Duration, max_backoff: Dur
 fn with_resp3(url: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}protocol=resp3")
+}
+
+/// Hands the subscriber connection's pushes to the inbox; never blocks.
+struct Push {
+    inbox: Inbox,
+    prefix: String,
+}
+
+impl Push {
+    fn push(&self, push: PushInfo) {
+        let channel = |value: Option<&Value>| match value {
+            Some(Value::BulkString(name)) => std::str::from_utf8(name)
+                .ok()
+                .and_then(|name| name.strip_prefix(&self.prefix))
+                .map(str::to_owned),
+            _ => None,
+        };
+        match push.kind {
+            PushKind::Message => {
+                if let (Some(channel), Some(Value::BulkString(frame))) =
+                    (channel(push.data.first()), push.data.get(1))
+                {
+                    self.inbox.frame(&channel, frame);
+                }
+            }
+            PushKind::Disconnection => {
+                tracing::warn!("redis pub/sub connection lost; resubscribing");
+                self.inbox.connection_lost();
+            }
+            PushKind::Subscribe => {
+                if let Some(channel) = channel(push.data.first()) {
+                    self.inbox.resubscribed(&channel);
+                }
+            }
+            _ => {}
+        }
+    }
 }

@@ -1,14 +1,17 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::RwLock;
 
-use crate::bus::{Bus, BusMessage, BusSender, BusSubscription};
-use crate::error::{Error, Result};
+use crate::bus::{Bus, BusSubscription, PublishTarget};
+use crate::driver::{BusDriver, DriverBus, Inbox};
+use crate::error::Result;
 use crate::event::Event;
+use crate::frame::Origin;
+use crate::history::Reach;
 
 /// Default queue length of one subscription; a subscriber further behind is told it was
 /// interrupted and repairs from the store.
@@ -18,25 +21,27 @@ const DEFAULT_CAPACITY: usize = 4_096;
 ///
 /// [`InMemoryBus::new`] creates a broker and a first instance's connection to it;
 /// [`InMemoryBus::connect`] another instance's connection to the same broker. Each delivers to
-/// every subscription of every connection, in publish order per channel.
+/// every subscription of every connection, in publish order per channel. It is a
+/// [`BusDriver`] like any other: events travel as [`frame`](crate::frame)s, so it exercises
+/// the same path a network bus does.
 pub struct InMemoryBus {
+    bus: DriverBus<MemoryDriver>,
     broker: Arc<Broker>,
-    instance: u64,
-    closed: AtomicBool,
+    capacity: usize,
 }
 
 #[derive(Default)]
 struct Broker {
-    channels: RwLock<HashMap<String, HashMap<u64, Subscriber>>>,
-    next_instance: AtomicU64,
-    // Subscription ids are never reused, so a late unsubscribe cannot remove another's.
-    next_subscription: AtomicU64,
-    capacity: usize,
+    /// Per channel, the inboxes of the connections subscribed to it, by connection.
+    channels: RwLock<HashMap<String, HashMap<u64, Inbox>>>,
+    next_connection: AtomicU64,
 }
 
-struct Subscriber {
-    instance: u64,
-    sender: BusSender,
+/// One connection to a [`Broker`].
+struct MemoryDriver {
+    broker: Arc<Broker>,
+    connection: u64,
+    inbox: Inbox,
 }
 
 impl InMemoryBus {
@@ -47,46 +52,31 @@ impl InMemoryBus {
 
     /// Like [`InMemoryBus::new`], with `capacity` messages queued per subscription at most.
     pub fn with_capacity(capacity: usize) -> Self {
-        let broker = Arc::new(Broker {
-            capacity: capacity.max(1),
-            ..Broker::default()
-        });
-        Self::attach(broker)
+        Self::attach(Arc::new(Broker::default()), capacity.max(1))
     }
 
     /// Another instance's connection to the same broker.
     pub fn connect(&self) -> Self {
-        Self::attach(self.broker.clone())
+        Self::attach(self.broker.clone(), self.capacity)
     }
 
-    fn attach(broker: Arc<Broker>) -> Self {
-        let instance = broker.next_instance.fetch_add(1, Ordering::Relaxed);
+    fn attach(broker: Arc<Broker>, capacity: usize) -> Self {
+        let inbox = Inbox::new("memory", capacity);
+        let driver = MemoryDriver {
+            connection: broker.next_connection.fetch_add(1, Ordering::Relaxed),
+            broker: broker.clone(),
+            inbox: inbox.clone(),
+        };
         InMemoryBus {
+            bus: DriverBus::new(driver, inbox),
             broker,
-            instance,
-            closed: AtomicBool::new(false),
+            capacity,
         }
     }
 
-    /// Subscriptions this connection holds, over all channels.
+    /// Channels this connection is subscribed to.
     pub fn subscription_count(&self) -> usize {
-        let channels = self.broker.channels.read();
-        channels
-            .values()
-            .map(|subs| {
-                subs.values()
-                    .filter(|s| s.instance == self.instance)
-                    .count()
-            })
-            .sum()
-    }
-
-    fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
-            Err(Error::Closed)
-        } else {
-            Ok(())
-        }
+        self.bus.channel_count()
     }
 }
 
@@ -99,76 +89,76 @@ impl Default for InMemoryBus {
 impl fmt::Debug for InMemoryBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InMemoryBus")
-            .field("instance", &self.instance)
+            .field("connection", &self.bus.driver().connection)
             .finish_non_exhaustive()
     }
 }
 
 #[async_trait]
-impl Bus for InMemoryBus {
-    async fn publish(&self, event: &Event, origin: crate::Origin) -> Result<()> {
-        self.check_open()?;
+impl BusDriver for MemoryDriver {
+    async fn publish(&self, channel: &str, frame: Vec<u8>) -> Result<()> {
         let channels = self.broker.channels.read();
-        if let Some(subscribers) = channels.get(&event.channel) {
-            for subscriber in subscribers.values() {
-                subscriber
-                    .sender
-                    .send(BusMessage::Event(event.clone(), origin));
+        for inbox in channels.get(channel).into_iter().flat_map(HashMap::values) {
+            inbox.frame(channel, &frame);
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, channel: &str) -> Result<()> {
+        let mut channels = self.broker.channels.write();
+        let connections = channels.entry(channel.to_owned()).or_default();
+        connections.insert(self.connection, self.inbox.clone());
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, channel: &str) -> Result<()> {
+        let mut channels = self.broker.channels.write();
+        if let Some(connections) = channels.get_mut(channel) {
+            connections.remove(&self.connection);
+            if connections.is_empty() {
+                channels.remove(channel);
             }
         }
         Ok(())
     }
 
-    async fn subscribe(&self, channel: &str) -> Result<BusSubscription> {
-        self.check_open()?;
-        let mut channels = self.broker.channels.write();
-        let key = self
-            .broker
-            .next_subscription
-            .fetch_add(1, Ordering::Relaxed);
-        let broker = Arc::downgrade(&self.broker);
-        let name = channel.to_owned();
-        let (sender, subscription) = BusSubscription::channel(self.broker.capacity, move || {
-            let Some(broker) = broker.upgrade() else {
-                return;
-            };
-            let mut channels = broker.channels.write();
-            if let Some(subscribers) = channels.get_mut(&name) {
-                subscribers.remove(&key);
-                if subscribers.is_empty() {
-                    channels.remove(&name);
-                }
-            }
-        });
-        let subscriber = Subscriber {
-            instance: self.instance,
-            sender,
-        };
-        channels
-            .entry(channel.to_owned())
-            .or_default()
-            .insert(key, subscriber);
-        Ok(subscription)
-    }
-
-    fn reach(&self) -> crate::Reach {
-        crate::Reach::Process
-    }
-
-    async fn check(&self) -> Result<()> {
-        self.check_open()
+    fn reach(&self) -> Reach {
+        Reach::Process
     }
 
     async fn close(&self) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        // Dropping the senders ends this instance's subscriptions once they are drained.
         let mut channels = self.broker.channels.write();
-        for subscribers in channels.values_mut() {
-            subscribers.retain(|_, s| s.instance != self.instance);
+        for connections in channels.values_mut() {
+            connections.remove(&self.connection);
         }
-        channels.retain(|_, subscribers| !subscribers.is_empty());
+        channels.retain(|_, connections| !connections.is_empty());
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Bus for InMemoryBus {
+    async fn publish(&self, event: &Event, origin: Origin) -> Result<()> {
+        self.bus.publish(event, origin).await
+    }
+
+    async fn subscribe(&self, channel: &str) -> Result<BusSubscription> {
+        self.bus.subscribe(channel).await
+    }
+
+    fn reach(&self) -> Reach {
+        Reach::Process
+    }
+
+    fn publish_target(&self, channel: &str) -> Option<PublishTarget> {
+        self.bus.publish_target(channel)
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.bus.check().await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.bus.close().await
     }
 }
