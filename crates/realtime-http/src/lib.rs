@@ -3,8 +3,9 @@
 //! What every realtime endpoint means by an HTTP request, whatever framework serves it: one
 //! rule for query parameters, the choice of the resume position, the authorization and
 //! routing step, the table from [`realtime_core::Error`] to a status, a JSON error code and
-//! `Retry-After`, and the whole SSE endpoint ([`SseEndpoint`]: request → [`SseStream`], a
-//! `Stream` of byte chunks). It uses the `http` crate's types only (and tokio's timer for
+//! `Retry-After`, the whole SSE endpoint ([`SseEndpoint`]: request → [`SseStream`], a
+//! `Stream` of byte chunks), and the WebSocket protocol as an engine with no socket I/O
+//! ([`ws::WsEndpoint`] for the checks before the upgrade, [`ws::WsSession`] after it). It uses the `http` crate's types only (and tokio's timer for
 //! heartbeats); framework adapters (`realtime-sse-axum`, `realtime-ws`) turn their requests
 //! into [`http::request::Parts`], an [`SseStream`] into their response body and an
 //! [`ApiError`] into their response type.
@@ -27,6 +28,7 @@ mod query;
 mod routing;
 mod sse_config;
 mod stream;
+pub mod ws;
 
 pub use error::ApiError;
 pub use query::{Query, resume_position};

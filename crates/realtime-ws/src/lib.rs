@@ -2,7 +2,8 @@
 //!
 //! The realtime WebSocket endpoint on axum: the Go package's `ws` (origin policy, topics,
 //! read limit, write timeout, pings, keepalive, `RequireAuth`) over a [`Manager`] client, with
-//! resume by position.
+//! resume by position. The protocol is `realtime-http`'s engine
+//! ([`realtime_http::ws`]); this crate is the axum upgrade and the socket loop.
 //!
 //! ```no_run
 //! use axum::Router;
@@ -64,16 +65,10 @@
 //!
 //! [`Manager`]: realtime_core::Manager
 
-mod config;
-mod endpoint;
 mod handler;
-mod origin;
-mod protocol;
 mod session;
-mod topics;
 
-pub use config::WsConfig;
 pub use handler::{WsHandler, WsHandlerBuilder};
-pub use origin::{OriginCheck, OriginPolicy};
-pub use session::close_code;
-pub use topics::{TopicError, check_topic, parse_topics};
+pub use realtime_http::ws::{
+    OriginCheck, OriginPolicy, TopicError, WsConfig, check_topic, close_code, parse_topics,
+};

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use realtime_core::{Error, Result};
 
-use crate::origin::OriginPolicy;
+use super::origin::OriginPolicy;
 
 /// How the WebSocket endpoint behaves. Defaults follow the Go package's `DefaultConfig`.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// A message from the client.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum ClientMessage {
+pub(super) enum ClientMessage {
     /// Join topics; `last_event_ids` maps a topic to the position to resume after.
     Subscribe {
         topics: Vec<String>,
@@ -25,7 +25,7 @@ pub(crate) enum ClientMessage {
 /// `realtime_core::message`).
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum ServerMessage<'a> {
+pub(super) enum ServerMessage<'a> {
     Subscribed { topics: &'a [String] },
     Unsubscribed { topics: &'a [String] },
     Error { code: &'a str, message: &'a str },
@@ -34,7 +34,7 @@ pub(crate) enum ServerMessage<'a> {
 }
 
 impl ServerMessage<'_> {
-    pub(crate) fn encode(&self) -> Bytes {
+    pub(super) fn encode(&self) -> Bytes {
         serde_json::to_vec(self)
             .map(Bytes::from)
             .unwrap_or_default()

@@ -1,0 +1,253 @@
+//! One connection's protocol after the upgrade, with no socket I/O.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::request::Parts;
+use realtime_core::auth::{Authorize, Rejection};
+use realtime_core::{ChannelRequest, Client, CloseReason, Message, SubscribeRequest};
+
+use super::Shared;
+use super::protocol::{ClientMessage, ServerMessage};
+use super::topics::check_topic;
+use crate::error::ApiError;
+
+/// Close codes of the protocol (see the `realtime-ws` crate docs).
+pub mod close_code {
+    /// The manager disconnected the client.
+    pub const DISCONNECTED: u16 = 1000;
+    /// The server is shutting down; reconnect (possibly elsewhere).
+    pub const SHUTDOWN: u16 = 1001;
+    /// A text frame was not UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// A message exceeded the read limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// The client did not read fast enough; reconnect and resume.
+    pub const SLOW_CONSUMER: u16 = 1013;
+}
+
+/// Most messages handed out at once: what is already queued goes out in one write.
+const MAX_BATCH: usize = 64;
+
+/// What to write next.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// Text messages to write, in order (then flush).
+    Messages(Vec<Bytes>),
+    /// Close the connection with this code and reason.
+    Close(u16, &'static str),
+}
+
+/// One accepted WebSocket connection: its client and what the protocol says to write.
+#[derive(Debug)]
+pub struct WsSession {
+    client: Client,
+    topics: Vec<String>,
+    shared: Arc<Shared>,
+    parts: Option<Parts>,
+}
+
+fn encode(message: &Message) -> Option<Bytes> {
+    match message {
+        Message::Event(event) => Some(event.message()),
+        Message::Gap(gap) => Some(realtime_core::message::encode_gap(gap)),
+        _ => None,
+    }
+}
+
+fn error(code: &str, message: &str) -> Vec<Bytes> {
+    vec![ServerMessage::Error { code, message }.encode()]
+}
+
+impl WsSession {
+    pub(super) fn new(
+        client: Client,
+        topics: Vec<String>,
+        shared: Arc<Shared>,
+        parts: Option<Parts>,
+    ) -> Self {
+        WsSession {
+            client,
+            topics,
+            shared,
+            parts,
+        }
+    }
+
+    /// The client's id (for logs).
+    pub fn client_id(&self) -> &str {
+        self.client.id()
+    }
+
+    /// The first message: `subscribed` with the topics of the URL.
+    pub fn greeting(&self) -> Bytes {
+        ServerMessage::Subscribed {
+            topics: &self.topics,
+        }
+        .encode()
+    }
+
+    /// Waits for the client's next messages and hands out what is queued (up to a batch);
+    /// once the client is closed, the close code its reason maps to.
+    pub async fn next_outgoing(&mut self) -> Outgoing {
+        let Some(first) = self.client.recv().await else {
+            return match self.client.close_reason() {
+                Some(CloseReason::SlowConsumer) => {
+                    Outgoing::Close(close_code::SLOW_CONSUMER, "slow_consumer")
+                }
+                Some(CloseReason::Shutdown) => Outgoing::Close(close_code::SHUTDOWN, "shutdown"),
+                _ => Outgoing::Close(close_code::DISCONNECTED, "disconnected"),
+            };
+        };
+        let mut batch: Vec<Bytes> = encode(&first).into_iter().collect();
+        while batch.len() < MAX_BATCH {
+            let Some(next) = self.client.try_recv() else {
+                break;
+            };
+            batch.extend(encode(&next));
+        }
+        Outgoing::Messages(batch)
+    }
+
+    /// The answer to a binary frame (the protocol is JSON text).
+    pub fn binary_refused(&self) -> Bytes {
+        ServerMessage::Error {
+            code: "binary_not_supported",
+            message: "send JSON text frames",
+        }
+        .encode()
+    }
+
+    /// The application keepalive message, stamped now.
+    pub fn keepalive(&self) -> Bytes {
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        ServerMessage::Keepalive { timestamp }.encode()
+    }
+
+    /// Answers one text message from the client: the messages to write back, in order. A bad
+    /// message gets an `error` message; it never ends the connection.
+    pub async fn on_text(&mut self, text: &str) -> Vec<Bytes> {
+        let message: ClientMessage = match serde_json::from_str(text) {
+            Ok(message) => message,
+            Err(e) => return error("invalid_message", &format!("not a protocol message: {e}")),
+        };
+        match message {
+            ClientMessage::Ping => vec![ServerMessage::Pong.encode()],
+            ClientMessage::Unsubscribe { topics } => {
+                let left: Vec<String> = topics
+                    .into_iter()
+                    .filter(|t| self.client.leave(t))
+                    .collect();
+                vec![ServerMessage::Unsubscribed { topics: &left }.encode()]
+            }
+            ClientMessage::Subscribe {
+                topics,
+                last_event_ids,
+            } => self.subscribe(topics, last_event_ids).await,
+        }
+    }
+
+    async fn subscribe(
+        &mut self,
+        topics: Vec<String>,
+        last_event_ids: std::collections::HashMap<String, String>,
+    ) -> Vec<Bytes> {
+        let config = &self.shared.config;
+        let too_many = format!("at most {} topics per connection", config.max_topic_count);
+        let mut wanted: Vec<String> = Vec::new();
+        let mut distinct = HashSet::new();
+        for topic in topics {
+            if let Err(e) = check_topic(&topic, config.max_topic_length) {
+                return error(
+                    "invalid_topic",
+                    &format!("topic {:?}: {}", e.topic, e.reason),
+                );
+            }
+            if distinct.insert(topic.clone()) {
+                // Every wanted topic ends up joined: past the limit already, stop here.
+                if distinct.len() > config.max_topic_count {
+                    return error("too_many_topics", &too_many);
+                }
+                wanted.push(topic);
+            }
+        }
+        let joined: Vec<String> = self.client.channels().map(str::to_owned).collect();
+        // A joined topic is joined again only to resume it (its replay comes, then live).
+        let new: Vec<ChannelRequest> = wanted
+            .iter()
+            .filter(|t| !joined.contains(t) || last_event_ids.contains_key(*t))
+            .map(|t| ChannelRequest {
+                channel: t.clone(),
+                resume_from: last_event_ids.get(t).cloned(),
+            })
+            .collect();
+        let kept = joined
+            .iter()
+            .filter(|t| !new.iter().any(|n| &n.channel == *t))
+            .count();
+        if kept + new.len() > config.max_topic_count {
+            return error("too_many_topics", &too_many);
+        }
+        if let (Some(authorize), Some(parts)) = (&self.shared.authorize, &self.parts)
+            && let Err(refused) = authorized(authorize, parts, &self.client, &new).await
+        {
+            return error(refused.code, &refused.message);
+        }
+        let mut left: Vec<String> = Vec::new();
+        for rejoin in new.iter().filter(|n| joined.contains(&n.channel)) {
+            self.client.leave(&rejoin.channel);
+            left.push(rejoin.channel.clone());
+        }
+        match self.client.join(new).await {
+            Ok(replays) => {
+                let mut replies = Vec::new();
+                for replay in &replays {
+                    replies.extend(replay.gap.as_ref().map(realtime_core::message::encode_gap));
+                    replies.extend(replay.events.iter().map(|e| e.message()));
+                }
+                replies.push(ServerMessage::Subscribed { topics: &wanted }.encode());
+                replies
+            }
+            Err(e) => {
+                let mut replies = error("subscribe_failed", &e.to_string());
+                if !left.is_empty() {
+                    // The topics left to be resumed are not joined any more: say so.
+                    replies.push(ServerMessage::Unsubscribed { topics: &left }.encode());
+                }
+                replies
+            }
+        }
+    }
+}
+
+/// Runs the hook for the channels an in-band `subscribe` adds, as for the upgrade; the grant
+/// must keep the connection's tenant and subject (its routing cannot change mid-connection).
+async fn authorized(
+    authorize: &Authorize<Parts>,
+    parts: &Parts,
+    client: &Client,
+    channels: &[ChannelRequest],
+) -> Result<(), ApiError> {
+    let route = client.route();
+    let request = SubscribeRequest {
+        client_id: Some(client.id().to_owned()),
+        channels: channels.to_vec(),
+        tenant: route.tenant.as_deref().map(str::to_owned),
+        subject: route.subject.as_deref().map(str::to_owned),
+    };
+    let grant = authorize.check(parts, &request).await?;
+    if grant.tenant.as_deref() != route.tenant.as_deref()
+        || grant.subject.as_deref() != route.subject.as_deref()
+    {
+        return Err(Rejection::forbidden(
+            "these topics are granted to another tenant or subject than this connection's",
+        )
+        .into());
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The WebSocket protocol without a socket: what a framework adapter drives.
+
+#![allow(clippy::unwrap_used)]
+
+use bytes::Bytes;
+use http::Request;
+use realtime_core::{Manager, PublishRequest};
+use realtime_http::ws::{Outgoing, WsConfig, WsEndpoint, close_code};
+use serde_json::Value;
+
+fn parts(uri: &str, origin: Option<&str>) -> http::request::Parts {
+    let mut request = Request::get(uri);
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    request.body(()).unwrap().into_parts().0
+}
+
+fn json(message: &Bytes) -> Value {
+    serde_json::from_slice(message).unwrap()
+}
+
+#[tokio::test]
+async fn handshake_checks_protocol_replies_and_close_codes() {
+    let manager = Manager::builder().build().unwrap();
+    let mut config = WsConfig::default();
+    config.origin_policy = realtime_http::ws::OriginPolicy::allow_list(["https://app.example"]);
+    let endpoint = WsEndpoint::new(manager.clone(), config, None).unwrap();
+
+    let refused = endpoint
+        .check_origin(&parts("/ws", Some("https://evil.example")))
+        .unwrap_err();
+    assert_eq!(
+        (refused.status.as_u16(), refused.code),
+        (403, "origin_not_allowed")
+    );
+    endpoint
+        .check_origin(&parts("/ws", Some("https://app.example")))
+        .unwrap();
+    assert_eq!(WsEndpoint::upgrade_required().status(), 426);
+    let bad = endpoint
+        .accept(parts("/ws?topics=a*b", None))
+        .await
+        .unwrap_err();
+    assert_eq!((bad.status.as_u16(), bad.code), (400, "invalid_topic"));
+
+    // Every channel name SSE accepts.
+    let mut session = endpoint
+        .accept(parts("/ws?topics=user:42", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        json(&session.greeting()),
+        serde_json::json!({"type": "subscribed", "topics": ["user:42"]})
+    );
+    assert_eq!(
+        json(&session.on_text(r#"{"type":"ping"}"#).await[0])["type"],
+        "pong"
+    );
+    assert_eq!(
+        json(&session.on_text("nope").await[0])["code"],
+        "invalid_message"
+    );
+
+    let first = manager
+        .publish(PublishRequest::new("orders", "1"))
+        .await
+        .unwrap();
+    manager
+        .publish(PublishRequest::new("orders", "2"))
+        .await
+        .unwrap();
+    let subscribe = format!(
+        r#"{{"type":"subscribe","topics":["orders"],"last_event_ids":{{"orders":"{}"}}}}"#,
+        first.id
+    );
+    let replies = session.on_text(&subscribe).await;
+    let kinds: Vec<Value> = replies.iter().map(|r| json(r)["type"].clone()).collect();
+    assert_eq!(
+        kinds,
+        ["event", "subscribed"],
+        "the replay, then subscribed"
+    );
+    assert_eq!(json(&replies[0])["data"], "2");
+
+    manager
+        .publish(PublishRequest::new("user:42", "live"))
+        .await
+        .unwrap();
+    match session.next_outgoing().await {
+        Outgoing::Messages(messages) => assert_eq!(json(&messages[0])["data"], "live"),
+        other => panic!("expected the live event, got {other:?}"),
+    }
+    manager.disconnect(session.client_id()).unwrap();
+    match session.next_outgoing().await {
+        Outgoing::Close(code, reason) => {
+            assert_eq!((code, reason), (close_code::DISCONNECTED, "disconnected"));
+        }
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
