@@ -288,3 +288,60 @@ fn no_two_files_import_each_other() {
         }
     }
 }
+
+/// Crates that implement a store or a bus for a broker: every crate under `crates/` whose
+/// sources implement `Store`, `Bus` or `BusDriver`, except core (which defines them).
+fn backend_crates() -> Vec<PathBuf> {
+    crate_dirs()
+        .into_iter()
+        .filter(|dir| dir.starts_with(crate::workspace_root().join("crates")))
+        .filter(|dir| !dir.ends_with("realtime-core"))
+        .filter(|dir| {
+            let mut files = Vec::new();
+            rust_files(&dir.join("src"), &mut files);
+            files.iter().any(|file| {
+                let code = read(file);
+                ["impl Store for ", "impl Bus for ", "impl BusDriver for "]
+                    .iter()
+                    .any(|needle| code.contains(needle))
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn every_backend_has_the_same_layout() {
+    let backends = backend_crates();
+    assert!(
+        backends.iter().any(|d| d.ends_with("realtime-redis")),
+        "found {backends:?}"
+    );
+    for dir in backends {
+        let name = dir.display();
+        for file in ["lib.rs", "config.rs", "error.rs"] {
+            assert!(
+                dir.join("src").join(file).exists(),
+                "{name}: a backend crate has src/{file}"
+            );
+        }
+        let error = read(&dir.join("src/error.rs"));
+        // A private error naming what failed and where, mapped into core's public one.
+        let private = error.split("pub(crate) struct ").skip(1).any(|rest| {
+            let body = rest.split('}').next().unwrap_or_default();
+            body.contains("operation:") && body.contains("channel:")
+        });
+        assert!(
+            private,
+            "{name}: src/error.rs has a pub(crate) struct with `operation` and `channel` fields"
+        );
+        assert!(
+            error.contains("> for BackendError"),
+            "{name}: src/error.rs maps its private error into realtime_core::BackendError"
+        );
+        let lib = read(&dir.join("src/lib.rs"));
+        assert!(
+            !lib.contains("pub mod error") && !lib.contains("pub use error"),
+            "{name}: the private error stays private (the public one is core's)"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use redis::aio::ConnectionManager;
 
 use crate::config::{RedisBusConfig, server_of};
 use crate::connection::connect;
-use crate::error::{from_redis, once_more, reconnectable};
+use crate::error::{failed, once_more, reconnectable};
 use crate::link::{self, Link};
 
 /// Cross-instance fan-out over Redis pub/sub.
@@ -116,7 +116,7 @@ impl BusDriver for RedisDriver {
             async move { command.exec_async(&mut connection).await }
         })
         .await
-        .map_err(|e| from_redis(e).into())
+        .map_err(|e| failed("publish", Some(channel))(e).into())
     }
 
     async fn subscribe(&self, channel: &str) -> Result<()> {
@@ -130,7 +130,7 @@ impl BusDriver for RedisDriver {
             .connection()
             .unsubscribe(&name)
             .await
-            .map_err(|e| from_redis(e).into())
+            .map_err(|e| failed("unsubscribe", Some(channel))(e).into())
     }
 
     fn reach(&self) -> Reach {
@@ -159,7 +159,7 @@ impl BusDriver for RedisDriver {
             async move { redis::cmd("PING").query_async::<()>(&mut connection).await }
         })
         .await
-        .map_err(|e| from_redis(e).into())
+        .map_err(|e| failed("ping", None)(e).into())
     }
 
     async fn close(&self) -> Result<()> {

@@ -1,18 +1,62 @@
-//! Redis failures as [`BackendError`]s.
+//! Redis failures: a private [`RedisFailure`] that names the operation and the channel it
+//! failed on, mapped into the public [`BackendError`] (its kind says whether to retry).
+
+use std::fmt;
 
 use realtime_core::{BackendError, BackendErrorKind};
 
-/// Classifies a client error: connection and timeout failures are retryable.
-pub(crate) fn from_redis(error: redis::RedisError) -> BackendError {
-    let kind = if error.is_timeout() {
-        BackendErrorKind::Timeout
-    } else if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal()
-    {
-        BackendErrorKind::Connection
-    } else {
-        BackendErrorKind::Protocol
-    };
-    BackendError::new("redis", kind, "redis operation failed").with_source(error)
+/// What failed, on which channel, and the client's error.
+#[derive(Debug)]
+pub(crate) struct RedisFailure {
+    /// The operation as the crate's docs name it (`append`, `read`, `publish`, `subscribe`…).
+    pub(crate) operation: &'static str,
+    /// The channel concerned, when the operation has one.
+    pub(crate) channel: Option<String>,
+    pub(crate) source: redis::RedisError,
+}
+
+impl fmt::Display for RedisFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.channel {
+            Some(channel) => write!(f, "redis {} on channel {channel:?} failed", self.operation),
+            None => write!(f, "redis {} failed", self.operation),
+        }
+    }
+}
+
+impl From<RedisFailure> for BackendError {
+    /// Connection and timeout failures are retryable; anything else is the server refusing.
+    fn from(failure: RedisFailure) -> Self {
+        let error = &failure.source;
+        let kind = if error.is_timeout() {
+            BackendErrorKind::Timeout
+        } else if error.is_io_error()
+            || error.is_connection_dropped()
+            || error.is_connection_refusal()
+        {
+            BackendErrorKind::Connection
+        } else {
+            BackendErrorKind::Protocol
+        };
+        let message = failure.to_string();
+        BackendError::new("redis", kind, message).with_source(failure.source)
+    }
+}
+
+/// Maps a client error of `operation` on `channel` (if any) into a [`BackendError`]; costs
+/// nothing until an error is mapped.
+pub(crate) fn failed<'a>(
+    operation: &'static str,
+    channel: Option<&'a str>,
+) -> impl FnOnce(redis::RedisError) -> BackendError + 'a {
+    move |source| {
+        RedisFailure {
+            operation,
+            channel: channel.map(|c| c.chars().take(128).collect()),
+            source,
+        }
+        .into()
+    }
 }
 
 /// A failure to connect at start-up, with a hint on how to start a local server.

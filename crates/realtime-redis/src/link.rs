@@ -20,7 +20,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{PushInfo, PushKind, Value};
 
 use crate::config::RedisBusConfig;
-use crate::error::{connect_failed, from_redis};
+use crate::error::{connect_failed, failed};
 
 /// Failed probes in a row after which the connection is replaced by a new one (a connection
 /// that times out without dropping is never reconnected by redis-rs itself).
@@ -114,7 +114,10 @@ impl Link {
     async fn subscribe_now(&self, name: &str) -> Result<(), BackendError> {
         let mut connection = self.connection();
         match tokio::time::timeout(self.timeout, connection.subscribe(name)).await {
-            Ok(result) => result.map_err(from_redis),
+            Ok(result) => result.map_err(failed(
+                "subscribe",
+                name.split_once('\u{1f}').map(|(_, c)| c),
+            )),
             Err(_) => Err(BackendError::new(
                 "redis",
                 BackendErrorKind::Timeout,

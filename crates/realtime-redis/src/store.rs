@@ -14,7 +14,7 @@ use redis::{Script, Value};
 use crate::codec::{self, decode_error};
 use crate::config::{RedisStoreConfig, redact};
 use crate::connection::connect;
-use crate::error::{from_redis, once_more, reconnectable};
+use crate::error::{failed, once_more, reconnectable};
 use crate::reply::{entry, entry_offset, epoch_of, int_of};
 
 /// The append script: starts a new history (fresh epoch, stream cleared) when the channel has
@@ -126,7 +126,7 @@ impl RedisStore {
             .arg("maxmemory-policy")
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(from_redis)?;
+            .map_err(failed("config get", None))?;
         let mut warnings = Vec::new();
         let max_memory = max_memory.get(1).map_or("0", String::as_str);
         let policy = policy.get(1).map_or("noeviction", String::as_str);
@@ -191,7 +191,7 @@ impl RedisStore {
                 async move { invocation.invoke_async(&mut connection).await }
             })
             .await
-            .map_err(from_redis)?;
+            .map_err(failed("append", Some(event.channel.as_str())))?;
         let epoch = u64::from_str_radix(&epoch, 16).map_err(|_| decode_error("bad epoch"))?;
         Ok(event.into_event(Position::new(Epoch(epoch), offset)))
     }
@@ -291,7 +291,7 @@ impl Store for RedisStore {
                 async move { pipe.query_async(&mut connection).await }
             })
             .await
-            .map_err(from_redis)?;
+            .map_err(failed("read", Some(channel)))?;
         let [epoch, head] = meta.as_slice() else {
             return Err(decode_error("meta reply shape").into());
         };
@@ -349,7 +349,7 @@ impl Store for RedisStore {
             async move { redis::cmd("PING").query_async::<()>(&mut connection).await }
         })
         .await
-        .map_err(|e| from_redis(e).into())
+        .map_err(|e| failed("ping", None)(e).into())
     }
 
     async fn close(&self) -> Result<()> {

@@ -20,25 +20,26 @@ const MAX_REBROADCASTS: usize = 1_024;
 const MAX_STREAMS: usize = 100_000;
 
 impl Inner {
-    /// What goes on the bus for a stored event. With a shared store, the event itself. With
-    /// per-instance history, the event numbered in this instance's own sequence for the
+    /// What goes on the bus for a stored event. With a shared store, the event itself (`None`:
+    /// no copy). With per-instance history, a copy numbered in this instance's own sequence for the
     /// channel (a fresh epoch per sequence, offsets 1, 2, 3, …): receivers find a lost event
     /// by a hole in it, which the store's positions cannot show (they also number events of
     /// other instances recorded here, which never go on the bus).
-    pub(super) fn bus_copy(&self, event: &Event) -> Event {
-        let mut copy = event.clone();
-        if self.config.history == History::PerInstance {
-            let mut streams = self.streams.lock();
-            if streams.len() >= MAX_STREAMS && !streams.contains_key(event.channel.as_str()) {
-                streams.clear();
-            }
-            let next = streams
-                .entry(Arc::from(event.channel.as_str()))
-                .or_insert_with(|| Position::start(Epoch::fresh()));
-            next.offset += 1;
-            copy.id = *next;
+    pub(super) fn bus_copy(&self, event: &Event) -> Option<Event> {
+        if self.config.history != History::PerInstance {
+            return None;
         }
-        copy
+        let mut streams = self.streams.lock();
+        if streams.len() >= MAX_STREAMS && !streams.contains_key(event.channel.as_str()) {
+            streams.clear();
+        }
+        let next = streams
+            .entry(Arc::from(event.channel.as_str()))
+            .or_insert_with(|| Position::start(Epoch::fresh()));
+        next.offset += 1;
+        let mut copy = event.clone();
+        copy.id = *next;
+        Some(copy)
     }
 }
 
@@ -75,9 +76,10 @@ impl Manager {
             // Local clients need not wait for the bus.
             inner.offer_local(&event);
             let on_bus = inner.bus_copy(&event);
-            if let Err(error) = inner.bus.publish(&on_bus, inner.origin).await {
+            let on_bus = on_bus.as_ref().unwrap_or(&event);
+            if let Err(error) = inner.bus.publish(on_bus, inner.origin).await {
                 self.not_broadcast(&event, &error.into_bus_failure());
-                self.rebroadcast(on_bus);
+                self.rebroadcast(on_bus.clone());
             }
             event
         };
