@@ -26,6 +26,7 @@
 //! [`Manager`]: realtime_core::Manager
 
 mod bus;
+mod compose;
 mod delivery;
 mod manager;
 pub mod memory;
@@ -41,6 +42,7 @@ use async_trait::async_trait;
 use realtime_core::{Bus, History, Result, Store};
 
 pub use bus::*;
+pub use compose::{PerInstance, WithStore};
 pub use delivery::*;
 pub use manager::*;
 pub use per_instance::*;

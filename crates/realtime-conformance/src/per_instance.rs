@@ -1,72 +1,13 @@
-//! The suite in [`History::PerInstance`] mode: each instance keeps its history in its own
-//! in-memory store and the backend carries only the bus.
+//! The functions of [`History::PerInstance`] mode: each instance keeps its history in its
+//! own in-memory store and the backend carries only the bus.
 
-use std::sync::Arc;
-use std::sync::Mutex;
-
-use async_trait::async_trait;
 use realtime_core::{
-    Bus, Epoch, GapReason, History, InMemoryStore, InMemoryStoreConfig, ManagerConfig, Position,
-    PublishRequest, Result, Store, SubscribeRequest,
+    Epoch, GapReason, History, ManagerConfig, Position, PublishRequest, SubscribeRequest,
 };
 
 use crate::Backend;
 use crate::manager::resume;
 use crate::support::{channel, eventually, instance, next_event, ok, runs_in, text};
-
-/// Runs the suite in [`History::PerInstance`] mode on `B`'s bus: every
-/// [`Backend::store`] call is another instance's own in-memory store, and `B`'s store is
-/// never used (so a bus-only backend runs here). Tests that need a shared store skip, by
-/// name.
-pub struct PerInstance<B> {
-    inner: B,
-    stores: Mutex<Vec<Arc<InMemoryStore>>>,
-}
-
-impl<B: Backend> PerInstance<B> {
-    /// `inner`'s bus, with per-instance stores.
-    pub fn new(inner: B) -> Self {
-        PerInstance {
-            inner,
-            stores: Mutex::new(Vec::new()),
-        }
-    }
-}
-
-#[async_trait]
-impl<B: Backend> Backend for PerInstance<B> {
-    /// A new instance's own store (each call another one).
-    async fn store(&self) -> Result<Arc<dyn Store>> {
-        let mut config = InMemoryStoreConfig::default();
-        config.max_events_per_channel = self.inner.max_events_per_channel();
-        let store = Arc::new(config.build()?);
-        self.stores
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(store.clone());
-        Ok(store)
-    }
-
-    async fn bus(&self) -> Result<Arc<dyn Bus>> {
-        self.inner.bus().await
-    }
-
-    fn max_events_per_channel(&self) -> usize {
-        self.inner.max_events_per_channel()
-    }
-
-    /// Loses the channel's history on every instance.
-    async fn lose_history(&self, channel: &str) -> Result<()> {
-        for store in self.stores.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            store.forget(channel);
-        }
-        Ok(())
-    }
-
-    fn history(&self) -> History {
-        History::PerInstance
-    }
-}
 
 /// Per-instance history: every event reaches the other instance once, each instance's events
 /// in their order, under the receiving instance's own positions; a resume is exact on the

@@ -58,7 +58,8 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// The manager the demo runs on: in-memory store and bus, or Redis with `--redis-url`.
+/// The manager the demo runs on: in-memory store and bus, or Redis with `--redis-url` (as
+/// store and bus, or with `--history per-instance` as the bus only).
 pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     let mut config = ManagerConfig::default();
     config.max_connections = options.max_connections;
@@ -67,14 +68,19 @@ pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     let Some(url) = &options.redis_url else {
         return builder.build();
     };
-    let mut store_config = RedisStoreConfig::default();
-    store_config.url = url.clone();
     let mut bus_config = RedisBusConfig::default();
     bus_config.url = url.clone();
-    let store = RedisStore::connect(store_config).await?;
     let bus = RedisBus::connect(bus_config).await?;
+    let builder = builder.history(options.history).bus(Arc::new(bus));
+    if options.history == realtime_core::History::PerInstance {
+        tracing::info!(url = %realtime_redis::redact(url), "running on a Redis bus, history per instance");
+        return builder.build();
+    }
+    let mut store_config = RedisStoreConfig::default();
+    store_config.url = url.clone();
+    let store = RedisStore::connect(store_config).await?;
     tracing::info!(url = %realtime_redis::redact(url), "running on Redis");
-    builder.store(Arc::new(store)).bus(Arc::new(bus)).build()
+    builder.store(Arc::new(store)).build()
 }
 
 /// The demo's routes over `manager`, announcing the demo's default reconnection delay.

@@ -17,6 +17,10 @@ pub struct Options {
     /// Messages queued per client before it counts as a slow consumer. Default 256
     /// ([`realtime_core::ManagerConfig::client_buffer`]).
     pub client_buffer: usize,
+    /// With `--redis-url`: keep history per instance (`--history per-instance`: Redis as the
+    /// bus only, each process its own in-memory store) instead of in Redis (`shared`, the
+    /// default). See [`realtime_core::History`].
+    pub history: realtime_core::History,
 }
 
 impl Default for Options {
@@ -27,13 +31,14 @@ impl Default for Options {
             redis_url: None,
             max_connections: 10_000,
             client_buffer: 256,
+            history: realtime_core::History::Shared,
         }
     }
 }
 
 impl Options {
     /// Usage text.
-    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--max-connections N] [--client-buffer N]";
+    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--history shared|per-instance] [--max-connections N] [--client-buffer N]";
 
     /// Parses the arguments (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
@@ -64,6 +69,17 @@ impl Options {
                     options.client_buffer = raw
                         .parse()
                         .map_err(|e| format!("--client-buffer {raw:?}: {e}"))?;
+                }
+                "--history" => {
+                    options.history = match value("--history")?.as_str() {
+                        "shared" => realtime_core::History::Shared,
+                        "per-instance" => realtime_core::History::PerInstance,
+                        other => {
+                            return Err(format!(
+                                "--history {other:?}: expected shared or per-instance"
+                            ));
+                        }
+                    }
                 }
                 "-h" | "--help" => return Err("help".into()),
                 other => return Err(format!("unknown argument {other:?}")),
@@ -102,5 +118,10 @@ mod tests {
         assert!(parse(&["--addr", "nowhere"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
         assert!(parse(&["--client-buffer", "many"]).is_err());
+        assert_eq!(
+            parse(&["--history", "per-instance"]).map(|o| o.history),
+            Ok(realtime_core::History::PerInstance)
+        );
+        assert!(parse(&["--history", "both"]).is_err());
     }
 }
