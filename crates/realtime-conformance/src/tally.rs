@@ -171,6 +171,100 @@ impl Tally {
     }
 }
 
+/// What one subscriber received, against what was published, by payload: for
+/// [`History::PerInstance`](realtime_core::History::PerInstance) mode, where a receiving
+/// instance delivers under positions of its own. One publisher publishes in sequence; each
+/// payload is unique.
+#[derive(Debug, Default)]
+pub struct Sequence {
+    published: HashMap<bytes::Bytes, usize>,
+    received: Vec<Option<usize>>,
+}
+
+impl Sequence {
+    /// An empty sequence tally.
+    pub fn new() -> Self {
+        Sequence::default()
+    }
+
+    /// Records the next published payload.
+    pub fn published(&mut self, data: bytes::Bytes) {
+        let next = self.published.len();
+        self.published.entry(data).or_insert(next);
+    }
+
+    /// Records a message one subscriber received, in arrival order (an event whose payload
+    /// was not published is ignored).
+    pub fn received(&mut self, message: &Message) {
+        match message {
+            Message::Gap(_) => self.received.push(None),
+            Message::Event(event) => {
+                if let Some(&index) = self.published.get(&event.event().data) {
+                    self.received.push(Some(index));
+                }
+            }
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+
+    /// Whether every published payload was received or covered by a gap already.
+    pub fn is_settled(&self) -> bool {
+        let counts = self.counts();
+        counts.delivered + counts.covered == counts.published
+    }
+
+    /// The counts so far. A payload not received is covered by a gap received after every
+    /// event published before it that arrived, and before an event published after it.
+    pub fn counts(&self) -> Counts {
+        let n = self.published.len();
+        let mut copies = vec![0u64; n];
+        let mut counts = Counts {
+            published: n as u64,
+            ..Counts::default()
+        };
+        // For each gap: the highest index received before it, the lowest received after.
+        let mut gaps: Vec<(Option<usize>, Option<usize>)> = Vec::new();
+        let mut highest: Option<usize> = None;
+        let mut previous: Option<usize> = None;
+        for (at, message) in self.received.iter().enumerate() {
+            match *message {
+                None => {
+                    counts.gaps += 1;
+                    let next = self.received[at + 1..].iter().flatten().copied().min();
+                    gaps.push((highest, next));
+                    previous = None;
+                }
+                Some(index) => {
+                    copies[index] += 1;
+                    if copies[index] > 1 {
+                        counts.duplicated += 1;
+                        continue;
+                    }
+                    if previous.is_some_and(|p| index < p) {
+                        counts.reordered += 1;
+                    }
+                    previous = Some(index);
+                    highest = highest.max(Some(index));
+                }
+            }
+        }
+        for (index, copies) in copies.iter().enumerate() {
+            if *copies > 0 {
+                counts.delivered += 1;
+            } else if gaps.iter().any(|(before, after)| {
+                // A gap with nothing after it yet covers nothing: the events may still come.
+                before.is_none_or(|b| b < index) && after.is_some_and(|a| a > index)
+            }) {
+                counts.covered += 1;
+            } else {
+                counts.lost += 1;
+            }
+        }
+        counts
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use realtime_core::{Event, Gap, GapReason, NewEvent, SharedEvent};
@@ -229,5 +323,39 @@ mod tests {
             1,
             "a gap into an unseen history"
         );
+    }
+
+    #[test]
+    fn sequences_count_by_payload() {
+        let mut sequence = Sequence::new();
+        for i in 0..6 {
+            sequence.published(bytes::Bytes::from(format!("{i}")));
+        }
+        let local = |i: usize| {
+            let event = NewEvent::new("c", format!("{i}")).into_event(Position::new(Epoch(77), 1));
+            Message::Event(SharedEvent::new(event))
+        };
+        for message in [local(0), local(1), local(1), gap(0, 0), local(3), local(2)] {
+            sequence.received(&message);
+        }
+        let counts = sequence.counts();
+        assert_eq!(
+            (
+                counts.delivered,
+                counts.duplicated,
+                counts.reordered,
+                counts.gaps
+            ),
+            (4, 1, 1, 1)
+        );
+        assert_eq!((counts.covered, counts.lost), (0, 2), "4 and 5 are neither");
+        sequence.received(&gap(0, 0));
+        assert_eq!(
+            (sequence.counts().covered, sequence.counts().lost),
+            (0, 2),
+            "not yet: they may still come"
+        );
+        sequence.received(&local(5));
+        assert_eq!((sequence.counts().covered, sequence.counts().lost), (1, 0));
     }
 }

@@ -1,7 +1,7 @@
 //! Redis going away under a running deployment: two instances on a Redis server of the
 //! test's own, publisher on one, subscribers on the other, the server killed and restarted.
 //! Each test prints a `fault-row:` line that `cargo xtask faults` collects into its table;
-//! the scenarios are in `outages.rs`, `history.rs` and `instances.rs`.
+//! the scenarios are in `outages.rs`, `history.rs`, `instances.rs` and `per_instance.rs`.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -10,6 +10,7 @@ mod common;
 mod history;
 mod instances;
 mod outages;
+mod per_instance;
 
 use std::sync::Arc;
 use std::time::Duration;
