@@ -159,19 +159,21 @@ pub fn encode(event: &Event, origin: Origin) -> Vec<u8> {
 
 /// Reads a frame that arrived for `channel`.
 pub fn decode(channel: &str, frame: &[u8]) -> Result<(Event, Origin), FrameError> {
+    let version = frame
+        .split(|&b| b == b' ' || b == b'\n')
+        .next()
+        .unwrap_or_default();
+    if version != VERSION.as_bytes() {
+        let version = String::from_utf8_lossy(version).chars().take(16).collect();
+        return Err(FrameError::UnknownVersion(version));
+    }
     let mut parts = frame.splitn(3, |&b| b == b'\n');
     let (Some(header), Some(fields), Some(data)) = (parts.next(), parts.next(), parts.next())
     else {
         return Err(FrameError::Malformed("not `header\\nfields\\ndata`"));
     };
     let header = std::str::from_utf8(header).map_err(|_| FrameError::Malformed("header"))?;
-    let mut words = header.split(' ');
-    let version = words.next().unwrap_or_default();
-    if version != VERSION {
-        return Err(FrameError::UnknownVersion(
-            version.chars().take(16).collect(),
-        ));
-    }
+    let mut words = header.split(' ').skip(1);
     let (Some(epoch), Some(offset), Some(origin), None) =
         (words.next(), words.next(), words.next(), words.next())
     else {
@@ -179,14 +181,20 @@ pub fn decode(channel: &str, frame: &[u8]) -> Result<(Event, Origin), FrameError
             "header is not `v1 epoch offset origin`",
         ));
     };
-    let epoch = u64::from_str_radix(epoch, 16).map_err(|_| FrameError::Malformed("epoch"))?;
-    let offset = offset
-        .parse()
-        .map_err(|_| FrameError::Malformed("offset"))?;
-    let origin = u64::from_str_radix(origin, 16).map_err(|_| FrameError::Malformed("origin"))?;
+    let epoch = number(epoch, 16).ok_or(FrameError::Malformed("epoch"))?;
+    let offset = number(offset, 10).ok_or(FrameError::Malformed("offset"))?;
+    let origin = number(origin, 16).ok_or(FrameError::Malformed("origin"))?;
     let id = Position::new(Epoch(epoch), offset);
     let event = decode_fields(channel, id, fields, Bytes::copy_from_slice(data))?;
     Ok((event, Origin(origin)))
+}
+
+/// Digits only (no sign, no spaces), as [`header`] writes them.
+fn number(text: &str, radix: u32) -> Option<u64> {
+    let digits = !text.is_empty() && text.chars().all(|c| c.is_digit(radix));
+    digits
+        .then(|| u64::from_str_radix(text, radix).ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -224,11 +232,19 @@ mod tests {
             decode("c", b"abc 42\n{\"ts\":1}\ndata"),
             Err(FrameError::UnknownVersion(_))
         ));
+        for unknown in [&b"garbage"[..], b"v2 with no line break", b""] {
+            assert!(
+                matches!(decode("c", unknown), Err(FrameError::UnknownVersion(_))),
+                "{unknown:?}"
+            );
+        }
         for bad in [
-            &b"garbage"[..],
+            &b"v1"[..],
             b"v1 zz 1 0\n{}\n",
             b"v1 1 1\n{\"ts\":1}\n",
             b"v1 1 1 0\nnot json\n",
+            b"v1 +1 1 0\n{\"ts\":1}\n",
+            b"v1 1 99999999999999999999999 0\n{\"ts\":1}\n",
         ] {
             assert!(
                 matches!(decode("c", bad), Err(FrameError::Malformed(_))),

@@ -43,7 +43,7 @@ impl BusDriver for Recorder {
     fn reach(&self) -> Reach {
         Reach::Network
     }
-    async fn close(&self) -> Result<()> {
+    async fn close(&self, _channels: Vec<String>) -> Result<()> {
         self.calls.lock().push("close".into());
         Ok(())
     }

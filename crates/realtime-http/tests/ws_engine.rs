@@ -8,6 +8,8 @@ use realtime_core::{Manager, PublishRequest};
 use realtime_http::ws::{Outgoing, WsConfig, WsEndpoint, close_code};
 use serde_json::Value;
 
+const APP: &str = "https://app.example";
+
 fn parts(uri: &str, origin: Option<&str>) -> http::request::Parts {
     let mut request = Request::get(uri);
     if let Some(origin) = origin {
@@ -34,19 +36,25 @@ async fn handshake_checks_protocol_replies_and_close_codes() {
         (refused.status.as_u16(), refused.code),
         (403, "origin_not_allowed")
     );
-    endpoint
-        .check_origin(&parts("/ws", Some("https://app.example")))
-        .unwrap();
+    endpoint.check_origin(&parts("/ws", Some(APP))).unwrap();
+    let skipped = endpoint
+        .accept(parts("/ws?topics=a", None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        skipped.code, "origin_not_allowed",
+        "accept checks the origin too"
+    );
     assert_eq!(WsEndpoint::upgrade_required().status(), 426);
     let bad = endpoint
-        .accept(parts("/ws?topics=a*b", None))
+        .accept(parts("/ws?topics=a*b", Some(APP)))
         .await
         .unwrap_err();
     assert_eq!((bad.status.as_u16(), bad.code), (400, "invalid_topic"));
 
     // Every channel name SSE accepts.
     let mut session = endpoint
-        .accept(parts("/ws?topics=user:42", None))
+        .accept(parts("/ws?topics=user:42", Some(APP)))
         .await
         .unwrap();
     assert_eq!(
@@ -54,11 +62,11 @@ async fn handshake_checks_protocol_replies_and_close_codes() {
         serde_json::json!({"type": "subscribed", "topics": ["user:42"]})
     );
     assert_eq!(
-        json(&session.on_text(r#"{"type":"ping"}"#).await[0])["type"],
+        json(&session.on_text(r#"{"type":"ping"}"#).await.next().unwrap())["type"],
         "pong"
     );
     assert_eq!(
-        json(&session.on_text("nope").await[0])["code"],
+        json(&session.on_text("nope").await.next().unwrap())["code"],
         "invalid_message"
     );
 
@@ -74,7 +82,7 @@ async fn handshake_checks_protocol_replies_and_close_codes() {
         r#"{{"type":"subscribe","topics":["orders"],"last_event_ids":{{"orders":"{}"}}}}"#,
         first.id
     );
-    let replies = session.on_text(&subscribe).await;
+    let replies: Vec<Bytes> = session.on_text(&subscribe).await.collect();
     let kinds: Vec<Value> = replies.iter().map(|r| json(r)["type"].clone()).collect();
     assert_eq!(
         kinds,

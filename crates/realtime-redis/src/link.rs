@@ -75,10 +75,6 @@ impl Link {
         }))
     }
 
-    pub(crate) fn inbox(&self) -> &Inbox {
-        &self.inbox
-    }
-
     pub(crate) fn connection(&self) -> ConnectionManager {
         self.connection.read().clone()
     }

@@ -61,7 +61,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
 if ARGV[6] ~= '' then
-  redis.call('PUBLISH', ARGV[6], 'v1 ' .. epoch .. ' ' .. offset .. ' 0\n' .. ARGV[4] .. '\n' .. ARGV[5])
+  redis.call('PUBLISH', ARGV[6], 'v1 ' .. epoch .. ' ' .. string.format('%d', offset) .. ' 0\n' .. ARGV[4] .. '\n' .. ARGV[5])
 end
 return {epoch, offset}
 ";

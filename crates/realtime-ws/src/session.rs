@@ -31,7 +31,7 @@ pub(crate) async fn run(
     let keepalive_every = keepalive_interval.unwrap_or(Duration::from_secs(3_600));
     let mut keepalive = interval_at(Instant::now() + keepalive_every, keepalive_every);
     keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let greeting = vec![session.greeting()];
+    let greeting = [session.greeting()];
     let mut outcome = write(&mut socket, greeting, write_timeout).await;
     while matches!(outcome, Outcome::Continue) {
         outcome = tokio::select! {
@@ -46,14 +46,14 @@ pub(crate) async fn run(
                     write(&mut socket, replies, write_timeout).await
                 }
                 Some(Ok(Frame::Binary(_))) => {
-                    write(&mut socket, vec![session.binary_refused()], write_timeout).await
+                    write(&mut socket, [session.binary_refused()], write_timeout).await
                 }
                 Some(Ok(_)) => Outcome::Continue,
                 Some(Err(error)) => read_failure(error),
             },
             _ = ping.tick() => timed_write(write_timeout, socket.send(Frame::Ping(Bytes::new()))).await,
             _ = keepalive.tick(), if keepalive_interval.is_some() => {
-                write(&mut socket, vec![session.keepalive()], write_timeout).await
+                write(&mut socket, [session.keepalive()], write_timeout).await
             }
         };
     }
@@ -89,24 +89,34 @@ fn read_failure(error: axum::Error) -> Outcome {
     }
 }
 
-/// Writes `messages` as text frames and flushes once (and every [`FLUSH_BYTES`] on the way,
-/// keeping the write buffer within `max_write_buffer`): one system call for a burst.
-async fn write(socket: &mut WebSocket, messages: Vec<Bytes>, timeout: Duration) -> Outcome {
-    let write = async {
-        let mut unflushed = 0;
-        for message in messages {
-            if let Ok(text) = Utf8Bytes::try_from(message) {
-                unflushed += text.len();
-                socket.feed(Frame::Text(text)).await?;
+/// Writes `messages` as text frames, flushing every [`FLUSH_BYTES`] and at the end (one
+/// system call for a burst, the write buffer within `max_write_buffer`); each flushed chunk
+/// must go out within `timeout`, so a long replay to a client that reads is not cut.
+async fn write(
+    socket: &mut WebSocket,
+    messages: impl IntoIterator<Item = Bytes>,
+    timeout: Duration,
+) -> Outcome {
+    let mut messages = messages.into_iter().peekable();
+    while messages.peek().is_some() {
+        let chunk = async {
+            let mut unflushed = 0;
+            while unflushed < FLUSH_BYTES {
+                let Some(message) = messages.next() else {
+                    break;
+                };
+                if let Ok(text) = Utf8Bytes::try_from(message) {
+                    unflushed += text.len();
+                    socket.feed(Frame::Text(text)).await?;
+                }
             }
-            if unflushed >= FLUSH_BYTES {
-                socket.flush().await?;
-                unflushed = 0;
-            }
+            socket.flush().await
+        };
+        if let outcome @ (Outcome::Close(..) | Outcome::Gone) = timed_write(timeout, chunk).await {
+            return outcome;
         }
-        socket.flush().await
-    };
-    timed_write(timeout, write).await
+    }
+    Outcome::Continue
 }
 
 /// A write that must finish within `timeout`; a failed or late write ends the connection.

@@ -26,6 +26,26 @@ pub(super) struct Table {
     /// Serialises broker subscribes and unsubscribes (and a driver's resubscription), so a
     /// late unsubscribe cannot undo a subscribe.
     pub(super) ops: tokio::sync::Mutex<()>,
+    /// Whoever can publish to the broker can send unreadable frames: one log line a second.
+    log_gate: LogGate,
+}
+
+/// Opens at most once a second.
+#[derive(Default)]
+struct LogGate {
+    last: parking_lot::Mutex<Option<std::time::Instant>>,
+}
+
+impl LogGate {
+    fn open(&self) -> bool {
+        let mut last = self.last.lock();
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(1)) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
 }
 
 #[derive(Default)]
@@ -34,6 +54,8 @@ pub(super) struct Channel {
     /// The connection dropped since this channel was last confirmed subscribed: its
     /// subscribers are told they were interrupted once it is subscribed again.
     interrupted: bool,
+    /// Its broker unsubscribe waits in the queue.
+    pub(super) unsubscribe_queued: bool,
 }
 
 /// Held while a driver subscribes channels again, so no subscribe or unsubscribe of the
@@ -53,6 +75,7 @@ impl Inbox {
                 channels: RwLock::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
                 ops: tokio::sync::Mutex::new(()),
+                log_gate: LogGate::default(),
             }),
         }
     }
@@ -75,7 +98,9 @@ impl Inbox {
             }
             Err(error) => {
                 let backend = self.table.backend;
-                tracing::warn!(backend, channel, %error, "unreadable bus frame");
+                if self.table.log_gate.open() {
+                    tracing::warn!(backend, channel, %error, "unreadable bus frame (logged at most once a second)");
+                }
                 metrics::counter!(m::BUS_DECODE_ERRORS, "backend" => backend).increment(1);
                 for sender in entry.subscribers.values() {
                     sender.interrupted();

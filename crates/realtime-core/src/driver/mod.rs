@@ -73,11 +73,13 @@ pub trait BusDriver: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Closes the connection.
+    /// Closes the connection; `channels` are the ones still subscribed (their local
+    /// subscriptions have already ended), to unsubscribe if the backend needs to.
     ///
     /// # Behavior
-    /// Called once, by [`DriverBus`]'s close; afterwards the driver is not used again.
-    async fn close(&self) -> Result<()>;
+    /// Called once, by [`DriverBus`]'s close, without the inbox's lock held; afterwards the
+    /// driver is not used again.
+    async fn close(&self, channels: Vec<String>) -> Result<()>;
 }
 
 /// A [`Bus`] on a [`BusDriver`].
@@ -139,6 +141,31 @@ impl<D: BusDriver> DriverBus<D> {
     }
 }
 
+/// Queues `channel`'s broker unsubscribe once (the flag keeps the queue within one entry per
+/// channel, however often its last subscription comes and goes).
+fn queue_unsubscribe(
+    table: &inbox::Table,
+    channel: &str,
+    unsubscribe: &mpsc::UnboundedSender<String>,
+) {
+    let mut channels = table.channels.write();
+    let Some(entry) = channels.get_mut(channel) else {
+        return;
+    };
+    if entry.subscribers.is_empty() && !entry.unsubscribe_queued {
+        entry.unsubscribe_queued = true;
+        if unsubscribe.send(channel.to_owned()).is_err() {
+            // The task that unsubscribes ended with its runtime: the channel stays subscribed
+            // at the broker (its frames are dropped here), which the log says.
+            tracing::warn!(
+                backend = table.backend,
+                channel,
+                "cannot queue a broker unsubscribe"
+            );
+        }
+    }
+}
+
 /// Unsubscribes channels whose last local subscription ended, if none came back meanwhile.
 async fn unsubscribe_emptied<D: BusDriver>(
     mut requests: mpsc::UnboundedReceiver<String>,
@@ -150,6 +177,9 @@ async fn unsubscribe_emptied<D: BusDriver>(
             return;
         };
         let _guard = inbox.lock().await;
+        if let Some(entry) = inbox.table.channels.write().get_mut(&channel) {
+            entry.unsubscribe_queued = false;
+        }
         if inbox.remove_if_empty(&channel)
             && let Err(error) = driver.unsubscribe(&channel).await
         {
@@ -180,18 +210,22 @@ impl<D: BusDriver> Bus for DriverBus<D> {
         self.check_open()?;
         let unsubscribe = self.unsubscriber();
         let _guard = self.inbox.lock().await;
+        // Closed while this waited for the lock: the table is gone, nothing may join it.
+        self.check_open()?;
         let id = self.inbox.next_id();
         let table = Arc::downgrade(&self.inbox.table);
         let name = channel.to_owned();
+        let queue = unsubscribe.clone();
         let (sender, subscription) =
             BusSubscription::channel(self.inbox.table.capacity, move || {
                 let Some(table) = table.upgrade() else { return };
-                let now_empty = table.channels.write().get_mut(&name).is_some_and(|c| {
-                    c.subscribers.remove(&id);
-                    c.subscribers.is_empty()
-                });
-                if now_empty {
-                    let _ = unsubscribe.send(name);
+                let removed = table
+                    .channels
+                    .write()
+                    .get_mut(&name)
+                    .and_then(|c| c.subscribers.remove(&id));
+                if removed.is_some() {
+                    queue_unsubscribe(&table, &name, &queue);
                 }
             });
         let first = {
@@ -201,7 +235,17 @@ impl<D: BusDriver> Bus for DriverBus<D> {
             entry.subscribers.len() == 1
         };
         if first && let Err(error) = self.driver.subscribe(channel).await {
-            self.inbox.table.channels.write().remove(channel);
+            // The broker may have applied it anyway: leave it to the unsubscribe queue.
+            let removed = self
+                .inbox
+                .table
+                .channels
+                .write()
+                .get_mut(channel)
+                .and_then(|c| c.subscribers.remove(&id));
+            if removed.is_some() {
+                queue_unsubscribe(&self.inbox.table, channel, &unsubscribe);
+            }
             return Err(error);
         }
         Ok(subscription)
@@ -228,9 +272,12 @@ impl<D: BusDriver> Bus for DriverBus<D> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let result = self.driver.close().await;
-        // Dropping the senders ends the subscriptions once they are drained.
-        self.inbox.table.channels.write().clear();
-        result
+        let channels = {
+            let _guard = self.inbox.lock().await;
+            // Dropping the senders ends the subscriptions once they are drained.
+            let mut table = self.inbox.table.channels.write();
+            table.drain().map(|(name, _)| name).collect()
+        };
+        self.driver.close(channels).await
     }
 }

@@ -126,7 +126,7 @@ impl BusDriver for MemoryDriver {
         Reach::Process
     }
 
-    async fn close(&self) -> Result<()> {
+    async fn close(&self, _channels: Vec<String>) -> Result<()> {
         let mut channels = self.broker.channels.write();
         for connections in channels.values_mut() {
             connections.remove(&self.connection);

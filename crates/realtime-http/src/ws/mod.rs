@@ -22,7 +22,7 @@ use realtime_core::{ChannelRequest, Manager, SubscribeRequest};
 
 pub use config::WsConfig;
 pub use origin::{OriginCheck, OriginPolicy};
-pub use session::{Outgoing, WsSession, close_code};
+pub use session::{Outgoing, Replies, WsSession, close_code};
 pub use topics::{TopicError, check_topic, parse_topics};
 
 use crate::error::ApiError;
@@ -104,11 +104,14 @@ impl WsEndpoint {
         response
     }
 
-    /// The checks after the adapter validated the upgrade headers: the topics (400
+    /// The checks after the adapter validated the upgrade headers: the origin again, the topics (400
     /// `invalid_topic`), `tenant`/`subject` (400 `invalid_request` when repeated), the
     /// authorization hook (401/403), then the subscription (503 `too_many_connections`…).
     /// Subscribing before the upgrade lets a full instance answer 503, not a dead socket.
     pub async fn accept(&self, parts: Parts) -> Result<WsSession, ApiError> {
+        // Checked here too, so an adapter that forgets it cannot open the door to cross-site
+        // WebSocket hijacking.
+        self.check_origin(&parts)?;
         let config = &self.shared.config;
         let query = Query::parse(parts.uri.query().unwrap_or_default());
         let raw_topics = query.all(&config.topics_param);

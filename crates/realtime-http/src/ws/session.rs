@@ -1,13 +1,13 @@
 //! One connection's protocol after the upgrade, with no socket I/O.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::request::Parts;
 use realtime_core::auth::{Authorize, Rejection};
-use realtime_core::{ChannelRequest, Client, CloseReason, Message, SubscribeRequest};
+use realtime_core::{ChannelRequest, Client, CloseReason, Message, SharedEvent, SubscribeRequest};
 
 use super::Shared;
 use super::protocol::{ClientMessage, ServerMessage};
@@ -40,6 +40,42 @@ pub enum Outgoing {
     Close(u16, &'static str),
 }
 
+/// The messages answering one client message, in order. A replay's events are encoded as
+/// they are taken, so a long replay is not held twice.
+#[derive(Debug, Default)]
+pub struct Replies {
+    items: VecDeque<Reply>,
+}
+
+#[derive(Debug)]
+enum Reply {
+    Ready(Bytes),
+    Event(SharedEvent),
+}
+
+impl Replies {
+    fn one(message: Bytes) -> Self {
+        Replies {
+            items: VecDeque::from([Reply::Ready(message)]),
+        }
+    }
+
+    fn push(&mut self, message: Bytes) {
+        self.items.push_back(Reply::Ready(message));
+    }
+}
+
+impl Iterator for Replies {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        match self.items.pop_front()? {
+            Reply::Ready(message) => Some(message),
+            Reply::Event(event) => Some(event.message()),
+        }
+    }
+}
+
 /// One accepted WebSocket connection: its client and what the protocol says to write.
 #[derive(Debug)]
 pub struct WsSession {
@@ -57,8 +93,8 @@ fn encode(message: &Message) -> Option<Bytes> {
     }
 }
 
-fn error(code: &str, message: &str) -> Vec<Bytes> {
-    vec![ServerMessage::Error { code, message }.encode()]
+fn error(code: &str, message: &str) -> Replies {
+    Replies::one(ServerMessage::Error { code, message }.encode())
 }
 
 impl WsSession {
@@ -131,19 +167,19 @@ impl WsSession {
 
     /// Answers one text message from the client: the messages to write back, in order. A bad
     /// message gets an `error` message; it never ends the connection.
-    pub async fn on_text(&mut self, text: &str) -> Vec<Bytes> {
+    pub async fn on_text(&mut self, text: &str) -> Replies {
         let message: ClientMessage = match serde_json::from_str(text) {
             Ok(message) => message,
             Err(e) => return error("invalid_message", &format!("not a protocol message: {e}")),
         };
         match message {
-            ClientMessage::Ping => vec![ServerMessage::Pong.encode()],
+            ClientMessage::Ping => Replies::one(ServerMessage::Pong.encode()),
             ClientMessage::Unsubscribe { topics } => {
                 let left: Vec<String> = topics
                     .into_iter()
                     .filter(|t| self.client.leave(t))
                     .collect();
-                vec![ServerMessage::Unsubscribed { topics: &left }.encode()]
+                Replies::one(ServerMessage::Unsubscribed { topics: &left }.encode())
             }
             ClientMessage::Subscribe {
                 topics,
@@ -156,7 +192,7 @@ impl WsSession {
         &mut self,
         topics: Vec<String>,
         last_event_ids: std::collections::HashMap<String, String>,
-    ) -> Vec<Bytes> {
+    ) -> Replies {
         let config = &self.shared.config;
         let too_many = format!("at most {} topics per connection", config.max_topic_count);
         let mut wanted: Vec<String> = Vec::new();
@@ -205,10 +241,14 @@ impl WsSession {
         }
         match self.client.join(new).await {
             Ok(replays) => {
-                let mut replies = Vec::new();
-                for replay in &replays {
-                    replies.extend(replay.gap.as_ref().map(realtime_core::message::encode_gap));
-                    replies.extend(replay.events.iter().map(|e| e.message()));
+                let mut replies = Replies::default();
+                for replay in replays {
+                    if let Some(gap) = &replay.gap {
+                        replies.push(realtime_core::message::encode_gap(gap));
+                    }
+                    replies
+                        .items
+                        .extend(replay.events.into_iter().map(Reply::Event));
                 }
                 replies.push(ServerMessage::Subscribed { topics: &wanted }.encode());
                 replies
