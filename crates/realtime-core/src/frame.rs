@@ -67,20 +67,42 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
-/// The event's fields other than its channel, position and payload.
-#[derive(Serialize, Deserialize)]
+/// The event's fields other than its channel, position and payload, as read.
+#[derive(Deserialize)]
 struct Fields {
-    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "t", default)]
     tenant: Option<String>,
-    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "s", default)]
     subject: Option<String>,
-    #[serde(rename = "y", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "y", default)]
     event_type: Option<String>,
-    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "r", default)]
     retry_ms: Option<u32>,
     /// Nanoseconds since the Unix epoch (fits a u64 until 2554).
     #[serde(rename = "ts")]
     timestamp_ns: u64,
+}
+
+/// The same fields, as written (borrowed: nothing is copied to write them).
+#[derive(Serialize)]
+struct FieldsRef<'a> {
+    #[serde(rename = "t", skip_serializing_if = "Option::is_none")]
+    tenant: &'a Option<String>,
+    #[serde(rename = "s", skip_serializing_if = "Option::is_none")]
+    subject: &'a Option<String>,
+    #[serde(rename = "y", skip_serializing_if = "Option::is_none")]
+    event_type: &'a Option<String>,
+    #[serde(rename = "r", skip_serializing_if = "Option::is_none")]
+    retry_ms: Option<u32>,
+    #[serde(rename = "ts")]
+    timestamp_ns: u64,
+}
+
+impl FieldsRef<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        // Strings, integers and options: serialising cannot fail.
+        serde_json::to_writer(out, self).unwrap_or_default();
+    }
 }
 
 fn nanos(t: SystemTime) -> u64 {
@@ -89,26 +111,42 @@ fn nanos(t: SystemTime) -> u64 {
         .unwrap_or_default()
 }
 
-fn fields_json(fields: &Fields, out: &mut Vec<u8>) {
-    // Strings, integers and options: serialising cannot fail.
-    serde_json::to_writer(out, fields).unwrap_or_default();
-}
-
 /// The JSON object of an event's fields before it is stored: what a store keeps beside the
 /// payload, and what its script puts in a frame's second part.
 pub fn encode_fields(event: &NewEvent) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
-    fields_json(
-        &Fields {
-            tenant: event.tenant.clone(),
-            subject: event.subject.clone(),
-            event_type: event.event_type.clone(),
-            retry_ms: event.retry_ms,
-            timestamp_ns: nanos(event.timestamp),
-        },
+    let NewEvent {
+        tenant,
+        subject,
+        event_type,
+        retry_ms,
+        timestamp,
+        ..
+    } = event;
+    write_fields(
         &mut out,
+        [tenant, subject, event_type],
+        *retry_ms,
+        *timestamp,
     );
     out
+}
+
+/// Writes the fields object (tenant, subject and type, retry, timestamp).
+fn write_fields(
+    out: &mut Vec<u8>,
+    [tenant, subject, event_type]: [&Option<String>; 3],
+    retry_ms: Option<u32>,
+    timestamp: SystemTime,
+) {
+    FieldsRef {
+        tenant,
+        subject,
+        event_type,
+        retry_ms,
+        timestamp_ns: nanos(timestamp),
+    }
+    .write(out);
 }
 
 /// Rebuilds an event from its channel, position, fields object and payload.
@@ -142,16 +180,8 @@ pub fn encode(event: &Event, origin: Origin) -> Vec<u8> {
     let mut out = header(event.id, origin).into_bytes();
     out.reserve(80 + event.data.len());
     out.push(b'\n');
-    fields_json(
-        &Fields {
-            tenant: event.tenant.clone(),
-            subject: event.subject.clone(),
-            event_type: event.event_type.clone(),
-            retry_ms: event.retry_ms,
-            timestamp_ns: nanos(event.timestamp),
-        },
-        &mut out,
-    );
+    let routing = [&event.tenant, &event.subject, &event.event_type];
+    write_fields(&mut out, routing, event.retry_ms, event.timestamp);
     out.push(b'\n');
     out.extend_from_slice(&event.data);
     out

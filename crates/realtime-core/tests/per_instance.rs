@@ -14,16 +14,8 @@ use realtime_core::{GapReason, InMemoryBus, Position, PublishRequest, SubscribeR
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_reaches_the_other_instance_once_and_resumes_exactly_there_only() {
-    let broker = InMemoryBus::new();
-    let a = per_instance(Arc::new(broker.connect()), Duration::from_secs(60));
-    let b = per_instance(Arc::new(broker.connect()), Duration::from_secs(60));
-    let mut client = a
-        .subscribe(SubscribeRequest::channel("c"))
-        .await
-        .unwrap()
-        .client;
     // B listens too, so its history of the channel holds A's events (under B's positions).
-    let _on_b = b.subscribe(SubscribeRequest::channel("c")).await.unwrap();
+    let (a, b, mut client, _on_b) = two_listening_instances().await;
     for i in 0..20 {
         let via = if i % 2 == 0 { &a } else { &b };
         via.publish(PublishRequest::new("c", format!("{i}")))
@@ -129,19 +121,7 @@ async fn a_client_back_within_the_linger_resumes_exactly_and_after_it_gets_a_gap
 /// into a `lost` gap once the hole had been awaited.)
 #[tokio::test(start_paused = true)]
 async fn two_publishers_on_a_channel_open_no_hole() {
-    let broker = InMemoryBus::new();
-    let a = per_instance(Arc::new(broker.connect()), Duration::from_secs(60));
-    let b = per_instance(Arc::new(broker.connect()), Duration::from_secs(60));
-    let mut on_a = a
-        .subscribe(SubscribeRequest::channel("c"))
-        .await
-        .unwrap()
-        .client;
-    let mut on_b = b
-        .subscribe(SubscribeRequest::channel("c"))
-        .await
-        .unwrap()
-        .client;
+    let (a, b, mut on_a, mut on_b) = two_listening_instances().await;
     for i in 0..20 {
         let via = if i % 2 == 0 { &a } else { &b };
         via.publish(PublishRequest::new("c", format!("{i}")))

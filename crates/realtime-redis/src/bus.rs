@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use realtime_core::driver::{BusDriver, DriverBus, Inbox};
-use realtime_core::{Bus, BusSubscription, Event, Origin, PublishTarget, Reach, Result};
+use realtime_core::driver::{BusDriver, DriverBus, Inbox, OnDriver};
+use realtime_core::{Bus, PublishTarget, Reach, Result};
 use redis::aio::ConnectionManager;
 
 use crate::config::{RedisBusConfig, server_of};
@@ -187,29 +187,8 @@ impl Drop for RedisDriver {
     }
 }
 
-#[async_trait]
-impl Bus for RedisBus {
-    async fn publish(&self, event: &Event, origin: Origin) -> Result<()> {
-        self.bus.publish(event, origin).await
-    }
-
-    async fn subscribe(&self, channel: &str) -> Result<BusSubscription> {
-        self.bus.subscribe(channel).await
-    }
-
-    fn reach(&self) -> Reach {
-        Reach::Network
-    }
-
-    fn publish_target(&self, channel: &str) -> Option<PublishTarget> {
-        self.bus.publish_target(channel)
-    }
-
-    async fn check(&self) -> Result<()> {
-        self.bus.check().await
-    }
-
-    async fn close(&self) -> Result<()> {
-        self.bus.close().await
+impl OnDriver for RedisBus {
+    fn driver_bus(&self) -> &dyn Bus {
+        &self.bus
     }
 }

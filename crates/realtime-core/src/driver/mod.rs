@@ -82,6 +82,41 @@ pub trait BusDriver: Send + Sync + 'static {
     async fn close(&self, channels: Vec<String>) -> Result<()>;
 }
 
+/// A backend's bus type that wraps a [`DriverBus`] for its own constructors and accessors (as
+/// `InMemoryBus` and `RedisBus` do): implementing this gives it [`Bus`], every method
+/// forwarded.
+pub trait OnDriver: Send + Sync + 'static {
+    /// The bus every [`Bus`] method is forwarded to.
+    fn driver_bus(&self) -> &dyn Bus;
+}
+
+#[async_trait]
+impl<T: OnDriver> Bus for T {
+    async fn publish(&self, event: &Event, origin: Origin) -> Result<()> {
+        self.driver_bus().publish(event, origin).await
+    }
+
+    async fn subscribe(&self, channel: &str) -> Result<BusSubscription> {
+        self.driver_bus().subscribe(channel).await
+    }
+
+    fn reach(&self) -> Reach {
+        self.driver_bus().reach()
+    }
+
+    fn publish_target(&self, channel: &str) -> Option<PublishTarget> {
+        self.driver_bus().publish_target(channel)
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.driver_bus().check().await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.driver_bus().close().await
+    }
+}
+
 /// A [`Bus`] on a [`BusDriver`].
 pub struct DriverBus<D> {
     driver: Arc<D>,

@@ -6,11 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 
-use crate::bus::{Bus, BusSubscription, PublishTarget};
-use crate::driver::{BusDriver, DriverBus, Inbox};
+use crate::bus::Bus;
+use crate::driver::{BusDriver, DriverBus, Inbox, OnDriver};
 use crate::error::Result;
-use crate::event::Event;
-use crate::frame::Origin;
 use crate::history::Reach;
 
 /// Default queue length of one subscription; a subscriber further behind is told it was
@@ -136,29 +134,8 @@ impl BusDriver for MemoryDriver {
     }
 }
 
-#[async_trait]
-impl Bus for InMemoryBus {
-    async fn publish(&self, event: &Event, origin: Origin) -> Result<()> {
-        self.bus.publish(event, origin).await
-    }
-
-    async fn subscribe(&self, channel: &str) -> Result<BusSubscription> {
-        self.bus.subscribe(channel).await
-    }
-
-    fn reach(&self) -> Reach {
-        Reach::Process
-    }
-
-    fn publish_target(&self, channel: &str) -> Option<PublishTarget> {
-        self.bus.publish_target(channel)
-    }
-
-    async fn check(&self) -> Result<()> {
-        self.bus.check().await
-    }
-
-    async fn close(&self) -> Result<()> {
-        self.bus.close().await
+impl OnDriver for InMemoryBus {
+    fn driver_bus(&self) -> &dyn Bus {
+        &self.bus
     }
 }

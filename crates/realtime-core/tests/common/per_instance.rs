@@ -77,3 +77,22 @@ pub async fn poll(what: &str, mut condition: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// Two instances with per-instance history on one in-memory broker, each with a client on
+/// channel `c` (the one on B only keeps B listening).
+pub async fn two_listening_instances() -> (Manager, Manager, Client, Client) {
+    let broker = realtime_core::InMemoryBus::new();
+    let a = per_instance(Arc::new(broker.connect()), Duration::from_secs(60));
+    let b = per_instance(Arc::new(broker.connect()), Duration::from_secs(60));
+    let on_a = a
+        .subscribe(SubscribeRequest::channel("c"))
+        .await
+        .unwrap()
+        .client;
+    let on_b = b
+        .subscribe(SubscribeRequest::channel("c"))
+        .await
+        .unwrap()
+        .client;
+    (a, b, on_a, on_b)
+}

@@ -33,17 +33,22 @@ async fn instance(url: &str) -> Instance {
     instance_with(url, true).await
 }
 
-async fn instance_with(url: &str, detect_restarts: bool) -> Instance {
-    let mut store = RedisStoreConfig::default();
-    store.url = url.into();
-    store.detect_restarts = detect_restarts;
-    store.operation_timeout = Duration::from_secs(1);
+/// A bus that notices an outage within a second and retries every two at most.
+async fn connect_bus(url: &str) -> Arc<RedisBus> {
     let mut bus = RedisBusConfig::default();
     bus.url = url.into();
     bus.operation_timeout = Duration::from_secs(1);
     bus.health_interval = Duration::from_millis(250);
     bus.max_reconnect_backoff = Duration::from_secs(2);
-    let bus = Arc::new(RedisBus::connect(bus).await.unwrap());
+    Arc::new(RedisBus::connect(bus).await.unwrap())
+}
+
+async fn instance_with(url: &str, detect_restarts: bool) -> Instance {
+    let mut store = RedisStoreConfig::default();
+    store.url = url.into();
+    store.detect_restarts = detect_restarts;
+    store.operation_timeout = Duration::from_secs(1);
+    let bus = connect_bus(url).await;
     let mut config = ManagerConfig::default();
     config.client_buffer = 4_096;
     let manager = Manager::builder()

@@ -7,12 +7,7 @@ use realtime_core::History;
 use super::*;
 
 async fn per_instance(url: &str) -> Instance {
-    let mut bus = RedisBusConfig::default();
-    bus.url = url.into();
-    bus.operation_timeout = Duration::from_secs(1);
-    bus.health_interval = Duration::from_millis(250);
-    bus.max_reconnect_backoff = Duration::from_secs(2);
-    let bus = Arc::new(RedisBus::connect(bus).await.unwrap());
+    let bus = connect_bus(url).await;
     let mut config = ManagerConfig::default();
     config.client_buffer = 4_096;
     config.history = History::PerInstance;
