@@ -1,0 +1,92 @@
+//! The endpoint: request → authorization → subscription → event stream.
+
+use std::sync::Arc;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use futures_util::StreamExt;
+use http::request::Parts;
+use realtime_core::auth::Authorize;
+use realtime_core::{Manager, Result};
+use realtime_http::{SseConfig, SseEndpoint};
+
+use crate::request::{error_response, parts_of};
+
+/// The SSE endpoint on actix-web: glue over [`SseEndpoint`]. Cheap to clone (one per worker).
+#[derive(Clone, Debug)]
+pub struct SseHandler {
+    endpoint: Arc<SseEndpoint>,
+}
+
+/// Builds an [`SseHandler`].
+#[derive(Debug)]
+pub struct SseHandlerBuilder {
+    manager: Manager,
+    config: SseConfig,
+    authorize: Option<Authorize<Parts>>,
+}
+
+impl SseHandlerBuilder {
+    /// Uses `config` (default: [`SseConfig::default`]).
+    pub fn config(mut self, config: SseConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Runs `authorize` before every subscription, on the request head as
+    /// [`http::request::Parts`]; its grant sets the tenant and subject.
+    pub fn authorize(mut self, authorize: Authorize<Parts>) -> Self {
+        self.authorize = Some(authorize);
+        self
+    }
+
+    /// Validates the configuration.
+    pub fn build(self) -> Result<SseHandler> {
+        Ok(SseHandler {
+            endpoint: Arc::new(SseEndpoint::new(self.manager, self.config, self.authorize)?),
+        })
+    }
+}
+
+impl SseHandler {
+    /// A builder for an endpoint serving `manager`'s channels.
+    pub fn builder(manager: Manager) -> SseHandlerBuilder {
+        SseHandlerBuilder {
+            manager,
+            config: SseConfig::default(),
+            authorize: None,
+        }
+    }
+
+    /// `GET path` answered by this endpoint: `App::new().service(handler.resource("/events"))`.
+    pub fn resource(&self, path: &str) -> Resource {
+        let this = self.clone();
+        web::resource(path).route(web::get().to(move |request: HttpRequest| {
+            let this = this.clone();
+            async move { this.respond(&request).await }
+        }))
+    }
+
+    /// Answers one request: an event stream, or a JSON error.
+    pub async fn respond(&self, request: &HttpRequest) -> HttpResponse {
+        let parts = parts_of(request);
+        match self.endpoint.open(&parts).await {
+            Ok(stream) => {
+                let mut response = HttpResponse::Ok();
+                for (name, value) in SseEndpoint::HEADERS {
+                    if let (Ok(name), Ok(value)) = (
+                        HeaderName::from_bytes(name.as_str().as_bytes()),
+                        HeaderValue::from_bytes(value.as_bytes()),
+                    ) {
+                        response.insert_header((name, value));
+                    }
+                }
+                // The stream never fails; actix wants the error type spelled out.
+                response.streaming(stream.map(|chunk| {
+                    Ok::<_, actix_web::Error>(chunk.unwrap_or_else(|never| match never {}))
+                }))
+            }
+            Err(error) => error_response(&error),
+        }
+    }
+}
