@@ -24,6 +24,7 @@
 //! ```
 
 mod error;
+mod head;
 mod query;
 mod routing;
 mod sse_config;
@@ -31,6 +32,7 @@ mod stream;
 pub mod ws;
 
 pub use error::ApiError;
+pub use head::request_head;
 pub use query::{Query, resume_position};
 pub use routing::settle_routing;
 pub use sse_config::SseConfig;

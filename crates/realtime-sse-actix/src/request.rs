@@ -6,27 +6,17 @@ use actix_web::{HttpRequest, HttpResponse};
 use http::request::Parts;
 use realtime_http::ApiError;
 
-/// The request head as [`Parts`], what the neutral layer reads. Header values are copied as
-/// bytes; a header actix accepted but `http` refuses is left out (none is, in practice).
+/// The request head as [`Parts`], what the neutral layer reads.
 pub fn parts_of(request: &HttpRequest) -> Parts {
-    let mut builder = http::Request::builder()
-        .method(request.method().as_str())
-        .uri(request.uri().to_string());
-    for (name, value) in request.headers() {
-        builder = builder.header(name.as_str(), value.as_bytes());
-    }
-    let (parts, ()) = match builder.body(()) {
-        Ok(request) => request.into_parts(),
-        // Only a header `http` refuses gets here: the head without its headers.
-        Err(_) => {
-            let fallback = http::Request::builder()
-                .method(request.method().as_str())
-                .uri(request.uri().to_string())
-                .body(());
-            fallback.unwrap_or_default().into_parts()
-        }
-    };
-    parts
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    realtime_http::request_head(
+        request.method().as_str(),
+        &request.uri().to_string(),
+        headers,
+    )
 }
 
 /// The JSON error response of `error` (status, `{"error":…,"message":…}`, `Retry-After` when

@@ -1,0 +1,143 @@
+//! The upgrade: origin, headers, topics and authorization are checked before it.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use http::request::Parts;
+use realtime_core::auth::Authorize;
+use realtime_core::{Manager, Result};
+use realtime_http::ApiError;
+use realtime_http::ws::{WsConfig, WsEndpoint};
+
+use crate::session;
+
+/// The WebSocket endpoint on actix-web. Cheap to clone (one per worker).
+#[derive(Clone, Debug)]
+pub struct WsHandler {
+    endpoint: WsEndpoint,
+}
+
+/// Builds a [`WsHandler`].
+#[derive(Debug)]
+pub struct WsHandlerBuilder {
+    manager: Manager,
+    config: WsConfig,
+    authorize: Option<Authorize<Parts>>,
+}
+
+impl WsHandlerBuilder {
+    /// Uses `config` (default: [`WsConfig::default`]).
+    pub fn config(mut self, config: WsConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Runs `authorize` before every upgrade, and again for every in-band `subscribe` with the
+    /// topics it adds (see `realtime-ws`).
+    pub fn authorize(mut self, authorize: Authorize<Parts>) -> Self {
+        self.authorize = Some(authorize);
+        self
+    }
+
+    /// Validates the configuration.
+    pub fn build(self) -> Result<WsHandler> {
+        Ok(WsHandler {
+            endpoint: WsEndpoint::new(self.manager, self.config, self.authorize)?,
+        })
+    }
+}
+
+/// An actix response from the neutral layer's.
+fn respond(neutral: http::Response<bytes::Bytes>) -> HttpResponse {
+    let status = StatusCode::from_u16(neutral.status().as_u16())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    for (name, value) in neutral.headers() {
+        response.insert_header((name.as_str(), value.as_bytes()));
+    }
+    response.body(neutral.into_body())
+}
+
+impl WsHandler {
+    /// A builder for an endpoint serving `manager`'s channels.
+    pub fn builder(manager: Manager) -> WsHandlerBuilder {
+        WsHandlerBuilder {
+            manager,
+            config: WsConfig::default(),
+            authorize: None,
+        }
+    }
+
+    /// `GET path` answered by this endpoint: `App::new().service(handler.resource("/ws"))`.
+    pub fn resource(&self, path: &str) -> Resource {
+        let this = self.clone();
+        web::resource(path).route(
+            web::get().to(move |request: HttpRequest, body: web::Payload| {
+                let this = this.clone();
+                async move { this.respond(request, body).await }
+            }),
+        )
+    }
+
+    /// Answers one request: the upgrade, or a JSON error.
+    pub async fn respond(&self, request: HttpRequest, body: web::Payload) -> HttpResponse {
+        match self.open(request, body).await {
+            Ok(response) => response,
+            Err(error) => respond(error.to_response()),
+        }
+    }
+
+    async fn open(
+        &self,
+        request: HttpRequest,
+        body: web::Payload,
+    ) -> Result<HttpResponse, ApiError> {
+        let headers = request
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes()));
+        let parts = realtime_http::request_head(
+            request.method().as_str(),
+            &request.uri().to_string(),
+            headers,
+        );
+        let endpoint = &self.endpoint;
+        endpoint.check_origin(&parts)?;
+        if !parts.headers.contains_key(http::header::UPGRADE) {
+            return Ok(respond(WsEndpoint::upgrade_required()));
+        }
+        // The upgrade headers: 405 for a method other than GET, else 400, as on axum.
+        if let Err(error) = actix_http::ws::verify_handshake(request.head()) {
+            let status = match error {
+                actix_http::ws::HandshakeError::GetMethodRequired => {
+                    http::StatusCode::METHOD_NOT_ALLOWED
+                }
+                _ => http::StatusCode::BAD_REQUEST,
+            };
+            return Err(ApiError::new(status, "invalid_upgrade", error.to_string()));
+        }
+        let session = endpoint.accept(parts).await?;
+        let (response, socket, messages) = actix_ws::handle(&request, body).map_err(|error| {
+            ApiError::new(
+                http::StatusCode::BAD_REQUEST,
+                "invalid_upgrade",
+                error.to_string(),
+            )
+        })?;
+        let config = endpoint.config();
+        let messages = messages
+            .max_frame_size(config.read_limit)
+            .aggregate_continuations()
+            .max_continuation_size(config.read_limit);
+        actix_web::rt::spawn(session::run(
+            socket,
+            messages,
+            session,
+            session::Timing {
+                write_timeout: config.write_timeout,
+                heartbeat: config.heartbeat_interval,
+                keepalive: config.keepalive_interval,
+            },
+        ));
+        Ok(response)
+    }
+}
