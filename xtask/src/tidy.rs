@@ -83,14 +83,33 @@ fn conformance_macro_lists_every_suite_function() {
     let mut functions = Vec::new();
     let mut files = Vec::new();
     rust_files(&root, &mut files);
+    let mut transport = Vec::new();
     for file in files {
+        // The transport suite has its own macro.
+        let list = if file.starts_with(root.join("transport")) {
+            &mut transport
+        } else {
+            &mut functions
+        };
         for line in read(&file).lines() {
             if let Some(rest) = line.strip_prefix("pub async fn ") {
-                functions.push(rest.split('(').next().unwrap_or_default().to_owned());
+                list.push(rest.split('(').next().unwrap_or_default().to_owned());
             }
         }
     }
     assert!(functions.len() >= 20, "found only {functions:?}");
+    assert!(transport.len() >= 8, "found only {transport:?}");
+    let transport_macro = read(&root.join("transport/mod.rs"));
+    let transport_list = transport_macro
+        .split("(@each $serve, #[$test];")
+        .nth(1)
+        .expect("transport macro list");
+    for name in &transport {
+        assert!(
+            transport_list.contains(name.as_str()),
+            "transport_tests! misses {name}"
+        );
+    }
     let macro_body = lib.split("(@each $backend;").nth(1).expect("macro list");
     for name in &functions {
         assert!(lib.contains(&format!("\"{name}\"")), "ALL misses {name}");

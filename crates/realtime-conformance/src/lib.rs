@@ -35,6 +35,7 @@ mod store;
 mod support;
 pub mod tally;
 mod tenancy;
+pub mod transport;
 
 use std::sync::Arc;
 

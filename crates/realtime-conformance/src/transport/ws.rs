@@ -1,0 +1,127 @@
+//! The WebSocket endpoint, over its socket.
+
+use futures_util::SinkExt;
+use realtime_core::PublishRequest;
+use realtime_http::ws::close_code;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::client::{close_code as close_code_of, next_json, open_ws, send_json};
+use super::{ALLOWED_ORIGIN, Server};
+
+/// Before the upgrade: a foreign origin → 403 `origin_not_allowed`; a bad topic → 400
+/// `invalid_topic`; a plain GET → 426 `upgrade_required`.
+pub async fn ws_checks_before_the_upgrade(server: &Server) {
+    match open_ws(&server.ws("topics=a"), Some("https://evil.example")).await {
+        Err((status, body)) => assert_eq!(
+            (status, body["error"].as_str()),
+            (403, Some("origin_not_allowed"))
+        ),
+        Ok(_) => panic!("a foreign origin must be refused"),
+    }
+    match open_ws(&server.ws("topics=a*b"), Some(ALLOWED_ORIGIN)).await {
+        Err((status, body)) => {
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_topic"))
+            );
+        }
+        Ok(_) => panic!("a bad topic must be refused"),
+    }
+    let plain = reqwest::Client::new()
+        .get(format!("{}/ws", server.base))
+        .header("origin", ALLOWED_ORIGIN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET: {e}"));
+    assert_eq!(plain.status().as_u16(), 426);
+    assert_eq!(plain.headers()["upgrade"], "websocket");
+    let body: serde_json::Value = plain.json().await.unwrap_or_default();
+    assert_eq!(body["error"], "upgrade_required");
+}
+
+/// The protocol: `subscribed` first (every channel name SSE accepts), live events, an exact
+/// resume by `last_event_ids`, `ping` → `pong`, errors that keep the connection open.
+pub async fn ws_resume_and_protocol(server: &Server) {
+    let mut socket = open_ws(&server.ws("topics=user:42"), Some(ALLOWED_ORIGIN))
+        .await
+        .unwrap_or_else(|e| panic!("upgrade: {e:?}"));
+    assert_eq!(
+        next_json(&mut socket).await,
+        json!({"type": "subscribed", "topics": ["user:42"]})
+    );
+    let live = server
+        .manager
+        .publish(PublishRequest::new("user:42", "hello"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let event = next_json(&mut socket).await;
+    assert_eq!(
+        (
+            event["type"].as_str(),
+            event["id"].as_str(),
+            event["data"].as_str()
+        ),
+        (
+            Some("event"),
+            Some(live.id.to_token().as_str()),
+            Some("hello")
+        )
+    );
+    let first = server
+        .manager
+        .publish(PublishRequest::new("orders", "1"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    server
+        .manager
+        .publish(PublishRequest::new("orders", "2"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let subscribe = json!({"type": "subscribe", "topics": ["orders"],
+        "last_event_ids": {"orders": first.id.to_token()}});
+    send_json(&mut socket, subscribe).await;
+    let replayed = next_json(&mut socket).await;
+    assert_eq!(replayed["data"], "2", "exactly the missed event");
+    assert_eq!(next_json(&mut socket).await["type"], "subscribed");
+    send_json(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(next_json(&mut socket).await["type"], "pong");
+    send_json(
+        &mut socket,
+        json!({"type": "subscribe", "topics": ["bad*"]}),
+    )
+    .await;
+    assert_eq!(next_json(&mut socket).await["code"], "invalid_topic");
+    socket
+        .send(Message::Text("not json".into()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(next_json(&mut socket).await["code"], "invalid_message");
+}
+
+/// A message over the read limit closes the connection with 1009.
+pub async fn ws_too_big(server: &Server) {
+    let mut socket = open_ws(&server.ws("topics=a"), Some(ALLOWED_ORIGIN))
+        .await
+        .unwrap_or_else(|e| panic!("upgrade: {e:?}"));
+    next_json(&mut socket).await;
+    socket
+        .send(Message::Text("x".repeat(4096).into()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(close_code_of(&mut socket).await, Some(close_code::TOO_BIG));
+}
+
+/// Closing the manager closes every socket with 1001 (reconnect, possibly elsewhere).
+pub async fn ws_shutdown(server: &Server) {
+    let mut socket = open_ws(&server.ws("topics=a"), Some(ALLOWED_ORIGIN))
+        .await
+        .unwrap_or_else(|e| panic!("upgrade: {e:?}"));
+    next_json(&mut socket).await;
+    server
+        .manager
+        .close()
+        .await
+        .unwrap_or_else(|e| panic!("close: {e}"));
+    assert_eq!(close_code_of(&mut socket).await, Some(close_code::SHUTDOWN));
+}
