@@ -9,7 +9,7 @@ use crate::{Counts, run, run_counted, run_in, workspace_root};
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// Installs what the browser test needs (Chromium, the npm package), builds the demo and runs
-/// the test.
+/// the test against the demo on axum and on actix-web.
 pub(crate) fn test(counts: &mut Counts) -> Result<(), String> {
     ensure_chromium()?;
     if Command::new("node").arg("--version").output().is_err() {
@@ -27,14 +27,20 @@ pub(crate) fn test(counts: &mut Counts) -> Result<(), String> {
     let demo = target.join("debug/realtime-demo");
     let shots = target.join("browser");
     std::fs::create_dir_all(&shots).map_err(|e| format!("create {}: {e}", shots.display()))?;
-    let mut command = Command::new("node");
-    command
-        .args(["--test", "demo.test.mjs"])
-        .current_dir(&dir)
-        .env("DEMO_BIN", &demo)
-        .env("CHROMIUM", CHROMIUM)
-        .env("SCREENSHOT", shots.join("demo.png"));
-    run_counted(command, counts)
+    // The same test on each framework the demo runs on.
+    for (framework, args) in [("axum", ""), ("actix", "--framework actix")] {
+        eprintln!("xtask: browser test, demo on {framework}");
+        let mut command = Command::new("node");
+        command
+            .args(["--test", "demo.test.mjs"])
+            .current_dir(&dir)
+            .env("DEMO_BIN", &demo)
+            .env("DEMO_ARGS", args)
+            .env("CHROMIUM", CHROMIUM)
+            .env("SCREENSHOT", shots.join(format!("demo-{framework}.png")));
+        run_counted(command, counts)?;
+    }
+    Ok(())
 }
 
 fn ensure_chromium() -> Result<(), String> {

@@ -1,5 +1,6 @@
 // End-to-end: the demo page in headless Chromium. `cargo xtask test` builds the demo and runs
-// this with DEMO_BIN (the server binary) and SCREENSHOT (where to save a picture of the page).
+// this with DEMO_BIN (the server binary), DEMO_ARGS (more arguments for it, e.g. `--framework
+// actix`) and SCREENSHOT (where to save a picture of the page).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -13,7 +14,9 @@ let server, base, browser;
 before(async () => {
   const bin = process.env.DEMO_BIN;
   assert.ok(bin, "DEMO_BIN must name the realtime-demo binary");
-  server = spawn(bin, ["--addr", "127.0.0.1:0", "--retry-ms", String(RETRY_MS)], {
+  // DEMO_ARGS adds arguments, e.g. `--framework actix`: the same test on either framework.
+  const extra = (process.env.DEMO_ARGS ?? "").split(" ").filter((a) => a !== "");
+  server = spawn(bin, ["--addr", "127.0.0.1:0", "--retry-ms", String(RETRY_MS), ...extra], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   base = await new Promise((resolve, reject) => {
@@ -89,7 +92,9 @@ test(`${mode}: events arrive, and a cut stream resumes exactly from the last id`
 
   // The server ends every stream; while the browser waits to reconnect, three more events.
   const cut = await (await fetch(`${base}/admin/disconnect-all`, { method: "POST" })).json();
-  assert.equal(cut.disconnected, 1);
+  // This page's stream, and on actix-web possibly the closed page of the previous test too
+  // (actix notices a gone client only at its next write, a heartbeat).
+  assert.ok(cut.disconnected >= 1, JSON.stringify(cut));
   await eventually("browser away", async () => (await stats()).connections === 0);
   const missed = [];
   for (const n of [1, 2, 3]) missed.push(await publish(channel, `missed ${n}`));

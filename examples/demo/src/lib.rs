@@ -1,7 +1,8 @@
 //! # realtime-demo
 //!
 //! A server with everything wired, on the in-memory store and bus or (`--redis-url`) on Redis,
-//! where several demo processes share history and fan-out:
+//! where several demo processes share history and fan-out; on axum, or with
+//! `--framework actix` on actix-web (the same page and API):
 //! - `GET /` — a page that subscribes with `EventSource` (or, with `?mode=ws`, a WebSocket),
 //!   shows events and gap signals, resumes after a cut, and publishes from a form;
 //! - `GET /events?channel=…` — the SSE endpoint ([`realtime_sse_axum`]); the demo takes
@@ -18,6 +19,8 @@
 //! none; `/publish` takes only `application/json`, so a cross-site form cannot post to it),
 //! and an authorization hook instead of trusting `tenant`/`subject` from the query.
 
+mod actix;
+mod api;
 mod options;
 mod routes;
 
@@ -32,9 +35,9 @@ use realtime_redis::{RedisBus, RedisBusConfig, RedisStore, RedisStoreConfig};
 use realtime_sse_axum::{SseConfig, SseHandler};
 use realtime_ws::{WsConfig, WsHandler};
 
-pub use options::Options;
+pub use options::{Framework, Options};
 
-const PAGE: &str = include_str!("page.html");
+pub(crate) const PAGE: &str = include_str!("page.html");
 
 /// What the routes share.
 #[derive(Clone)]
@@ -88,18 +91,24 @@ pub fn app(manager: Manager) -> realtime_core::Result<Router> {
     app_with(manager, Options::default().retry_ms)
 }
 
-/// [`app`] announcing `retry_ms` as the SSE reconnection delay.
-pub fn app_with(manager: Manager, retry_ms: u32) -> realtime_core::Result<Router> {
+/// The demo's endpoint configurations (on either framework).
+pub(crate) fn endpoint_configs(retry_ms: u32) -> (SseConfig, WsConfig) {
     let mut sse_config = SseConfig::default();
     sse_config.retry_ms = retry_ms;
     // Demo only: trust the query for routing. Production code sets `authorize` instead.
     sse_config.routing_from_query = true;
-    let sse = SseHandler::builder(manager.clone())
-        .config(sse_config)
-        .build()?;
     let mut ws_config = WsConfig::default();
     ws_config.routing_from_query = true;
     ws_config.keepalive_interval = Some(std::time::Duration::from_secs(20));
+    (sse_config, ws_config)
+}
+
+/// [`app`] announcing `retry_ms` as the SSE reconnection delay.
+pub fn app_with(manager: Manager, retry_ms: u32) -> realtime_core::Result<Router> {
+    let (sse_config, ws_config) = endpoint_configs(retry_ms);
+    let sse = SseHandler::builder(manager.clone())
+        .config(sse_config)
+        .build()?;
     let ws = WsHandler::builder(manager.clone())
         .config(ws_config)
         .build()?;
@@ -121,7 +130,7 @@ pub fn app_with(manager: Manager, retry_ms: u32) -> realtime_core::Result<Router
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.
-async fn termination() {
+pub(crate) async fn termination() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -142,7 +151,8 @@ async fn termination() {
     interrupt.await;
 }
 
-/// Serves until Ctrl-C or SIGTERM, then closes the manager so every stream ends cleanly.
+/// Serves on axum until Ctrl-C or SIGTERM, then closes the manager so every stream ends
+/// cleanly. (`--framework actix`: see [`run_actix`].)
 pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let manager = manager(&options).await?;
     let app = app_with(manager.clone(), options.retry_ms)?;
@@ -165,4 +175,11 @@ pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         .drained_within(std::time::Duration::from_secs(5))
         .await;
     Ok(())
+}
+
+/// Serves on actix-web (`--framework actix`): the same page and API. Runs inside an actix
+/// `System` (see `main.rs`).
+pub async fn run_actix(options: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let manager = manager(&options).await?;
+    actix::run(options, manager).await
 }

@@ -1,11 +1,10 @@
-//! `cargo run --release -p realtime-demo [-- --addr HOST:PORT] [--retry-ms N]`
+//! `cargo run --release -p realtime-demo [-- --addr HOST:PORT] [--retry-ms N] [--framework actix]`
 
 use std::process::ExitCode;
 
-use realtime_demo::Options;
+use realtime_demo::{Framework, Options};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -20,7 +19,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match realtime_demo::run(options).await {
+    let served = match options.framework {
+        // actix-web runs in its own `System` (a runtime per worker thread).
+        Framework::Actix => {
+            actix_web::rt::System::new().block_on(realtime_demo::run_actix(options))
+        }
+        Framework::Axum => match tokio::runtime::Runtime::new() {
+            Ok(runtime) => runtime.block_on(realtime_demo::run(options)),
+            Err(error) => Err(error.into()),
+        },
+    };
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("realtime-demo: {error}");

@@ -21,6 +21,17 @@ pub struct Options {
     /// bus only, each process its own in-memory store) instead of in Redis (`shared`, the
     /// default). See [`realtime_core::History`].
     pub history: realtime_core::History,
+    /// The web framework serving the endpoints: `axum` (default) or `actix`.
+    pub framework: Framework,
+}
+
+/// The web framework the demo runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framework {
+    /// axum, with `realtime-sse-axum`'s lean `Server` (the default).
+    Axum,
+    /// actix-web 4, with `realtime-sse-actix` and `realtime-ws-actix`.
+    Actix,
 }
 
 impl Default for Options {
@@ -32,13 +43,14 @@ impl Default for Options {
             max_connections: 10_000,
             client_buffer: 256,
             history: realtime_core::History::Shared,
+            framework: Framework::Axum,
         }
     }
 }
 
 impl Options {
     /// Usage text.
-    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--history shared|per-instance] [--max-connections N] [--client-buffer N]";
+    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--framework axum|actix] [--history shared|per-instance] [--max-connections N] [--client-buffer N]";
 
     /// Parses the arguments (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
@@ -78,6 +90,15 @@ impl Options {
                             return Err(format!(
                                 "--history {other:?}: expected shared or per-instance"
                             ));
+                        }
+                    }
+                }
+                "--framework" => {
+                    options.framework = match value("--framework")?.as_str() {
+                        "axum" => Framework::Axum,
+                        "actix" => Framework::Actix,
+                        other => {
+                            return Err(format!("--framework {other:?}: expected axum or actix"));
                         }
                     }
                 }
@@ -123,5 +144,10 @@ mod tests {
             Ok(realtime_core::History::PerInstance)
         );
         assert!(parse(&["--history", "both"]).is_err());
+        assert_eq!(
+            parse(&["--framework", "actix"]).map(|o| o.framework),
+            Ok(Framework::Actix)
+        );
+        assert!(parse(&["--framework", "rocket"]).is_err());
     }
 }

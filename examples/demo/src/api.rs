@@ -1,0 +1,122 @@
+//! What the demo's own routes do, whatever framework serves them: the axum routes
+//! (`routes.rs`) and the actix-web ones (`actix.rs`) are thin wrappers.
+
+use http::StatusCode;
+use realtime_core::{Manager, PublishRequest};
+use realtime_http::ApiError;
+use serde::Deserialize;
+
+/// Largest `/publish` body read (the event's payload limit, 1 MiB, and room for the rest).
+pub(crate) const MAX_BODY: usize = 2 << 20;
+
+/// `POST /publish` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    channel: String,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    /// Any JSON value; a string is sent as its text, anything else as its JSON.
+    data: serde_json::Value,
+    tenant: Option<String>,
+    subject: Option<String>,
+    /// Or the `Idempotency-Key` header: a retry with the same key returns the first id.
+    idempotency_key: Option<String>,
+}
+
+/// `POST /publish`: only JSON (a cross-site HTML form cannot publish); answers `{"id",
+/// "channel"}`.
+pub(crate) async fn publish(
+    manager: &Manager,
+    content_type: Option<&[u8]>,
+    idempotency_key: Option<&[u8]>,
+    body: &[u8],
+) -> Result<serde_json::Value, ApiError> {
+    let is_json = content_type
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the event as `content-type: application/json`",
+        ));
+    }
+    let body: PublishBody = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
+    let data = match body.data {
+        serde_json::Value::String(text) => text,
+        serde_json::Value::Null => {
+            return Err(ApiError::bad_request("invalid_request", "data is required"));
+        }
+        other => other.to_string(),
+    };
+    let header_key = idempotency_key
+        .map(|v| {
+            std::str::from_utf8(v)
+                .ok()
+                .filter(|v| v.bytes().all(|b| (0x20..0x7f).contains(&b)))
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_request",
+                        "Idempotency-Key must be visible ASCII",
+                    )
+                })
+        })
+        .transpose()?;
+    let mut request = PublishRequest::new(body.channel, data);
+    request.event_type = body.event_type;
+    request.tenant = body.tenant;
+    request.subject = body.subject;
+    request.idempotency_key = header_key.or(body.idempotency_key);
+    let event = manager.publish(request).await?;
+    Ok(serde_json::json!({
+        "id": event.id,
+        "channel": realtime_core::routing::channel_name(&event.channel),
+    }))
+}
+
+/// A body larger than [`MAX_BODY`].
+pub(crate) fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the body exceeds {MAX_BODY} bytes"),
+    )
+}
+
+/// `GET /stats`.
+pub(crate) fn stats(manager: &Manager) -> serde_json::Value {
+    serde_json::json!({
+        "connections": manager.connection_count(),
+        "channels": manager.channel_count(),
+    })
+}
+
+/// `POST /admin/disconnect-all`: ends every open stream, as a restart or a proxy timeout
+/// would. Browsers reconnect by themselves with `Last-Event-ID`. A demo and test aid.
+pub(crate) fn disconnect_all(manager: &Manager) -> serde_json::Value {
+    serde_json::json!({"disconnected": manager.disconnect_all()})
+}
+
+/// `GET /readyz`: 200 when the manager is open and its store and bus can serve, else 503
+/// with what failed — for a load balancer to stop sending clients here.
+pub(crate) async fn readiness(manager: &Manager) -> (StatusCode, serde_json::Value) {
+    let readiness = manager.ready().await;
+    let part = |result: &realtime_core::Result<()>| match result {
+        Ok(()) => "ok".to_owned(),
+        Err(error) => error.to_string(),
+    };
+    let status = if readiness.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "store": part(&readiness.store),
+        "bus": part(&readiness.bus),
+    });
+    (status, body)
+}
