@@ -40,12 +40,14 @@ fn start_server(name: &str) -> Result<Server, String> {
     match name {
         // The baseline's broadcast channel lets a subscriber fall 1,024 messages behind; the
         // demo gets the same slack before it counts a client as a slow consumer.
-        "realtime" => start_demo("1024"),
+        "realtime" => start_demo("1024", "axum"),
+        // The same demo on actix-web: what the framework choice costs.
+        "realtime-actix" => start_demo("1024", "actix"),
         _ => start_binary(&binary("baseline"), &[]),
     }
 }
 
-fn start_demo(client_buffer: &str) -> Result<Server, String> {
+fn start_demo(client_buffer: &str, framework: &str) -> Result<Server, String> {
     start_binary(
         &binary("realtime-demo"),
         &[
@@ -53,6 +55,8 @@ fn start_demo(client_buffer: &str) -> Result<Server, String> {
             "30000",
             "--client-buffer",
             client_buffer,
+            "--framework",
+            framework,
         ],
     )
 }
@@ -279,7 +283,7 @@ const CUTOFF_CLIENTS: usize = 500;
 const CUTOFF_DRAIN: Duration = Duration::from_secs(3);
 
 fn cutoff(transport: &'static str) -> Result<Cutoff, String> {
-    let server = start_demo("64")?;
+    let server = start_demo("64", "axum")?;
     let pid = server.child.id();
     let mut subscribers = subscribe(&server.url, transport, CUTOFF_CLIENTS)?;
     let offer = 3_000 * CUTOFF_CLIENTS;
@@ -334,8 +338,10 @@ pub(crate) fn run_all(criterion: &str) -> Result<(), String> {
             eprintln!("xtask: fan-out baseline {transport} {clients} clients");
             let baseline = run_case("baseline", transport, clients, None)?;
             let loaded = baseline.loaded.offered;
-            eprintln!("xtask: fan-out realtime {transport} {clients} clients");
-            cases.push(run_case("realtime", transport, clients, Some(loaded))?);
+            for server in ["realtime", "realtime-actix"] {
+                eprintln!("xtask: fan-out {server} {transport} {clients} clients");
+                cases.push(run_case(server, transport, clients, Some(loaded))?);
+            }
             cases.push(baseline);
         }
     }
@@ -345,7 +351,7 @@ pub(crate) fn run_all(criterion: &str) -> Result<(), String> {
         cutoffs.push(cutoff(transport)?);
     }
     let mut idle = Vec::new();
-    for server in ["realtime", "baseline"] {
+    for server in ["realtime", "realtime-actix", "baseline"] {
         eprintln!("xtask: idle memory {server} at {MAX_CONNECTIONS} SSE connections");
         idle.push(idle_memory(server)?);
     }

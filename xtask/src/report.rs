@@ -55,7 +55,8 @@ pub(crate) fn render(
     let _ = writeln!(
         out,
         "Fan-out over loopback: the demo server (`realtime`, in-memory store and bus, served by \
-         `realtime_sse_axum::Server`) and the hand-written baseline (axum `Sse`/WebSocket over \
+         `realtime_sse_axum::Server`), the same demo on actix-web (`realtime-actix`, \
+         `--framework actix`: `realtime-sse-actix`, `realtime-ws-actix`) and the hand-written baseline (axum `Sse`/WebSocket over \
          `tokio::sync::broadcast` under `axum::serve`, `examples/loadbench/src/bin/baseline.rs`) \
          under the same load. Each server is pinned to CPU 0, the load generators (`loadgen`, one \
          process per 6,500 connections, spread over 127.0.0.x) to CPU 1. Each case connects the \
@@ -154,21 +155,25 @@ pub(crate) fn render(
             o.loadgen_cpu,
         );
     }
-    let _ = writeln!(out, "\n## Ratios (realtime ÷ baseline, same run)\n");
+    let _ = writeln!(
+        out,
+        "\n## Ratios (realtime on axum and on actix-web ÷ baseline, same run)\n"
+    );
     let _ = writeln!(out, "Targets: deliveries/s ≥ 1.5, p99 ≤ 0.5.\n");
     let _ = writeln!(
         out,
         "Peak deliveries/s: each server's best received rate over the saturated (2 M/s offered) \
          and overload (4 M/s) phases.\n\n\
-         | transport | clients | peak deliveries/s | saturated deliveries/s | steady p99 | loaded p99 | steady server µs/delivery |"
+         | server | transport | clients | peak deliveries/s | saturated deliveries/s | steady p99 | loaded p99 | steady server µs/delivery |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
     let peak = |c: &Case| rate(&c.saturated).max(rate(&c.overload)).max(1.0);
     let ratio = |a: Option<u64>, b: Option<u64>| match (a, b) {
         (Some(a), Some(b)) if b > 0 => format!("{:.2}", a as f64 / b as f64),
         _ => "–".into(),
     };
-    for ours in cases.iter().filter(|c| c.server == "realtime") {
+    // realtime on axum, then on actix-web, each against the same baseline run.
+    for ours in cases.iter().filter(|c| c.server.starts_with("realtime")) {
         let Some(theirs) = cases.iter().find(|c| {
             c.server == "baseline" && c.transport == ours.transport && c.clients == ours.clients
         }) else {
@@ -176,7 +181,8 @@ pub(crate) fn render(
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.2} | {:.2} | {} | {} | {:.2} |",
+            "| {} | {} | {} | {:.2} | {:.2} | {} | {} | {:.2} |",
+            ours.server,
             ours.transport,
             ours.clients,
             peak(ours) / peak(theirs),
