@@ -168,9 +168,10 @@ async fn ws_session(
         Some(_) => "/ws".to_owned(),
         None => format!("/ws?topics={}", target.channel),
     };
+    // The key is 16 bytes in base64, as RFC 6455 asks (actix-web refuses any other).
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: bG9hZGdlbi1zdWJzY3JpYmU=\r\nSec-WebSocket-Version: 13\r\n\r\n",
+         Sec-WebSocket-Key: bG9hZGdlbi1zdWJzY3JpYg==\r\nSec-WebSocket-Version: 13\r\n\r\n",
         target.host
     );
     let Some((_, rest)) = open(&mut stream, &request, "HTTP/1.1 101", ready).await else {
