@@ -1,5 +1,9 @@
 //! The upgrade: origin, headers, topics and authorization are checked before it.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use actix_web::FromRequest;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use http::request::Parts;
@@ -8,6 +12,7 @@ use realtime_core::{Manager, Result};
 use realtime_http::ApiError;
 use realtime_http::ws::{WsConfig, WsEndpoint};
 
+use crate::guard::FrameGuard;
 use crate::session;
 
 /// The WebSocket endpoint on actix-web. Cheap to clone (one per worker).
@@ -116,6 +121,15 @@ impl WsHandler {
             return Err(ApiError::new(status, "invalid_upgrade", error.to_string()));
         }
         let session = endpoint.accept(parts).await?;
+        let config = endpoint.config();
+        // What the client sends passes the frame guard before actix-ws buffers it.
+        let tripped = Arc::new(AtomicBool::new(false));
+        let guarded = FrameGuard::new(body.into_inner(), config.read_limit, tripped.clone());
+        let payload: actix_http::BoxedPayloadStream = Box::pin(guarded);
+        let mut raw = actix_web::dev::Payload::Stream { payload };
+        let body = web::Payload::from_request(&request, &mut raw)
+            .await
+            .map_err(|error| ApiError::bad_request("invalid_upgrade", error.to_string()))?;
         let (response, socket, messages) = actix_ws::handle(&request, body).map_err(|error| {
             ApiError::new(
                 http::StatusCode::BAD_REQUEST,
@@ -123,7 +137,6 @@ impl WsHandler {
                 error.to_string(),
             )
         })?;
-        let config = endpoint.config();
         let messages = messages
             .max_frame_size(config.read_limit)
             .aggregate_continuations()
@@ -137,6 +150,7 @@ impl WsHandler {
                 heartbeat: config.heartbeat_interval,
                 keepalive: config.keepalive_interval,
             },
+            tripped,
         ));
         Ok(response)
     }

@@ -27,6 +27,7 @@
 //! actix-web notices a client that went away when it next writes to it: a ping at the latest
 //! ([`WsConfig::heartbeat_interval`]).
 
+mod guard;
 mod handler;
 mod session;
 

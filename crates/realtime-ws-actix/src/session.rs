@@ -4,6 +4,8 @@
 //! codes.
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError, Session};
@@ -30,6 +32,7 @@ pub(crate) async fn run(
     mut messages: AggregatedMessageStream,
     mut session: WsSession,
     timing: Timing,
+    tripped: Arc<AtomicBool>,
 ) {
     let Timing {
         write_timeout,
@@ -49,7 +52,10 @@ pub(crate) async fn run(
                 Outgoing::Close(code, reason) => Outcome::Close(code, reason),
             },
             incoming = messages.recv() => match incoming {
-                None | Some(Ok(AggregatedMessage::Close(_))) => Outcome::Gone,
+                None if tripped.load(Ordering::Acquire) => Outcome::Close(close_code::TOO_BIG, "message too big"),
+                None => Outcome::Gone,
+                // The client closes: answer its close frame, as the protocol asks.
+                Some(Ok(AggregatedMessage::Close(_))) => Outcome::Close(close_code::DISCONNECTED, "closed by the client"),
                 Some(Ok(AggregatedMessage::Text(text))) => {
                     let replies = session.on_text(&text).await;
                     write(&mut socket, replies, write_timeout).await
@@ -61,7 +67,7 @@ pub(crate) async fn run(
                     timed(write_timeout, socket.pong(&payload)).await
                 }
                 Some(Ok(AggregatedMessage::Pong(_))) => Outcome::Continue,
-                Some(Err(error)) => read_failure(&error),
+                Some(Err(error)) => read_failure(&error, tripped.load(Ordering::Acquire)),
             },
             _ = ping.tick() => timed(write_timeout, socket.ping(b"")).await,
             _ = keepalive.tick(), if keepalive_interval.is_some() => {
@@ -84,17 +90,20 @@ pub(crate) async fn run(
     }
 }
 
-/// Maps a read error to the close code the client should see.
-fn read_failure(error: &ProtocolError) -> Outcome {
+/// Maps a read error to the close code the client should see; `too_big` when the frame
+/// guard refused what the client sent.
+fn read_failure(error: &ProtocolError, too_big: bool) -> Outcome {
     match error {
+        _ if too_big => Outcome::Close(close_code::TOO_BIG, "message too big"),
         ProtocolError::Overflow => Outcome::Close(close_code::TOO_BIG, "message too big"),
-        // A continuation past the limit (actix-ws says so only in the message).
-        ProtocolError::Io(io) if io.kind() == io::ErrorKind::Other => {
+        // A message in fragments over the limit (actix-ws says so only in its message).
+        ProtocolError::Io(io) if io.to_string().contains("continuation size") => {
             Outcome::Close(close_code::TOO_BIG, "message too big")
         }
         ProtocolError::Io(io) if io.kind() == io::ErrorKind::InvalidData => {
             Outcome::Close(close_code::INVALID_PAYLOAD, "text frame is not UTF-8")
         }
+        // A hang-up (the payload ended early) and anything else: nobody to tell.
         other => {
             tracing::debug!(error = %other, "websocket read failed");
             Outcome::Gone

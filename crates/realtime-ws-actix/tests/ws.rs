@@ -208,3 +208,47 @@ async fn an_oversized_message_closes_with_1009_and_shutdown_with_1001() {
         other => panic!("expected a close, got {other:?}"),
     }
 }
+
+/// A frame header that declares a terabyte is refused from the header, with 1009, before the
+/// server buffers anything (actix-http alone would wait for, and hold, the whole frame).
+#[actix_web::test]
+async fn a_huge_declared_frame_is_refused_from_its_header() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let manager = Manager::builder().build().unwrap();
+    let url = serve(&manager, WsConfig::default());
+    let host = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let request = format!(
+        "GET /ws?topics=a HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // A masked text frame declaring 2^40 bytes, and a first trickle of them.
+    let mut frame = vec![0x81, 0xff, 0, 0, 1, 0, 0, 0, 0, 0, 1, 2, 3, 4];
+    frame.extend([b'x'; 64]);
+    stream.write_all(&frame).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let code = loop {
+        // The close frame: 0x88, a length, then the code.
+        if let Some(at) = seen.windows(2).position(|w| w[0] == 0x88 && w[1] >= 2)
+            && seen.len() >= at + 4
+        {
+            break u16::from_be_bytes([seen[at + 2], seen[at + 3]]);
+        }
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .expect("a close within the deadline")
+            .unwrap();
+        assert!(
+            read > 0,
+            "the connection ended without a close frame: {seen:?}"
+        );
+        seen.extend_from_slice(&buf[..read]);
+    };
+    assert_eq!(code, close_code::TOO_BIG);
+}
