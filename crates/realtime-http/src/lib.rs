@@ -23,6 +23,7 @@
 //! assert_eq!(response.headers()["retry-after"], "1");
 //! ```
 
+mod builder;
 mod error;
 mod head;
 mod query;
@@ -31,6 +32,7 @@ mod sse_config;
 mod stream;
 pub mod ws;
 
+pub use builder::{EndpointBuilder, FromParts};
 pub use error::ApiError;
 pub use head::request_head;
 pub use query::{Query, resume_position};

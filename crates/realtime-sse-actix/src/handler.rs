@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use http::request::Parts;
 use realtime_core::auth::Authorize;
 use realtime_core::{Manager, Result};
-use realtime_http::{SseConfig, SseEndpoint};
+use realtime_http::{EndpointBuilder, FromParts, SseConfig, SseEndpoint};
 
 use crate::request::{error_response, parts_of};
 
@@ -18,32 +18,17 @@ pub struct SseHandler {
     endpoint: Arc<SseEndpoint>,
 }
 
-/// Builds an [`SseHandler`].
-#[derive(Debug)]
-pub struct SseHandlerBuilder {
-    manager: Manager,
-    config: SseConfig,
-    authorize: Option<Authorize<Parts>>,
-}
+/// Builds a [`SseHandler`]: `SseHandler::builder(manager).config(…).authorize(…).build()`.
+pub type SseHandlerBuilder = EndpointBuilder<SseConfig, SseHandler>;
 
-impl SseHandlerBuilder {
-    /// Uses `config` (default: [`SseConfig::default`]).
-    pub fn config(mut self, config: SseConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Runs `authorize` before every subscription, on the request head as
-    /// [`http::request::Parts`]; its grant sets the tenant and subject.
-    pub fn authorize(mut self, authorize: Authorize<Parts>) -> Self {
-        self.authorize = Some(authorize);
-        self
-    }
-
-    /// Validates the configuration.
-    pub fn build(self) -> Result<SseHandler> {
+impl FromParts<SseConfig> for SseHandler {
+    fn from_parts(
+        manager: Manager,
+        config: SseConfig,
+        authorize: Option<Authorize<Parts>>,
+    ) -> Result<Self> {
         Ok(SseHandler {
-            endpoint: Arc::new(SseEndpoint::new(self.manager, self.config, self.authorize)?),
+            endpoint: Arc::new(SseEndpoint::new(manager, config, authorize)?),
         })
     }
 }
@@ -51,11 +36,7 @@ impl SseHandlerBuilder {
 impl SseHandler {
     /// A builder for an endpoint serving `manager`'s channels.
     pub fn builder(manager: Manager) -> SseHandlerBuilder {
-        SseHandlerBuilder {
-            manager,
-            config: SseConfig::default(),
-            authorize: None,
-        }
+        EndpointBuilder::new(manager)
     }
 
     /// `GET path` answered by this endpoint: `App::new().service(handler.resource("/events"))`.

@@ -10,7 +10,7 @@ use http::request::Parts;
 use realtime_core::Manager;
 use realtime_core::Result;
 use realtime_core::auth::Authorize;
-use realtime_http::{SseConfig, SseEndpoint};
+use realtime_http::{EndpointBuilder, FromParts, SseConfig, SseEndpoint};
 
 use crate::error::ApiError;
 
@@ -20,31 +20,17 @@ pub struct SseHandler {
     endpoint: Arc<SseEndpoint>,
 }
 
-/// Builds an [`SseHandler`].
-#[derive(Debug)]
-pub struct SseHandlerBuilder {
-    manager: Manager,
-    config: SseConfig,
-    authorize: Option<Authorize<Parts>>,
-}
+/// Builds a [`SseHandler`]: `SseHandler::builder(manager).config(…).authorize(…).build()`.
+pub type SseHandlerBuilder = EndpointBuilder<SseConfig, SseHandler>;
 
-impl SseHandlerBuilder {
-    /// Uses `config` (default: [`SseConfig::default`]).
-    pub fn config(mut self, config: SseConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Runs `authorize` before every subscription; its [`Grant`] sets the tenant and subject.
-    pub fn authorize(mut self, authorize: Authorize<Parts>) -> Self {
-        self.authorize = Some(authorize);
-        self
-    }
-
-    /// Validates the configuration.
-    pub fn build(self) -> Result<SseHandler> {
+impl FromParts<SseConfig> for SseHandler {
+    fn from_parts(
+        manager: Manager,
+        config: SseConfig,
+        authorize: Option<Authorize<Parts>>,
+    ) -> Result<Self> {
         Ok(SseHandler {
-            endpoint: Arc::new(SseEndpoint::new(self.manager, self.config, self.authorize)?),
+            endpoint: Arc::new(SseEndpoint::new(manager, config, authorize)?),
         })
     }
 }
@@ -52,11 +38,7 @@ impl SseHandlerBuilder {
 impl SseHandler {
     /// A builder for an endpoint serving `manager`'s channels.
     pub fn builder(manager: Manager) -> SseHandlerBuilder {
-        SseHandlerBuilder {
-            manager,
-            config: SseConfig::default(),
-            authorize: None,
-        }
+        EndpointBuilder::new(manager)
     }
 
     /// `GET` routed to this endpoint, for `Router::route("/events", handler.get())`.

@@ -9,8 +9,8 @@ use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use http::request::Parts;
 use realtime_core::auth::Authorize;
 use realtime_core::{Manager, Result};
-use realtime_http::ApiError;
 use realtime_http::ws::{WsConfig, WsEndpoint};
+use realtime_http::{ApiError, EndpointBuilder, FromParts};
 
 use crate::guard::FrameGuard;
 use crate::session;
@@ -21,38 +21,23 @@ pub struct WsHandler {
     endpoint: WsEndpoint,
 }
 
-/// Builds a [`WsHandler`].
-#[derive(Debug)]
-pub struct WsHandlerBuilder {
-    manager: Manager,
-    config: WsConfig,
-    authorize: Option<Authorize<Parts>>,
-}
+/// Builds a [`WsHandler`]: `WsHandler::builder(manager).config(…).authorize(…).build()`.
+pub type WsHandlerBuilder = EndpointBuilder<WsConfig, WsHandler>;
 
-impl WsHandlerBuilder {
-    /// Uses `config` (default: [`WsConfig::default`]).
-    pub fn config(mut self, config: WsConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Runs `authorize` before every upgrade, and again for every in-band `subscribe` with the
-    /// topics it adds (see `realtime-ws`).
-    pub fn authorize(mut self, authorize: Authorize<Parts>) -> Self {
-        self.authorize = Some(authorize);
-        self
-    }
-
-    /// Validates the configuration.
-    pub fn build(self) -> Result<WsHandler> {
+impl FromParts<WsConfig> for WsHandler {
+    fn from_parts(
+        manager: Manager,
+        config: WsConfig,
+        authorize: Option<Authorize<Parts>>,
+    ) -> Result<Self> {
         Ok(WsHandler {
-            endpoint: WsEndpoint::new(self.manager, self.config, self.authorize)?,
+            endpoint: WsEndpoint::new(manager, config, authorize)?,
         })
     }
 }
 
 /// An actix response from the neutral layer's.
-fn respond(neutral: http::Response<bytes::Bytes>) -> HttpResponse {
+fn actix_response(neutral: http::Response<bytes::Bytes>) -> HttpResponse {
     let status = StatusCode::from_u16(neutral.status().as_u16())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
@@ -65,11 +50,7 @@ fn respond(neutral: http::Response<bytes::Bytes>) -> HttpResponse {
 impl WsHandler {
     /// A builder for an endpoint serving `manager`'s channels.
     pub fn builder(manager: Manager) -> WsHandlerBuilder {
-        WsHandlerBuilder {
-            manager,
-            config: WsConfig::default(),
-            authorize: None,
-        }
+        EndpointBuilder::new(manager)
     }
 
     /// `GET path` answered by this endpoint: `App::new().service(handler.resource("/ws"))`.
@@ -87,7 +68,7 @@ impl WsHandler {
     pub async fn respond(&self, request: HttpRequest, body: web::Payload) -> HttpResponse {
         match self.open(request, body).await {
             Ok(response) => response,
-            Err(error) => respond(error.to_response()),
+            Err(error) => actix_response(error.to_response()),
         }
     }
 
@@ -108,7 +89,7 @@ impl WsHandler {
         let endpoint = &self.endpoint;
         endpoint.check_origin(&parts)?;
         if !parts.headers.contains_key(http::header::UPGRADE) {
-            return Ok(respond(WsEndpoint::upgrade_required()));
+            return Ok(actix_response(WsEndpoint::upgrade_required()));
         }
         // The upgrade headers: 405 for a method other than GET, else 400, as on axum.
         if let Err(error) = actix_http::ws::verify_handshake(request.head()) {

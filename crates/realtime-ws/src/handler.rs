@@ -9,8 +9,8 @@ use http::header;
 use http::request::Parts;
 use realtime_core::auth::Authorize;
 use realtime_core::{Manager, Result};
-use realtime_http::ApiError;
 use realtime_http::ws::{WsConfig, WsEndpoint};
+use realtime_http::{ApiError, EndpointBuilder, FromParts};
 
 use crate::session;
 
@@ -23,34 +23,17 @@ pub struct WsHandler {
     endpoint: WsEndpoint,
 }
 
-/// Builds a [`WsHandler`].
-#[derive(Debug)]
-pub struct WsHandlerBuilder {
-    manager: Manager,
-    config: WsConfig,
-    authorize: Option<Authorize<Parts>>,
-}
+/// Builds a [`WsHandler`]: `WsHandler::builder(manager).config(…).authorize(…).build()`.
+pub type WsHandlerBuilder = EndpointBuilder<WsConfig, WsHandler>;
 
-impl WsHandlerBuilder {
-    /// Uses `config` (default: [`WsConfig::default`]).
-    pub fn config(mut self, config: WsConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Runs `authorize` before every upgrade (the Go package's `RequireAuth`), and again for
-    /// every in-band `subscribe` with the topics it adds: a client joins no channel the hook
-    /// has not seen. The upgrade's [`Grant`] sets the tenant and subject; a later grant must
-    /// name the same ones.
-    pub fn authorize(mut self, authorize: Authorize<Parts>) -> Self {
-        self.authorize = Some(authorize);
-        self
-    }
-
-    /// Validates the configuration.
-    pub fn build(self) -> Result<WsHandler> {
+impl FromParts<WsConfig> for WsHandler {
+    fn from_parts(
+        manager: Manager,
+        config: WsConfig,
+        authorize: Option<Authorize<Parts>>,
+    ) -> Result<Self> {
         Ok(WsHandler {
-            endpoint: WsEndpoint::new(self.manager, self.config, self.authorize)?,
+            endpoint: WsEndpoint::new(manager, config, authorize)?,
         })
     }
 }
@@ -58,11 +41,7 @@ impl WsHandlerBuilder {
 impl WsHandler {
     /// A builder for an endpoint serving `manager`'s channels.
     pub fn builder(manager: Manager) -> WsHandlerBuilder {
-        WsHandlerBuilder {
-            manager,
-            config: WsConfig::default(),
-            authorize: None,
-        }
+        EndpointBuilder::new(manager)
     }
 
     /// `GET` routed to this endpoint, for `Router::route("/ws", handler.get())`.
