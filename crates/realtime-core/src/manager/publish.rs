@@ -30,15 +30,24 @@ impl Inner {
             return None;
         }
         let mut streams = self.streams.lock();
-        if streams.len() >= MAX_STREAMS && !streams.contains_key(event.channel.as_str()) {
-            streams.clear();
-        }
-        let next = streams
-            .entry(Arc::from(event.channel.as_str()))
-            .or_insert_with(|| Position::start(Epoch::fresh()));
-        next.offset += 1;
+        // The channel's name is copied only when its sequence starts, not on every publish.
+        let id = match streams.get_mut(event.channel.as_str()) {
+            Some(next) => {
+                next.offset += 1;
+                *next
+            }
+            None => {
+                if streams.len() >= MAX_STREAMS {
+                    streams.clear();
+                }
+                let first = Position::new(Epoch::fresh(), 1);
+                streams.insert(Arc::from(event.channel.as_str()), first);
+                first
+            }
+        };
+        drop(streams);
         let mut copy = event.clone();
-        copy.id = *next;
+        copy.id = id;
         Some(copy)
     }
 }
