@@ -7,17 +7,10 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::SinkExt;
-use realtime_http::ws::{Outgoing, WsSession, close_code};
-use tokio::time::{Instant, MissedTickBehavior, interval_at};
+use realtime_http::ws::{Outgoing, Step, Tick, Timers, WsSession, timed_write};
 
 /// Bytes written before a flush within one batch.
 const FLUSH_BYTES: usize = 64 * 1024;
-
-enum Outcome {
-    Continue,
-    Close(u16, &'static str),
-    Gone,
-}
 
 pub(crate) async fn run(
     mut socket: WebSocket,
@@ -26,21 +19,17 @@ pub(crate) async fn run(
     heartbeat: Duration,
     keepalive_interval: Option<Duration>,
 ) {
-    let mut ping = interval_at(Instant::now() + heartbeat, heartbeat);
-    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let keepalive_every = keepalive_interval.unwrap_or(Duration::from_secs(3_600));
-    let mut keepalive = interval_at(Instant::now() + keepalive_every, keepalive_every);
-    keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut timers = Timers::new(heartbeat, keepalive_interval);
     let greeting = [session.greeting()];
-    let mut outcome = write(&mut socket, greeting, write_timeout).await;
-    while matches!(outcome, Outcome::Continue) {
-        outcome = tokio::select! {
+    let mut step = write(&mut socket, greeting, write_timeout).await;
+    while step.goes_on() {
+        step = tokio::select! {
             outgoing = session.next_outgoing() => match outgoing {
                 Outgoing::Messages(messages) => write(&mut socket, messages, write_timeout).await,
-                Outgoing::Close(code, reason) => Outcome::Close(code, reason),
+                Outgoing::Close(code, reason) => Step::Close(code, reason),
             },
             incoming = socket.recv() => match incoming {
-                None | Some(Ok(Frame::Close(_))) => Outcome::Gone,
+                None | Some(Ok(Frame::Close(_))) => Step::Gone,
                 Some(Ok(Frame::Text(text))) => {
                     let replies = session.on_text(text.as_str()).await;
                     write(&mut socket, replies, write_timeout).await
@@ -48,16 +37,16 @@ pub(crate) async fn run(
                 Some(Ok(Frame::Binary(_))) => {
                     write(&mut socket, [session.binary_refused()], write_timeout).await
                 }
-                Some(Ok(_)) => Outcome::Continue,
+                Some(Ok(_)) => Step::Continue,
                 Some(Err(error)) => read_failure(error),
             },
-            _ = ping.tick() => timed_write(write_timeout, socket.send(Frame::Ping(Bytes::new()))).await,
-            _ = keepalive.tick(), if keepalive_interval.is_some() => {
-                write(&mut socket, [session.keepalive()], write_timeout).await
-            }
+            tick = timers.tick() => match tick {
+                Tick::Ping => timed_write(write_timeout, socket.send(Frame::Ping(Bytes::new()))).await,
+                Tick::Keepalive => write(&mut socket, [session.keepalive()], write_timeout).await,
+            },
         };
     }
-    if let Outcome::Close(code, reason) = outcome {
+    if let Step::Close(code, reason) = step {
         tracing::debug!(
             client = session.client_id(),
             code,
@@ -73,18 +62,14 @@ pub(crate) async fn run(
 }
 
 /// Maps a read error to the close code the client should see.
-fn read_failure(error: axum::Error) -> Outcome {
+fn read_failure(error: axum::Error) -> Step {
     let inner = error.into_inner();
     match inner.downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => {
-            Outcome::Close(close_code::TOO_BIG, "message too big")
-        }
-        Some(tungstenite::Error::Utf8(_)) => {
-            Outcome::Close(close_code::INVALID_PAYLOAD, "text frame is not UTF-8")
-        }
+        Some(tungstenite::Error::Capacity(_)) => Step::TOO_BIG,
+        Some(tungstenite::Error::Utf8(_)) => Step::NOT_UTF8,
         _ => {
             tracing::debug!(error = %inner, "websocket read failed");
-            Outcome::Gone
+            Step::Gone
         }
     }
 }
@@ -96,7 +81,7 @@ async fn write(
     socket: &mut WebSocket,
     messages: impl IntoIterator<Item = Bytes>,
     timeout: Duration,
-) -> Outcome {
+) -> Step {
     let mut messages = messages.into_iter().peekable();
     while messages.peek().is_some() {
         let chunk = async {
@@ -112,26 +97,10 @@ async fn write(
             }
             socket.flush().await
         };
-        if let outcome @ (Outcome::Close(..) | Outcome::Gone) = timed_write(timeout, chunk).await {
-            return outcome;
+        let step = timed_write(timeout, chunk).await;
+        if !step.goes_on() {
+            return step;
         }
     }
-    Outcome::Continue
-}
-
-/// A write that must finish within `timeout`; a failed or late write ends the connection.
-async fn timed_write(
-    timeout: Duration,
-    write: impl Future<Output = Result<(), axum::Error>>,
-) -> Outcome {
-    match tokio::time::timeout(timeout, write).await {
-        Ok(Ok(())) => Outcome::Continue,
-        Ok(Err(_)) => Outcome::Gone,
-        Err(_) => {
-            tracing::debug!("websocket write timed out");
-            metrics::counter!(realtime_core::metrics::WRITE_TIMEOUTS, "transport" => "ws")
-                .increment(1);
-            Outcome::Gone
-        }
-    }
+    Step::Continue
 }

@@ -10,6 +10,7 @@ mod config;
 mod origin;
 mod protocol;
 mod session;
+mod socket;
 mod topics;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use realtime_core::{ChannelRequest, Manager, SubscribeRequest};
 pub use config::WsConfig;
 pub use origin::{OriginCheck, OriginPolicy};
 pub use session::{Outgoing, Replies, WsSession, close_code};
+pub use socket::{Step, Tick, Timers, timed_write};
 pub use topics::{TopicError, check_topic, parse_topics};
 
 use crate::error::ApiError;
