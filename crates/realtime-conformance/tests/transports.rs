@@ -28,11 +28,8 @@ impl Serve for Axum {
                 .await
                 .expect("bind");
             let addr = listener.local_addr().expect("address");
-            tokio::spawn(realtime_sse_axum::Server::new().serve(
-                listener,
-                app,
-                std::future::pending(),
-            ));
+            let server = realtime_sse_axum::Server::new().write_timeout(Setup::WRITE_TIMEOUT);
+            tokio::spawn(server.serve(listener, app, std::future::pending()));
             format!("http://{addr}")
         })
     }

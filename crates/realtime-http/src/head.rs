@@ -1,17 +1,33 @@
 //! A request head from another `http` version's types (actix-web 4 is on `http` 0.2).
 
+use std::net::SocketAddr;
+
 use http::request::Parts;
+
+use crate::ApiError;
+
+/// The address of the client's end of the connection, in [`Parts::extensions`] where the
+/// adapter knows it (the actix-web adapters put it there; on axum, the server's own
+/// `ConnectInfo` does that job), so an authorization hook can read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// The request head as [`Parts`], built from its method, URI and headers as text and bytes:
 /// what an adapter on another `http` version hands the neutral layer. A header this `http`
-/// refuses is left out rather than failing the request.
+/// refuses is left out rather than failing the request; a method or URI it refuses is a 400
+/// (`invalid_request`) — never guessed. The client's address, when the adapter knows it, is
+/// put in the extensions as [`PeerAddr`].
 pub fn request_head<'a>(
     method: &str,
     uri: &str,
     headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-) -> Parts {
-    let method = http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::GET);
-    let uri: http::Uri = uri.parse().unwrap_or_default();
+    peer: Option<SocketAddr>,
+) -> Result<Parts, ApiError> {
+    let method = http::Method::from_bytes(method.as_bytes())
+        .map_err(|_| ApiError::bad_request("invalid_request", "the method is not valid"))?;
+    let uri: http::Uri = uri.parse().map_err(|_| {
+        ApiError::bad_request("invalid_request", "the request target is not a valid URI")
+    })?;
     let mut parts = http::Request::new(()).into_parts().0;
     parts.method = method;
     parts.uri = uri;
@@ -23,7 +39,10 @@ pub fn request_head<'a>(
             parts.headers.append(name, value);
         }
     }
-    parts
+    if let Some(peer) = peer {
+        parts.extensions.insert(PeerAddr(peer));
+    }
+    Ok(parts)
 }
 
 #[cfg(test)]
@@ -41,7 +60,9 @@ mod tests {
                 ("x-a", b"1"),
                 ("x-a", b"2"),
             ],
-        );
+            None,
+        )
+        .unwrap();
         assert_eq!(
             (parts.method.as_str(), parts.uri.query()),
             ("GET", Some("channel=a"))
@@ -49,5 +70,16 @@ mod tests {
         assert_eq!(parts.headers["last-event-id"], "9-9");
         assert_eq!(parts.headers.get_all("x-a").iter().count(), 2);
         assert_eq!(parts.headers.len(), 3);
+    }
+
+    #[test]
+    fn a_bad_uri_or_method_is_a_400_not_a_guess() {
+        for (method, uri) in [("GET", "/a b"), ("G E T", "/events")] {
+            let error = request_head(method, uri, [], None).unwrap_err();
+            assert_eq!(
+                (error.status.as_u16(), error.code),
+                (400, "invalid_request")
+            );
+        }
     }
 }

@@ -30,11 +30,12 @@ mod query;
 mod routing;
 mod sse_config;
 mod stream;
+pub mod watch;
 pub mod ws;
 
 pub use builder::{EndpointBuilder, FromParts};
 pub use error::ApiError;
-pub use head::request_head;
+pub use head::{PeerAddr, request_head};
 pub use query::{Query, resume_position};
 pub use routing::settle_routing;
 pub use sse_config::SseConfig;

@@ -26,6 +26,12 @@ pub struct SseConfig {
     pub heartbeat_interval: Duration,
     /// The reconnection delay announced to the client (`retry:`), in ms. Default 3,000.
     pub retry_ms: u32,
+    /// A client that takes nothing for this long while data waits for it is cut: its
+    /// subscription and connection slot are released and
+    /// `realtime_write_timeouts_total{transport="sse"}` counts it. Enforced by adapters whose
+    /// server has no write timeout of its own (actix-web); `realtime-sse-axum`'s `Server`
+    /// applies its own `write_timeout` to every write instead. Default 30 s.
+    pub write_timeout: Duration,
 }
 
 impl Default for SseConfig {
@@ -38,6 +44,7 @@ impl Default for SseConfig {
             routing_from_query: false,
             heartbeat_interval: Duration::from_secs(15),
             retry_ms: 3_000,
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -68,6 +75,12 @@ impl SseConfig {
         if self.heartbeat_interval < Duration::from_millis(10) {
             return Err(Error::InvalidConfig {
                 field: "heartbeat_interval",
+                reason: "must be at least 10 ms".into(),
+            });
+        }
+        if self.write_timeout < Duration::from_millis(10) {
+            return Err(Error::InvalidConfig {
+                field: "write_timeout",
                 reason: "must be at least 10 ms".into(),
             });
         }

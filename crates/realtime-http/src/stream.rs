@@ -62,6 +62,11 @@ impl SseEndpoint {
         &self.manager
     }
 
+    /// The configuration.
+    pub fn config(&self) -> &SseConfig {
+        &self.config
+    }
+
     /// Opens the stream a request asks for: the channel and resume position from the query
     /// and `Last-Event-ID` ([`resume_position`]), the tenant and subject from the hook
     /// ([`settle_routing`]), the subscription, and the body that replays, then goes live.

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
+use actix_web::body;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use futures_util::StreamExt;
 use http::request::Parts;
 use realtime_core::auth::Authorize;
 use realtime_core::{Manager, Result};
+use realtime_http::watch::watched;
 use realtime_http::{EndpointBuilder, FromParts, SseConfig, SseEndpoint};
 
 use crate::request::{error_response, parts_of};
@@ -39,19 +41,28 @@ impl SseHandler {
         EndpointBuilder::new(manager)
     }
 
-    /// `GET path` answered by this endpoint: `App::new().service(handler.resource("/events"))`.
+    /// `GET path` answered by this endpoint (and `HEAD`, as `GET` without the body):
+    /// `App::new().service(handler.resource("/events"))`.
     pub fn resource(&self, path: &str) -> Resource {
-        let this = self.clone();
-        web::resource(path).route(web::get().to(move |request: HttpRequest| {
-            let this = this.clone();
-            async move { this.respond(&request).await }
-        }))
+        let (get, head) = (self.clone(), self.clone());
+        web::resource(path)
+            .route(web::get().to(move |request: HttpRequest| {
+                let this = get.clone();
+                async move { this.respond(&request).await }
+            }))
+            .route(web::head().to(move |request: HttpRequest| {
+                let this = head.clone();
+                async move { without_body(this.respond(&request).await) }
+            }))
     }
 
     /// Answers one request: an event stream, or a JSON error.
     pub async fn respond(&self, request: &HttpRequest) -> HttpResponse {
-        let parts = parts_of(request);
-        match self.endpoint.open(&parts).await {
+        let opened = match parts_of(request) {
+            Ok(parts) => self.endpoint.open(&parts).await,
+            Err(error) => Err(error),
+        };
+        match opened {
             Ok(stream) => {
                 let mut response = HttpResponse::Ok();
                 for (name, value) in SseEndpoint::HEADERS {
@@ -62,12 +73,25 @@ impl SseHandler {
                         response.insert_header((name, value));
                     }
                 }
+                // actix-web has no write timeout: a client that stops reading would hold its
+                // subscription and slot for as long as its socket stays open. The watch
+                // releases them once the server has held a chunk for `write_timeout`.
+                let (body, watch) = watched(stream);
+                let timeout = self.endpoint.config().write_timeout;
+                actix_web::rt::spawn(watch.enforce(timeout, "sse"));
                 // The stream never fails; actix wants the error type spelled out.
-                response.streaming(stream.map(|chunk| {
+                response.streaming(body.map(|chunk| {
                     Ok::<_, actix_web::Error>(chunk.unwrap_or_else(|never| match never {}))
                 }))
             }
             Err(error) => error_response(&error),
         }
     }
+}
+
+/// A `HEAD` answer: `GET`'s status and headers; the stream (and its subscription) dropped.
+fn without_body(response: HttpResponse) -> HttpResponse {
+    response
+        .map_body(|_, _| body::None::new())
+        .map_into_boxed_body()
 }

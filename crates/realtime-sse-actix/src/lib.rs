@@ -22,13 +22,21 @@
 //! # Ok(()) }
 //! ```
 //!
-//! One difference the framework makes: actix-web notices a client that went away when it
-//! next writes to it, so the client's subscription (and its connection slot) is released at
-//! the next event or heartbeat at the latest ([`SseConfig::heartbeat_interval`], 15 s by
-//! default), where the axum adapter's `Server` notices at once.
+//! What the framework changes:
+//! - actix-web notices a client that went away when it next writes to it, so the client's
+//!   subscription (and its connection slot) is released at the next event or heartbeat at the
+//!   latest ([`SseConfig::heartbeat_interval`], 15 s by default), where the axum adapter's
+//!   `Server` notices at once.
+//! - actix-web has no write timeout: the endpoint watches its own response body, and a
+//!   client that takes nothing for [`SseConfig::write_timeout`] while data waits is cut (its
+//!   subscription and slot released, `realtime_write_timeouts_total{transport="sse"}`). The
+//!   socket itself stays open until the client or the kernel closes it.
+//! - The client's address reaches the authorization hook as `realtime_http::PeerAddr` in
+//!   the request's extensions; `HEAD` is answered as `GET` without the body.
 //!
 //! [`SseEndpoint`]: realtime_http::SseEndpoint
 //! [`SseConfig::heartbeat_interval`]: realtime_http::SseConfig::heartbeat_interval
+//! [`SseConfig::write_timeout`]: realtime_http::SseConfig::write_timeout
 
 mod handler;
 mod request;

@@ -6,8 +6,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use http::request::Parts;
 use realtime_http::ApiError;
 
-/// The request head as [`Parts`], what the neutral layer reads.
-pub fn parts_of(request: &HttpRequest) -> Parts {
+/// The request head as [`Parts`], what the neutral layer reads, with the client's
+/// address (`realtime_http::PeerAddr`) in its extensions; a 400 for a head the neutral layer's `http` refuses.
+pub fn parts_of(request: &HttpRequest) -> Result<Parts, ApiError> {
     let headers = request
         .headers()
         .iter()
@@ -16,6 +17,7 @@ pub fn parts_of(request: &HttpRequest) -> Parts {
         request.method().as_str(),
         &request.uri().to_string(),
         headers,
+        request.peer_addr(),
     )
 }
 
@@ -35,14 +37,20 @@ pub fn error_response(error: &ApiError) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use realtime_http::PeerAddr;
 
     #[test]
     fn a_request_head_crosses_over() {
         let request = actix_web::test::TestRequest::get()
             .uri("/events?channel=a&last_event_id=1-2")
             .insert_header(("last-event-id", "9-9"))
+            .peer_addr("10.0.0.1:5000".parse().unwrap())
             .to_http_request();
-        let parts = parts_of(&request);
+        let parts = parts_of(&request).unwrap();
+        assert_eq!(
+            parts.extensions.get::<PeerAddr>().map(|peer| peer.0.port()),
+            Some(5000)
+        );
         assert_eq!(parts.uri.query(), Some("channel=a&last_event_id=1-2"));
         assert_eq!(parts.headers["last-event-id"], "9-9");
         assert_eq!(parts.method, http::Method::GET);

@@ -4,11 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use actix_web::FromRequest;
+use actix_web::body::{BodyStream, BoxBody};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use http::request::Parts;
 use realtime_core::auth::Authorize;
 use realtime_core::{Manager, Result};
+use realtime_http::watch::watched;
 use realtime_http::ws::{WsConfig, WsEndpoint};
 use realtime_http::{ApiError, EndpointBuilder, FromParts};
 
@@ -36,6 +38,20 @@ impl FromParts<WsConfig> for WsHandler {
     }
 }
 
+/// The request head as the neutral layer's [`Parts`], with the client's address (`realtime_http::PeerAddr`).
+fn parts_of(request: &HttpRequest) -> Result<Parts, ApiError> {
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    realtime_http::request_head(
+        request.method().as_str(),
+        &request.uri().to_string(),
+        headers,
+        request.peer_addr(),
+    )
+}
+
 /// An actix response from the neutral layer's.
 fn actix_response(neutral: http::Response<bytes::Bytes>) -> HttpResponse {
     let status = StatusCode::from_u16(neutral.status().as_u16())
@@ -53,15 +69,31 @@ impl WsHandler {
         EndpointBuilder::new(manager)
     }
 
-    /// `GET path` answered by this endpoint: `App::new().service(handler.resource("/ws"))`.
+    /// `GET path` answered by this endpoint (and `HEAD`, answered as a `GET` without an
+    /// upgrade is: 426): `App::new().service(handler.resource("/ws"))`.
     pub fn resource(&self, path: &str) -> Resource {
-        let this = self.clone();
-        web::resource(path).route(
-            web::get().to(move |request: HttpRequest, body: web::Payload| {
-                let this = this.clone();
-                async move { this.respond(request, body).await }
-            }),
-        )
+        let (get, head) = (self.clone(), self.clone());
+        web::resource(path)
+            .route(
+                web::get().to(move |request: HttpRequest, body: web::Payload| {
+                    let this = get.clone();
+                    async move { this.respond(request, body).await }
+                }),
+            )
+            .route(web::head().to(move |request: HttpRequest| {
+                let this = head.clone();
+                async move { this.respond_to_head(&request) }
+            }))
+    }
+
+    /// A `HEAD`: the origin check, then 426 (a `HEAD` cannot upgrade).
+    fn respond_to_head(&self, request: &HttpRequest) -> HttpResponse {
+        let checked = parts_of(request).and_then(|parts| self.endpoint.check_origin(&parts));
+        let neutral = match checked {
+            Ok(()) => WsEndpoint::upgrade_required(),
+            Err(error) => error.to_response(),
+        };
+        actix_response(neutral.map(|_| bytes::Bytes::new()))
     }
 
     /// Answers one request: the upgrade, or a JSON error.
@@ -77,15 +109,7 @@ impl WsHandler {
         request: HttpRequest,
         body: web::Payload,
     ) -> Result<HttpResponse, ApiError> {
-        let headers = request
-            .headers()
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_bytes()));
-        let parts = realtime_http::request_head(
-            request.method().as_str(),
-            &request.uri().to_string(),
-            headers,
-        );
+        let parts = parts_of(&request)?;
         let endpoint = &self.endpoint;
         endpoint.check_origin(&parts)?;
         if !parts.headers.contains_key(http::header::UPGRADE) {
@@ -122,17 +146,22 @@ impl WsHandler {
             .max_frame_size(config.read_limit)
             .aggregate_continuations()
             .max_continuation_size(config.read_limit);
-        actix_web::rt::spawn(session::run(
-            socket,
-            messages,
-            session,
-            session::Timing {
+        // actix-ws's body, watched: the session sees what the server takes of it.
+        let (response, body) = response.into_parts();
+        let (body, watch) = watched(session::BodyChunks(body));
+        let response = response.set_body(BoxBody::new(BodyStream::new(body)));
+        let socket = session::Socket {
+            session: socket,
+            watch,
+            queued: 0,
+            timing: session::Timing {
                 write_timeout: config.write_timeout,
                 heartbeat: config.heartbeat_interval,
                 keepalive: config.keepalive_interval,
+                max_write_buffer: config.max_write_buffer,
             },
-            tripped,
-        ));
+        };
+        actix_web::rt::spawn(session::run(socket, messages, session, tripped));
         Ok(response)
     }
 }

@@ -25,7 +25,10 @@
 //! ```
 //!
 //! actix-web notices a client that went away when it next writes to it: a ping at the latest
-//! ([`WsConfig::heartbeat_interval`]).
+//! ([`WsConfig::heartbeat_interval`]). It has no write timeout of its own, and actix-ws
+//! queues frames for the server: the session watches the response body the server writes
+//! from, so a client that takes nothing for [`WsConfig::write_timeout`] while data waits, or
+//! leaves more than [`WsConfig::max_write_buffer`] bytes untaken, is dropped — as on axum.
 
 mod guard;
 mod handler;

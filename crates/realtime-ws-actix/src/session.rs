@@ -4,36 +4,101 @@
 //! codes.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use actix_web::body::{BoxBody, MessageBody};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError, Session};
 use bytes::Bytes;
 use bytestring::ByteString;
+use realtime_http::watch::Watch;
 use realtime_http::ws::{Outgoing, Step, Tick, Timers, WsSession, close_code, timed_write};
 
-/// The connection's timers.
+/// The connection's timers and write budget.
 pub(crate) struct Timing {
     pub(crate) write_timeout: Duration,
     pub(crate) heartbeat: Duration,
     pub(crate) keepalive: Option<Duration>,
+    pub(crate) max_write_buffer: usize,
+}
+
+/// actix-ws's response body as a stream of chunks, for [`watched`](realtime_http::watch::watched).
+pub(crate) struct BodyChunks(pub(crate) BoxBody);
+
+impl futures_core::Stream for BodyChunks {
+    type Item = Result<Bytes, Box<dyn std::error::Error>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        MessageBody::poll_next(Pin::new(&mut self.0), cx)
+    }
+}
+
+/// The socket: actix-ws's session, the watch on the body the server writes from, and the
+/// bytes handed to the session so far (frames as the server encodes them).
+pub(crate) struct Socket {
+    pub(crate) session: Session,
+    pub(crate) watch: Watch<BodyChunks>,
+    pub(crate) queued: u64,
+    pub(crate) timing: Timing,
+}
+
+/// A server frame's length on the wire: the payload and an unmasked header.
+fn frame_len(payload: usize) -> u64 {
+    let header = match payload {
+        0..=125 => 2,
+        126..=65_535 => 4,
+        _ => 10,
+    };
+    (payload + header) as u64
+}
+
+impl Socket {
+    /// Counts a frame of `payload_len` bytes about to be handed to the session; `false`
+    /// (and the body cut) when what the server has not taken yet would go over the write
+    /// budget — the connection then ends, as tungstenite's full write buffer ends it on axum.
+    fn admit(&mut self, payload_len: usize) -> bool {
+        self.queued += frame_len(payload_len);
+        let taken = self.watch.taken().unwrap_or(self.queued);
+        if self.queued.saturating_sub(taken) <= self.timing.max_write_buffer as u64 {
+            return true;
+        }
+        tracing::debug!("websocket write buffer full");
+        self.watch.cut();
+        false
+    }
+
+    /// Whether the server has held what it took for the write timeout (counted, and the
+    /// body cut, if so).
+    fn stalled(&mut self) -> bool {
+        if !self.watch.stalled(self.timing.write_timeout) {
+            return false;
+        }
+        tracing::debug!("websocket write timed out");
+        metrics::counter!(realtime_core::metrics::WRITE_TIMEOUTS, "transport" => "ws").increment(1);
+        self.watch.cut();
+        true
+    }
 }
 
 pub(crate) async fn run(
-    mut socket: Session,
+    mut socket: Socket,
     mut messages: AggregatedMessageStream,
     mut session: WsSession,
-    timing: Timing,
     tripped: Arc<AtomicBool>,
 ) {
-    let write_timeout = timing.write_timeout;
-    let mut timers = Timers::new(timing.heartbeat, timing.keepalive);
-    let mut step = write(&mut socket, [session.greeting()], write_timeout).await;
+    let write_timeout = socket.timing.write_timeout;
+    let mut timers = Timers::new(socket.timing.heartbeat, socket.timing.keepalive);
+    // The server stops polling the body when the client stops reading; this notices.
+    let mut stall_checks = tokio::time::interval(write_timeout / 2);
+    stall_checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut step = write(&mut socket, [session.greeting()]).await;
     while step.goes_on() {
         step = tokio::select! {
             outgoing = session.next_outgoing() => match outgoing {
-                Outgoing::Messages(batch) => write(&mut socket, batch, write_timeout).await,
+                Outgoing::Messages(batch) => write(&mut socket, batch).await,
                 Outgoing::Close(code, reason) => Step::Close(code, reason),
             },
             incoming = messages.recv() => match incoming {
@@ -43,21 +108,32 @@ pub(crate) async fn run(
                 Some(Ok(AggregatedMessage::Close(_))) => Step::Close(close_code::DISCONNECTED, "closed by the client"),
                 Some(Ok(AggregatedMessage::Text(text))) => {
                     let replies = session.on_text(&text).await;
-                    write(&mut socket, replies, write_timeout).await
+                    write(&mut socket, replies).await
                 }
                 Some(Ok(AggregatedMessage::Binary(_))) => {
-                    write(&mut socket, [session.binary_refused()], write_timeout).await
+                    write(&mut socket, [session.binary_refused()]).await
                 }
                 Some(Ok(AggregatedMessage::Ping(payload))) => {
-                    timed_write(write_timeout, socket.pong(&payload)).await
+                    if socket.admit(payload.len()) {
+                        timed_write(write_timeout, socket.session.pong(&payload)).await
+                    } else {
+                        Step::Gone
+                    }
                 }
                 Some(Ok(AggregatedMessage::Pong(_))) => Step::Continue,
                 Some(Err(error)) => read_failure(&error, tripped.load(Ordering::Acquire)),
             },
             tick = timers.tick() => match tick {
-                Tick::Ping => timed_write(write_timeout, socket.ping(b"")).await,
-                Tick::Keepalive => write(&mut socket, [session.keepalive()], write_timeout).await,
+                Tick::Ping => {
+                    if socket.admit(0) {
+                        timed_write(write_timeout, socket.session.ping(b"")).await
+                    } else {
+                        Step::Gone
+                    }
+                }
+                Tick::Keepalive => write(&mut socket, [session.keepalive()]).await,
             },
+            _ = stall_checks.tick() => if socket.stalled() { Step::Gone } else { Step::Continue },
         };
     }
     if let Step::Close(code, reason) = step {
@@ -71,7 +147,7 @@ pub(crate) async fn run(
             code: code.into(),
             description: Some(reason.to_owned()),
         };
-        let _ = tokio::time::timeout(write_timeout, socket.close(Some(reason))).await;
+        let _ = tokio::time::timeout(write_timeout, socket.session.close(Some(reason))).await;
     }
 }
 
@@ -92,19 +168,18 @@ fn read_failure(error: &ProtocolError, too_big: bool) -> Step {
     }
 }
 
-/// Writes `messages` as text frames, each within `timeout` (actix-ws queues a few frames for
-/// the connection and then waits for the client to read).
-async fn write(
-    socket: &mut Session,
-    messages: impl IntoIterator<Item = Bytes>,
-    timeout: Duration,
-) -> Step {
+/// Writes `messages` as text frames, each within the write timeout and the write budget
+/// (actix-ws queues a few frames for the connection and then waits for the client to read).
+async fn write(socket: &mut Socket, messages: impl IntoIterator<Item = Bytes>) -> Step {
     for message in messages {
         // The protocol's messages are JSON, so UTF-8 (checked, not copied).
         let Ok(text) = ByteString::try_from(message) else {
             continue;
         };
-        let step = timed_write(timeout, socket.text(text)).await;
+        if !socket.admit(text.len()) {
+            return Step::Gone;
+        }
+        let step = timed_write(socket.timing.write_timeout, socket.session.text(text)).await;
         if !step.goes_on() {
             return step;
         }

@@ -17,6 +17,9 @@ use crate::session;
 /// Initial read buffer of a connection.
 const READ_BUFFER: usize = 4 * 1024;
 
+/// Bytes tungstenite gathers before it writes them out (its default).
+const WRITE_BUFFER: usize = 128 * 1024;
+
 /// The WebSocket endpoint. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct WsHandler {
@@ -84,6 +87,8 @@ impl WsHandler {
             // idle connection costs kilobytes, not 128 KiB (frames up to the limit still fit:
             // the buffer grows for a frame that needs it).
             .read_buffer_size(READ_BUFFER)
+            // tungstenite requires its write buffer (flushed when full) below the maximum.
+            .write_buffer_size(WRITE_BUFFER.min(config.max_write_buffer / 2))
             .max_write_buffer_size(config.max_write_buffer)
             .max_message_size(config.read_limit)
             .max_frame_size(config.read_limit)

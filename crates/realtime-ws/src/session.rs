@@ -29,7 +29,13 @@ pub(crate) async fn run(
                 Outgoing::Close(code, reason) => Step::Close(code, reason),
             },
             incoming = socket.recv() => match incoming {
-                None | Some(Ok(Frame::Close(_))) => Step::Gone,
+                None => Step::Gone,
+                // The client closes: tungstenite has queued the reply the protocol asks for;
+                // a flush sends it.
+                Some(Ok(Frame::Close(_))) => {
+                    let _ = tokio::time::timeout(write_timeout, socket.flush()).await;
+                    Step::Gone
+                }
                 Some(Ok(Frame::Text(text))) => {
                     let replies = session.on_text(text.as_str()).await;
                     write(&mut socket, replies, write_timeout).await

@@ -8,6 +8,7 @@
 //! through the manager, in process; everything else goes over the sockets.
 
 mod client;
+mod hostile;
 mod sse;
 mod ws;
 
@@ -19,6 +20,7 @@ use realtime_core::{Manager, ManagerConfig};
 use realtime_http::SseConfig;
 use realtime_http::ws::{OriginPolicy, WsConfig};
 
+pub use hostile::*;
 pub use sse::*;
 pub use ws::*;
 
@@ -34,13 +36,16 @@ pub struct Setup {
     /// client only when it writes notices it soon).
     pub sse: SseConfig,
     /// The WebSocket endpoint's configuration (origin allow-list [`ALLOWED_ORIGIN`], a 1 KiB
-    /// read limit, a short heartbeat).
+    /// read limit, a short heartbeat, a 64 KiB write buffer).
     pub ws: WsConfig,
 }
 
 impl Setup {
     /// Clients one server admits.
     pub const MAX_CONNECTIONS: usize = 3;
+    /// How long a write may wait for a client to read (the server's own write timeout, where
+    /// it has one, is set to this too).
+    pub const WRITE_TIMEOUT: Duration = Duration::from_millis(500);
 
     /// A fresh manager and the suite's configurations.
     pub fn new() -> Self {
@@ -52,10 +57,13 @@ impl Setup {
             .unwrap_or_else(|e| panic!("manager: {e}"));
         let mut sse = SseConfig::default();
         sse.heartbeat_interval = Duration::from_millis(100);
+        sse.write_timeout = Self::WRITE_TIMEOUT;
         let mut ws = WsConfig::default();
         ws.origin_policy = OriginPolicy::allow_list([ALLOWED_ORIGIN]);
         ws.read_limit = 1024;
         ws.heartbeat_interval = Duration::from_millis(100);
+        ws.write_timeout = Self::WRITE_TIMEOUT;
+        ws.max_write_buffer = 64 * 1024;
         Setup { manager, sse, ws }
     }
 }
@@ -110,7 +118,8 @@ macro_rules! transport_tests {
         $crate::transport_tests!(@each $serve, #[$test];
             sse_bad_requests, sse_headers_replay_and_live, sse_gap_signal, sse_connection_limit,
             sse_shutdown, ws_checks_before_the_upgrade, ws_resume_and_protocol, ws_too_big,
-            ws_shutdown
+            ws_shutdown, sse_never_reading_client, ws_never_reading_client, ws_tiny_fragments,
+            ws_client_closes, head_requests
         );
     };
     (@each $serve:expr, #[$test:meta]; $($name:ident),* $(,)?) => {
