@@ -3,7 +3,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use futures_util::StreamExt;
 use realtime_core::Manager;
 use realtime_http::ApiError;
 use realtime_sse_actix::SseHandler;
@@ -20,32 +19,19 @@ fn error(error: &ApiError) -> HttpResponse {
     realtime_sse_actix::error_response(error)
 }
 
-/// Reads the body up to [`api::MAX_BODY`].
-async fn body_of(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
-        if body.len() + chunk.len() > api::MAX_BODY {
-            return Err(api::too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 async fn publish(
     state: web::Data<AppState>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
     let headers = request.headers();
-    let content_type = headers.get("content-type").map(|v| v.as_bytes());
     let key = headers.get("idempotency-key").map(|v| v.as_bytes());
-    let body = match body_of(payload).await {
-        Ok(body) => body,
-        Err(e) => return error(&e),
+    let published = async {
+        api::require_json(headers.get("content-type").map(|v| v.as_bytes()))?;
+        let body = api::read_body(payload).await?;
+        api::publish(&state.manager, key, &body).await
     };
-    match api::publish(&state.manager, content_type, key, &body).await {
+    match published.await {
         Ok(answer) => json(200, &answer),
         Err(e) => error(&e),
     }
@@ -127,6 +113,8 @@ pub(crate) async fn run(
         App::new().configure(move |config| configure(config, state, &sse, &ws))
     })
     .disable_signals()
+    // Streams end when the manager closes; what is left after this is cut.
+    .shutdown_timeout(5)
     .bind(options.addr)?;
     let addr = server.addrs().first().copied().ok_or("no address bound")?;
     // Scripts (and the browser test) read this line to find the port.

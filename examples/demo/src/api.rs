@@ -1,6 +1,10 @@
 //! What the demo's own routes do, whatever framework serves them: the axum routes
 //! (`routes.rs`) and the actix-web ones (`actix.rs`) are thin wrappers.
 
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use http::StatusCode;
 use realtime_core::{Manager, PublishRequest};
 use realtime_http::ApiError;
@@ -24,25 +28,60 @@ struct PublishBody {
     idempotency_key: Option<String>,
 }
 
-/// `POST /publish`: only JSON (a cross-site HTML form cannot publish); answers `{"id",
-/// "channel"}`.
-pub(crate) async fn publish(
-    manager: &Manager,
-    content_type: Option<&[u8]>,
-    idempotency_key: Option<&[u8]>,
-    body: &[u8],
-) -> Result<serde_json::Value, ApiError> {
+/// How long a client may take to send a `/publish` body (neither framework bounds it).
+pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `/publish` takes only JSON (a cross-site HTML form cannot publish): 415 otherwise, checked
+/// before the body is read.
+pub(crate) fn require_json(content_type: Option<&[u8]>) -> Result<(), ApiError> {
     let is_json = content_type
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the event as `content-type: application/json`",
-        ));
+    if is_json {
+        return Ok(());
     }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send the event as `content-type: application/json`",
+    ))
+}
+
+/// Reads a request body: at most [`MAX_BODY`] bytes (413 past it), within [`BODY_TIMEOUT`]
+/// (408 after it).
+pub(crate) async fn read_body<E: std::fmt::Display>(
+    mut chunks: impl Stream<Item = Result<Bytes, E>> + Unpin,
+) -> Result<Vec<u8>, ApiError> {
+    let read = async {
+        let mut body = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    tokio::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("the body did not arrive within {BODY_TIMEOUT:?}"),
+            ))
+        })
+}
+
+/// `POST /publish` (its content type checked with [`require_json`] and its body read with
+/// [`read_body`]): answers `{"id", "channel"}`.
+pub(crate) async fn publish(
+    manager: &Manager,
+    idempotency_key: Option<&[u8]>,
+    body: &[u8],
+) -> Result<serde_json::Value, ApiError> {
     let body: PublishBody = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
     let data = match body.data {

@@ -1,10 +1,9 @@
 //! The demo's own routes on axum, over [`crate::api`].
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use realtime_sse_axum::ApiError;
 
@@ -13,26 +12,12 @@ use crate::{AppState, api};
 pub(crate) async fn publish(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
+    api::require_json(headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes))?;
+    let body = api::read_body(body.into_data_stream()).await?;
     let key = headers.get("idempotency-key").map(HeaderValue::as_bytes);
-    let body = match body {
-        Ok(body) => body,
-        // A wrong content type says so first, whatever the body.
-        Err(_) if !content_type.is_some_and(|v| v.starts_with(b"application/json")) => Bytes::new(),
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Err(ApiError(api::too_large()));
-        }
-        Err(rejection) => {
-            return Err(ApiError::new(
-                rejection.status(),
-                "invalid_body",
-                rejection.body_text(),
-            ));
-        }
-    };
-    let answer = api::publish(&state.manager, content_type, key, &body).await?;
+    let answer = api::publish(&state.manager, key, &body).await?;
     Ok(Json(answer).into_response())
 }
 

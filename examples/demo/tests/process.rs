@@ -1,0 +1,144 @@
+//! The demo process, on each framework: on SIGTERM every WebSocket client gets the close
+//! frame 1001, every SSE stream ends, and the process exits by itself; `/publish` checks the
+//! content type before it reads a body, and gives up on a body that does not arrive.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Child;
+use tokio_tungstenite::tungstenite::Message;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The demo binary on `framework`, and its `HOST:PORT`.
+async fn demo(framework: &str) -> (Child, String) {
+    let mut demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_realtime-demo"))
+        .args(["--addr", "127.0.0.1:0", "--framework", framework])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(DEADLINE, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let base = line
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_owned();
+    (demo, base)
+}
+
+async fn sigterm_closes_websockets_with_1001_and_exits(framework: &str) {
+    let (mut demo, base) = demo(framework).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{base}/ws?topics=c"))
+        .await
+        .unwrap();
+    let sse = reqwest::get(format!("http://{base}/events?channel=c"))
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    let pid = demo.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let code = loop {
+        match tokio::time::timeout(DEADLINE, socket.next()).await.unwrap() {
+            Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
+            Some(Ok(Message::Close(None))) | None => panic!("closed without a close frame"),
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => panic!("connection dropped without a close frame: {error}"),
+        }
+    };
+    assert_eq!(code, 1001);
+    let body = tokio::time::timeout(DEADLINE, sse.bytes())
+        .await
+        .expect("the SSE stream ends");
+    assert!(body.is_ok(), "the SSE stream ends cleanly: {body:?}");
+    let status = tokio::time::timeout(DEADLINE, demo.wait())
+        .await
+        .expect("the demo exits by itself")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// A form post of 3 MiB is refused for its type (415), not its size: the body is not read.
+async fn publish_checks_the_type_before_the_body(framework: &str) {
+    let (_demo, base) = demo(framework).await;
+    let response = reqwest::Client::new()
+        .post(format!("http://{base}/publish"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![b'a'; 3 << 20])
+        .send()
+        .await;
+    // The server may answer before it read the body and close the connection under the
+    // upload; an answer is all that is asked.
+    if let Ok(response) = response {
+        assert_eq!(response.status().as_u16(), 415);
+    }
+    let response = reqwest::Client::new()
+        .post(format!("http://{base}/publish"))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unsupported_media_type");
+}
+
+/// A body announced and never sent gets 408 after the body timeout (10 s), not a connection
+/// held forever.
+async fn a_body_that_never_arrives_gets_408(framework: &str) {
+    let (_demo, base) = demo(framework).await;
+    let mut stream = tokio::net::TcpStream::connect(&base).await.unwrap();
+    let head = "POST /publish HTTP/1.1\r\nhost: demo\r\ncontent-type: application/json\r\n\
+                content-length: 100\r\n\r\n{\"channel\":";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 1024];
+    let read = tokio::time::timeout(DEADLINE, stream.read(&mut answer))
+        .await
+        .expect("an answer before the deadline")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+}
+
+macro_rules! on_each_framework {
+    ($($test:ident),* $(,)?) => {
+        mod axum {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test("axum").await;
+                }
+            )*
+        }
+        mod actix {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test("actix").await;
+                }
+            )*
+        }
+    };
+}
+
+on_each_framework!(
+    sigterm_closes_websockets_with_1001_and_exits,
+    publish_checks_the_type_before_the_body,
+    a_body_that_never_arrives_gets_408,
+);
