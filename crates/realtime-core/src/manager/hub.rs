@@ -12,8 +12,9 @@ use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
 use super::queue::{ClientShared, Message, Pushed};
+use super::spawn::Spawner;
 use crate::bus::{Bus, BusMessage, BusSubscription};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::frame::Origin;
 use crate::gap::{Gap, GapReason};
@@ -31,6 +32,8 @@ const CLOCK_SLACK: Duration = Duration::from_secs(1);
 
 pub(crate) struct Hub {
     pub(crate) name: Arc<str>,
+    /// Where this hub's reader and repairs run.
+    spawner: Spawner,
     /// Clients holding (or about to hold) a slot; the hub is released at zero.
     pub(crate) refs: AtomicUsize,
     ready: OnceCell<()>,
@@ -84,8 +87,10 @@ impl Hub {
         store: Arc<dyn Store>,
         repair_patience: Duration,
         per_instance: Option<Origin>,
+        spawner: Spawner,
     ) -> Self {
         Hub {
+            spawner,
             name,
             refs: AtomicUsize::new(0),
             ready: OnceCell::new(),
@@ -136,9 +141,18 @@ impl Hub {
                 }
                 let hub = Arc::downgrade(self);
                 let reader = if self.per_instance.is_some() {
-                    tokio::spawn(Hub::listen_per_instance(hub, subscription))
+                    self.spawner
+                        .spawn(Hub::listen_per_instance(hub, subscription))
                 } else {
-                    tokio::spawn(listen(hub, subscription))
+                    self.spawner.spawn(listen(hub, subscription))
+                };
+                let Some(reader) = reader else {
+                    return Err(Error::InvalidConfig {
+                        field: "runtime",
+                        reason: "no tokio runtime to read the bus on: subscribe from inside \
+                                 one, or give one to ManagerBuilder::runtime"
+                            .into(),
+                    });
                 };
                 *self.reader.lock() = Some(reader);
                 Ok(())
@@ -230,7 +244,10 @@ impl Hub {
         }
         state.repairing = true;
         metrics::counter!(m::REPAIRS).increment(1);
-        tokio::spawn(self.clone().repair());
+        if self.spawner.spawn(self.clone().repair()).is_none() {
+            // No runtime to repair on: the next event offered starts it again.
+            state.repairing = false;
+        }
     }
 
     /// Tells every local client the sequence restarts after `head`, and continues from there.

@@ -38,9 +38,6 @@ impl Inner {
     /// Starts the hub's one linger timer; `false` when it cannot linger (too many do, or no
     /// runtime to time it).
     fn start_timer(&self, hub: &Arc<Hub>, linger: Duration) -> bool {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return false;
-        };
         let taken = self
             .lingering
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -50,7 +47,13 @@ impl Inner {
         metrics::gauge!(m::LINGERING).set((before + 1) as f64);
         let (hubs, lingering) = (Arc::downgrade(&self.hubs), self.lingering.clone());
         let slot = Slot(lingering);
-        let timer = runtime.spawn(linger_then_release(hubs, hub.clone(), linger, slot));
+        // Without a runtime the slot is returned as the future holding it is dropped.
+        let Some(timer) = self
+            .spawner
+            .spawn(linger_then_release(hubs, hub.clone(), linger, slot))
+        else {
+            return false;
+        };
         *hub.linger_timer.lock() = Some(timer.abort_handle());
         true
     }

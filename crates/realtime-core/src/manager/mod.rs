@@ -12,6 +12,7 @@ mod repair;
 mod replay;
 mod request;
 mod shutdown;
+mod spawn;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,6 +29,7 @@ use queue::ClientShared;
 pub use queue::{CloseReason, Message};
 pub use request::{ChannelRequest, PublishRequest, Replay, SubscribeRequest, Subscription};
 pub use shutdown::Readiness;
+use spawn::Spawner;
 
 use crate::bus::Bus;
 use crate::error::{Error, Result};
@@ -65,6 +67,7 @@ pub(crate) struct Inner {
     rebroadcasts: AtomicUsize,
     /// Woken when the last client is released.
     drained: tokio::sync::Notify,
+    spawner: Spawner,
 }
 
 type Hubs = RwLock<HashMap<Arc<str>, Arc<Hub>>>;
@@ -75,9 +78,20 @@ pub struct ManagerBuilder {
     config: ManagerConfig,
     store: Option<Arc<dyn Store>>,
     bus: Option<Arc<dyn Bus>>,
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl ManagerBuilder {
+    /// Runs the manager's background tasks (bus readers, repairs, re-broadcasts, linger
+    /// timers) on `runtime`. By default each runs on the runtime of the task that starts it
+    /// — with a server whose workers each run their own runtime (actix-web), a channel's
+    /// reader would then live and die with the worker of its first subscriber; give the
+    /// runtime that outlives them (`tokio::runtime::Handle::current()` in `main`).
+    pub fn runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
     /// Uses `config`.
     pub fn config(mut self, config: ManagerConfig) -> Self {
         self.config = config;
@@ -142,6 +156,7 @@ impl ManagerBuilder {
                 closed: AtomicBool::new(false),
                 rebroadcasts: AtomicUsize::new(0),
                 drained: tokio::sync::Notify::new(),
+                spawner: Spawner::on(self.runtime),
             }),
         })
     }
@@ -340,6 +355,7 @@ impl Inner {
                 self.store.clone(),
                 self.config.repair_patience,
                 (self.config.history == History::PerInstance).then_some(self.origin),
+                self.spawner.clone(),
             ))
         });
         hub.refs.fetch_add(1, Ordering::AcqRel);

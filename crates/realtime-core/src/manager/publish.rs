@@ -115,7 +115,8 @@ impl Manager {
             metrics::counter!(m::REBROADCASTS, "outcome" => "skipped").increment(1);
             return;
         }
-        tokio::spawn(async move {
+        let spawner = inner.spawner.clone();
+        let retry = async move {
             let deadline = tokio::time::Instant::now() + inner.config.broadcast_retry;
             let mut delay = Duration::from_millis(50);
             let outcome = loop {
@@ -138,6 +139,10 @@ impl Manager {
             };
             metrics::counter!(m::REBROADCASTS, "outcome" => outcome).increment(1);
             inner.rebroadcasts.fetch_sub(1, Ordering::AcqRel);
-        });
+        };
+        if spawner.spawn(retry).is_none() {
+            metrics::counter!(m::REBROADCASTS, "outcome" => "skipped").increment(1);
+            self.inner.rebroadcasts.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
