@@ -43,6 +43,10 @@ pub(crate) async fn run(
                 Some(Ok(Frame::Binary(_))) => {
                     write(&mut socket, [session.binary_refused()], write_timeout).await
                 }
+                // tungstenite queued the pong (one at a time: a newer ping replaces it) and
+                // sends it on a flush; a client that pings and never reads then stalls the
+                // flush, which the write timeout cuts.
+                Some(Ok(Frame::Ping(_))) => timed_write(write_timeout, socket.flush()).await,
                 Some(Ok(_)) => Step::Continue,
                 Some(Err(error)) => read_failure(error),
             },
