@@ -21,6 +21,11 @@ pub(crate) const BACKENDS: &[Backend] = &[
         package: "realtime-redis",
         test: "conformance",
     },
+    Backend {
+        name: "kafka",
+        package: "realtime-kafka",
+        test: "conformance",
+    },
 ];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {

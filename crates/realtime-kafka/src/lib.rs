@@ -1,0 +1,53 @@
+//! # realtime-kafka
+//!
+//! A [`Bus`](realtime_core::Bus) on Kafka (rdkafka, librdkafka built from source), for teams
+//! that already run Kafka: events of a channel go to one partition of one topic, in order,
+//! and every instance reads the partitions of the channels it has subscribers for — no
+//! consumer group, so no instance misses an event another one took.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use realtime_core::Manager;
+//! use realtime_kafka::{KafkaBus, KafkaBusConfig};
+//! use realtime_redis::{RedisStore, RedisStoreConfig};
+//!
+//! # async fn run() -> realtime_core::Result<()> {
+//! // A shared store (Redis) and Kafka for fan-out: clients resume exactly on any instance.
+//! let store = RedisStore::connect(RedisStoreConfig::default()).await?;
+//! let bus = KafkaBus::connect(KafkaBusConfig::new("127.0.0.1:9092")).await?;
+//! let manager = Manager::builder().store(Arc::new(store)).bus(Arc::new(bus)).build()?;
+//! # drop(manager);
+//! # Ok(()) }
+//! ```
+//!
+//! Without a shared store, run with history per instance
+//! (`Manager::builder().history(History::PerInstance)`): each instance records what Kafka
+//! brings it, and a client that resumes elsewhere, or across an outage, gets an explicit gap.
+//!
+//! ## What `publish` returning `Ok` promises
+//! The brokers acknowledged the event (`acks=all`, idempotent producer: a retried send is
+//! written once). A publish the brokers do not acknowledge within
+//! [`send_timeout`](KafkaBusConfig::send_timeout) fails with a retryable error; it never hangs.
+//!
+//! ## Outages
+//! When every broker is unreachable, or a partition's log no longer holds the offset the bus
+//! reads next (a broker that came back empty, retention), each subscription is marked
+//! interrupted. A watchdog asks the brokers every
+//! [`health_interval`](KafkaBusConfig::health_interval); once they answer it reads each
+//! partition from its end and tells the subscriptions, which repair from the store (or
+//! report a gap). `realtime_bus_connected{backend="kafka"}` and
+//! `realtime_bus_reconnects_total` show it.
+//!
+//! ## Errors
+//! Failures are [`realtime_core::Error::Backend`] with backend `"kafka"`, naming the broker
+//! operation and the channel: unreachable brokers, leader changes (`Connection`) and
+//! timeouts (`Timeout`) are retryable; a refusal (`Protocol`) or a missing topic (`Config`)
+//! is not.
+
+mod bus;
+mod config;
+mod error;
+mod link;
+
+pub use bus::KafkaBus;
+pub use config::{DEFAULT_BROKERS, KafkaBusConfig, Sasl};
