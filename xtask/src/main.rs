@@ -28,7 +28,8 @@ Commands:
                                 (backends: memory, redis, kafka)
   faults                        the fault suite (Redis killed and restarted, restored from an
                                 older snapshot, evicted keys, killed pub/sub connections, a bus
-                                that refuses events, …) as one table; part of `test`
+                                that refuses events, the Kafka broker restarted empty, …) as
+                                one table; part of `test`
   bench [-- CRITERION ARGS]     the criterion benchmarks (core, Redis), then the fan-out
                                 comparison with the hand-written baseline; writes BENCHMARKS.md
   loadbench                     only the fan-out comparison (writes BENCHMARKS.md)

@@ -30,13 +30,18 @@
 //! [`send_timeout`](KafkaBusConfig::send_timeout) fails with a retryable error; it never hangs.
 //!
 //! ## Outages
-//! When every broker is unreachable, or a partition's log no longer holds the offset the bus
-//! reads next (a broker that came back empty, retention), each subscription is marked
-//! interrupted. A watchdog asks the brokers every
-//! [`health_interval`](KafkaBusConfig::health_interval); once they answer it reads each
-//! partition from its end and tells the subscriptions, which repair from the store (or
-//! report a gap). `realtime_bus_connected{backend="kafka"}` and
-//! `realtime_bus_reconnects_total` show it.
+//! When the consumer loses a connection to a broker, or a partition's log no longer holds the
+//! offset the bus reads next (a broker that came back empty, retention), every subscription
+//! is marked interrupted and the bus drops its clients: until the brokers answer again,
+//! publishes and new subscriptions fail at once with a retryable error. A watchdog asks the
+//! brokers every [`health_interval`](KafkaBusConfig::health_interval); once they answer it
+//! creates the topic if it is gone, builds new clients (none of the old ones' knowledge of a
+//! broker that may have lost everything survives), reads each partition from its end, and
+//! only then tells the subscriptions, which repair from the store (or report a gap).
+//! `realtime_bus_connected{backend="kafka"}`, `realtime_bus_reconnects_total`,
+//! [`KafkaBus::is_connected`] and [`KafkaBus::reconnects`] show it. A dropped connection
+//! counts even when nothing was lost (a broker's restart with its log intact): a repair
+//! too many, never a hole.
 //!
 //! ## Errors
 //! Failures are [`realtime_core::Error::Backend`] with backend `"kafka"`, naming the broker
@@ -48,6 +53,7 @@ mod bus;
 mod config;
 mod error;
 mod link;
+mod topic;
 
 pub use bus::KafkaBus;
 pub use config::{DEFAULT_BROKERS, KafkaBusConfig, Sasl};

@@ -101,3 +101,5 @@ impl Backend for KafkaBackend {
         Ok(())
     }
 }
+
+pub mod broker;

@@ -1,0 +1,112 @@
+//! The topic and the client settings: creating the topic when it is missing, reading its
+//! partition count, and what every connection to the brokers shares.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
+use realtime_core::{BackendError, BackendErrorKind, Result};
+
+use crate::config::KafkaBusConfig;
+use crate::error::{connect_failed, failed, timed_out};
+
+/// The client settings every connection of `config` shares.
+pub(crate) fn client_config(config: &KafkaBusConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.brokers)
+        .set(
+            "socket.timeout.ms",
+            millis(config.operation_timeout.max(Duration::from_secs(10))),
+        )
+        .set("reconnect.backoff.max.ms", "1000");
+    if let Some(sasl) = &config.sasl {
+        let protocol = if sasl.tls {
+            "SASL_SSL"
+        } else {
+            "SASL_PLAINTEXT"
+        };
+        client
+            .set("security.protocol", protocol)
+            .set("sasl.mechanisms", &sasl.mechanism)
+            .set("sasl.username", &sasl.username)
+            .set("sasl.password", &sasl.password);
+    }
+    client
+}
+
+pub(crate) fn millis(duration: Duration) -> String {
+    duration.as_millis().to_string()
+}
+
+/// Creates the topic; one that exists already is fine.
+pub(crate) async fn create_topic(config: &KafkaBusConfig) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client_config(config)
+        .create()
+        .map_err(failed("create_topic", None))?;
+    let topic = NewTopic::new(
+        &config.topic,
+        config.partitions,
+        TopicReplication::Fixed(config.replication),
+    );
+    let options = AdminOptions::new().request_timeout(Some(config.operation_timeout));
+    let created = tokio::time::timeout(
+        config.operation_timeout + Duration::from_secs(1),
+        admin.create_topics([&topic], &options),
+    )
+    .await
+    .map_err(|_| timed_out("create_topic", None))?
+    .map_err(|error| connect_failed(&config.brokers, error))?;
+    for result in created {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                let kind = if code == RDKafkaErrorCode::OperationTimedOut
+                    || code == RDKafkaErrorCode::RequestTimedOut
+                {
+                    BackendErrorKind::Timeout
+                } else {
+                    BackendErrorKind::Protocol
+                };
+                return Err(BackendError::new(
+                    "kafka",
+                    kind,
+                    format!("kafka create_topic {topic:?} failed: {code}"),
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The topic's partition count from the broker's metadata.
+pub(crate) async fn partition_count<C: ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    config: &KafkaBusConfig,
+) -> Result<i32> {
+    let metadata = tokio::task::block_in_place(|| {
+        consumer.fetch_metadata(Some(&config.topic), config.operation_timeout)
+    })
+    .map_err(|error| connect_failed(&config.brokers, error))?;
+    let count = metadata
+        .topics()
+        .iter()
+        .find(|topic| topic.name() == config.topic && topic.error().is_none())
+        .map_or(0, |topic| topic.partitions().len());
+    if count == 0 {
+        return Err(BackendError::new(
+            "kafka",
+            BackendErrorKind::Config,
+            format!(
+                "the topic {:?} does not exist (create it, or set create_topic)",
+                config.topic
+            ),
+        )
+        .into());
+    }
+    Ok(i32::try_from(count).unwrap_or(i32::MAX))
+}
