@@ -12,8 +12,9 @@ use realtime_core::{Bus, Reach, Result};
 
 use crate::config::KafkaBusConfig;
 use crate::error::{failed, timed_out};
-use crate::link::{self, Link, Watch, partition_of};
-use crate::topic::{create_topic, partition_count};
+use crate::link::{self, Link};
+use crate::topic::{create_topic, partition_count, partition_of};
+use crate::watch::Watch;
 
 /// Cross-instance fan-out over one Kafka topic.
 ///

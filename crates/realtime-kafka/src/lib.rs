@@ -54,6 +54,7 @@ mod config;
 mod error;
 mod link;
 mod topic;
+mod watch;
 
 pub use bus::KafkaBus;
 pub use config::{DEFAULT_BROKERS, KafkaBusConfig, Sasl};

@@ -7,71 +7,21 @@
 //! ones would ask it about topic ids it never had.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureProducer;
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
-use realtime_core::driver::Inbox;
+use rdkafka::{Offset, TopicPartitionList};
 use realtime_core::metrics as m;
 use realtime_core::{BackendError, BackendErrorKind, Result};
 
 use crate::config::KafkaBusConfig;
 use crate::error::{failed, timed_out};
-use crate::topic::{client_config, create_topic, millis};
-
-/// What the consumer's client library reports, watched: a broker outage marks the link down.
-#[derive(Clone)]
-pub(crate) struct Watch(Arc<WatchState>);
-
-pub(crate) struct WatchState {
-    down: AtomicBool,
-    inbox: Inbox,
-}
-
-impl Watch {
-    pub(crate) fn new(inbox: Inbox) -> Self {
-        Watch(Arc::new(WatchState {
-            down: AtomicBool::new(false),
-            inbox,
-        }))
-    }
-
-    /// Frames may have been lost: the inbox hears it once per outage.
-    fn mark_down(&self, why: &str) {
-        if !self.0.down.swap(true, Ordering::AcqRel) {
-            tracing::warn!(
-                why,
-                "kafka brokers unreachable; the bus repairs when they are back"
-            );
-            metrics::gauge!(m::BUS_CONNECTED, "backend" => "kafka").set(0.0);
-            self.0.inbox.connection_lost();
-        }
-    }
-}
-
-impl ClientContext for Watch {
-    /// A failed or dropped connection to a broker the consumer reads from may have lost what
-    /// was in flight (and the broker may come back without it): an outage. The group
-    /// coordinator's connection carries no events (the bus joins no group) and may idle out.
-    fn error(&self, error: KafkaError, reason: &str) {
-        let transport = matches!(
-            error.rdkafka_error_code(),
-            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
-        );
-        if transport && !reason.starts_with("GroupCoordinator") {
-            self.mark_down(reason);
-        } else {
-            tracing::debug!(%error, reason, "kafka client error");
-        }
-    }
-}
-
-impl ConsumerContext for Watch {}
+use crate::topic::{client_config, create_topic, millis, partition_of};
+use crate::watch::{Watch, read};
 
 /// One generation of clients.
 struct Clients {
@@ -94,17 +44,6 @@ pub(crate) struct Link {
     /// Local channels per assigned partition.
     assigned: Mutex<HashMap<i32, usize>>,
     reconnects: AtomicU64,
-}
-
-/// The partition of `channel` among `partitions`: FNV-1a of its name, so every instance
-/// (and every version of this crate) agrees.
-pub(crate) fn partition_of(channel: &str, partitions: i32) -> i32 {
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in channel.bytes() {
-        hash ^= u32::from(byte);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    (hash % partitions.max(1) as u32) as i32
 }
 
 /// The brokers are away: what a publish or subscribe meanwhile gets.
@@ -215,7 +154,7 @@ impl Link {
     }
 
     pub(crate) fn is_connected(&self) -> bool {
-        !self.watch.0.down.load(Ordering::Acquire)
+        !self.watch.is_down()
     }
 
     pub(crate) fn reconnects(&self) -> u64 {
@@ -305,10 +244,10 @@ impl Link {
         let producer = self.new_producer()?;
         guard.0 = None;
         // Errors of the probes above (a broker still half up) must not count as a new outage.
-        self.watch.0.down.store(false, Ordering::Release);
+        self.watch.up();
         self.install(consumer, producer);
         self.reconnects.fetch_add(1, Ordering::Relaxed);
-        let inbox = &self.watch.0.inbox;
+        let inbox = self.watch.inbox();
         for channel in inbox.to_resubscribe(true) {
             inbox.resubscribed(&channel);
         }
@@ -364,38 +303,6 @@ async fn end_of(
     }
 }
 
-/// Hands every message of the assigned partitions to the inbox, its key as the channel.
-async fn read(consumer: Arc<StreamConsumer<Watch>>, watch: Watch) {
-    loop {
-        match consumer.recv().await {
-            Ok(message) => {
-                let Some(Ok(channel)) = message.key().map(std::str::from_utf8) else {
-                    continue;
-                };
-                watch
-                    .0
-                    .inbox
-                    .frame(channel, message.payload().unwrap_or_default());
-            }
-            // The partition's log no longer holds the next offset (a broker that came back
-            // empty, or retention): what was in between is gone.
-            Err(error)
-                if matches!(
-                    error.rdkafka_error_code(),
-                    Some(
-                        RDKafkaErrorCode::AutoOffsetReset
-                            | RDKafkaErrorCode::OffsetOutOfRange
-                            | RDKafkaErrorCode::UnknownTopicOrPartition
-                    )
-                ) =>
-            {
-                watch.mark_down(&error.to_string());
-            }
-            Err(error) => tracing::debug!(%error, "kafka consumer error"),
-        }
-    }
-}
-
 /// Checks the link every `every`: once it is down, drops its clients, then recovers it as
 /// soon as the brokers answer.
 pub(crate) async fn watchdog(link: Weak<Link>, every: Duration) {
@@ -411,18 +318,5 @@ pub(crate) async fn watchdog(link: Weak<Link>, every: Duration) {
         if let Err(error) = link.recover().await {
             tracing::debug!(%error, "kafka brokers still unreachable");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::partition_of;
-
-    #[test]
-    fn a_channel_has_one_partition_everywhere() {
-        assert_eq!(partition_of("orders", 12), partition_of("orders", 12));
-        // FNV-1a of "a" is 0xe40c292c.
-        assert_eq!(partition_of("a", 1000), (0xe40c_292c_u32 % 1000) as i32);
-        assert!((0..7).contains(&partition_of("anything", 7)));
     }
 }

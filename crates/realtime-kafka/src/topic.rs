@@ -110,3 +110,27 @@ pub(crate) async fn partition_count<C: ConsumerContext + 'static>(
     }
     Ok(i32::try_from(count).unwrap_or(i32::MAX))
 }
+
+/// The partition of `channel` among `partitions`: FNV-1a of its name, so every instance
+/// (and every version of this crate) agrees.
+pub(crate) fn partition_of(channel: &str, partitions: i32) -> i32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in channel.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    (hash % partitions.max(1) as u32) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partition_of;
+
+    #[test]
+    fn a_channel_has_one_partition_everywhere() {
+        assert_eq!(partition_of("orders", 12), partition_of("orders", 12));
+        // FNV-1a of "a" is 0xe40c292c.
+        assert_eq!(partition_of("a", 1000), (0xe40c_292c_u32 % 1000) as i32);
+        assert!((0..7).contains(&partition_of("anything", 7)));
+    }
+}

@@ -31,6 +31,7 @@ use axum::response::Html;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use realtime_core::{Manager, ManagerConfig};
+use realtime_kafka::{KafkaBus, KafkaBusConfig};
 use realtime_redis::{RedisBus, RedisBusConfig, RedisStore, RedisStoreConfig};
 use realtime_sse_axum::{SseConfig, SseHandler};
 use realtime_ws::{WsConfig, WsHandler};
@@ -61,13 +62,17 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// The manager the demo runs on: in-memory store and bus, or Redis with `--redis-url` (as
-/// store and bus, or with `--history per-instance` as the bus only).
+/// The manager the demo runs on: in-memory store and bus; Redis with `--redis-url` (as
+/// store and bus, or with `--history per-instance` as the bus only); Kafka as the bus with
+/// `--kafka-brokers` (history per instance, or Redis as the shared store with both).
 pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     let mut config = ManagerConfig::default();
     config.max_connections = options.max_connections;
     config.client_buffer = options.client_buffer;
     let builder = Manager::builder().config(config);
+    if let Some(brokers) = &options.kafka_brokers {
+        return on_kafka(builder, brokers, options).await;
+    }
     let Some(url) = &options.redis_url else {
         return builder.build();
     };
@@ -83,6 +88,31 @@ pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     store_config.url = url.clone();
     let store = RedisStore::connect(store_config).await?;
     tracing::info!(url = %realtime_redis::redact(url), "running on Redis");
+    builder.store(Arc::new(store)).build()
+}
+
+/// Kafka as the bus: alone with history per instance, or beside a shared Redis store.
+async fn on_kafka(
+    builder: realtime_core::ManagerBuilder,
+    brokers: &str,
+    options: &Options,
+) -> realtime_core::Result<Manager> {
+    let bus = KafkaBus::connect(KafkaBusConfig::new(brokers)).await?;
+    let builder = builder.bus(Arc::new(bus));
+    let Some(url) = &options.redis_url else {
+        tracing::info!(brokers, "running on a Kafka bus, history per instance");
+        return builder.history(realtime_core::History::PerInstance).build();
+    };
+    if options.history == realtime_core::History::PerInstance {
+        return Err(realtime_core::Error::InvalidConfig {
+            field: "history",
+            reason: "--history per-instance with --kafka-brokers leaves --redis-url unused".into(),
+        });
+    }
+    let mut store_config = RedisStoreConfig::default();
+    store_config.url = url.clone();
+    let store = RedisStore::connect(store_config).await?;
+    tracing::info!(brokers, url = %realtime_redis::redact(url), "running on a Kafka bus and a Redis store");
     builder.store(Arc::new(store)).build()
 }
 

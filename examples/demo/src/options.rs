@@ -12,6 +12,9 @@ pub struct Options {
     /// Run on Redis (store and bus) instead of in memory, so several demo processes form one
     /// cluster. Default: none.
     pub redis_url: Option<String>,
+    /// Run on Kafka as the bus (`HOST:PORT[,HOST:PORT…]`): alone, each process keeps its own
+    /// history (per instance); with `--redis-url`, Redis is the shared store. Default: none.
+    pub kafka_brokers: Option<String>,
     /// Clients served at most. Default 10,000.
     pub max_connections: usize,
     /// Messages queued per client before it counts as a slow consumer. Default 256
@@ -40,6 +43,7 @@ impl Default for Options {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             retry_ms: 1_000,
             redis_url: None,
+            kafka_brokers: None,
             max_connections: 10_000,
             client_buffer: 256,
             history: realtime_core::History::Shared,
@@ -50,7 +54,7 @@ impl Default for Options {
 
 impl Options {
     /// Usage text.
-    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--framework axum|actix] [--history shared|per-instance] [--max-connections N] [--client-buffer N]";
+    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--kafka-brokers HOST:PORT] [--framework axum|actix] [--history shared|per-instance] [--max-connections N] [--client-buffer N]";
 
     /// Parses the arguments (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
@@ -70,6 +74,7 @@ impl Options {
                         .map_err(|e| format!("--retry-ms {raw:?}: {e}"))?;
                 }
                 "--redis-url" => options.redis_url = Some(value("--redis-url")?),
+                "--kafka-brokers" => options.kafka_brokers = Some(value("--kafka-brokers")?),
                 "--max-connections" => {
                     let raw = value("--max-connections")?;
                     options.max_connections = raw
@@ -149,5 +154,9 @@ mod tests {
             Ok(Framework::Actix)
         );
         assert!(parse(&["--framework", "rocket"]).is_err());
+        assert_eq!(
+            parse(&["--kafka-brokers", "k:9092"]).map(|o| o.kafka_brokers),
+            Ok(Some("k:9092".into()))
+        );
     }
 }

@@ -16,8 +16,14 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The demo binary on `framework`, and its `HOST:PORT`.
 async fn demo(framework: &str) -> (Child, String) {
+    demo_with(&["--framework", framework]).await
+}
+
+/// The demo binary with `args`, and its `HOST:PORT`.
+async fn demo_with(args: &[&str]) -> (Child, String) {
     let mut demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_realtime-demo"))
-        .args(["--addr", "127.0.0.1:0", "--framework", framework])
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -114,6 +120,45 @@ async fn a_body_that_never_arrives_gets_408(framework: &str) {
     let answer = String::from_utf8_lossy(&answer[..read]);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_timeout"), "{answer}");
+}
+
+/// Two demo processes linked by Kafka (history per instance): an event published on one
+/// reaches an SSE stream on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demos_linked_by_kafka() {
+    let brokers =
+        std::env::var("REALTIME_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let (_a, a) = demo_with(&["--kafka-brokers", &brokers]).await;
+    let (_b, b) = demo_with(&["--kafka-brokers", &brokers]).await;
+    let channel = format!("kafka-demo-{}", std::process::id());
+    let mut stream = reqwest::get(format!("http://{b}/events?channel={channel}"))
+        .await
+        .unwrap()
+        .bytes_stream();
+    let mut seen = String::new();
+    // The subscription is active once `: connected` is out.
+    while !seen.contains(": connected") {
+        let chunk = tokio::time::timeout(DEADLINE, stream.next()).await.unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+    }
+    let published = reqwest::Client::new()
+        .post(format!("http://{a}/publish"))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"channel":"{channel}","data":"through kafka"}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status().as_u16(), 200);
+    while !seen.contains("data: through kafka") {
+        let chunk = tokio::time::timeout(DEADLINE, stream.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("not delivered across instances; the stream so far: {seen}")
+            });
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+    }
 }
 
 macro_rules! on_each_framework {
