@@ -52,8 +52,8 @@ impl KafkaBus {
         let inbox = Inbox::new("kafka", config.subscription_capacity);
         let watch = Watch::new(inbox.clone());
         let group = format!("realtime-bus-{:016x}", rand_id());
-        let consumer = Link::new_consumer(&config, watch.clone(), &group)?;
-        let partitions = partition_count(&consumer, &config).await?;
+        let consumer = Arc::new(Link::new_consumer(&config, watch.clone(), &group)?);
+        let partitions = partition_count(consumer.clone(), &config).await?;
         let health_interval = config.health_interval;
         let link = Link::connect(config, watch, group, partitions, consumer)?;
         let watchdog = tokio::spawn(link::watchdog(Arc::downgrade(&link), health_interval));

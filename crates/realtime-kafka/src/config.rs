@@ -73,6 +73,11 @@ pub struct KafkaBusConfig {
     pub operation_timeout: Duration,
     /// How often the bus checks a broker that went away. Default 1 s.
     pub health_interval: Duration,
+    /// The longest a broker may hold the consumer's fetch when nothing new is there
+    /// (`fetch.wait.max.ms`). Kafka answers as soon as an event arrives, so this only bounds
+    /// idle round trips; a broker that waits it out before answering (tansu does) adds up to
+    /// this much latency to every delivery. Default 100 ms.
+    pub fetch_wait: Duration,
     /// Messages queued per local subscription before it counts as interrupted. Default 1,024.
     pub subscription_capacity: usize,
     /// SASL credentials. Default none (plaintext).
@@ -90,6 +95,7 @@ impl Default for KafkaBusConfig {
             send_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(5),
             health_interval: Duration::from_secs(1),
+            fetch_wait: Duration::from_millis(100),
             subscription_capacity: 1024,
             sasl: None,
         }
@@ -137,6 +143,7 @@ impl KafkaBusConfig {
             ("send_timeout", self.send_timeout),
             ("operation_timeout", self.operation_timeout),
             ("health_interval", self.health_interval),
+            ("fetch_wait", self.fetch_wait),
         ] {
             if value < Duration::from_millis(10) {
                 return invalid(field, "must be at least 10 ms");

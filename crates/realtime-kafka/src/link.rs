@@ -64,7 +64,7 @@ impl Link {
         watch: Watch,
         group: String,
         partitions: i32,
-        consumer: StreamConsumer<Watch>,
+        consumer: Arc<StreamConsumer<Watch>>,
     ) -> Result<Arc<Self>> {
         let link = Arc::new(Link {
             config,
@@ -76,7 +76,7 @@ impl Link {
             reconnects: AtomicU64::new(0),
         });
         let producer = link.new_producer()?;
-        link.install(Arc::new(consumer), producer);
+        link.install(consumer, producer);
         Ok(link)
     }
 
@@ -94,7 +94,7 @@ impl Link {
             // A partition whose log lost the next offset is an error here, not a skip.
             .set("auto.offset.reset", "error")
             .set("allow.auto.create.topics", "false")
-            .set("fetch.wait.max.ms", "100")
+            .set("fetch.wait.max.ms", millis(config.fetch_wait))
             .create_with_context(watch)
             .map_err(|e| failed("connect", None)(e).into())
     }

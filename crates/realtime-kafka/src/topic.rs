@@ -1,6 +1,7 @@
 //! The topic and the client settings: creating the topic when it is missing, reading its
 //! partition count, and what every connection to the brokers shares.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -84,14 +85,18 @@ pub(crate) async fn create_topic(config: &KafkaBusConfig) -> Result<()> {
 }
 
 /// The topic's partition count from the broker's metadata.
+/// A blocking call, made off the runtime's threads (any runtime flavour).
 pub(crate) async fn partition_count<C: ConsumerContext + 'static>(
-    consumer: &StreamConsumer<C>,
+    consumer: Arc<StreamConsumer<C>>,
     config: &KafkaBusConfig,
 ) -> Result<i32> {
-    let metadata = tokio::task::block_in_place(|| {
-        consumer.fetch_metadata(Some(&config.topic), config.operation_timeout)
-    })
-    .map_err(|error| connect_failed(&config.brokers, error))?;
+    let (topic, timeout) = (config.topic.clone(), config.operation_timeout);
+    let asked = tokio::task::spawn_blocking(move || consumer.fetch_metadata(Some(&topic), timeout));
+    let metadata = tokio::time::timeout(timeout + Duration::from_secs(1), asked)
+        .await
+        .map_err(|_| timed_out("metadata", None))?
+        .map_err(|_| timed_out("metadata", None))?
+        .map_err(|error| connect_failed(&config.brokers, error))?;
     let count = metadata
         .topics()
         .iter()
