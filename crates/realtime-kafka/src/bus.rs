@@ -14,7 +14,7 @@ use crate::config::KafkaBusConfig;
 use crate::error::{failed, timed_out};
 use crate::link::{self, Link};
 use crate::topic::{create_topic, partition_count, partition_of};
-use crate::watch::Watch;
+use crate::watch::{OffThread, Watch};
 
 /// Cross-instance fan-out over one Kafka topic.
 ///
@@ -52,7 +52,11 @@ impl KafkaBus {
         let inbox = Inbox::new("kafka", config.subscription_capacity);
         let watch = Watch::new(inbox.clone());
         let group = format!("realtime-bus-{:016x}", rand_id());
-        let consumer = Arc::new(Link::new_consumer(&config, watch.clone(), &group)?);
+        let consumer = Arc::new(OffThread::new(link::new_consumer(
+            &config,
+            watch.clone(),
+            &group,
+        )?));
         let partitions = partition_count(consumer.clone(), &config).await?;
         let health_interval = config.health_interval;
         let link = Link::connect(config, watch, group, partitions, consumer)?;
@@ -145,7 +149,7 @@ impl BusDriver for KafkaDriver {
     }
 
     async fn check(&self) -> Result<()> {
-        self.link.end_of(0).await.map(drop)
+        self.link.check().await
     }
 
     async fn close(&self, _channels: Vec<String>) -> Result<()> {

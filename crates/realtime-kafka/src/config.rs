@@ -149,6 +149,31 @@ impl KafkaBusConfig {
                 return invalid(field, "must be at least 10 ms");
             }
         }
+        // librdkafka's own limits (`socket.timeout.ms`, `fetch.wait.max.ms`: 300 s).
+        for (field, value) in [
+            ("operation_timeout", self.operation_timeout),
+            ("fetch_wait", self.fetch_wait),
+            ("send_timeout", self.send_timeout),
+        ] {
+            if value > Duration::from_secs(300) {
+                return invalid(field, "must be at most 300 s");
+            }
+        }
+        if let Some(sasl) = &self.sasl {
+            let known = [
+                "PLAIN",
+                "SCRAM-SHA-256",
+                "SCRAM-SHA-512",
+                "OAUTHBEARER",
+                "GSSAPI",
+            ];
+            if !known.contains(&sasl.mechanism.as_str()) {
+                return invalid(
+                    "sasl",
+                    "mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or GSSAPI",
+                );
+            }
+        }
         if self.subscription_capacity == 0 {
             return invalid("subscription_capacity", "must be at least 1");
         }
@@ -170,6 +195,15 @@ mod tests {
         assert!(matches!(
             config.validate(),
             Err(Error::InvalidConfig { field: "topic", .. })
+        ));
+        let mut config = KafkaBusConfig::new("b:9092");
+        config.fetch_wait = Duration::from_secs(301);
+        assert!(matches!(
+            config.validate(),
+            Err(Error::InvalidConfig {
+                field: "fetch_wait",
+                ..
+            })
         ));
         let mut config = KafkaBusConfig::new("");
         config.partitions = 0;

@@ -88,6 +88,7 @@ pub(crate) fn failed<'a>(
 
 /// `operation` did not finish within `timeout`: retryable.
 pub(crate) fn timed_out(operation: &'static str, channel: Option<&str>) -> BackendError {
+    let channel: Option<String> = channel.map(|c| c.chars().take(128).collect());
     let message = match channel {
         Some(channel) => format!("kafka {operation} on channel {channel:?} timed out"),
         None => format!("kafka {operation} timed out"),

@@ -1,18 +1,20 @@
 //! The connections to the brokers: a consumer whose partitions are assigned by hand as
-//! channels come and go, its reader that hands frames to the inbox, a producer, and the
-//! watchdog that replaces both after the brokers went away.
+//! channels come and go (its reader hands frames to the inbox), a producer, and the watchdog
+//! that replaces both after the brokers went away.
 //!
 //! An outage tears the pair down and recovery builds a new one: a broker that comes back
 //! empty (or another broker in its place) is met by clients with no stale metadata — the old
-//! ones would ask it about topic ids it never had.
+//! ones would ask it about topic ids it never had. Recovery holds the inbox's lock, as
+//! subscribe and unsubscribe do, so the partitions it assigns are exactly those of the
+//! channels subscribed.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 use realtime_core::metrics as m;
@@ -20,13 +22,16 @@ use realtime_core::{BackendError, BackendErrorKind, Result};
 
 use crate::config::KafkaBusConfig;
 use crate::error::{failed, timed_out};
-use crate::topic::{client_config, create_topic, millis, partition_of};
-use crate::watch::{Watch, read};
+use crate::topic::{client_config, create_topic, millis, partition_count, partition_of};
+use crate::watch::{Consumer, OffThread, Watch, read};
+
+/// A producer, closed off the runtime's threads.
+pub(crate) type Producer = Arc<OffThread<FutureProducer>>;
 
 /// One generation of clients.
 struct Clients {
-    consumer: Arc<StreamConsumer<Watch>>,
-    producer: FutureProducer,
+    consumer: Consumer,
+    producer: Producer,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -41,9 +46,10 @@ pub(crate) struct Link {
     pub(crate) partitions: i32,
     /// `None` while the brokers are away.
     clients: Mutex<Option<Clients>>,
-    /// Local channels per assigned partition.
-    assigned: Mutex<HashMap<i32, usize>>,
+    /// The local channels reading each assigned partition.
+    assigned: Mutex<HashMap<i32, HashSet<String>>>,
     reconnects: AtomicU64,
+    closed: AtomicBool,
 }
 
 /// The brokers are away: what a publish or subscribe meanwhile gets.
@@ -57,15 +63,15 @@ fn reconnecting(operation: &'static str) -> realtime_core::Error {
 }
 
 impl Link {
-    /// Connects a first generation of clients (the topic exists: see
-    /// [`create_topic`]); `partitions` is the topic's count.
+    /// The link over a first consumer (the topic exists, with `partitions`).
     pub(crate) fn connect(
         config: KafkaBusConfig,
         watch: Watch,
         group: String,
         partitions: i32,
-        consumer: Arc<StreamConsumer<Watch>>,
+        consumer: Consumer,
     ) -> Result<Arc<Self>> {
+        let producer = new_producer(&config)?;
         let link = Arc::new(Link {
             config,
             watch,
@@ -74,44 +80,16 @@ impl Link {
             clients: Mutex::new(None),
             assigned: Mutex::new(HashMap::new()),
             reconnects: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
         });
-        let producer = link.new_producer()?;
         link.install(consumer, producer);
         Ok(link)
     }
 
-    /// A consumer that reads nothing yet.
-    pub(crate) fn new_consumer(
-        config: &KafkaBusConfig,
-        watch: Watch,
-        group: &str,
-    ) -> Result<StreamConsumer<Watch>> {
-        client_config(config)
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
-            // A partition whose log lost the next offset is an error here, not a skip.
-            .set("auto.offset.reset", "error")
-            .set("allow.auto.create.topics", "false")
-            .set("fetch.wait.max.ms", millis(config.fetch_wait))
-            .create_with_context(watch)
-            .map_err(|e| failed("connect", None)(e).into())
-    }
-
-    /// The producer's own connection errors fail its sends; they say nothing about what the
-    /// consumer received, so it reports to no watch.
-    fn new_producer(&self) -> Result<FutureProducer> {
-        client_config(&self.config)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "1")
-            .set("message.timeout.ms", millis(self.config.send_timeout))
-            .create()
-            .map_err(|e| failed("connect", None)(e).into())
-    }
-
-    fn install(self: &Arc<Self>, consumer: Arc<StreamConsumer<Watch>>, producer: FutureProducer) {
+    fn install(&self, consumer: Consumer, producer: Producer) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
         let reader = tokio::spawn(read(consumer.clone(), self.watch.clone()));
         let old = self.clients.lock().replace(Clients {
             consumer,
@@ -123,17 +101,15 @@ impl Link {
         }
     }
 
-    /// Drops the clients (an outage): what they hold of the brokers' state goes with them.
+    /// Drops the clients (an outage): what they hold of the brokers' state goes with them,
+    /// and what they still report is ignored.
     fn tear_down(&self) {
-        let Some(old) = self.clients.lock().take() else {
-            return;
-        };
-        old.reader.abort();
-        // Closing a consumer waits for its threads: not on a runtime thread.
-        tokio::task::spawn_blocking(move || drop(old));
+        if let Some(old) = self.clients.lock().take() {
+            old.reader.abort();
+        }
     }
 
-    pub(crate) fn producer(&self) -> Result<FutureProducer> {
+    pub(crate) fn producer(&self) -> Result<Producer> {
         self.clients
             .lock()
             .as_ref()
@@ -141,7 +117,7 @@ impl Link {
             .ok_or_else(|| reconnecting("publish"))
     }
 
-    fn consumer(&self) -> Result<Arc<StreamConsumer<Watch>>> {
+    fn consumer(&self) -> Result<Consumer> {
         self.clients
             .lock()
             .as_ref()
@@ -165,16 +141,22 @@ impl Link {
         self.assigned.lock().len()
     }
 
-    /// The partition's end (the offset the next event will get), asked of the broker.
-    pub(crate) async fn end_of(&self, partition: i32) -> Result<i64> {
-        end_of(self.consumer()?, &self.config, partition).await
+    /// The end of the partition of a subscribed channel (of partition 0 if none): whether the
+    /// brokers answer.
+    pub(crate) async fn check(&self) -> Result<()> {
+        let partition = self.assigned.lock().keys().next().copied().unwrap_or(0);
+        end_of(self.consumer()?, &self.config, partition)
+            .await
+            .map(drop)
     }
 
     /// Reads `channel`'s partition from its current end if no other local channel does yet.
+    /// Runs under the inbox's lock (the driver contract), so never beside `remove` or
+    /// recovery.
     pub(crate) async fn add(&self, channel: &str) -> Result<()> {
         let partition = partition_of(channel, self.partitions);
-        if let Some(count) = self.assigned.lock().get_mut(&partition) {
-            *count += 1;
+        if let Some(channels) = self.assigned.lock().get_mut(&partition) {
+            channels.insert(channel.to_owned());
             return Ok(());
         }
         let consumer = self.consumer()?;
@@ -185,23 +167,28 @@ impl Link {
         consumer
             .incremental_assign(&list)
             .map_err(failed("subscribe", Some(channel)))?;
-        *self.assigned.lock().entry(partition).or_insert(0) += 1;
+        self.assigned
+            .lock()
+            .entry(partition)
+            .or_default()
+            .insert(channel.to_owned());
         Ok(())
     }
 
-    /// Stops reading `channel`'s partition when no other local channel needs it.
+    /// Stops reading `channel`'s partition when no other local channel needs it; a channel
+    /// that never subscribed (its subscribe failed) changes nothing.
     pub(crate) fn remove(&self, channel: &str) -> Result<()> {
         let partition = partition_of(channel, self.partitions);
-        let mut assigned = self.assigned.lock();
-        let Some(count) = assigned.get_mut(&partition) else {
-            return Ok(());
-        };
-        *count -= 1;
-        if *count > 0 {
-            return Ok(());
+        {
+            let mut assigned = self.assigned.lock();
+            let Some(channels) = assigned.get_mut(&partition) else {
+                return Ok(());
+            };
+            if !channels.remove(channel) || !channels.is_empty() {
+                return Ok(());
+            }
+            assigned.remove(&partition);
         }
-        assigned.remove(&partition);
-        drop(assigned);
         // While the brokers are away there is no consumer: recovery assigns what is left.
         let Ok(consumer) = self.consumer() else {
             return Ok(());
@@ -214,26 +201,40 @@ impl Link {
         Ok(())
     }
 
-    /// After an outage: the topic again (a broker that came back empty lost it), new
-    /// clients, every assigned partition read from its end now — and only then each channel
-    /// reported resubscribed (its subscriptions are told they were interrupted, and repair
-    /// from the store or report a gap).
-    async fn recover(self: &Arc<Self>) -> Result<()> {
+    /// After an outage, under the inbox's lock: the topic again (a broker that came back
+    /// empty lost it), with the partition count in use; new clients; every assigned
+    /// partition read from its end now — and only then each channel reported resubscribed
+    /// (its subscriptions are told they were interrupted, and repair from the store or
+    /// report a gap).
+    async fn recover(&self) -> Result<()> {
         if self.config.create_topic {
-            create_topic(&self.config).await?;
+            let mut config = self.config.clone();
+            config.partitions = self.partitions;
+            create_topic(&config).await?;
         }
-        let consumer = Arc::new(Link::new_consumer(
+        let watch = self.watch.next_generation();
+        let consumer: Consumer = Arc::new(OffThread::new(new_consumer(
             &self.config,
-            self.watch.clone(),
+            watch.clone(),
             &self.group,
-        )?);
-        // Declared before its clone below, so it holds the last reference on an early return.
-        let mut guard = OffThread(Some(consumer.clone()));
-        // A probe even with nothing assigned: the brokers must answer.
-        end_of(consumer.clone(), &self.config, 0).await?;
-        let partitions: Vec<i32> = self.assigned.lock().keys().copied().collect();
+        )?));
+        let partitions = partition_count(consumer.clone(), &self.config).await?;
+        if partitions != self.partitions {
+            // Channels would map to other partitions than on instances started before.
+            return Err(BackendError::new(
+                "kafka",
+                BackendErrorKind::Config,
+                format!(
+                    "the topic {:?} has {partitions} partitions, not the {} this bus started \
+                     with: restart every instance",
+                    self.config.topic, self.partitions
+                ),
+            )
+            .into());
+        }
+        let assigned: Vec<i32> = self.assigned.lock().keys().copied().collect();
         let mut list = TopicPartitionList::new();
-        for partition in partitions {
+        for partition in assigned {
             let end = end_of(consumer.clone(), &self.config, partition).await?;
             list.add_partition_offset(&self.config.topic, partition, Offset::Offset(end))
                 .map_err(failed("resubscribe", None))?;
@@ -241,9 +242,7 @@ impl Link {
         consumer
             .assign(&list)
             .map_err(failed("resubscribe", None))?;
-        let producer = self.new_producer()?;
-        guard.0 = None;
-        // Errors of the probes above (a broker still half up) must not count as a new outage.
+        let producer = new_producer(&self.config)?;
         self.watch.up();
         self.install(consumer, producer);
         self.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -258,6 +257,7 @@ impl Link {
     }
 
     pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
         self.tear_down();
     }
 }
@@ -265,34 +265,44 @@ impl Link {
 impl Drop for Link {
     /// A bus dropped without `close`: its reader must not outlive it.
     fn drop(&mut self) {
-        if let Some(clients) = self.clients.get_mut().take() {
-            clients.reader.abort();
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => drop(runtime.spawn_blocking(move || drop(clients))),
-                Err(_) => drop(clients),
-            }
-        }
+        self.tear_down();
     }
 }
 
-/// A consumer that, if dropped before it is installed, is closed off the runtime's threads
-/// (closing waits for its threads and the brokers).
-struct OffThread(Option<Arc<StreamConsumer<Watch>>>);
+/// A consumer that reads nothing yet, reporting to `watch`.
+pub(crate) fn new_consumer(
+    config: &KafkaBusConfig,
+    watch: Watch,
+    group: &str,
+) -> Result<StreamConsumer<Watch>> {
+    client_config(config)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        // A partition whose log lost the next offset is an error here, not a skip.
+        .set("auto.offset.reset", "error")
+        .set("allow.auto.create.topics", "false")
+        .set("fetch.wait.max.ms", millis(config.fetch_wait))
+        .create_with_context(watch)
+        .map_err(|e| failed("connect", None)(e).into())
+}
 
-impl Drop for OffThread {
-    fn drop(&mut self) {
-        if let Some(consumer) = self.0.take() {
-            tokio::task::spawn_blocking(move || drop(consumer));
-        }
-    }
+/// The producer's own connection errors fail its sends; they say nothing about what the
+/// consumer received, so it reports to no watch.
+fn new_producer(config: &KafkaBusConfig) -> Result<Producer> {
+    let producer: FutureProducer = client_config(config)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        .set("message.timeout.ms", millis(config.send_timeout))
+        .create()
+        .map_err(failed("connect", None))?;
+    Ok(Arc::new(OffThread::new(producer)))
 }
 
 /// The partition's end, asked of the broker (a blocking call, off the runtime's threads).
-async fn end_of(
-    consumer: Arc<StreamConsumer<Watch>>,
-    config: &KafkaBusConfig,
-    partition: i32,
-) -> Result<i64> {
+async fn end_of(consumer: Consumer, config: &KafkaBusConfig, partition: i32) -> Result<i64> {
     let (topic, timeout) = (config.topic.clone(), config.operation_timeout);
     let asked =
         tokio::task::spawn_blocking(move || consumer.fetch_watermarks(&topic, partition, timeout));
@@ -304,7 +314,7 @@ async fn end_of(
 }
 
 /// Checks the link every `every`: once it is down, drops its clients, then recovers it as
-/// soon as the brokers answer.
+/// soon as the brokers answer — both under the inbox's lock.
 pub(crate) async fn watchdog(link: Weak<Link>, every: Duration) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -314,6 +324,8 @@ pub(crate) async fn watchdog(link: Weak<Link>, every: Duration) {
         if link.is_connected() {
             continue;
         }
+        let inbox = link.watch.inbox().clone();
+        let _serialised = inbox.lock().await;
         link.tear_down();
         if let Err(error) = link.recover().await {
             tracing::debug!(%error, "kafka brokers still unreachable");

@@ -1,18 +1,18 @@
 //! The topic and the client settings: creating the topic when it is missing, reading its
 //! partition count, and what every connection to the brokers shares.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::Consumer as _;
 use rdkafka::error::RDKafkaErrorCode;
 use realtime_core::{BackendError, BackendErrorKind, Result};
 
 use crate::config::KafkaBusConfig;
 use crate::error::{connect_failed, failed, timed_out};
+use crate::watch::{Consumer, OffThread};
 
 /// The client settings every connection of `config` shares.
 pub(crate) fn client_config(config: &KafkaBusConfig) -> ClientConfig {
@@ -48,6 +48,7 @@ pub(crate) async fn create_topic(config: &KafkaBusConfig) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = client_config(config)
         .create()
         .map_err(failed("create_topic", None))?;
+    let admin = OffThread::new(admin);
     let topic = NewTopic::new(
         &config.topic,
         config.partitions,
@@ -86,10 +87,7 @@ pub(crate) async fn create_topic(config: &KafkaBusConfig) -> Result<()> {
 
 /// The topic's partition count from the broker's metadata.
 /// A blocking call, made off the runtime's threads (any runtime flavour).
-pub(crate) async fn partition_count<C: ConsumerContext + 'static>(
-    consumer: Arc<StreamConsumer<C>>,
-    config: &KafkaBusConfig,
-) -> Result<i32> {
+pub(crate) async fn partition_count(consumer: Consumer, config: &KafkaBusConfig) -> Result<i32> {
     let (topic, timeout) = (config.topic.clone(), config.operation_timeout);
     let asked = tokio::task::spawn_blocking(move || consumer.fetch_metadata(Some(&topic), timeout));
     let metadata = tokio::time::timeout(timeout + Duration::from_secs(1), asked)

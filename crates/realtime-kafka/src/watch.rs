@@ -2,7 +2,7 @@
 //! link down) and the reader that hands each message to the inbox.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rdkafka::consumer::{ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -10,49 +10,111 @@ use rdkafka::{ClientContext, Message};
 use realtime_core::driver::Inbox;
 use realtime_core::metrics as m;
 
-/// What the consumer's client library reports, watched: a broker outage marks the link down.
+/// What a consumer's client library reports, watched: a broker outage marks the link down.
+/// Each generation of clients has its own watch; reports of an older generation (a consumer
+/// being torn down) are ignored.
 #[derive(Clone)]
-pub(crate) struct Watch(Arc<WatchState>);
+pub(crate) struct Watch {
+    state: Arc<WatchState>,
+    generation: u64,
+}
 
-pub(crate) struct WatchState {
+struct WatchState {
     down: AtomicBool,
+    /// The generation whose reports count.
+    current: AtomicU64,
     inbox: Inbox,
 }
 
 impl Watch {
     pub(crate) fn new(inbox: Inbox) -> Self {
-        Watch(Arc::new(WatchState {
-            down: AtomicBool::new(false),
-            inbox,
-        }))
+        Watch {
+            state: Arc::new(WatchState {
+                down: AtomicBool::new(false),
+                current: AtomicU64::new(0),
+                inbox,
+            }),
+            generation: 0,
+        }
+    }
+
+    /// From now on only the returned watch's reports count.
+    pub(crate) fn next_generation(&self) -> Watch {
+        let generation = self.state.current.fetch_add(1, Ordering::AcqRel) + 1;
+        Watch {
+            state: self.state.clone(),
+            generation,
+        }
+    }
+
+    fn is_current(&self) -> bool {
+        self.state.current.load(Ordering::Acquire) == self.generation
     }
 
     /// Whether an outage was seen and not yet recovered from.
     pub(crate) fn is_down(&self) -> bool {
-        self.0.down.load(Ordering::Acquire)
+        self.state.down.load(Ordering::Acquire)
     }
 
     /// The outage is over (new clients read again).
     pub(crate) fn up(&self) {
-        self.0.down.store(false, Ordering::Release);
+        self.state.down.store(false, Ordering::Release);
     }
 
     pub(crate) fn inbox(&self) -> &Inbox {
-        &self.0.inbox
+        &self.state.inbox
     }
 
     /// Frames may have been lost: the inbox hears it once per outage.
     pub(crate) fn mark_down(&self, why: &str) {
-        if !self.0.down.swap(true, Ordering::AcqRel) {
+        if !self.is_current() {
+            return;
+        }
+        if !self.state.down.swap(true, Ordering::AcqRel) {
             tracing::warn!(
                 why,
                 "kafka brokers unreachable; the bus repairs when they are back"
             );
             metrics::gauge!(m::BUS_CONNECTED, "backend" => "kafka").set(0.0);
-            self.0.inbox.connection_lost();
+            self.state.inbox.connection_lost();
         }
     }
 }
+
+/// A client whose last handle may be dropped anywhere, closed off the runtime's threads:
+/// closing a librdkafka client waits for its threads (and a producer flushes).
+pub(crate) struct OffThread<T: Send + 'static>(Option<T>);
+
+impl<T: Send + 'static> OffThread<T> {
+    pub(crate) fn new(client: T) -> Self {
+        OffThread(Some(client))
+    }
+}
+
+impl<T: Send + 'static> std::ops::Deref for OffThread<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match &self.0 {
+            Some(client) => client,
+            // Emptied only in `drop`.
+            None => unreachable!("an OffThread is empty only while it is dropped"),
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for OffThread<T> {
+    fn drop(&mut self) {
+        let Some(client) = self.0.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || drop(client))),
+            Err(_) => drop(client),
+        }
+    }
+}
+
+/// A consumer, closed off the runtime's threads.
+pub(crate) type Consumer = Arc<OffThread<StreamConsumer<Watch>>>;
 
 impl ClientContext for Watch {
     /// A failed or dropped connection to a broker the consumer reads from may have lost what
@@ -74,7 +136,7 @@ impl ClientContext for Watch {
 impl ConsumerContext for Watch {}
 
 /// Hands every message of the assigned partitions to the inbox, its key as the channel.
-pub(crate) async fn read(consumer: Arc<StreamConsumer<Watch>>, watch: Watch) {
+pub(crate) async fn read(consumer: Consumer, watch: Watch) {
     loop {
         match consumer.recv().await {
             Ok(message) => {
@@ -82,8 +144,7 @@ pub(crate) async fn read(consumer: Arc<StreamConsumer<Watch>>, watch: Watch) {
                     continue;
                 };
                 watch
-                    .0
-                    .inbox
+                    .inbox()
                     .frame(channel, message.payload().unwrap_or_default());
             }
             // The partition's log no longer holds the next offset (a broker that came back

@@ -76,8 +76,9 @@ impl WsConfig {
         if self.heartbeat_interval < Duration::from_millis(10) {
             return invalid("heartbeat_interval", "must be at least 10 ms");
         }
-        if self.write_timeout.is_zero() {
-            return invalid("write_timeout", "must be positive");
+        // Timers run at fractions of it: a zero period would panic.
+        if self.write_timeout < Duration::from_millis(10) {
+            return invalid("write_timeout", "must be at least 10 ms");
         }
         if self.max_topic_count == 0 || self.max_topic_length == 0 {
             return invalid("max_topic_count", "topic limits must be at least 1");
