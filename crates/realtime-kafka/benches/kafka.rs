@@ -5,7 +5,7 @@
 //! criterion's result format, so `cargo xtask bench` collects them.
 //!
 //! Producer settings: idempotent, `acks=all`, `linger.ms=1`, `message.timeout.ms` = the
-//! send timeout (5 s); consumer `fetch.wait.max.ms` 100 ms (the default) and 5 ms.
+//! send timeout (5 s); consumer `fetch.wait.max.ms` 100 ms (the default) and 10 ms.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -139,15 +139,15 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let (default, short) = (Duration::from_millis(100), Duration::from_millis(5));
+        let (default, short) = (Duration::from_millis(100), Duration::from_millis(10));
         measure(History::PerInstance, default, "per_instance", &amount).await;
         measure(History::Shared, default, "shared_redis_store", &amount).await;
         // tansu holds a fetch for the whole wait even when data arrives (Kafka does not):
-        // the same with a 5 ms wait shows the latency of the bus itself.
+        // the same with a 10 ms wait shows the latency of the bus itself.
         measure(
             History::PerInstance,
             short,
-            "per_instance_fetch_wait_5ms",
+            "per_instance_fetch_wait_10ms",
             &amount,
         )
         .await;
