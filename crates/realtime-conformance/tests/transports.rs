@@ -56,6 +56,7 @@ impl Serve for Actix {
                     .service(ws.resource("/ws"))
             })
             .workers(1)
+            .on_connect(realtime_sse_actix::on_connect(Setup::WRITE_TIMEOUT))
             .disable_signals()
             .bind(("127.0.0.1", 0))
             .expect("bind");

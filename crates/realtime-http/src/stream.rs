@@ -67,10 +67,9 @@ impl SseEndpoint {
         &self.config
     }
 
-    /// Opens the stream a request asks for: the channel and resume position from the query
-    /// and `Last-Event-ID` ([`resume_position`]), the tenant and subject from the hook
-    /// ([`settle_routing`]), the subscription, and the body that replays, then goes live.
-    pub async fn open(&self, parts: &Parts) -> Result<SseStream, ApiError> {
+    /// The subscription a request asks for: the channel and resume position from the query
+    /// and `Last-Event-ID`, the tenant and subject settled with the hook.
+    async fn subscription(&self, parts: &Parts) -> Result<SubscribeRequest, ApiError> {
         let config = &self.config;
         let query = Query::parse(parts.uri.query().unwrap_or_default());
         let channel = query.single(&config.channel_param)?.ok_or_else(|| {
@@ -96,6 +95,32 @@ impl SseEndpoint {
             &mut subscription,
         )
         .await?;
+        Ok(subscription)
+    }
+
+    /// Answers a `HEAD`: the checks of [`SseEndpoint::open`] (query, resume position,
+    /// authorization, channel name), without subscribing — a `HEAD` costs no slot, no replay
+    /// and no bus subscription. `Ok` means a `GET` would get the stream's headers.
+    pub async fn check(&self, parts: &Parts) -> Result<(), ApiError> {
+        if self.manager.is_closed() {
+            return Err(realtime_core::Error::Closed.into());
+        }
+        let subscription = self.subscription(parts).await?;
+        for channel in &subscription.channels {
+            realtime_core::routing::validate_channel(
+                &channel.channel,
+                self.manager.config().max_channel_len,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Opens the stream a request asks for: the channel and resume position from the query
+    /// and `Last-Event-ID` ([`resume_position`]), the tenant and subject from the hook
+    /// ([`settle_routing`]), the subscription, and the body that replays, then goes live.
+    pub async fn open(&self, parts: &Parts) -> Result<SseStream, ApiError> {
+        let config = &self.config;
+        let subscription = self.subscription(parts).await?;
         let manager = &self.manager;
         let realtime_core::Subscription { client, replay } =
             manager.subscribe(subscription).await?;

@@ -9,6 +9,9 @@
 //! held a chunk without coming back for more, and can [`cut`](Watch::cut) the body: the
 //! stream it wraps (and what that holds, such as the client's subscription and its
 //! connection slot) is dropped at once, whatever the server is doing.
+//!
+//! The socket itself belongs to the server, which is stuck writing to it: [`abort_unread_after`]
+//! asks the kernel to abort a connection whose data the client leaves unread that long.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -150,6 +153,26 @@ impl<S> Watch<S> {
                 return;
             }
         }
+    }
+}
+
+/// Has the kernel abort `socket` when data sent on it stays unacknowledged — or, with a
+/// client that stopped reading, unsent behind its zero window — for `timeout`
+/// (`TCP_USER_TIMEOUT`; Linux and Android, elsewhere it does nothing). For servers that have
+/// no write timeout (actix-web: call it from `HttpServer::on_connect`), so that a cut
+/// connection's socket and buffers are freed too, not only its subscription.
+pub fn abort_unread_after(
+    socket: &tokio::net::TcpStream,
+    timeout: std::time::Duration,
+) -> std::io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        socket2::SockRef::from(socket).set_tcp_user_timeout(Some(timeout))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (socket, timeout);
+        Ok(())
     }
 }
 

@@ -52,8 +52,25 @@ impl SseHandler {
             }))
             .route(web::head().to(move |request: HttpRequest| {
                 let this = head.clone();
-                async move { without_body(this.respond(&request).await) }
+                async move { this.respond_to_head(&request).await }
             }))
+    }
+
+    /// Answers a `HEAD`: the checks a `GET` passes and the stream's headers, holding nothing
+    /// open (no slot, no replay, no subscription).
+    pub async fn respond_to_head(&self, request: &HttpRequest) -> HttpResponse {
+        let checked = match parts_of(request) {
+            Ok(parts) => self.endpoint.check(&parts).await,
+            Err(error) => Err(error),
+        };
+        match checked {
+            Ok(()) => {
+                let mut response = HttpResponse::Ok();
+                insert_headers(&mut response);
+                response.body(body::None::new())
+            }
+            Err(error) => error_response(&error),
+        }
     }
 
     /// Answers one request: an event stream, or a JSON error.
@@ -65,14 +82,7 @@ impl SseHandler {
         match opened {
             Ok(stream) => {
                 let mut response = HttpResponse::Ok();
-                for (name, value) in SseEndpoint::HEADERS {
-                    if let (Ok(name), Ok(value)) = (
-                        HeaderName::from_bytes(name.as_str().as_bytes()),
-                        HeaderValue::from_bytes(value.as_bytes()),
-                    ) {
-                        response.insert_header((name, value));
-                    }
-                }
+                insert_headers(&mut response);
                 // actix-web has no write timeout: a client that stops reading would hold its
                 // subscription and slot for as long as its socket stays open. The watch
                 // releases them once the server has held a chunk for `write_timeout`.
@@ -89,9 +99,14 @@ impl SseHandler {
     }
 }
 
-/// A `HEAD` answer: `GET`'s status and headers; the stream (and its subscription) dropped.
-fn without_body(response: HttpResponse) -> HttpResponse {
-    response
-        .map_body(|_, _| body::None::new())
-        .map_into_boxed_body()
+/// The headers of an event stream ([`SseEndpoint::HEADERS`]), on actix's `http` types.
+fn insert_headers(response: &mut actix_web::HttpResponseBuilder) {
+    for (name, value) in SseEndpoint::HEADERS {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            response.insert_header((name, value));
+        }
+    }
 }

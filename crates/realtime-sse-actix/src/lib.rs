@@ -29,8 +29,11 @@
 //!   `Server` notices at once.
 //! - actix-web has no write timeout: the endpoint watches its own response body, and a
 //!   client that takes nothing for [`SseConfig::write_timeout`] while data waits is cut (its
-//!   subscription and slot released, `realtime_write_timeouts_total{transport="sse"}`). The
-//!   socket itself stays open until the client or the kernel closes it.
+//!   subscription and slot released, `realtime_write_timeouts_total{transport="sse"}`).
+//!   actix-web asks for more only once its write buffer (tens of KiB) has drained, so a client
+//!   must take about that much per write timeout (≈1 KiB/s at the default 30 s). The socket
+//!   itself is freed by the kernel with [`on_connect`] set on the server (it stays open
+//!   until the client leaves otherwise).
 //! - The client's address reaches the authorization hook as `realtime_http::PeerAddr` in
 //!   the request's extensions; `HEAD` is answered as `GET` without the body.
 //!
@@ -41,5 +44,33 @@
 mod handler;
 mod request;
 
+use std::any::Any;
+use std::time::Duration;
+
+use actix_web::dev::Extensions;
+
 pub use handler::{SseHandler, SseHandlerBuilder};
 pub use request::{error_response, parts_of};
+
+/// For `HttpServer::on_connect`: the kernel aborts a connection whose client leaves what it
+/// is sent unread for `timeout` (use the write timeout). The endpoint already releases such
+/// a client's subscription and slot; this frees its socket and buffers too, which actix-web,
+/// stuck writing to it, never would. (Either actix adapter's `on_connect` serves both.)
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// # fn server() -> std::io::Result<()> {
+/// let server = actix_web::HttpServer::new(|| actix_web::App::new())
+///     .on_connect(realtime_sse_actix::on_connect(Duration::from_secs(30)))
+///     .bind(("127.0.0.1", 8080))?;
+/// # drop(server); Ok(()) }
+/// ```
+pub fn on_connect(timeout: Duration) -> impl Fn(&dyn Any, &mut Extensions) + Send + Sync + 'static {
+    move |connection, _| {
+        if let Some(socket) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+            && let Err(error) = realtime_http::watch::abort_unread_after(socket, timeout)
+        {
+            tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
+        }
+    }
+}

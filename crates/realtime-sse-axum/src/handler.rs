@@ -57,8 +57,14 @@ impl SseHandler {
 
     async fn open(&self, request: Request) -> Result<Response, ApiError> {
         let (parts, _body) = request.into_parts();
-        let stream = self.endpoint.open(&parts).await?;
-        let mut response = Response::new(Body::from_stream(stream));
+        // A `HEAD` gets the checks and the headers, and holds nothing open.
+        let mut response = if parts.method == axum::http::Method::HEAD {
+            self.endpoint.check(&parts).await?;
+            Response::new(Body::empty())
+        } else {
+            let stream = self.endpoint.open(&parts).await?;
+            Response::new(Body::from_stream(stream))
+        };
         response.headers_mut().extend(SseEndpoint::HEADERS);
         Ok(response)
     }

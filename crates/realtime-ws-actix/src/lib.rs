@@ -28,11 +28,42 @@
 //! ([`WsConfig::heartbeat_interval`]). It has no write timeout of its own, and actix-ws
 //! queues frames for the server: the session watches the response body the server writes
 //! from, so a client that takes nothing for [`WsConfig::write_timeout`] while data waits, or
-//! leaves more than [`WsConfig::max_write_buffer`] bytes untaken, is dropped — as on axum.
+//! leaves more than [`WsConfig::max_write_buffer`] bytes untaken, is dropped — as on axum
+//! (actix-web asks for more only once its write buffer, tens of KiB, has drained: a client
+//! must take about that much per write timeout). Set [`on_connect`] on the server so that
+//! the kernel frees such a client's socket too.
 
 mod guard;
 mod handler;
 mod session;
 
+use std::any::Any;
+use std::time::Duration;
+
+use actix_web::dev::Extensions;
+
 pub use handler::{WsHandler, WsHandlerBuilder};
 pub use realtime_http::ws::{OriginPolicy, WsConfig, close_code};
+
+/// For `HttpServer::on_connect`: the kernel aborts a connection whose client leaves what it
+/// is sent unread for `timeout` (use the write timeout). The endpoint already releases such
+/// a client's subscription and slot; this frees its socket and buffers too, which actix-web,
+/// stuck writing to it, never would. (Either actix adapter's `on_connect` serves both.)
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// # fn server() -> std::io::Result<()> {
+/// let server = actix_web::HttpServer::new(|| actix_web::App::new())
+///     .on_connect(realtime_ws_actix::on_connect(Duration::from_secs(10)))
+///     .bind(("127.0.0.1", 8080))?;
+/// # drop(server); Ok(()) }
+/// ```
+pub fn on_connect(timeout: Duration) -> impl Fn(&dyn Any, &mut Extensions) + Send + Sync + 'static {
+    move |connection, _| {
+        if let Some(socket) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+            && let Err(error) = realtime_http::watch::abort_unread_after(socket, timeout)
+        {
+            tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
+        }
+    }
+}

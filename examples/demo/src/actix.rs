@@ -98,6 +98,9 @@ pub(crate) async fn run(
     manager: Manager,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (sse_config, ws_config) = crate::endpoint_configs(options.retry_ms);
+    // The kernel frees a socket whose client stopped reading, after the longer of the two
+    // write timeouts (the endpoints release the client itself at their own).
+    let unread = sse_config.write_timeout.max(ws_config.write_timeout);
     let sse = SseHandler::builder(manager.clone())
         .config(sse_config)
         .build()?;
@@ -112,6 +115,7 @@ pub(crate) async fn run(
         let (state, sse, ws) = (state.clone(), sse.clone(), ws.clone());
         App::new().configure(move |config| configure(config, state, &sse, &ws))
     })
+    .on_connect(realtime_sse_actix::on_connect(unread))
     .disable_signals()
     // Streams end when the manager closes; what is left after this is cut.
     .shutdown_timeout(5)

@@ -37,6 +37,43 @@ async fn until_clients(server: &Server, n: usize) {
     }
 }
 
+/// Whether the server still holds its end of `client`'s connection open (Linux: read from
+/// `/proc/net/tcp`; elsewhere this says `false`).
+fn server_end_open(client: &TcpStream) -> bool {
+    let (Ok(local), Ok(peer)) = (client.local_addr(), client.peer_addr()) else {
+        return false;
+    };
+    let hex = |address: std::net::SocketAddr| match address {
+        std::net::SocketAddr::V4(v4) => {
+            format!(
+                "{:08X}:{:04X}",
+                u32::from_le_bytes(v4.ip().octets()),
+                v4.port()
+            )
+        }
+        std::net::SocketAddr::V6(_) => String::new(),
+    };
+    let (server_side, client_side) = (hex(peer), hex(local));
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // Local, remote, state (01: established).
+        fields.len() > 3
+            && fields[1] == server_side
+            && fields[2] == client_side
+            && fields[3] == "01"
+    })
+}
+
+/// Polls until the server has let go of `client`'s connection (which never reads).
+async fn until_server_lets_go(client: &TcpStream, what: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while server_end_open(client) {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A connection with a small receive buffer that sends `request` and never reads.
 async fn never_reading(server: &Server, request: &str) -> TcpStream {
     let address = server
@@ -72,14 +109,15 @@ async fn flood(server: &Server, channel: &str) {
 }
 
 /// An event stream whose client never reads: once the socket is full, the server cuts it
-/// within the write timeout and releases its subscription and connection slot — while the
-/// client still holds the socket open.
+/// within the write timeout, releases its subscription and connection slot, and lets go of
+/// the socket — while the client still holds it open.
 pub async fn sse_never_reading_client(server: &Server) {
     let request = "GET /events?channel=flood HTTP/1.1\r\nhost: test\r\n\r\n";
     let held = never_reading(server, request).await;
     until_clients(server, 1).await;
     flood(server, "flood").await;
     until_no_client(server, "a client that never reads is released").await;
+    until_server_lets_go(&held, "the server closes (or the kernel aborts) its socket").await;
     drop(held);
 }
 
@@ -94,6 +132,7 @@ pub async fn ws_never_reading_client(server: &Server) {
     until_clients(server, 1).await;
     flood(server, "flood").await;
     until_no_client(server, "a WebSocket client that never reads is released").await;
+    until_server_lets_go(&held, "the server closes (or the kernel aborts) its socket").await;
     drop(held);
 }
 
@@ -156,8 +195,17 @@ pub async fn ws_client_closes(server: &Server) {
 }
 
 /// `HEAD` is answered as `GET` is, without a body: the stream's headers, or the same error
-/// status; on the WebSocket path, 426.
+/// status; on the WebSocket path, 426. It holds nothing open: it is answered even when every
+/// connection slot is taken.
 pub async fn head_requests(server: &Server) {
+    let mut held = Vec::new();
+    for _ in 0..super::Setup::MAX_CONNECTIONS {
+        let mut stream = super::client::open_sse(&server.sse("channel=full"), None)
+            .await
+            .unwrap_or_else(|e| panic!("open: {e:?}"));
+        stream.until_connected().await;
+        held.push(stream);
+    }
     let client = reqwest::Client::new();
     let head = |url: String| {
         let request = client.head(url).header("origin", ALLOWED_ORIGIN);
@@ -175,5 +223,6 @@ pub async fn head_requests(server: &Server) {
     assert_eq!(refused.status().as_u16(), 400);
     let ws = head(server.ws("topics=a").replacen("ws://", "http://", 1)).await;
     assert_eq!(ws.status().as_u16(), 426);
+    drop(held);
     until_no_client(server, "a HEAD holds no client").await;
 }
