@@ -82,15 +82,17 @@ impl Link {
             reconnects: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         });
-        link.install(consumer, producer);
+        let watch = link.watch.clone();
+        link.install(consumer, producer, watch);
         Ok(link)
     }
 
-    fn install(&self, consumer: Consumer, producer: Producer) {
+    /// Makes `consumer` (reporting to `watch`, its generation's) and `producer` the link's.
+    fn install(&self, consumer: Consumer, producer: Producer, watch: Watch) {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
-        let reader = tokio::spawn(read(consumer.clone(), self.watch.clone()));
+        let reader = tokio::spawn(read(consumer.clone(), watch));
         let old = self.clients.lock().replace(Clients {
             consumer,
             producer,
@@ -243,8 +245,10 @@ impl Link {
             .assign(&list)
             .map_err(failed("resubscribe", None))?;
         let producer = new_producer(&self.config)?;
+        // Its first sends must not wait for (or fail on) the topic's metadata.
+        warm_up(producer.clone(), &self.config).await?;
         self.watch.up();
-        self.install(consumer, producer);
+        self.install(consumer, producer, watch);
         self.reconnects.fetch_add(1, Ordering::Relaxed);
         let inbox = self.watch.inbox();
         for channel in inbox.to_resubscribe(true) {
@@ -299,6 +303,21 @@ fn new_producer(config: &KafkaBusConfig) -> Result<Producer> {
         .create()
         .map_err(failed("connect", None))?;
     Ok(Arc::new(OffThread::new(producer)))
+}
+
+/// Has `producer` learn the topic's partitions and leaders (a blocking call, off the
+/// runtime's threads).
+async fn warm_up(producer: Producer, config: &KafkaBusConfig) -> Result<()> {
+    use rdkafka::producer::Producer as _;
+    let (topic, timeout) = (config.topic.clone(), config.operation_timeout);
+    let asked = tokio::task::spawn_blocking(move || {
+        producer.client().fetch_metadata(Some(&topic), timeout)
+    });
+    match tokio::time::timeout(timeout + Duration::from_secs(1), asked).await {
+        Ok(Ok(Ok(_))) => Ok(()),
+        Ok(Ok(Err(error))) => Err(failed("metadata", None)(error).into()),
+        Ok(Err(_)) | Err(_) => Err(timed_out("metadata", None).into()),
+    }
 }
 
 /// The partition's end, asked of the broker (a blocking call, off the runtime's threads).
