@@ -26,6 +26,11 @@ pub(crate) const BACKENDS: &[Backend] = &[
         package: "realtime-kafka",
         test: "conformance",
     },
+    Backend {
+        name: "sqs",
+        package: "realtime-sqs",
+        test: "conformance",
+    },
 ];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {

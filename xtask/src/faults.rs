@@ -10,7 +10,12 @@ use std::process::Command;
 use crate::{Counts, cargo, run_counted_lines};
 
 /// The crates with a `tests/faults.rs`.
-const PACKAGES: &[&str] = &["realtime-core", "realtime-redis", "realtime-kafka"];
+const PACKAGES: &[&str] = &[
+    "realtime-core",
+    "realtime-redis",
+    "realtime-kafka",
+    "realtime-sqs",
+];
 
 /// Runs the fault suites and prints the table; fails if any scenario failed.
 pub(crate) fn run(counts: &mut Counts) -> Result<(), String> {

@@ -25,7 +25,7 @@ Commands:
                                 (unit, conformance per backend, doc tests, the browser test of
                                 the demo): the README's command
   conformance --backend NAME    run the conformance suite against one backend and print a table
-                                (backends: memory, redis, kafka)
+                                (backends: memory, redis, kafka, sqs)
   faults                        the fault suite (Redis killed and restarted, restored from an
                                 older snapshot, evicted keys, killed pub/sub connections, a bus
                                 that refuses events, the Kafka broker restarted empty, …) as

@@ -42,7 +42,8 @@ const REDIS: Service = Service {
 pub(crate) fn ensure_for_tests() -> Result<(), String> {
     ensure_build_tools()?;
     ensure(&REDIS)?;
-    ensure_tansu()
+    ensure_tansu()?;
+    ensure_moto()
 }
 
 /// What building the workspace needs beyond Rust: librdkafka is built from source
@@ -93,6 +94,51 @@ pub(crate) fn ensure_tansu() -> Result<(), String> {
                  by hand: {} broker --listener-url {listener} --advertised-listener-url \
                  {listener} --storage-engine memory://tansu/)",
                 binary.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// The SQS endpoint the SQS tests use.
+pub(crate) const MOTO_ADDR: &str = "127.0.0.1:4566";
+
+/// Starts moto's server (an in-memory AWS, SQS among its services) on [`MOTO_ADDR`] unless
+/// something answers there; installs it from PyPI (`moto[server]`) if needed.
+pub(crate) fn ensure_moto() -> Result<(), String> {
+    if reachable(MOTO_ADDR) {
+        return Ok(());
+    }
+    if !on_path("moto_server") {
+        eprintln!("xtask: installing moto (pip install 'moto[server]')");
+        run(
+            "python3",
+            &["-m", "pip", "install", "--quiet", "moto[server]"],
+        )?;
+    }
+    eprintln!("xtask: no SQS endpoint on {MOTO_ADDR}; starting moto");
+    let logs = crate::workspace_root().join("target/services");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let log = std::fs::File::create(logs.join("moto.log")).map_err(|e| e.to_string())?;
+    let (host, port) = MOTO_ADDR.split_once(':').unwrap_or(("127.0.0.1", "4566"));
+    let mut command = Command::new("moto_server");
+    command
+        .args(["-H", host, "-p", port])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log);
+    // Its own process group: it outlives this run, as the machine's other services do.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    command
+        .spawn()
+        .map_err(|e| format!("cannot start moto_server: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reachable(MOTO_ADDR) {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "moto did not come up on {MOTO_ADDR} (see target/services/moto.log; start it \
+                 by hand: moto_server -H {host} -p {port})"
             ));
         }
         std::thread::sleep(Duration::from_millis(100));

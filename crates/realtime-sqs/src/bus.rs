@@ -1,0 +1,259 @@
+//! The SQS bus: a queue per instance, every event sent to every instance's queue.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use futures_util::future::join_all;
+use parking_lot::RwLock;
+use realtime_core::driver::{BusDriver, DriverBus, Inbox, OnDriver};
+use realtime_core::{BackendError, BackendErrorKind, Bus, Reach, Result};
+
+use crate::config::SqsBusConfig;
+use crate::error::{failed, queue_missing};
+use crate::queues::{self, bounded};
+use crate::receiver::{self, Shared};
+
+/// Cross-instance fan-out over Amazon SQS.
+///
+/// SQS hands each message to one consumer, so instances sharing a queue would each see a
+/// fraction of the events. Instead every instance has a FIFO queue of its own
+/// (`<queue_prefix><random>.fifo`, created at connect, deleted at close) and a publisher
+/// sends each event to every instance's queue, which it learns by listing the deployment's
+/// queues every [`discovery_interval`](SqsBusConfig::discovery_interval). Why not SNS:
+/// an SNS FIFO topic takes at most 100 subscriptions and 256 KiB messages, and a subscription
+/// left behind by a crashed instance must be cleaned up before it breaks delivery; sending
+/// directly has none of these limits and needs no second service. The cost: one send per
+/// instance per event (the sends run concurrently), and every instance receives every event
+/// of every channel (filtered locally) — fine for tens of instances; past that, a topic with
+/// per-channel filters would pay off.
+///
+/// Order: a message group per channel, so one publisher's events of a channel arrive in
+/// order; the manager orders events of several publishers by their positions. A retried send
+/// within five minutes is deduplicated by SQS (the id is the event's position); a redelivered
+/// message (a delete that failed) is dropped by the manager.
+///
+/// Liveness: an instance tags its queue every
+/// [`heartbeat_interval`](SqsBusConfig::heartbeat_interval); a queue untagged for
+/// [`reap_after`](SqsBusConfig::reap_after) belongs to an instance that crashed, and the next
+/// instance to notice deletes it. A new instance's `connect` returns after a discovery round,
+/// so that every publisher already sends to it: a subscription is active when it returns.
+///
+/// Outages: a receive that fails, or a queue that is gone (an endpoint that lost its state),
+/// marks every subscription interrupted; the queue is recreated, and once every publisher has
+/// had time to find it again the subscriptions are told (they repair from the store, or
+/// report a gap).
+pub struct SqsBus {
+    bus: DriverBus<SqsDriver>,
+}
+
+struct SqsDriver {
+    shared: Arc<Shared>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    closed: AtomicBool,
+}
+
+impl SqsBus {
+    /// Creates this instance's queue at the endpoint of `config` (validated first), learns
+    /// the deployment's queues, and returns once every running publisher has had a
+    /// discovery round to learn this one. An unreachable endpoint is a retryable error saying
+    /// so.
+    pub async fn connect(config: SqsBusConfig) -> Result<Self> {
+        config.validate()?;
+        let client = queues::client(&config)?;
+        let name = format!(
+            "{}{:016x}.fifo",
+            config.queue_prefix,
+            realtime_core::frame::Origin::fresh().0
+        );
+        let url = queues::create_queue(&client, &config, &name)
+            .await
+            .map_err(|error| queues::connect_failed(&config, error))?;
+        let peers = queues::list(&client, &config).await.unwrap_or_default();
+        let inbox = Inbox::new("sqs", config.subscription_capacity);
+        let discovery = config.discovery_interval;
+        let shared = Arc::new(Shared {
+            client,
+            config,
+            inbox: inbox.clone(),
+            name,
+            url: RwLock::new(url.clone()),
+            peers: RwLock::new(if peers.contains(&url) {
+                peers
+            } else {
+                peers.into_iter().chain([url]).collect()
+            }),
+            down: AtomicBool::new(false),
+            reconnects: AtomicU64::new(0),
+        });
+        let tasks = vec![
+            tokio::spawn(receiver::receive(shared.clone())),
+            tokio::spawn(receiver::maintain(shared.clone())),
+        ];
+        // Every publisher lists the queues once per interval: after one (and a margin) this
+        // queue is on every list.
+        tokio::time::sleep(discovery + discovery / 4).await;
+        Ok(SqsBus {
+            bus: DriverBus::new(
+                SqsDriver {
+                    shared,
+                    tasks,
+                    closed: AtomicBool::new(false),
+                },
+                inbox,
+            ),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SqsBusConfig {
+        &self.bus.driver().shared.config
+    }
+
+    /// This instance's queue.
+    pub fn queue_url(&self) -> String {
+        self.bus.driver().shared.url.read().clone()
+    }
+
+    /// The queues a publish goes to (this instance's among them).
+    pub fn peer_count(&self) -> usize {
+        self.bus.driver().shared.peers.read().len()
+    }
+
+    /// Whether the last receive succeeded with the queue in place (and any outage before it
+    /// was reported).
+    pub fn is_connected(&self) -> bool {
+        !self.bus.driver().shared.down.load(Ordering::Acquire)
+    }
+
+    /// How many times the bus came back after an outage.
+    pub fn reconnects(&self) -> u64 {
+        self.bus.driver().shared.reconnects.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for SqsBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqsBus")
+            .field("config", self.config())
+            .field("queue", &self.queue_url())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl BusDriver for SqsDriver {
+    async fn publish(&self, channel: &str, frame: Vec<u8>) -> Result<()> {
+        let shared = &self.shared;
+        let body = queues::encode(channel, &frame)?;
+        let (group, dedup) = (queues::group_of(channel), queues::dedup_of(channel, &frame));
+        let peers = shared.peers.read().clone();
+        let sends = peers.iter().map(|url| {
+            let request = shared
+                .client
+                .send_message()
+                .queue_url(url)
+                .message_body(&body)
+                .message_group_id(&group)
+                .message_deduplication_id(&dedup);
+            async move {
+                let sent =
+                    tokio::time::timeout(shared.config.operation_timeout, request.send()).await;
+                (url, sent)
+            }
+        });
+        let mut failure = None;
+        for (url, sent) in join_all(sends).await {
+            match sent {
+                Ok(Ok(_)) => {}
+                // That instance is gone (closed or reaped): not a failure of this publish.
+                Ok(Err(error)) if queue_missing(&error) && *url != *shared.url.read() => {
+                    shared.forget(url);
+                }
+                Ok(Err(error)) => failure = Some(failed("send", Some(channel))(error)),
+                Err(_) => failure = Some(crate::error::timed_out("send")),
+            }
+        }
+        match failure {
+            None => Ok(()),
+            Some(error) => Err(error.into()),
+        }
+    }
+
+    async fn subscribe(&self, _channel: &str) -> Result<()> {
+        // Every event reaches this instance's queue; the inbox keeps the subscribed channels.
+        if self.shared.down.load(Ordering::Acquire) {
+            return Err(BackendError::new(
+                "sqs",
+                BackendErrorKind::Connection,
+                "sqs subscribe failed: the endpoint is unreachable or the queue is being recreated",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, _channel: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn reach(&self) -> Reach {
+        Reach::Network
+    }
+
+    async fn check(&self) -> Result<()> {
+        let shared = &self.shared;
+        let url = shared.url.read().clone();
+        let request = shared
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn);
+        bounded(shared.config.operation_timeout, "check", async {
+            request
+                .send()
+                .await
+                .map(drop)
+                .map_err(failed("check", None))
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn close(&self, _channels: Vec<String>) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        for task in &self.tasks {
+            task.abort();
+        }
+        let shared = &self.shared;
+        let url = shared.url.read().clone();
+        let request = shared.client.delete_queue().queue_url(url);
+        let deleted = bounded(shared.config.operation_timeout, "delete_queue", async {
+            request
+                .send()
+                .await
+                .map(drop)
+                .map_err(failed("delete_queue", None))
+        })
+        .await;
+        if let Err(error) = deleted {
+            tracing::warn!(%error, "this instance's queue was not deleted; the reaper will");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqsDriver {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl OnDriver for SqsBus {
+    fn driver_bus(&self) -> &dyn Bus {
+        &self.bus
+    }
+}

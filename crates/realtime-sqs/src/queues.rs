@@ -1,0 +1,277 @@
+//! The deployment's queues: the client, this instance's queue (created at connect, deleted at
+//! close), the others' (listed every discovery interval), liveness tags and the reaper, and
+//! the message format.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::config::retry::RetryConfig;
+use aws_sdk_sqs::config::timeout::TimeoutConfig;
+use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_sqs::types::QueueAttributeName;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use realtime_core::{BackendError, BackendErrorKind, Error, Result};
+
+use crate::config::{SqsBusConfig, SqsCredentials};
+use crate::error::{failed, malformed, timed_out};
+
+/// The tag that says when an instance last marked its queue alive (Unix seconds).
+const HEARTBEAT_TAG: &str = "realtime-heartbeat";
+
+/// SQS's largest message body.
+pub(crate) const MAX_BODY: usize = 1 << 20;
+
+/// The SQS client of `config`.
+pub(crate) fn client(config: &SqsBusConfig) -> Result<Client> {
+    let credentials = match &config.credentials {
+        SqsCredentials::Static {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => Credentials::new(
+            access_key_id,
+            secret_access_key,
+            session_token.clone(),
+            None,
+            "realtime-sqs",
+        ),
+        SqsCredentials::Environment => {
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
+            else {
+                return Err(Error::InvalidConfig {
+                    field: "credentials",
+                    reason: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set".into(),
+                });
+            };
+            Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "environment")
+        }
+    };
+    // A receive waits up to `wait_time`: its attempts must be allowed longer.
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(config.operation_timeout)
+        .operation_attempt_timeout(config.wait_time + config.operation_timeout)
+        .operation_timeout(config.wait_time + config.operation_timeout * 2)
+        .build();
+    let mut builder = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(config.region.clone()))
+        .credentials_provider(credentials)
+        .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .timeout_config(timeouts);
+    if let Some(url) = &config.endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    Ok(Client::from_conf(builder.build()))
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Runs `request` within `bound`.
+pub(crate) async fn bounded<T>(
+    bound: Duration,
+    operation: &'static str,
+    request: impl std::future::Future<Output = std::result::Result<T, BackendError>>,
+) -> std::result::Result<T, BackendError> {
+    tokio::time::timeout(bound, request)
+        .await
+        .unwrap_or_else(|_| Err(timed_out(operation)))
+}
+
+/// Creates (or finds again) the queue `name`: FIFO, messages kept 5 minutes (an event older
+/// than that is of no use to a live client), marked alive now. Its URL.
+pub(crate) async fn create_queue(
+    client: &Client,
+    config: &SqsBusConfig,
+    name: &str,
+) -> std::result::Result<String, BackendError> {
+    let request = client
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "300")
+        .tags(HEARTBEAT_TAG, now_secs().to_string());
+    let created = bounded(config.operation_timeout, "create_queue", async {
+        request.send().await.map_err(failed("create_queue", None))
+    })
+    .await?;
+    created
+        .queue_url()
+        .map(str::to_owned)
+        .ok_or_else(|| malformed("create_queue", "no queue URL in the answer"))
+}
+
+/// The URLs of the deployment's queues (this instance's among them).
+pub(crate) async fn list(
+    client: &Client,
+    config: &SqsBusConfig,
+) -> std::result::Result<Vec<String>, BackendError> {
+    let request = client.list_queues().queue_name_prefix(&config.queue_prefix);
+    let listed = bounded(config.operation_timeout, "list_queues", async {
+        request.send().await.map_err(failed("list_queues", None))
+    })
+    .await?;
+    Ok(listed
+        .queue_urls()
+        .iter()
+        .filter(|url| url.ends_with(".fifo"))
+        .cloned()
+        .collect())
+}
+
+/// Marks the queue at `url` alive now.
+pub(crate) async fn heartbeat(
+    client: &Client,
+    config: &SqsBusConfig,
+    url: &str,
+) -> std::result::Result<(), BackendError> {
+    let request = client
+        .tag_queue()
+        .queue_url(url)
+        .tags(HEARTBEAT_TAG, now_secs().to_string());
+    bounded(config.operation_timeout, "tag_queue", async {
+        request
+            .send()
+            .await
+            .map(drop)
+            .map_err(failed("tag_queue", None))
+    })
+    .await
+}
+
+/// Deletes the queues of `urls` (but `own`) not marked alive for `reap_after`: their
+/// instances died. How many it deleted.
+pub(crate) async fn reap(
+    client: &Client,
+    config: &SqsBusConfig,
+    urls: &[String],
+    own: &str,
+) -> usize {
+    let mut reaped = 0;
+    let cutoff = now_secs().saturating_sub(config.reap_after.as_secs());
+    for url in urls.iter().filter(|url| url.as_str() != own) {
+        let request = client.list_queue_tags().queue_url(url);
+        let Ok(tags) = bounded(config.operation_timeout, "list_queue_tags", async {
+            request
+                .send()
+                .await
+                .map_err(failed("list_queue_tags", None))
+        })
+        .await
+        else {
+            continue;
+        };
+        let heartbeat = tags
+            .tags()
+            .and_then(|tags| tags.get(HEARTBEAT_TAG))
+            .and_then(|value| value.parse::<u64>().ok());
+        // A queue without the tag is not one this crate made: left alone.
+        if heartbeat.is_some_and(|at| at < cutoff) {
+            let request = client.delete_queue().queue_url(url);
+            let deleted = bounded(config.operation_timeout, "delete_queue", async {
+                request.send().await.map_err(failed("delete_queue", None))
+            })
+            .await;
+            if deleted.is_ok() {
+                tracing::info!(queue = %url, "deleted the queue of an instance that stopped marking it alive");
+                reaped += 1;
+            }
+        }
+    }
+    reaped
+}
+
+/// A message body: the channel and the frame, each base64 (SQS bodies must be XML text).
+pub(crate) fn encode(channel: &str, frame: &[u8]) -> std::result::Result<String, Error> {
+    let body = format!("{}.{}", STANDARD.encode(channel), STANDARD.encode(frame));
+    if body.len() > MAX_BODY {
+        return Err(Error::InvalidRequest {
+            field: "data",
+            reason: format!(
+                "the event takes {} bytes as an SQS message; SQS carries at most {MAX_BODY} \
+                 (events up to about 760 KiB fit)",
+                body.len()
+            ),
+        });
+    }
+    Ok(body)
+}
+
+/// The channel and frame of a message body; `None` for a body this crate did not write.
+pub(crate) fn decode(body: &str) -> Option<(String, Vec<u8>)> {
+    let (channel, frame) = body.split_once('.')?;
+    let channel = String::from_utf8(STANDARD.decode(channel).ok()?).ok()?;
+    Some((channel, STANDARD.decode(frame).ok()?))
+}
+
+/// FNV-1a of `text`, as 16 hex digits: a message group id (its channel's) within SQS's limits.
+pub(crate) fn group_of(channel: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in channel.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// The deduplication id of a frame sent for `channel`: its header line (version, epoch,
+/// offset, origin: unique per event) and the channel's group.
+pub(crate) fn dedup_of(channel: &str, frame: &[u8]) -> String {
+    let header = frame.split(|&b| b == b'\n').next().unwrap_or_default();
+    let header: String = String::from_utf8_lossy(header)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(100)
+        .collect();
+    format!("{header}-{}", group_of(channel))
+}
+
+/// A failure to reach the endpoint at start-up, with a hint on how to start a local one.
+pub(crate) fn connect_failed(config: &SqsBusConfig, error: BackendError) -> Error {
+    let endpoint = config.endpoint_url.as_deref().unwrap_or("AWS");
+    BackendError::new(
+        "sqs",
+        BackendErrorKind::Connection,
+        format!(
+            "cannot create this instance's queue at {endpoint}: {error}; is an SQS endpoint \
+             running? (`cargo xtask test` starts moto on 127.0.0.1:4566)"
+        ),
+    )
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_round_trips_and_a_foreign_one_is_refused() {
+        let body = encode("orders", b"v1 1 2 3\n{}\n\x00binary").unwrap();
+        assert_eq!(
+            decode(&body),
+            Some(("orders".to_owned(), b"v1 1 2 3\n{}\n\x00binary".to_vec()))
+        );
+        assert_eq!(decode("hello"), None);
+        let too_big = encode("c", &vec![b'x'; 800 * 1024]).unwrap_err();
+        assert!(
+            too_big.to_string().contains("SQS carries at most"),
+            "{too_big}"
+        );
+    }
+
+    #[test]
+    fn groups_and_dedup_ids_stay_within_sqs_limits() {
+        let group = group_of(&"x".repeat(1000));
+        assert_eq!(group.len(), 16);
+        let dedup = dedup_of("c", b"v1 00ab 17 ff\n{}\ndata");
+        assert!(dedup.starts_with("v1-00ab-17-ff-"), "{dedup}");
+        assert!(dedup.len() <= 128);
+        assert_ne!(dedup_of("c", b"v1 1 1 1\n"), dedup_of("c", b"v1 1 2 1\n"));
+    }
+}

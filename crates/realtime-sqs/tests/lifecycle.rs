@@ -1,0 +1,129 @@
+//! Queues come and go with instances: created at connect, deleted at close, reaped when their
+//! instance died; an endpoint that is not there is a clear error; an event SQS cannot carry
+//! is refused, not truncated.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use realtime_core::frame::Origin;
+use realtime_core::{Bus, Epoch, Error, NewEvent, Position};
+use realtime_sqs::{SqsBus, SqsBusConfig};
+
+fn prefix() -> String {
+    format!("rt-{:016x}-", Epoch::fresh().0)
+}
+
+/// A plain client of the shared endpoint, for set-up and checks.
+fn client() -> aws_sdk_sqs::Client {
+    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(common::endpoint())
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+async fn queues(prefix: &str) -> Vec<String> {
+    let listed = client()
+        .list_queues()
+        .queue_name_prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    listed.queue_urls().to_vec()
+}
+
+async fn until(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition().await {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_per_instance_deleted_at_close_and_a_dead_ones_reaped() {
+    let prefix = prefix();
+    // A queue left by an instance that died long ago.
+    let dead = client()
+        .create_queue()
+        .queue_name(format!("{prefix}dead.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .tags("realtime-heartbeat", "1")
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "this test needs an SQS endpoint at {} (`cargo xtask test` starts moto): {e}",
+                common::endpoint()
+            )
+        });
+    let dead = dead.queue_url().unwrap().to_owned();
+    let mut config = common::config(&common::endpoint(), &prefix);
+    config.heartbeat_interval = Duration::from_millis(100);
+    config.reap_after = Duration::from_millis(300);
+    let a = SqsBus::connect(config.clone()).await.unwrap();
+    let b = SqsBus::connect(config).await.unwrap();
+    until("the dead instance's queue is reaped", async || {
+        !queues(&prefix).await.contains(&dead)
+    })
+    .await;
+    let listed = queues(&prefix).await;
+    assert!(listed.contains(&a.queue_url()) && listed.contains(&b.queue_url()));
+    until("each instance sends to both", async || {
+        a.peer_count() == 2 && b.peer_count() == 2
+    })
+    .await;
+    let closed = a.queue_url();
+    a.close().await.unwrap();
+    assert!(
+        !queues(&prefix).await.contains(&closed),
+        "close deletes the queue"
+    );
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_sqs_cannot_carry_is_refused_not_truncated() {
+    let bus = SqsBus::connect(common::config(&common::endpoint(), &prefix()))
+        .await
+        .unwrap();
+    let event = NewEvent::new("c", "x".repeat(800 * 1024)).into_event(Position {
+        epoch: Epoch(1),
+        offset: 1,
+    });
+    let refused = bus.publish(&event, Origin::fresh()).await.unwrap_err();
+    assert!(
+        matches!(&refused, Error::InvalidRequest { field: "data", .. }),
+        "{refused}"
+    );
+    bus.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_endpoint_at_start_is_a_clear_retryable_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut config = SqsBusConfig::local(format!("http://127.0.0.1:{port}"));
+    config.operation_timeout = Duration::from_secs(1);
+    let started = Instant::now();
+    let error = SqsBus::connect(config).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(error.is_retryable(), "{error}");
+    assert!(
+        error.to_string().contains("is an SQS endpoint running"),
+        "{error}"
+    );
+}
