@@ -30,8 +30,8 @@ Commands:
                                 older snapshot, evicted keys, killed pub/sub connections, a bus
                                 that refuses events, the Kafka broker restarted empty, …) as
                                 one table; part of `test`
-  bench [-- CRITERION ARGS]     the criterion benchmarks (core, Redis), Kafka's latency and
-                                publish rate between two instances, then the fan-out
+  bench [-- CRITERION ARGS]     the criterion benchmarks (core, Redis), Kafka's and SQS's
+                                latency and publish rate between two instances, then the fan-out
                                 comparison with the hand-written baseline; writes BENCHMARKS.md
   loadbench                     only the fan-out comparison (writes BENCHMARKS.md)
   ci                            fmt --check, clippy -D warnings, cargo deny (if installed), test
@@ -202,6 +202,7 @@ fn bench(extra: &[String]) -> Result<(), String> {
         ("realtime-core", "fanout"),
         ("realtime-redis", "redis"),
         ("realtime-kafka", "kafka"),
+        ("realtime-sqs", "sqs"),
     ] {
         let mut command = Command::new(cargo());
         command

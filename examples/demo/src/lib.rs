@@ -33,6 +33,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use realtime_core::{Manager, ManagerConfig};
 use realtime_kafka::{KafkaBus, KafkaBusConfig};
 use realtime_redis::{RedisBus, RedisBusConfig, RedisStore, RedisStoreConfig};
+use realtime_sqs::{SqsBus, SqsBusConfig, SqsCredentials};
 use realtime_sse_axum::{SseConfig, SseHandler};
 use realtime_ws::{WsConfig, WsHandler};
 
@@ -64,14 +65,26 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// The manager the demo runs on: in-memory store and bus; Redis with `--redis-url` (as
 /// store and bus, or with `--history per-instance` as the bus only); Kafka as the bus with
-/// `--kafka-brokers` (history per instance, or Redis as the shared store with both).
+/// `--kafka-brokers` or SQS with `--sqs-endpoint` (history per instance, or Redis as the
+/// shared store with `--redis-url` too).
 pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     let mut config = ManagerConfig::default();
     config.max_connections = options.max_connections;
     config.client_buffer = options.client_buffer;
     let builder = Manager::builder().config(config);
     if let Some(brokers) = &options.kafka_brokers {
-        return on_kafka(builder, brokers, options).await;
+        let bus = KafkaBus::connect(KafkaBusConfig::new(brokers)).await?;
+        tracing::info!(brokers, "running on a Kafka bus");
+        return on_bus(builder, Arc::new(bus), options).await;
+    }
+    if let Some(endpoint) = &options.sqs_endpoint {
+        let mut config = SqsBusConfig::local(endpoint);
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+            config.credentials = SqsCredentials::Environment;
+        }
+        let bus = SqsBus::connect(config).await?;
+        tracing::info!(endpoint, "running on an SQS bus");
+        return on_bus(builder, Arc::new(bus), options).await;
     }
     let Some(url) = &options.redis_url else {
         return builder.build();
@@ -91,28 +104,28 @@ pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     builder.store(Arc::new(store)).build()
 }
 
-/// Kafka as the bus: alone with history per instance, or beside a shared Redis store.
-async fn on_kafka(
+/// A bus that keeps no history (Kafka, SQS): alone with history per instance, or beside a
+/// shared Redis store.
+async fn on_bus(
     builder: realtime_core::ManagerBuilder,
-    brokers: &str,
+    bus: Arc<dyn realtime_core::Bus>,
     options: &Options,
 ) -> realtime_core::Result<Manager> {
-    let bus = KafkaBus::connect(KafkaBusConfig::new(brokers)).await?;
-    let builder = builder.bus(Arc::new(bus));
+    let builder = builder.bus(bus);
     let Some(url) = &options.redis_url else {
-        tracing::info!(brokers, "running on a Kafka bus, history per instance");
+        tracing::info!("history per instance");
         return builder.history(realtime_core::History::PerInstance).build();
     };
     if options.history == realtime_core::History::PerInstance {
         return Err(realtime_core::Error::InvalidConfig {
             field: "history",
-            reason: "--history per-instance with --kafka-brokers leaves --redis-url unused".into(),
+            reason: "--history per-instance with another bus leaves --redis-url unused".into(),
         });
     }
     let mut store_config = RedisStoreConfig::default();
     store_config.url = url.clone();
     let store = RedisStore::connect(store_config).await?;
-    tracing::info!(brokers, url = %realtime_redis::redact(url), "running on a Kafka bus and a Redis store");
+    tracing::info!(url = %realtime_redis::redact(url), "with a shared Redis store");
     builder.store(Arc::new(store)).build()
 }
 

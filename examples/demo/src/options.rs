@@ -15,6 +15,10 @@ pub struct Options {
     /// Run on Kafka as the bus (`HOST:PORT[,HOST:PORT…]`): alone, each process keeps its own
     /// history (per instance); with `--redis-url`, Redis is the shared store. Default: none.
     pub kafka_brokers: Option<String>,
+    /// Run on SQS as the bus (an endpoint URL, e.g. moto's `http://127.0.0.1:4566`; AWS
+    /// credentials from the environment, or moto's test ones for a local endpoint): alone,
+    /// history per instance; with `--redis-url`, Redis is the shared store. Default: none.
+    pub sqs_endpoint: Option<String>,
     /// Clients served at most. Default 10,000.
     pub max_connections: usize,
     /// Messages queued per client before it counts as a slow consumer. Default 256
@@ -44,6 +48,7 @@ impl Default for Options {
             retry_ms: 1_000,
             redis_url: None,
             kafka_brokers: None,
+            sqs_endpoint: None,
             max_connections: 10_000,
             client_buffer: 256,
             history: realtime_core::History::Shared,
@@ -54,7 +59,7 @@ impl Default for Options {
 
 impl Options {
     /// Usage text.
-    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--kafka-brokers HOST:PORT] [--framework axum|actix] [--history shared|per-instance] [--max-connections N] [--client-buffer N]";
+    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--kafka-brokers HOST:PORT] [--sqs-endpoint URL] [--framework axum|actix] [--history shared|per-instance] [--max-connections N] [--client-buffer N]";
 
     /// Parses the arguments (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
@@ -75,6 +80,7 @@ impl Options {
                 }
                 "--redis-url" => options.redis_url = Some(value("--redis-url")?),
                 "--kafka-brokers" => options.kafka_brokers = Some(value("--kafka-brokers")?),
+                "--sqs-endpoint" => options.sqs_endpoint = Some(value("--sqs-endpoint")?),
                 "--max-connections" => {
                     let raw = value("--max-connections")?;
                     options.max_connections = raw
@@ -157,6 +163,10 @@ mod tests {
         assert_eq!(
             parse(&["--kafka-brokers", "k:9092"]).map(|o| o.kafka_brokers),
             Ok(Some("k:9092".into()))
+        );
+        assert_eq!(
+            parse(&["--sqs-endpoint", "http://s:4566"]).map(|o| o.sqs_endpoint),
+            Ok(Some("http://s:4566".into()))
         );
     }
 }

@@ -122,15 +122,12 @@ async fn a_body_that_never_arrives_gets_408(framework: &str) {
     assert!(answer.contains("request_timeout"), "{answer}");
 }
 
-/// Two demo processes linked by Kafka (history per instance): an event published on one
-/// reaches an SSE stream on the other.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_demos_linked_by_kafka() {
-    let brokers =
-        std::env::var("REALTIME_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    let (_a, a) = demo_with(&["--kafka-brokers", &brokers]).await;
-    let (_b, b) = demo_with(&["--kafka-brokers", &brokers]).await;
-    let channel = format!("kafka-demo-{}", std::process::id());
+/// Two demo processes linked by `bus_args`: an event published on one reaches an SSE stream
+/// on the other.
+async fn two_demos_linked_by(bus_args: &[&str], label: &str) {
+    let (_a, a) = demo_with(bus_args).await;
+    let (_b, b) = demo_with(bus_args).await;
+    let channel = format!("{label}-demo-{}", std::process::id());
     let mut stream = reqwest::get(format!("http://{b}/events?channel={channel}"))
         .await
         .unwrap()
@@ -145,13 +142,13 @@ async fn two_demos_linked_by_kafka() {
         .post(format!("http://{a}/publish"))
         .header("content-type", "application/json")
         .body(format!(
-            r#"{{"channel":"{channel}","data":"through kafka"}}"#
+            r#"{{"channel":"{channel}","data":"through {label}"}}"#
         ))
         .send()
         .await
         .unwrap();
     assert_eq!(published.status().as_u16(), 200);
-    while !seen.contains("data: through kafka") {
+    while !seen.contains(&format!("data: through {label}")) {
         let chunk = tokio::time::timeout(DEADLINE, stream.next())
             .await
             .unwrap_or_else(|_| {
@@ -159,6 +156,20 @@ async fn two_demos_linked_by_kafka() {
             });
         seen.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demos_linked_by_kafka() {
+    let brokers =
+        std::env::var("REALTIME_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    two_demos_linked_by(&["--kafka-brokers", &brokers], "kafka").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demos_linked_by_sqs() {
+    let endpoint =
+        std::env::var("REALTIME_SQS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
+    two_demos_linked_by(&["--sqs-endpoint", &endpoint], "sqs").await;
 }
 
 macro_rules! on_each_framework {
