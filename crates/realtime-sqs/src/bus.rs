@@ -21,7 +21,9 @@ use crate::receiver::{self, Shared};
 /// fraction of the events. Instead every instance has a FIFO queue of its own
 /// (`<queue_prefix><random>.fifo`, created at connect, deleted at close) and a publisher
 /// sends each event to every instance's queue, which it learns by listing the deployment's
-/// queues every [`discovery_interval`](SqsBusConfig::discovery_interval). Why not SNS:
+/// queues every [`discovery_interval`](SqsBusConfig::discovery_interval) (only names of the
+/// exact form `<prefix><16 hex>.fifo`; a list older than two intervals is refreshed before a
+/// send, or the publish fails, retryable). Why not SNS:
 /// an SNS FIFO topic takes at most 100 subscriptions and 256 KiB messages, and a subscription
 /// left behind by a crashed instance must be cleaned up before it breaks delivery; sending
 /// directly has none of these limits and needs no second service. The cost: one send per
@@ -37,8 +39,9 @@ use crate::receiver::{self, Shared};
 /// Liveness: an instance tags its queue every
 /// [`heartbeat_interval`](SqsBusConfig::heartbeat_interval); a queue untagged for
 /// [`reap_after`](SqsBusConfig::reap_after) belongs to an instance that crashed, and the next
-/// instance to notice deletes it. A new instance's `connect` returns after a discovery round,
-/// so that every publisher already sends to it: a subscription is active when it returns.
+/// instance to notice deletes it. A new instance's `connect` returns once every publisher's
+/// list is sure to hold its queue (2.5 discovery intervals), so a subscription is active when
+/// it returns.
 ///
 /// Outages: a receive that fails, or a queue that is gone (an endpoint that lost its state),
 /// marks every subscription interrupted; the queue is recreated, and once every publisher has
@@ -50,8 +53,33 @@ pub struct SqsBus {
 
 struct SqsDriver {
     shared: Arc<Shared>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Tasks,
     closed: AtomicBool,
+}
+
+/// The instance's background tasks, stopped when dropped (a `connect` given up half way
+/// leaves nothing running).
+struct Tasks(parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>);
+
+impl Tasks {
+    /// Stops them and waits until they have.
+    async fn stop(&self) {
+        let tasks = std::mem::take(&mut *self.0.lock());
+        for task in &tasks {
+            task.abort();
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in self.0.get_mut().iter() {
+            task.abort();
+        }
+    }
 }
 
 impl SqsBus {
@@ -62,38 +90,35 @@ impl SqsBus {
     pub async fn connect(config: SqsBusConfig) -> Result<Self> {
         config.validate()?;
         let client = queues::client(&config)?;
-        let name = format!(
-            "{}{:016x}.fifo",
-            config.queue_prefix,
-            realtime_core::frame::Origin::fresh().0
-        );
+        let name = queues::queue_name(&config, realtime_core::frame::Origin::fresh().0);
         let url = queues::create_queue(&client, &config, &name)
             .await
             .map_err(|error| queues::connect_failed(&config, error))?;
-        let peers = queues::list(&client, &config).await.unwrap_or_default();
         let inbox = Inbox::new("sqs", config.subscription_capacity);
-        let discovery = config.discovery_interval;
+        let settle = receiver::settle_time(&config);
         let shared = Arc::new(Shared {
             client,
             config,
             inbox: inbox.clone(),
             name,
             url: RwLock::new(url.clone()),
-            peers: RwLock::new(if peers.contains(&url) {
-                peers
-            } else {
-                peers.into_iter().chain([url]).collect()
-            }),
+            peers: RwLock::new((vec![url], tokio::time::Instant::now())),
             down: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
         });
-        let tasks = vec![
+        shared
+            .refresh_peers()
+            .await
+            .map_err(|error| queues::connect_failed(&shared.config, error))?;
+        let tasks = Tasks(parking_lot::Mutex::new(vec![
             tokio::spawn(receiver::receive(shared.clone())),
+            tokio::spawn(receiver::discover(shared.clone())),
             tokio::spawn(receiver::maintain(shared.clone())),
-        ];
-        // Every publisher lists the queues once per interval: after one (and a margin) this
-        // queue is on every list.
-        tokio::time::sleep(discovery + discovery / 4).await;
+        ]));
+        // A publisher sends only with a list younger than `list_max_age`: after that (and a
+        // margin) this queue is on every list in use.
+        tokio::time::sleep(settle).await;
+        metrics::gauge!(realtime_core::metrics::BUS_CONNECTED, "backend" => "sqs").set(1.0);
         Ok(SqsBus {
             bus: DriverBus::new(
                 SqsDriver {
@@ -118,7 +143,7 @@ impl SqsBus {
 
     /// The queues a publish goes to (this instance's among them).
     pub fn peer_count(&self) -> usize {
-        self.bus.driver().shared.peers.read().len()
+        self.bus.driver().shared.peers.read().0.len()
     }
 
     /// Whether the last receive succeeded with the queue in place (and any outage before it
@@ -148,7 +173,11 @@ impl BusDriver for SqsDriver {
         let shared = &self.shared;
         let body = queues::encode(channel, &frame)?;
         let (group, dedup) = (queues::group_of(channel), queues::dedup_of(channel, &frame));
-        let peers = shared.peers.read().clone();
+        // A list old enough to miss a new instance is refreshed first, or the publish fails.
+        let peers = shared
+            .fresh_peers()
+            .await
+            .map_err(realtime_core::Error::from)?;
         let sends = peers.iter().map(|url| {
             let request = shared
                 .client
@@ -223,9 +252,8 @@ impl BusDriver for SqsDriver {
 
     async fn close(&self, _channels: Vec<String>) -> Result<()> {
         self.closed.store(true, Ordering::Release);
-        for task in &self.tasks {
-            task.abort();
-        }
+        // Stopped before the delete, so no recreation in flight brings the queue back.
+        self.tasks.stop().await;
         let shared = &self.shared;
         let url = shared.url.read().clone();
         let request = shared.client.delete_queue().queue_url(url);
@@ -241,14 +269,6 @@ impl BusDriver for SqsDriver {
             tracing::warn!(%error, "this instance's queue was not deleted; the reaper will");
         }
         Ok(())
-    }
-}
-
-impl Drop for SqsDriver {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
     }
 }
 

@@ -56,14 +56,16 @@ pub struct SqsBusConfig {
     pub wait_time: Duration,
     /// Messages received (and deleted) per call, 1 to 10. Default 10.
     pub batch_size: i32,
-    /// How often every instance lists the deployment's queues to learn who to send to; a new
-    /// instance's `connect` waits this long (and a little more) so that every publisher knows
-    /// its queue before it subscribes anything. Default 2 s.
+    /// How often every instance lists the deployment's queues to learn who to send to. A
+    /// publisher refuses (retryable) to send with a list older than twice this, and a new
+    /// instance's `connect` waits that long (and a little more), so every publisher knows a
+    /// queue before its instance subscribes anything. Default 2 s.
     pub discovery_interval: Duration,
-    /// How often an instance marks its queue alive (a tag). Default 30 s.
+    /// How often an instance marks its queue alive (a tag), at least 1 s. Default 30 s.
     pub heartbeat_interval: Duration,
     /// A queue not marked alive for this long belongs to an instance that died: any instance
-    /// deletes it. At least 3 × `heartbeat_interval`. Default 10 min.
+    /// deletes it. At least 3 × `heartbeat_interval` and 60 s (clocks differ between
+    /// instances). Default 10 min.
     pub reap_after: Duration,
     /// Bound on every request but a receive (whose bound is `wait_time` plus this). Default 5 s.
     pub operation_timeout: Duration,
@@ -90,6 +92,11 @@ impl Default for SqsBusConfig {
 }
 
 impl SqsBusConfig {
+    /// How old a publisher's list of queues may be: two discovery rounds.
+    pub(crate) fn list_max_age(&self) -> Duration {
+        self.discovery_interval * 2
+    }
+
     /// A configuration for a local SQS at `endpoint_url` (fixed test credentials), the rest
     /// default.
     pub fn local(endpoint_url: impl Into<String>) -> Self {
@@ -123,23 +130,29 @@ impl SqsBusConfig {
         if !prefix_ok {
             return invalid("queue_prefix", "1 to 40 of [A-Za-z0-9_-]");
         }
-        if self.wait_time > Duration::from_secs(20) {
-            return invalid("wait_time", "at most 20 s");
+        // Whole seconds: under 1 s would poll without waiting, a busy and billed loop.
+        if self.wait_time < Duration::from_secs(1) || self.wait_time > Duration::from_secs(20) {
+            return invalid("wait_time", "1 s to 20 s");
         }
         if !(1..=10).contains(&self.batch_size) {
             return invalid("batch_size", "1 to 10");
         }
+        if self.heartbeat_interval < Duration::from_secs(1) {
+            return invalid("heartbeat_interval", "must be at least 1 s");
+        }
         for (field, value) in [
             ("discovery_interval", self.discovery_interval),
-            ("heartbeat_interval", self.heartbeat_interval),
             ("operation_timeout", self.operation_timeout),
         ] {
             if value < Duration::from_millis(10) {
                 return invalid(field, "must be at least 10 ms");
             }
         }
-        if self.reap_after < self.heartbeat_interval * 3 {
-            return invalid("reap_after", "must be at least 3 × heartbeat_interval");
+        if self.reap_after < (self.heartbeat_interval * 3).max(Duration::from_secs(60)) {
+            return invalid(
+                "reap_after",
+                "must be at least 3 × heartbeat_interval and 60 s",
+            );
         }
         if self.subscription_capacity == 0 {
             return invalid("subscription_capacity", "must be at least 1");

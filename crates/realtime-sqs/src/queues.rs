@@ -107,22 +107,53 @@ pub(crate) async fn create_queue(
         .ok_or_else(|| malformed("create_queue", "no queue URL in the answer"))
 }
 
-/// The URLs of the deployment's queues (this instance's among them).
+/// This deployment's name for an instance's queue.
+pub(crate) fn queue_name(config: &SqsBusConfig, instance: u64) -> String {
+    format!("{}{instance:016x}.fifo", config.queue_prefix)
+}
+
+/// Whether `url` names a queue of this deployment: exactly the prefix, 16 hex digits and
+/// `.fifo` (SQS lists by prefix, so `realtime-` also lists `realtime-staging-…`).
+fn is_ours(config: &SqsBusConfig, url: &str) -> bool {
+    let name = url.rsplit('/').next().unwrap_or_default();
+    name.strip_prefix(config.queue_prefix.as_str())
+        .and_then(|rest| rest.strip_suffix(".fifo"))
+        .is_some_and(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The URLs of the deployment's queues (this instance's among them), every page, within
+/// one discovery interval (a list that takes longer is as good as a failed one).
 pub(crate) async fn list(
     client: &Client,
     config: &SqsBusConfig,
 ) -> std::result::Result<Vec<String>, BackendError> {
-    let request = client.list_queues().queue_name_prefix(&config.queue_prefix);
-    let listed = bounded(config.operation_timeout, "list_queues", async {
-        request.send().await.map_err(failed("list_queues", None))
+    let bound = config.operation_timeout.min(config.discovery_interval);
+    bounded(bound, "list_queues", async {
+        let mut urls = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let listed = client
+                .list_queues()
+                .queue_name_prefix(&config.queue_prefix)
+                .max_results(1000)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(failed("list_queues", None))?;
+            urls.extend(
+                listed
+                    .queue_urls()
+                    .iter()
+                    .filter(|url| is_ours(config, url))
+                    .cloned(),
+            );
+            match listed.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => return Ok(urls),
+            }
+        }
     })
-    .await?;
-    Ok(listed
-        .queue_urls()
-        .iter()
-        .filter(|url| url.ends_with(".fifo"))
-        .cloned()
-        .collect())
+    .await
 }
 
 /// Marks the queue at `url` alive now.
@@ -263,6 +294,18 @@ mod tests {
             too_big.to_string().contains("SQS carries at most"),
             "{too_big}"
         );
+    }
+
+    #[test]
+    fn only_this_deployments_queues_are_listed() {
+        let config = SqsBusConfig::default();
+        let ours = format!("http://h/1/{}", queue_name(&config, 0xab));
+        assert!(is_ours(&config, &ours), "{ours}");
+        assert!(!is_ours(
+            &config,
+            "http://h/1/realtime-staging-00000000000000ab.fifo"
+        ));
+        assert!(!is_ours(&config, "http://h/1/realtime-00000000000000ab"));
     }
 
     #[test]

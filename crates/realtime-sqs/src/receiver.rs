@@ -25,8 +25,9 @@ pub(crate) struct Shared {
     /// This instance's queue name and URL.
     pub(crate) name: String,
     pub(crate) url: RwLock<String>,
-    /// The deployment's queues to send to (this instance's among them).
-    pub(crate) peers: RwLock<Vec<String>>,
+    /// The deployment's queues to send to (this instance's among them), and when the list
+    /// that found them was asked for.
+    pub(crate) peers: RwLock<(Vec<String>, Instant)>,
     pub(crate) down: AtomicBool,
     pub(crate) reconnects: AtomicU64,
 }
@@ -45,20 +46,36 @@ impl Shared {
 
     /// Forgets a queue that is gone (its instance closed, or it was reaped).
     pub(crate) fn forget(&self, url: &str) {
-        self.peers.write().retain(|peer| peer != url);
+        self.peers.write().0.retain(|peer| peer != url);
     }
 
-    async fn refresh_peers(&self) {
-        match queues::list(&self.client, &self.config).await {
-            Ok(mut listed) => {
-                let own = self.url.read().clone();
-                if !listed.contains(&own) {
-                    listed.push(own);
-                }
-                *self.peers.write() = listed;
-            }
-            Err(error) => tracing::debug!(%error, "listing the deployment's queues failed"),
+    /// Lists the deployment's queues now.
+    pub(crate) async fn refresh_peers(
+        &self,
+    ) -> std::result::Result<(), realtime_core::BackendError> {
+        let asked = Instant::now();
+        let mut listed = queues::list(&self.client, &self.config).await?;
+        let own = self.url.read().clone();
+        if !listed.contains(&own) {
+            listed.push(own);
         }
+        *self.peers.write() = (listed, asked);
+        Ok(())
+    }
+
+    /// The queues to send to, from a list at most [`SqsBusConfig::list_max_age`] old (listed
+    /// again now if it is older): a queue created before that is on it.
+    pub(crate) async fn fresh_peers(
+        &self,
+    ) -> std::result::Result<Vec<String>, realtime_core::BackendError> {
+        {
+            let (peers, asked) = &*self.peers.read();
+            if asked.elapsed() <= self.config.list_max_age() {
+                return Ok(peers.clone());
+            }
+        }
+        self.refresh_peers().await?;
+        Ok(self.peers.read().0.clone())
     }
 }
 
@@ -88,8 +105,8 @@ pub(crate) async fn receive(shared: Arc<Shared>) {
             tracing::info!("sqs back; the bus receives again");
         }
         let url = shared.url.read().clone();
-        // While a resubscription is pending, short polls: it is due soon.
-        let wait = if resubscribe_at.is_some() { 0 } else { wait };
+        // While a resubscription is pending, 1 s polls: it is due soon.
+        let wait = if resubscribe_at.is_some() { 1 } else { wait };
         let request = shared
             .client
             .receive_message()
@@ -113,7 +130,8 @@ pub(crate) async fn receive(shared: Arc<Shared>) {
                 }
                 delete(&shared, &url, handled).await;
                 if shared.down.load(Ordering::Acquire) && resubscribe_at.is_none() {
-                    resubscribe_at = Some(Instant::now() + shared.config.discovery_interval * 2);
+                    // Every publisher's list is younger than this from then on.
+                    resubscribe_at = Some(Instant::now() + settle_time(config));
                 }
             }
             Ok(Err(error)) if queue_missing(&error) => {
@@ -123,10 +141,14 @@ pub(crate) async fn receive(shared: Arc<Shared>) {
                     Ok(url) => {
                         tracing::info!(queue = %url, "recreated this instance's queue");
                         *shared.url.write() = url;
-                        shared.refresh_peers().await;
+                        let _ = shared.refresh_peers().await;
                     }
+                    // AWS refuses a name for 60 s after its queue was deleted: keep trying.
                     Err(error) => tracing::debug!(%error, "recreating the queue failed"),
                 }
+                // A back-off between attempts (a new queue may take a moment to serve too).
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
             }
             Ok(Err(error)) => {
                 shared.mark_down(&failed("receive", None)(error).to_string());
@@ -172,27 +194,42 @@ async fn delete(shared: &Shared, url: &str, handles: Vec<String>) {
     }
 }
 
-/// Every discovery interval: the deployment's queues listed; every heartbeat interval: the
-/// instance's queue marked alive and dead instances' queues reaped.
-pub(crate) async fn maintain(shared: Arc<Shared>) {
-    let mut discovery = tokio::time::interval(shared.config.discovery_interval);
-    discovery.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut heartbeat = tokio::time::interval(shared.config.heartbeat_interval);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// How long after a queue is (re)created every publisher is sure to send to it: the age a
+/// publisher's list may reach, and a margin.
+pub(crate) fn settle_time(config: &SqsBusConfig) -> Duration {
+    let age = config.list_max_age();
+    age + age / 4
+}
+
+/// Every discovery interval: the deployment's queues listed (a failure leaves the list to
+/// age; publishers refuse a list too old).
+pub(crate) async fn discover(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(shared.config.discovery_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = discovery.tick() => shared.refresh_peers().await,
-            _ = heartbeat.tick() => {
-                let own = shared.url.read().clone();
-                if let Err(error) = queues::heartbeat(&shared.client, &shared.config, &own).await {
-                    tracing::debug!(%error, "marking the queue alive failed");
-                }
-                let peers = shared.peers.read().clone();
-                let reaped = queues::reap(&shared.client, &shared.config, &peers, &own).await;
-                if reaped > 0 {
-                    shared.refresh_peers().await;
-                }
-            }
+        every.tick().await;
+        if let Err(error) = shared.refresh_peers().await {
+            tracing::debug!(%error, "listing the deployment's queues failed");
+        }
+    }
+}
+
+/// Every heartbeat interval: the instance's queue marked alive, and dead instances' queues
+/// reaped.
+pub(crate) async fn maintain(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(shared.config.heartbeat_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let own = shared.url.read().clone();
+        if let Err(error) = queues::heartbeat(&shared.client, &shared.config, &own).await {
+            // Unmarked for `reap_after`, the queue would be reaped by another instance.
+            tracing::warn!(%error, "marking this instance's queue alive failed");
+        }
+        let peers = shared.peers.read().0.clone();
+        let reaped = queues::reap(&shared.client, &shared.config, &peers, &own).await;
+        if reaped > 0 {
+            let _ = shared.refresh_peers().await;
         }
     }
 }

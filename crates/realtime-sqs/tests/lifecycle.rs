@@ -53,7 +53,7 @@ async fn a_queue_per_instance_deleted_at_close_and_a_dead_ones_reaped() {
     // A queue left by an instance that died long ago.
     let dead = client()
         .create_queue()
-        .queue_name(format!("{prefix}dead.fifo"))
+        .queue_name(format!("{prefix}00000000000000de.fifo"))
         .attributes(QueueAttributeName::FifoQueue, "true")
         .tags("realtime-heartbeat", "1")
         .send()
@@ -66,8 +66,9 @@ async fn a_queue_per_instance_deleted_at_close_and_a_dead_ones_reaped() {
         });
     let dead = dead.queue_url().unwrap().to_owned();
     let mut config = common::config(&common::endpoint(), &prefix);
-    config.heartbeat_interval = Duration::from_millis(100);
-    config.reap_after = Duration::from_millis(300);
+    // The reaper runs at once (then every second); the dead queue's mark is from 1970.
+    config.heartbeat_interval = Duration::from_secs(1);
+    config.reap_after = Duration::from_secs(60);
     let a = SqsBus::connect(config.clone()).await.unwrap();
     let b = SqsBus::connect(config).await.unwrap();
     until("the dead instance's queue is reaped", async || {
