@@ -128,3 +128,79 @@ async fn no_endpoint_at_start_is_a_clear_retryable_error() {
         "{error}"
     );
 }
+
+/// A message SQS hands over twice (a delete that failed, a visibility timeout that ran out)
+/// reaches the subscriber once: the manager drops the copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_message_reaches_the_subscriber_once() {
+    use std::sync::Arc;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use realtime_core::{Manager, Message, PublishRequest, SubscribeRequest};
+    use realtime_redis::{RedisStore, RedisStoreConfig};
+
+    let prefix = prefix();
+    let config = common::config(&common::endpoint(), &prefix);
+    let mut store = RedisStoreConfig::default();
+    store.url = common::redis_url();
+    store.prefix = format!("rt-test:{prefix}:");
+    let store = Arc::new(RedisStore::connect(store).await.unwrap());
+    let instance = async |store: Arc<RedisStore>| {
+        let bus = Arc::new(SqsBus::connect(config.clone()).await.unwrap());
+        let manager = Manager::builder()
+            .store(store)
+            .bus(bus.clone())
+            .build()
+            .unwrap();
+        (manager, bus)
+    };
+    let (a, _) = instance(store.clone()).await;
+    let (b, receiver) = instance(store).await;
+    let mut subscriber = b
+        .subscribe(SubscribeRequest::channel("c"))
+        .await
+        .unwrap()
+        .client;
+    let next = async |subscriber: &mut realtime_core::Client| match tokio::time::timeout(
+        Duration::from_secs(10),
+        subscriber.recv(),
+    )
+    .await
+    {
+        Ok(Some(Message::Event(event))) => event.event().data.clone(),
+        other => panic!("expected an event, got {other:?}"),
+    };
+    let first = a.publish(PublishRequest::new("c", "once")).await.unwrap();
+    assert_eq!(&next(&mut subscriber).await[..], b"once");
+    // The same event again, as SQS would redeliver it (under another deduplication id, so
+    // that SQS itself does not drop it).
+    let frame = realtime_core::frame::encode(&first, Origin::fresh());
+    let body = format!("{}.{}", STANDARD.encode("c"), STANDARD.encode(&frame));
+    client()
+        .send_message()
+        .queue_url(receiver.queue_url())
+        .message_body(body)
+        // The channel's group (FNV-1a of its name), so it comes before the marker below.
+        .message_group_id(group_of("c"))
+        .message_deduplication_id(format!("copy-{:016x}", Epoch::fresh().0))
+        .send()
+        .await
+        .unwrap();
+    a.publish(PublishRequest::new("c", "marker")).await.unwrap();
+    assert_eq!(
+        &next(&mut subscriber).await[..],
+        b"marker",
+        "no second copy before it"
+    );
+}
+
+/// The message group the bus gives `channel`.
+fn group_of(channel: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in channel.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
