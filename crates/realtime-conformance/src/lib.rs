@@ -31,6 +31,7 @@ mod delivery;
 mod manager;
 pub mod memory;
 mod per_instance;
+pub mod restart;
 mod store;
 mod support;
 pub mod tally;
