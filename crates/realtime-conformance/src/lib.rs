@@ -29,6 +29,7 @@ mod bus;
 mod compose;
 mod delivery;
 mod manager;
+pub mod measure;
 pub mod memory;
 mod per_instance;
 pub mod restart;

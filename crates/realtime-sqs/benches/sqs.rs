@@ -10,9 +10,10 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use realtime_core::{History, Manager, ManagerConfig, Message, PublishRequest, SubscribeRequest};
+use realtime_conformance::measure::{self, Amount};
+use realtime_core::{History, Manager, ManagerConfig};
 use realtime_sqs::{SqsBus, SqsBusConfig};
 
 fn endpoint() -> String {
@@ -36,19 +37,8 @@ async fn instance(prefix: &str) -> Manager {
         .unwrap()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
-}
-
 fn main() {
-    // `cargo bench` passes `--bench`; under `cargo test --all-targets` a smoke run is enough.
-    let full = std::env::args().any(|a| a == "--bench");
-    let (samples, throughput_for) = if full {
-        (500, Duration::from_secs(3))
-    } else {
-        (5, Duration::from_millis(200))
-    };
+    let amount = Amount::from_args(500);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -58,64 +48,9 @@ fn main() {
         let prefix = format!("rt-bench-{:016x}-", realtime_core::Epoch::fresh().0);
         let a = Arc::new(instance(&prefix).await);
         let b = instance(&prefix).await;
-        let mut client = b
-            .subscribe(SubscribeRequest::channel("bench"))
-            .await
-            .unwrap()
-            .client;
-        let payload = "x".repeat(100);
-        let mut latencies = Vec::with_capacity(samples);
-        for _ in 0..samples {
-            let started = Instant::now();
-            a.publish(PublishRequest::new("bench", payload.clone()))
-                .await
-                .unwrap();
-            loop {
-                match tokio::time::timeout(Duration::from_secs(30), client.recv()).await {
-                    Ok(Some(Message::Event(_))) => break,
-                    Ok(Some(_)) => continue,
-                    other => panic!("expected the event on the other instance, got {other:?}"),
-                }
-            }
-            latencies.push(started.elapsed());
-        }
-        latencies.sort();
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        println!(
-            "sqs/per_instance/publish_to_deliver_p50 time: [{:.3} ms]",
-            ms(percentile(&latencies, 0.50))
-        );
-        println!(
-            "sqs/per_instance/publish_to_deliver_p99 time: [{:.3} ms]",
-            ms(percentile(&latencies, 0.99))
-        );
-        for publishers in [1usize, 16] {
-            let deadline = Instant::now() + throughput_for;
-            let tasks: Vec<_> = (0..publishers)
-                .map(|i| {
-                    let (a, payload) = (a.clone(), payload.clone());
-                    tokio::spawn(async move {
-                        let mut sent = 0u64;
-                        let channel = format!("load-{i}");
-                        while Instant::now() < deadline {
-                            a.publish(PublishRequest::new(channel.clone(), payload.clone()))
-                                .await
-                                .unwrap();
-                            sent += 1;
-                        }
-                        sent
-                    })
-                })
-                .collect();
-            let started = Instant::now();
-            let mut sent = 0;
-            for task in tasks {
-                sent += task.await.unwrap();
-            }
-            let rate = sent as f64 / started.elapsed().as_secs_f64();
-            println!(
-                "sqs/per_instance/publishes_{publishers}_concurrent thrpt: [{rate:.0} elem/s]"
-            );
+        measure::publish_to_deliver("sqs/per_instance", &a, &b, amount).await;
+        for publishers in [1, 16] {
+            measure::publish_rate("sqs/per_instance", &a, publishers, amount).await;
         }
     });
 }
