@@ -247,9 +247,10 @@ impl Link {
         let producer = new_producer(&self.config)?;
         // Its first sends must not wait for (or fail on) the topic's metadata.
         warm_up(producer.clone(), &self.config).await?;
+        // Counted before the bus says it is connected: whoever sees it back sees the count.
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
         self.watch.up();
         self.install(consumer, producer, watch);
-        self.reconnects.fetch_add(1, Ordering::Relaxed);
         let inbox = self.watch.inbox();
         for channel in inbox.to_resubscribe(true) {
             inbox.resubscribed(&channel);

@@ -95,8 +95,9 @@ pub(crate) async fn receive(shared: Arc<Shared>) {
             && Instant::now() >= at
         {
             resubscribe_at = None;
-            shared.down.store(false, Ordering::Release);
+            // Counted before the bus says it is connected: whoever sees it back sees the count.
             shared.reconnects.fetch_add(1, Ordering::Relaxed);
+            shared.down.store(false, Ordering::Release);
             for channel in shared.inbox.to_resubscribe(true) {
                 shared.inbox.resubscribed(&channel);
             }
