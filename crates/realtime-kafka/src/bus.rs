@@ -46,6 +46,16 @@ impl KafkaBus {
     /// the consumer. Unreachable brokers are a retryable error saying so.
     pub async fn connect(config: KafkaBusConfig) -> Result<Self> {
         config.validate()?;
+        if let Some(sasl) = config
+            .sasl
+            .as_ref()
+            .filter(|s| !s.tls && s.mechanism == "PLAIN")
+        {
+            tracing::warn!(
+                username = %sasl.username,
+                "kafka SASL PLAIN without TLS: the password crosses the network in clear"
+            );
+        }
         if config.create_topic {
             create_topic(&config).await?;
         }
