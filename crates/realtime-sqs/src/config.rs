@@ -3,10 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use aws_sdk_sqs::config::SharedCredentialsProvider;
 use realtime_core::{Error, Result};
 
 /// How the bus signs its requests.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub enum SqsCredentials {
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (if set), read at
@@ -22,12 +23,19 @@ pub enum SqsCredentials {
         /// A session token, for temporary credentials.
         session_token: Option<String>,
     },
+    /// Any credentials provider, asked again whenever its credentials expire: for instance
+    /// and task roles, SSO or web identity, pass the standard chain of the `aws-config` crate
+    /// (`aws_config::load_defaults(..).await.credentials_provider()`); this crate does not
+    /// depend on it, so services that sign with keys do not build it.
+    Provider(SharedCredentialsProvider),
 }
 
 impl fmt::Debug for SqsCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SqsCredentials::Environment => f.write_str("Environment"),
+            // A provider's own Debug may print what it holds.
+            SqsCredentials::Provider(_) => f.write_str("Provider(..)"),
             SqsCredentials::Static { access_key_id, .. } => f
                 .debug_struct("Static")
                 .field("access_key_id", access_key_id)
@@ -39,7 +47,7 @@ impl fmt::Debug for SqsCredentials {
 }
 
 /// How [`SqsBus`](crate::SqsBus) reaches SQS.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SqsBusConfig {
     /// The AWS region. Default `us-east-1`.

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::config::timeout::TimeoutConfig;
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_sqs::types::QueueAttributeName;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -19,8 +19,31 @@ use crate::error::{failed, malformed, timed_out};
 /// The tag that says when an instance last marked its queue alive (Unix seconds).
 const HEARTBEAT_TAG: &str = "realtime-heartbeat";
 
-/// SQS's largest message body.
+/// SQS's largest message body (set on the queue too: queues made before SQS raised its
+/// default from 256 KiB, and some local endpoints, still default to the old limit).
 pub(crate) const MAX_BODY: usize = 1 << 20;
+
+/// How long SQS keeps a message nobody received, in seconds: an event older than that is of
+/// no use to a live client.
+pub(crate) const RETENTION_SECS: u64 = 300;
+
+/// A received message older than this (milliseconds) says the instance fell so far behind
+/// that SQS may already have dropped messages behind it (they expire at [`RETENTION_SECS`]).
+pub(crate) const AT_RISK_AGE_MS: u64 = (RETENTION_SECS - 60) * 1000;
+
+/// Whether a message SQS stamped as sent at `sent_ms` (Unix milliseconds, SQS's clock) and
+/// received at `now_ms` (this instance's clock) was old enough that others queued with it may
+/// have expired unreceived.
+pub(crate) fn at_risk(sent_ms: u64, now_ms: u64) -> bool {
+    now_ms.saturating_sub(sent_ms) >= AT_RISK_AGE_MS
+}
+
+/// Now, in Unix milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// The SQS client of `config`.
 pub(crate) fn client(config: &SqsBusConfig) -> Result<Client> {
@@ -29,13 +52,13 @@ pub(crate) fn client(config: &SqsBusConfig) -> Result<Client> {
             access_key_id,
             secret_access_key,
             session_token,
-        } => Credentials::new(
+        } => SharedCredentialsProvider::new(Credentials::new(
             access_key_id,
             secret_access_key,
             session_token.clone(),
             None,
             "realtime-sqs",
-        ),
+        )),
         SqsCredentials::Environment => {
             let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
             let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
@@ -45,8 +68,15 @@ pub(crate) fn client(config: &SqsBusConfig) -> Result<Client> {
                     reason: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set".into(),
                 });
             };
-            Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "environment")
+            SharedCredentialsProvider::new(Credentials::new(
+                id,
+                secret,
+                var("AWS_SESSION_TOKEN"),
+                None,
+                "environment",
+            ))
         }
+        SqsCredentials::Provider(provider) => provider.clone(),
     };
     // A receive waits up to `wait_time`: its attempts must be allowed longer.
     let timeouts = TimeoutConfig::builder()
@@ -83,8 +113,8 @@ pub(crate) async fn bounded<T>(
         .unwrap_or_else(|_| Err(timed_out(operation)))
 }
 
-/// Creates (or finds again) the queue `name`: FIFO, messages kept 5 minutes (an event older
-/// than that is of no use to a live client), marked alive now. Its URL.
+/// Creates (or finds again) the queue `name`: FIFO, messages kept [`RETENTION_SECS`], up to
+/// [`MAX_BODY`] each, marked alive now. Its URL.
 pub(crate) async fn create_queue(
     client: &Client,
     config: &SqsBusConfig,
@@ -95,7 +125,11 @@ pub(crate) async fn create_queue(
         .queue_name(name)
         .attributes(QueueAttributeName::FifoQueue, "true")
         .attributes(QueueAttributeName::VisibilityTimeout, "30")
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "300")
+        .attributes(
+            QueueAttributeName::MessageRetentionPeriod,
+            RETENTION_SECS.to_string(),
+        )
+        .attributes(QueueAttributeName::MaximumMessageSize, MAX_BODY.to_string())
         .tags(HEARTBEAT_TAG, now_secs().to_string());
     let created = bounded(config.operation_timeout, "create_queue", async {
         request.send().await.map_err(failed("create_queue", None))
@@ -306,6 +340,16 @@ mod tests {
             "http://h/1/realtime-staging-00000000000000ab.fifo"
         ));
         assert!(!is_ours(&config, "http://h/1/realtime-00000000000000ab"));
+    }
+
+    #[test]
+    fn a_message_near_its_expiry_puts_the_backlog_at_risk() {
+        let sent = 1_000_000_000;
+        assert!(!at_risk(sent, sent));
+        assert!(!at_risk(sent, sent + AT_RISK_AGE_MS - 1));
+        assert!(at_risk(sent, sent + AT_RISK_AGE_MS));
+        // Clocks differ: a message stamped in this instance's future is not old.
+        assert!(!at_risk(sent + 5_000, sent));
     }
 
     #[test]

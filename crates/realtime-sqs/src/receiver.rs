@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use parking_lot::RwLock;
 use realtime_core::driver::Inbox;
 use realtime_core::metrics as m;
@@ -90,7 +90,11 @@ pub(crate) async fn receive(shared: Arc<Shared>) {
     let mut backoff = Duration::from_millis(100);
     // Set after an outage: when the queue is known to every publisher again.
     let mut resubscribe_at: Option<Instant> = None;
+    // Whether the subscriptions were told the backlog put events at risk, and not re-armed.
+    let mut told_at_risk = false;
+    let mut attempt: u64 = 0;
     loop {
+        attempt += 1;
         if let Some(at) = resubscribe_at
             && Instant::now() >= at
         {
@@ -113,13 +117,20 @@ pub(crate) async fn receive(shared: Arc<Shared>) {
             .receive_message()
             .queue_url(&url)
             .max_number_of_messages(config.batch_size)
-            .wait_time_seconds(wait);
+            .wait_time_seconds(wait)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            // The SDK's retry of a receive whose answer was lost gets the same messages
+            // back, instead of leaving them invisible (and their channels' groups blocked)
+            // for the visibility timeout.
+            .receive_request_attempt_id(format!("{}-{attempt}", shared.name));
         let bound = config.wait_time + config.operation_timeout * 2;
         let received = tokio::time::timeout(bound, request.send()).await;
         match received {
             Ok(Ok(output)) => {
                 backoff = Duration::from_millis(100);
                 let mut handled = Vec::new();
+                let now = queues::now_ms();
+                let mut at_risk = false;
                 for message in output.messages() {
                     match message.body().and_then(queues::decode) {
                         Some((channel, frame)) => shared.inbox.frame(&channel, &frame),
@@ -128,8 +139,15 @@ pub(crate) async fn receive(shared: Arc<Shared>) {
                     if let Some(handle) = message.receipt_handle() {
                         handled.push(handle.to_owned());
                     }
+                    at_risk |= sent_at(message).is_some_and(|sent| queues::at_risk(sent, now));
                 }
                 delete(&shared, &url, handled).await;
+                if at_risk && !told_at_risk {
+                    told_at_risk = true;
+                    tell_backlog_at_risk(&shared);
+                } else if !at_risk && !output.messages().is_empty() {
+                    told_at_risk = false;
+                }
                 if shared.down.load(Ordering::Acquire) && resubscribe_at.is_none() {
                     // Every publisher's list is younger than this from then on.
                     resubscribe_at = Some(Instant::now() + settle_time(config));
@@ -166,31 +184,94 @@ pub(crate) async fn receive(shared: Arc<Shared>) {
     }
 }
 
-/// Deletes what was handed over, ten at a time.
+/// When SQS says `message` was sent (Unix milliseconds).
+fn sent_at(message: &aws_sdk_sqs::types::Message) -> Option<u64> {
+    message
+        .attributes()?
+        .get(&MessageSystemAttributeName::SentTimestamp)?
+        .parse()
+        .ok()
+}
+
+/// The instance received a message so old that others queued with it may have expired
+/// unreceived: every subscription is told it was interrupted (it repairs from the store, or
+/// reports a gap), as after an outage. Nothing else marks such a loss.
+fn tell_backlog_at_risk(shared: &Shared) {
+    tracing::warn!(
+        retention_secs = queues::RETENTION_SECS,
+        "this instance receives events so late that SQS may have dropped some (they expire \
+         after the retention period); subscriptions are told they were interrupted — receive \
+         more (fewer channels per instance, more instances) or publish less"
+    );
+    metrics::counter!(BACKLOG_AT_RISK).increment(1);
+    shared.inbox.connection_lost();
+    for channel in shared.inbox.to_resubscribe(true) {
+        shared.inbox.resubscribed(&channel);
+    }
+}
+
+/// Times an instance received events so late that SQS may have dropped others.
+const BACKLOG_AT_RISK: &str = "realtime_sqs_backlog_at_risk_total";
+
+/// Times a received message could not be deleted even on a second try.
+const UNDELETED: &str = "realtime_sqs_undeleted_total";
+
+/// Deletes what was handed over, ten at a time. An entry SQS refuses is tried once more: a
+/// message left undeleted comes back after the visibility timeout (the manager drops the
+/// copy), and until then holds back every later event of its channel's group.
 async fn delete(shared: &Shared, url: &str, handles: Vec<String>) {
     for chunk in handles.chunks(10) {
-        let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
-            .iter()
-            .enumerate()
-            .filter_map(|(i, handle)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(handle)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        let request = shared
-            .client
-            .delete_message_batch()
-            .queue_url(url)
-            .set_entries(Some(entries));
-        let deleted = bounded(shared.config.operation_timeout, "delete", async {
-            request.send().await.map_err(failed("delete", None))
+        let mut pending: Vec<&String> = chunk.iter().collect();
+        for try_number in 1..=2 {
+            let failed_ids = delete_batch(shared, url, &pending).await;
+            pending = failed_ids.into_iter().map(|i| pending[i]).collect();
+            if pending.is_empty() {
+                break;
+            }
+            if try_number == 2 {
+                tracing::warn!(
+                    count = pending.len(),
+                    "received messages could not be deleted; SQS redelivers them after the \
+                     visibility timeout, and their channels wait until then"
+                );
+                metrics::counter!(UNDELETED).increment(pending.len() as u64);
+            }
+        }
+    }
+}
+
+/// One batch delete of `handles`: the indexes of those not deleted.
+async fn delete_batch(shared: &Shared, url: &str, handles: &[&String]) -> Vec<usize> {
+    let entries: Vec<DeleteMessageBatchRequestEntry> = handles
+        .iter()
+        .enumerate()
+        .filter_map(|(i, handle)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(*handle)
+                .build()
+                .ok()
         })
-        .await;
-        if let Err(error) = deleted {
-            tracing::debug!(%error, "deleting received messages failed; SQS redelivers them");
+        .collect();
+    let request = shared
+        .client
+        .delete_message_batch()
+        .queue_url(url)
+        .set_entries(Some(entries));
+    let deleted = bounded(shared.config.operation_timeout, "delete", async {
+        request.send().await.map_err(failed("delete", None))
+    })
+    .await;
+    match deleted {
+        Ok(output) => output
+            .failed()
+            .iter()
+            .filter_map(|entry| entry.id().parse::<usize>().ok())
+            .filter(|&i| i < handles.len())
+            .collect(),
+        Err(error) => {
+            tracing::debug!(%error, "deleting received messages failed");
+            (0..handles.len()).collect()
         }
     }
 }
