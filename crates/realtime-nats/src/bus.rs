@@ -1,0 +1,299 @@
+//! The NATS bus: one subject per channel, a subscription per channel with local
+//! subscribers, reconnects reported as interruptions.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use async_nats::{Client, ConnectOptions, PublishErrorKind};
+use async_trait::async_trait;
+use futures_util::StreamExt as _;
+use parking_lot::Mutex;
+use realtime_core::driver::{BusDriver, DriverBus, Inbox, OnDriver};
+use realtime_core::{BackendError, BackendErrorKind, Bus, Error, Reach, Result};
+use tokio::task::JoinHandle;
+
+use crate::config::{NatsBusConfig, NatsCredentials, redact_url};
+use crate::error::{disconnected, failed, timed_out};
+use crate::link::{self, Link};
+use crate::subject;
+
+/// Cross-instance fan-out over NATS (core NATS, no JetStream).
+///
+/// Each channel is one subject, `<subject_prefix><channel encoded as one token>` (see the
+/// crate docs for the encoding); an instance subscribes to a channel's subject while it has
+/// local subscribers. NATS routes a message to every connection subscribed when the server
+/// receives it, in the order one connection published.
+///
+/// What `publish` returning `Ok` promises: the server received the event (the publish is
+/// followed by a flush — a round trip — within
+/// [`operation_timeout`](NatsBusConfig::operation_timeout)), so every instance whose
+/// subscription the server knew then gets it unless its own connection drops. Core NATS
+/// keeps nothing: an instance disconnected at that moment misses it, and is told — after a
+/// reconnect every subscription receives `Interrupted` (it repairs from the store, or
+/// reports a gap). While the connection is down, publishes and subscribes fail at once
+/// with a retryable error instead of queueing in the client.
+///
+/// A subscribe returns once the server has the subscription (also flushed), so an event
+/// published after it returns is delivered.
+pub struct NatsBus {
+    bus: DriverBus<NatsDriver>,
+}
+
+struct NatsDriver {
+    client: Client,
+    link: Arc<Link>,
+    config: NatsBusConfig,
+    /// Each subscribed channel's forwarding task (it owns the NATS subscription: aborting
+    /// it unsubscribes).
+    subscriptions: Mutex<HashMap<String, JoinHandle<()>>>,
+    events: JoinHandle<()>,
+    closed: AtomicBool,
+}
+
+/// Background tasks end with the driver.
+impl Drop for NatsDriver {
+    fn drop(&mut self) {
+        self.events.abort();
+        for task in self.subscriptions.get_mut().values() {
+            task.abort();
+        }
+    }
+}
+
+impl NatsBus {
+    /// Connects to the server of `config` (validated first). An unreachable server is a
+    /// retryable error saying so, within [`connect_timeout`](NatsBusConfig::connect_timeout).
+    pub async fn connect(config: NatsBusConfig) -> Result<Self> {
+        config.validate()?;
+        let inbox = Inbox::new("nats", config.subscription_capacity);
+        let link = Arc::new(Link {
+            inbox: inbox.clone(),
+            down: AtomicBool::new(false),
+            reconnects: AtomicU64::new(0),
+            operation_timeout: config.operation_timeout,
+        });
+        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+        let max_delay = config.reconnect_delay_max;
+        let mut options = ConnectOptions::new()
+            .connection_timeout(config.connect_timeout)
+            .reconnect_delay_callback(move |attempts| {
+                let exponent = u32::try_from(attempts.min(16)).unwrap_or(16);
+                (std::time::Duration::from_millis(50) * 2u32.pow(exponent)).min(max_delay)
+            })
+            .event_callback(move |event| {
+                let _ = events_tx.send(event);
+                async {}
+            });
+        match &config.credentials {
+            NatsCredentials::None => {}
+            NatsCredentials::UserPassword { user, password } => {
+                options = options.user_and_password(user.clone(), password.clone());
+            }
+            NatsCredentials::Token(token) => options = options.token(token.clone()),
+        }
+        let connecting = async_nats::connect_with_options(config.url.as_str(), options);
+        let client = match tokio::time::timeout(config.connect_timeout * 2, connecting).await {
+            Ok(Ok(client)) => client,
+            outcome => {
+                let detail = match outcome {
+                    Ok(Err(error)) => error.to_string(),
+                    _ => "timed out".to_owned(),
+                };
+                return Err(BackendError::new(
+                    "nats",
+                    BackendErrorKind::Connection,
+                    format!(
+                        "cannot connect to NATS at {}: {detail}; is nats-server running? \
+                         (`nats-server -a 127.0.0.1 -p 4222`)",
+                        redact_url(&config.url)
+                    ),
+                )
+                .into());
+            }
+        };
+        let events = tokio::spawn(link::watch(link.clone(), client.clone(), events_rx));
+        metrics::gauge!(realtime_core::metrics::BUS_CONNECTED, "backend" => "nats").set(1.0);
+        Ok(NatsBus {
+            bus: DriverBus::new(
+                NatsDriver {
+                    client,
+                    link,
+                    config,
+                    subscriptions: Mutex::new(HashMap::new()),
+                    events,
+                    closed: AtomicBool::new(false),
+                },
+                inbox,
+            ),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NatsBusConfig {
+        &self.bus.driver().config
+    }
+
+    /// Whether the connection is up (and any outage before it was reported).
+    pub fn is_connected(&self) -> bool {
+        !self.bus.driver().link.is_down()
+    }
+
+    /// How many times the bus came back after losing its connection.
+    pub fn reconnects(&self) -> u64 {
+        self.bus.driver().link.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// The subject `channel`'s events travel on.
+    pub fn subject_of(&self, channel: &str) -> Result<String> {
+        subject::encode(&self.config().subject_prefix, channel)
+    }
+
+    /// The channel whose events travel on `subject`; `None` for a subject this bus does
+    /// not use.
+    pub fn channel_of(&self, subject: &str) -> Option<String> {
+        subject::decode(&self.config().subject_prefix, subject)
+    }
+}
+
+impl fmt::Debug for NatsBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsBus")
+            .field("config", self.config())
+            .field("connected", &self.is_connected())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsDriver {
+    /// A round trip: the server has processed everything sent before it.
+    async fn flush(&self, operation: &'static str, channel: &str) -> Result<()> {
+        match tokio::time::timeout(self.config.operation_timeout, self.client.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(failed(
+                operation,
+                Some(channel),
+                BackendErrorKind::Connection,
+                error,
+            )),
+            Err(_) => Err(timed_out(operation, Some(channel))),
+        }
+    }
+}
+
+#[async_trait]
+impl BusDriver for NatsDriver {
+    async fn publish(&self, channel: &str, frame: Vec<u8>) -> Result<()> {
+        let subject = subject::encode(&self.config.subject_prefix, channel)?;
+        if self.link.is_down() {
+            return Err(disconnected("publish", Some(channel)));
+        }
+        let sent = tokio::time::timeout(
+            self.config.operation_timeout,
+            self.client.publish(subject, frame.into()),
+        )
+        .await;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) if error.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                return Err(Error::InvalidRequest {
+                    field: "data",
+                    reason: format!(
+                        "the event is larger than the NATS server's max_payload ({} bytes)",
+                        self.client.server_info().max_payload
+                    ),
+                });
+            }
+            Ok(Err(error)) => {
+                return Err(failed(
+                    "publish",
+                    Some(channel),
+                    BackendErrorKind::Connection,
+                    error,
+                ));
+            }
+            Err(_) => return Err(timed_out("publish", Some(channel))),
+        }
+        self.flush("publish", channel).await
+    }
+
+    async fn subscribe(&self, channel: &str) -> Result<()> {
+        let subject = subject::encode(&self.config.subject_prefix, channel)?;
+        if self.link.is_down() {
+            return Err(disconnected("subscribe", Some(channel)));
+        }
+        let subscribing =
+            tokio::time::timeout(self.config.operation_timeout, self.client.subscribe(subject));
+        let mut subscriber = match subscribing.await {
+            Ok(Ok(subscriber)) => subscriber,
+            Ok(Err(error)) => {
+                return Err(failed(
+                    "subscribe",
+                    Some(channel),
+                    BackendErrorKind::Connection,
+                    error,
+                ));
+            }
+            Err(_) => return Err(timed_out("subscribe", Some(channel))),
+        };
+        // Dropped on failure: the client unsubscribes.
+        self.flush("subscribe", channel).await?;
+        let inbox = self.link.inbox.clone();
+        let name = channel.to_owned();
+        let task = tokio::spawn(async move {
+            while let Some(message) = subscriber.next().await {
+                inbox.frame(&name, &message.payload);
+            }
+        });
+        if let Some(old) = self.subscriptions.lock().insert(channel.to_owned(), task) {
+            old.abort();
+        }
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, channel: &str) -> Result<()> {
+        if let Some(task) = self.subscriptions.lock().remove(channel) {
+            task.abort();
+        }
+        Ok(())
+    }
+
+    fn reach(&self) -> Reach {
+        Reach::Network
+    }
+
+    async fn check(&self) -> Result<()> {
+        if self.link.is_down() {
+            return Err(disconnected("check", None));
+        }
+        match tokio::time::timeout(self.config.operation_timeout, self.client.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(failed("check", None, BackendErrorKind::Connection, error)),
+            Err(_) => Err(timed_out("check", None)),
+        }
+    }
+
+    async fn close(&self, _channels: Vec<String>) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        for (_, task) in self.subscriptions.lock().drain() {
+            task.abort();
+        }
+        // Sends what is buffered, then closes the connection; bounded.
+        let _ = tokio::time::timeout(self.config.operation_timeout, async {
+            let _ = self.client.drain().await;
+            let _ = self.client.flush().await;
+        })
+        .await;
+        self.events.abort();
+        Ok(())
+    }
+}
+
+impl OnDriver for NatsBus {
+    fn driver_bus(&self) -> &dyn Bus {
+        &self.bus
+    }
+}
