@@ -31,18 +31,63 @@ pub(crate) const BACKENDS: &[Backend] = &[
         package: "realtime-sqs",
         test: "conformance",
     },
+    Backend {
+        name: "amqp",
+        package: "realtime-amqp",
+        test: "conformance",
+    },
+    Backend {
+        name: "nats",
+        package: "realtime-nats",
+        test: "conformance",
+    },
 ];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let name = match args {
         [flag, name] if flag == "--backend" => name.as_str(),
-        _ => return Err("usage: cargo xtask conformance --backend NAME".into()),
+        _ => return Err("usage: cargo xtask conformance --backend NAME|all".into()),
     };
+    crate::services::ensure_for_tests()?;
+    if name == "all" {
+        return run_all();
+    }
     let backend = BACKENDS.iter().find(|b| b.name == name).ok_or_else(|| {
         let known: Vec<_> = BACKENDS.iter().map(|b| b.name).collect();
-        format!("unknown backend {name:?} (known: {})", known.join(", "))
+        format!(
+            "unknown backend {name:?} (known: {}, all)",
+            known.join(", ")
+        )
     })?;
-    crate::services::ensure_for_tests()?;
+    let (rows, result) = run_backend(backend)?;
+    print_table(name, &rows);
+    result
+}
+
+/// Every backend, then one table: a row per test, a column per backend, each cell the
+/// outcome in each history mode (shared store / per instance).
+fn run_all() -> Result<(), String> {
+    let mut runs = Vec::new();
+    let mut failures = Vec::new();
+    for backend in BACKENDS {
+        eprintln!("xtask: conformance on {}", backend.name);
+        let (rows, result) = run_backend(backend)?;
+        if let Err(error) = result {
+            failures.push(error);
+        }
+        runs.push((backend.name, rows));
+    }
+    eprintln!("{}", combined_table(&runs));
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+/// The suite's rows on `backend`, and whether it passed.
+fn run_backend(backend: &Backend) -> Result<(Vec<Row>, Result<(), String>), String> {
+    let name = backend.name;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
         .args([
@@ -68,23 +113,96 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "the {name} conformance run produced no test results"
         ));
     }
-    print_table(name, &rows);
     let failed = rows
         .iter()
         .filter(|(_, _, outcome)| *outcome == Outcome::Fail)
         .count();
-    if failed > 0 || !output.status.success() {
+    let result = if failed > 0 || !output.status.success() {
         eprintln!("{stdout}");
-        return Err(format!("{failed} conformance test(s) failed on {name}"));
-    }
-    Ok(())
+        Err(format!("{failed} conformance test(s) failed on {name}"))
+    } else {
+        Ok(())
+    };
+    Ok((rows, result))
 }
+
+/// A row per test, a column per backend; a cell lists the outcome per mode, in the modes'
+/// order (`shared/per_instance`), `-` where the backend has no such test or mode.
+fn combined_table(runs: &[(&str, Vec<Row>)]) -> String {
+    let mut modes: Vec<&str> = runs
+        .iter()
+        .flat_map(|(_, rows)| rows.iter().map(|(_, m, _)| m.as_str()))
+        .collect();
+    // The two history modes first, then any other (the memory backend's `with_store`).
+    modes.sort_by_key(|m| (!matches!(*m, "shared" | "per_instance"), *m != "shared", *m));
+    modes.dedup();
+    let mut names: Vec<&str> = runs
+        .iter()
+        .flat_map(|(_, rows)| rows.iter().map(|(n, _, _)| n.as_str()))
+        .collect();
+    names.sort();
+    names.dedup();
+    let cell = |rows: &[Row], name: &str| {
+        let outcomes: Vec<&str> = modes
+            .iter()
+            .filter_map(|mode| {
+                rows.iter()
+                    .find(|(n, m, _)| n == name && m == mode)
+                    .map(|(_, _, o)| o.word())
+            })
+            .collect();
+        if outcomes.is_empty() {
+            "-".to_owned()
+        } else {
+            outcomes.join("/")
+        }
+    };
+    let mut out = format!(
+        "\nconformance, every backend (cells: {})\n\n| test |",
+        modes.join(" / ")
+    );
+    for (backend, _) in runs {
+        out.push_str(&format!(" {backend} |"));
+    }
+    out.push_str(&format!("\n|---|{}\n", "---|".repeat(runs.len())));
+    for name in &names {
+        out.push_str(&format!("| {name} |"));
+        for (_, rows) in runs {
+            out.push_str(&format!(" {} |", cell(rows, name)));
+        }
+        out.push('\n');
+    }
+    for (backend, rows) in runs {
+        let count = |o: Outcome| rows.iter().filter(|(_, _, x)| *x == o).count();
+        out.push_str(&format!(
+            "\n{backend}: {} passed, {} failed, {} skipped",
+            count(Outcome::Pass),
+            count(Outcome::Fail),
+            count(Outcome::Skip)
+        ));
+    }
+    out.push('\n');
+    out
+}
+
+/// A test's outcome in one mode: (test, mode, outcome).
+type Row = (String, String, Outcome);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Pass,
     Fail,
     Skip,
+}
+
+impl Outcome {
+    fn word(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "FAIL",
+            Outcome::Skip => "skip",
+        }
+    }
 }
 
 /// `test MODE::NAME ... ok|FAILED` lines of libtest's output, as (name, mode, outcome); a
@@ -140,12 +258,7 @@ fn print_table(backend: &str, rows: &[(String, String, Outcome)]) {
                     .iter()
                     .find(|(n, m, _)| n == name && m == mode)
                     .map(|(_, _, o)| *o);
-                let cell = match outcome {
-                    Some(Outcome::Pass) => "pass",
-                    Some(Outcome::Fail) => "FAIL",
-                    Some(Outcome::Skip) => "skip",
-                    None => "-",
-                };
+                let cell = outcome.map_or("-", Outcome::word);
                 format!("{cell:>12}")
             })
             .collect();
@@ -163,6 +276,24 @@ fn print_table(backend: &str, rows: &[(String, String, Outcome)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_combined_table_has_a_column_per_backend_and_a_cell_per_mode() {
+        let row = |n: &str, m: &str, o| (n.to_owned(), m.to_owned(), o);
+        let runs = vec![
+            (
+                "redis",
+                vec![
+                    row("a", "shared", Outcome::Pass),
+                    row("a", "per_instance", Outcome::Skip),
+                ],
+            ),
+            ("nats", vec![row("a", "shared", Outcome::Fail)]),
+        ];
+        let table = combined_table(&runs);
+        assert!(table.contains("| test | redis | nats |"), "{table}");
+        assert!(table.contains("| a | pass/skip | FAIL |"), "{table}");
+    }
 
     #[test]
     fn parses_libtest_lines_with_modes_and_skips() {

@@ -15,6 +15,8 @@ const PACKAGES: &[&str] = &[
     "realtime-redis",
     "realtime-kafka",
     "realtime-sqs",
+    "realtime-amqp",
+    "realtime-nats",
 ];
 
 /// Runs the fault suites and prints the table; fails if any scenario failed.

@@ -25,7 +25,8 @@ Commands:
                                 (unit, conformance per backend, doc tests, the browser test of
                                 the demo): the README's command
   conformance --backend NAME    run the conformance suite against one backend and print a table
-                                (backends: memory, redis, kafka, sqs)
+                                (backends: memory, redis, kafka, sqs, amqp, nats; `all` runs
+                                every one and prints one table, backend × test)
   faults                        the fault suite (Redis killed and restarted, restored from an
                                 older snapshot, evicted keys, killed pub/sub connections, a bus
                                 that refuses events, the Kafka broker restarted empty, …) as
@@ -203,6 +204,8 @@ fn bench(extra: &[String]) -> Result<(), String> {
         ("realtime-redis", "redis"),
         ("realtime-kafka", "kafka"),
         ("realtime-sqs", "sqs"),
+        ("realtime-amqp", "amqp"),
+        ("realtime-nats", "nats"),
     ] {
         let mut command = Command::new(cargo());
         command

@@ -13,7 +13,8 @@ use crate::run;
 struct Service {
     name: &'static str,
     addr: &'static str,
-    /// The Debian package that provides `start[0]`.
+    /// The server's program, and the Debian package that provides it.
+    binary: &'static str,
     package: &'static str,
     start: &'static [&'static str],
 }
@@ -21,6 +22,7 @@ struct Service {
 const REDIS: Service = Service {
     name: "Redis",
     addr: "127.0.0.1:6379",
+    binary: "redis-server",
     package: "redis-server",
     start: &[
         "redis-server",
@@ -38,10 +40,47 @@ const REDIS: Service = Service {
     ],
 };
 
+/// NATS (the tests need no JetStream; the machine's service runs with it).
+const NATS: Service = Service {
+    name: "NATS",
+    addr: "127.0.0.1:4222",
+    binary: "nats-server",
+    package: "nats-server",
+    start: &[
+        "start-stop-daemon",
+        "--start",
+        "--oknodo",
+        "--background",
+        "--exec",
+        "/usr/sbin/nats-server",
+        "--",
+        "-a",
+        "127.0.0.1",
+        "-p",
+        "4222",
+        "-js",
+        "-sd",
+        "/var/lib/nats-server",
+        "-l",
+        "/var/log/nats-server.log",
+    ],
+};
+
+/// RabbitMQ (guest/guest); its port opens 10–50 s after the start.
+const RABBITMQ: Service = Service {
+    name: "RabbitMQ",
+    addr: "127.0.0.1:5672",
+    binary: "rabbitmq-server",
+    package: "rabbitmq-server",
+    start: &["rabbitmq-server", "-detached"],
+};
+
 /// Makes sure every service the test suite uses is reachable.
 pub(crate) fn ensure_for_tests() -> Result<(), String> {
     ensure_build_tools()?;
     ensure(&REDIS)?;
+    ensure(&NATS)?;
+    ensure(&RABBITMQ)?;
     ensure_tansu()?;
     ensure_moto()
 }
@@ -187,12 +226,11 @@ fn ensure(service: &Service) -> Result<(), String> {
         "xtask: {} is not reachable on {}; starting it",
         service.name, service.addr
     );
-    let program = service.start[0];
-    if !on_path(program) {
+    if !on_path(service.binary) {
         apt_install(&[service.package])?;
     }
-    run(program, &service.start[1..])?;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    run(service.start[0], &service.start[1..])?;
+    let deadline = Instant::now() + Duration::from_secs(120);
     while !reachable(service.addr) {
         if Instant::now() > deadline {
             return Err(format!(

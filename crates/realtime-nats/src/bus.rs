@@ -14,6 +14,7 @@ use realtime_core::driver::{BusDriver, DriverBus, Inbox, OnDriver};
 use realtime_core::{BackendError, BackendErrorKind, Bus, Error, Reach, Result};
 use tokio::task::JoinHandle;
 
+use crate::barrier::Barrier;
 use crate::config::{NatsBusConfig, NatsCredentials, redact_url};
 use crate::error::{disconnected, failed, timed_out};
 use crate::link::{self, Link};
@@ -27,7 +28,7 @@ use crate::subject;
 /// receives it, in the order one connection published.
 ///
 /// What `publish` returning `Ok` promises: the server received the event (the publish is
-/// followed by a flush — a round trip — within
+/// followed by a round trip through the server — a marker the bus sends itself — within
 /// [`operation_timeout`](NatsBusConfig::operation_timeout)), so every instance whose
 /// subscription the server knew then gets it unless its own connection drops. Core NATS
 /// keeps nothing: an instance disconnected at that moment misses it, and is told — after a
@@ -35,14 +36,15 @@ use crate::subject;
 /// reports a gap). While the connection is down, publishes and subscribes fail at once
 /// with a retryable error instead of queueing in the client.
 ///
-/// A subscribe returns once the server has the subscription (also flushed), so an event
-/// published after it returns is delivered.
+/// A subscribe returns once the server has the subscription (the same round trip), so an
+/// event published after it returns is delivered.
 pub struct NatsBus {
     bus: DriverBus<NatsDriver>,
 }
 
 struct NatsDriver {
     client: Client,
+    barrier: Arc<Barrier>,
     link: Arc<Link>,
     config: NatsBusConfig,
     /// Each subscribed channel's forwarding task (it owns the NATS subscription: aborting
@@ -113,12 +115,29 @@ impl NatsBus {
                 .into());
             }
         };
-        let events = tokio::spawn(link::watch(link.clone(), client.clone(), events_rx));
+        let barrier = match Barrier::start(&client, realtime_core::frame::Origin::fresh().0).await {
+            Ok(barrier) => Arc::new(barrier),
+            Err(error) => {
+                return Err(failed(
+                    "subscribe",
+                    None,
+                    BackendErrorKind::Connection,
+                    error,
+                ));
+            }
+        };
+        let events = tokio::spawn(link::watch(
+            link.clone(),
+            client.clone(),
+            barrier.clone(),
+            events_rx,
+        ));
         metrics::gauge!(realtime_core::metrics::BUS_CONNECTED, "backend" => "nats").set(1.0);
         Ok(NatsBus {
             bus: DriverBus::new(
                 NatsDriver {
                     client,
+                    barrier,
                     link,
                     config,
                     subscriptions: Mutex::new(HashMap::new()),
@@ -168,16 +187,12 @@ impl fmt::Debug for NatsBus {
 
 impl NatsDriver {
     /// A round trip: the server has processed everything sent before it.
-    async fn flush(&self, operation: &'static str, channel: &str) -> Result<()> {
-        match tokio::time::timeout(self.config.operation_timeout, self.client.flush()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(failed(
-                operation,
-                Some(channel),
-                BackendErrorKind::Connection,
-                error,
-            )),
-            Err(_) => Err(timed_out(operation, Some(channel))),
+    async fn round_trip(&self, operation: &'static str, channel: Option<&str>) -> Result<()> {
+        let bound = self.config.operation_timeout;
+        if self.barrier.round_trip(&self.client, bound).await {
+            Ok(())
+        } else {
+            Err(timed_out(operation, channel))
         }
     }
 }
@@ -215,7 +230,7 @@ impl BusDriver for NatsDriver {
             }
             Err(_) => return Err(timed_out("publish", Some(channel))),
         }
-        self.flush("publish", channel).await
+        self.round_trip("publish", Some(channel)).await
     }
 
     async fn subscribe(&self, channel: &str) -> Result<()> {
@@ -223,8 +238,10 @@ impl BusDriver for NatsDriver {
         if self.link.is_down() {
             return Err(disconnected("subscribe", Some(channel)));
         }
-        let subscribing =
-            tokio::time::timeout(self.config.operation_timeout, self.client.subscribe(subject));
+        let subscribing = tokio::time::timeout(
+            self.config.operation_timeout,
+            self.client.subscribe(subject),
+        );
         let mut subscriber = match subscribing.await {
             Ok(Ok(subscriber)) => subscriber,
             Ok(Err(error)) => {
@@ -238,7 +255,7 @@ impl BusDriver for NatsDriver {
             Err(_) => return Err(timed_out("subscribe", Some(channel))),
         };
         // Dropped on failure: the client unsubscribes.
-        self.flush("subscribe", channel).await?;
+        self.round_trip("subscribe", Some(channel)).await?;
         let inbox = self.link.inbox.clone();
         let name = channel.to_owned();
         let task = tokio::spawn(async move {
@@ -267,11 +284,7 @@ impl BusDriver for NatsDriver {
         if self.link.is_down() {
             return Err(disconnected("check", None));
         }
-        match tokio::time::timeout(self.config.operation_timeout, self.client.flush()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(failed("check", None, BackendErrorKind::Connection, error)),
-            Err(_) => Err(timed_out("check", None)),
-        }
+        self.round_trip("check", None).await
     }
 
     async fn close(&self, _channels: Vec<String>) -> Result<()> {

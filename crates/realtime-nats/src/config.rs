@@ -196,7 +196,10 @@ mod tests {
         for secret in ["s3cret", "tok3n", "pa55"] {
             assert!(!printed.contains(secret), "{printed}");
         }
-        assert!(printed.contains("alice") && printed.contains("bob"), "{printed}");
+        assert!(
+            printed.contains("alice") && printed.contains("bob"),
+            "{printed}"
+        );
         let token = format!("{:?}", NatsCredentials::Token("t0k".into()));
         assert!(!token.contains("t0k"), "{token}");
     }

@@ -38,6 +38,7 @@
 //! operation and the channel: a connection that is down (`Connection`) and a server that
 //! does not answer in time (`Timeout`) are retryable.
 
+mod barrier;
 mod bus;
 mod config;
 mod error;

@@ -9,6 +9,8 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::{Client, Event};
 use realtime_core::driver::Inbox;
+
+use crate::barrier::Barrier;
 use realtime_core::metrics as m;
 use tokio::sync::mpsc;
 
@@ -37,10 +39,9 @@ impl Link {
     /// subscription the client re-sent (they are sent before anything asked after the
     /// reconnect), every channel is told it was interrupted. Under the inbox's lock, so no
     /// subscribe runs meanwhile. `false` if the round trip failed (still down).
-    async fn back(&self, client: &Client) -> bool {
+    async fn back(&self, client: &Client, barrier: &Barrier) -> bool {
         let _guard = self.inbox.lock().await;
-        let flushed = tokio::time::timeout(self.operation_timeout, client.flush()).await;
-        if !matches!(flushed, Ok(Ok(()))) {
+        if !barrier.round_trip(client, self.operation_timeout).await {
             return false;
         }
         // Counted before the bus says it is connected: whoever sees it back sees the count.
@@ -61,6 +62,7 @@ impl Link {
 pub(crate) async fn watch(
     link: Arc<Link>,
     client: Client,
+    barrier: Arc<Barrier>,
     mut events: mpsc::UnboundedReceiver<Event>,
 ) {
     loop {
@@ -68,7 +70,7 @@ pub(crate) async fn watch(
         // 500 ms until it works or another event comes.
         let recovering = link.is_down() && client.connection_state() == State::Connected;
         let event = if recovering {
-            if link.back(&client).await {
+            if link.back(&client, &barrier).await {
                 continue;
             }
             match tokio::time::timeout(Duration::from_millis(500), events.recv()).await {

@@ -116,10 +116,7 @@ mod tests {
             "realtime.orders~2Eeu"
         );
         // Distinct channels, distinct subjects (the tilde itself is escaped).
-        assert_ne!(
-            encode("p.", "a.b").unwrap(),
-            encode("p.", "a~2Eb").unwrap()
-        );
+        assert_ne!(encode("p.", "a.b").unwrap(), encode("p.", "a~2Eb").unwrap());
     }
 
     #[test]

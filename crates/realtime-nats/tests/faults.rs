@@ -1,0 +1,81 @@
+//! The NATS server going away under a running deployment: two instances on a nats-server of
+//! the test's own (core NATS keeps nothing: it comes back empty), killed mid-stream and
+//! started again — `realtime_conformance::restart::bus_restart`. Each scenario prints a
+//! `fault-row:` line for `cargo xtask faults`.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+mod common;
+
+use std::sync::Arc;
+
+use realtime_conformance::restart::{Instance, OwnServer, bus_restart};
+use realtime_core::History;
+use realtime_nats::NatsBus;
+use realtime_redis::{RedisStore, RedisStoreConfig};
+
+/// A nats-server of the test's own (the machine's binary), on a free port.
+fn own_server() -> OwnServer {
+    OwnServer::start(|port| {
+        let mut command = std::process::Command::new("nats-server");
+        command.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+        command
+    })
+}
+
+async fn instance(server: &OwnServer, history: History, prefix: &str) -> Instance {
+    let url = format!("nats://127.0.0.1:{}", server.port);
+    let bus = Arc::new(
+        NatsBus::connect(common::config(&url, "rt-fault."))
+            .await
+            .unwrap(),
+    );
+    let store: Option<Arc<dyn realtime_core::Store>> = if history == History::Shared {
+        let mut store = RedisStoreConfig::default();
+        store.url = common::redis_url();
+        store.prefix = prefix.to_owned();
+        Some(Arc::new(RedisStore::connect(store).await.unwrap()))
+    } else {
+        None
+    };
+    let (connected, reconnects) = (bus.clone(), bus.clone());
+    Instance::new(
+        bus,
+        store,
+        Box::new(move || connected.is_connected()),
+        Box::new(move || reconnects.reconnects()),
+    )
+}
+
+async fn scenario(history: History, label: &str) {
+    let mut server = own_server();
+    let prefix = format!("rt-nats-fault:{:016x}:", realtime_core::Epoch::fresh().0);
+    let a = instance(&server, history, &prefix).await;
+    let b = instance(&server, history, &prefix).await;
+    let counts = bus_restart(&mut server, &a, &b).await;
+    println!("{}", counts.row(label));
+}
+
+/// Shared Redis store, NATS bus: every stored event reaches every subscriber on the other
+/// instance exactly once (what the bus lost is read back from the store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_server_restart_with_a_shared_store_loses_nothing() {
+    scenario(
+        History::Shared,
+        "nats server killed 3 s, restarted empty; shared Redis store",
+    )
+    .await;
+}
+
+/// History per instance on the NATS bus: what the server lost is an explicit gap, and what
+/// is published after the restart arrives through the bus, which is live again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_server_restart_with_history_per_instance_is_a_gap() {
+    scenario(
+        History::PerInstance,
+        "nats server killed 3 s, restarted empty; history per instance",
+    )
+    .await;
+}
