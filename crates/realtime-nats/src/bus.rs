@@ -10,12 +10,12 @@ use async_nats::{Client, ConnectOptions, PublishErrorKind};
 use async_trait::async_trait;
 use futures_util::StreamExt as _;
 use parking_lot::Mutex;
-use realtime_core::driver::{BusDriver, DriverBus, Inbox, OnDriver};
+use realtime_core::driver::{BusDriver, DriverBus, Inbox, OnDriver, redact_url};
 use realtime_core::{BackendError, BackendErrorKind, Bus, Error, Reach, Result};
 use tokio::task::JoinHandle;
 
 use crate::barrier::Barrier;
-use crate::config::{NatsBusConfig, NatsCredentials, redact_url};
+use crate::config::{NatsBusConfig, NatsCredentials};
 use crate::error::{disconnected, failed, timed_out};
 use crate::link::{self, Link};
 use crate::subject;

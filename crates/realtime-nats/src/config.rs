@@ -119,7 +119,7 @@ impl NatsBusConfig {
 impl fmt::Debug for NatsBusConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NatsBusConfig")
-            .field("url", &redact_url(&self.url))
+            .field("url", &realtime_core::driver::redact_url(&self.url))
             .field("credentials", &self.credentials)
             .field("subject_prefix", &self.subject_prefix)
             .field("connect_timeout", &self.connect_timeout)
@@ -128,27 +128,6 @@ impl fmt::Debug for NatsBusConfig {
             .field("subscription_capacity", &self.subscription_capacity)
             .finish()
     }
-}
-
-/// `url` with any password (or token) in its user part replaced, for logs and errors.
-pub(crate) fn redact_url(url: &str) -> String {
-    url.split(',')
-        .map(|server| match server.split_once("://") {
-            Some((scheme, rest)) => match rest.rsplit_once('@') {
-                // `user:password@` keeps the user; a lone `token@` is all secret.
-                Some((user, host)) => match user.split_once(':') {
-                    Some((user, _)) => format!("{scheme}://{user}:<hidden>@{host}"),
-                    None => format!("{scheme}://<hidden>@{host}"),
-                },
-                None => server.to_owned(),
-            },
-            None => match server.rsplit_once('@') {
-                Some((_, host)) => format!("<hidden>@{host}"),
-                None => server.to_owned(),
-            },
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 #[cfg(test)]

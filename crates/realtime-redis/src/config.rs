@@ -195,27 +195,9 @@ pub(crate) fn server_of(url: &str) -> String {
     }
 }
 
-/// The URL with any password replaced by `***`.
+/// The URL with any password replaced by `***` ([`realtime_core::driver::redact_url`]).
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, None), |(a, p)| (a, Some(p)));
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-    let redacted = if userinfo.contains(':') {
-        format!("{user}:***")
-    } else {
-        "***".to_owned()
-    };
-    match path {
-        Some(path) => format!("{scheme}://{redacted}@{host}/{path}"),
-        None => format!("{scheme}://{redacted}@{host}"),
-    }
+    realtime_core::driver::redact_url(url)
 }
 
 #[cfg(test)]

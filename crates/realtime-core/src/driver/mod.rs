@@ -10,6 +10,7 @@
 //! unreadable frames counted and turned into `Interrupted`.
 
 mod inbox;
+mod url;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +20,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 pub use inbox::{Inbox, InboxGuard};
+pub use url::redact_url;
 
 use crate::bus::{Bus, BusSubscription, PublishTarget};
 use crate::error::{Error, Result};
