@@ -106,6 +106,12 @@ impl OwnServer {
 impl Restartable for OwnServer {
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // The whole process group: a server started by a script (RabbitMQ's) runs as
+            // the script's child.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .stderr(std::process::Stdio::null())
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -114,6 +120,7 @@ impl Restartable for OwnServer {
     fn restart(&mut self) {
         self.kill();
         let mut command = (self.command)(self.port);
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

@@ -1,0 +1,160 @@
+//! The bus's configuration: broker URL, exchange, timeouts.
+
+use std::fmt;
+use std::time::Duration;
+
+use realtime_core::driver::redact_url;
+use realtime_core::{Error, Result};
+
+/// The local RabbitMQ of a development machine (guest/guest, default virtual host).
+pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// How [`AmqpBus`](crate::AmqpBus) reaches the broker.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AmqpBusConfig {
+    /// `amqp://user:password@host:port/vhost` (the virtual host URL-encoded: `%2f` is `/`).
+    /// The password is hidden when printed. Default [`DEFAULT_URL`].
+    pub url: String,
+    /// The direct exchange every instance of a deployment publishes to and binds its queue
+    /// to (declared durable if missing; an existing exchange of another type is refused by
+    /// the broker). 1 to 200 bytes, not starting with `amq.`. Default `realtime`.
+    pub exchange: String,
+    /// Whether the exchange is declared durable (it survives a broker restart; the bus
+    /// declares it again on every reconnect either way). Default `true`; tests that make
+    /// an exchange each turn it off, so the broker forgets them when it restarts.
+    pub durable_exchange: bool,
+    /// Bound on connecting, at start and on each reconnect attempt. Default 5 s.
+    pub connect_timeout: Duration,
+    /// Bound on a publish (until the broker confirms it), a bind and an unbind. Default 5 s.
+    pub operation_timeout: Duration,
+    /// The heartbeat asked of the broker: a connection that goes silent (a broker host
+    /// gone without closing its sockets) is noticed within about twice this. Whole
+    /// seconds, 1 s to 60 s. Default 10 s.
+    pub heartbeat: Duration,
+    /// The longest wait between reconnect attempts (they back off from 100 ms). Default 2 s.
+    pub reconnect_delay_max: Duration,
+    /// Messages queued per local subscription before it counts as interrupted. Default 1,024.
+    pub subscription_capacity: usize,
+}
+
+impl Default for AmqpBusConfig {
+    fn default() -> Self {
+        AmqpBusConfig {
+            url: DEFAULT_URL.into(),
+            exchange: "realtime".into(),
+            durable_exchange: true,
+            connect_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(5),
+            heartbeat: Duration::from_secs(10),
+            reconnect_delay_max: Duration::from_secs(2),
+            subscription_capacity: 1024,
+        }
+    }
+}
+
+impl AmqpBusConfig {
+    /// A configuration for the broker at `url`, the rest default.
+    pub fn new(url: impl Into<String>) -> Self {
+        AmqpBusConfig {
+            url: url.into(),
+            ..AmqpBusConfig::default()
+        }
+    }
+
+    /// Checks every field; the error names the first that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |field: &'static str, reason: &str| {
+            Err(Error::InvalidConfig {
+                field,
+                reason: reason.into(),
+            })
+        };
+        if self.url.parse::<lapin::uri::AMQPUri>().is_err() {
+            return invalid("url", "not an amqp:// URL");
+        }
+        if self.exchange.is_empty() || self.exchange.len() > 200 {
+            return invalid("exchange", "1 to 200 bytes");
+        }
+        if self.exchange.starts_with("amq.") {
+            return invalid("exchange", "names starting with amq. are the broker's");
+        }
+        for (field, value) in [
+            ("connect_timeout", self.connect_timeout),
+            ("operation_timeout", self.operation_timeout),
+            ("reconnect_delay_max", self.reconnect_delay_max),
+        ] {
+            if value < Duration::from_millis(10) {
+                return invalid(field, "must be at least 10 ms");
+            }
+        }
+        if self.heartbeat < Duration::from_secs(1) || self.heartbeat > Duration::from_secs(60) {
+            return invalid("heartbeat", "1 s to 60 s");
+        }
+        if self.subscription_capacity == 0 {
+            return invalid("subscription_capacity", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for AmqpBusConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmqpBusConfig")
+            .field("url", &redact_url(&self.url))
+            .field("exchange", &self.exchange)
+            .field("durable_exchange", &self.durable_exchange)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("heartbeat", &self.heartbeat)
+            .field("reconnect_delay_max", &self.reconnect_delay_max)
+            .field("subscription_capacity", &self.subscription_capacity)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_fields_are_named() {
+        AmqpBusConfig::default().validate().unwrap();
+        for (config, field) in [
+            (
+                AmqpBusConfig {
+                    exchange: "amq.direct".into(),
+                    ..AmqpBusConfig::default()
+                },
+                "exchange",
+            ),
+            (
+                AmqpBusConfig {
+                    url: "http://x".into(),
+                    ..AmqpBusConfig::default()
+                },
+                "url",
+            ),
+            (
+                AmqpBusConfig {
+                    heartbeat: Duration::ZERO,
+                    ..AmqpBusConfig::default()
+                },
+                "heartbeat",
+            ),
+        ] {
+            match config.validate() {
+                Err(Error::InvalidConfig { field: named, .. }) => assert_eq!(named, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let config = AmqpBusConfig::new("amqp://app:s3cret@mq:5672/%2f");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("amqp://app:***@mq:5672/%2f"), "{printed}");
+    }
+}
