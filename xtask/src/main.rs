@@ -35,6 +35,8 @@ Commands:
                                 latency and publish rate between two instances, then the fan-out
                                 comparison with the hand-written baseline; writes BENCHMARKS.md
   loadbench                     only the fan-out comparison (writes BENCHMARKS.md)
+  services                      start (installing if needed) every server the tests use:
+                                Redis, NATS, RabbitMQ, tansu (Kafka), moto (SQS)
   ci                            fmt --check, clippy -D warnings, cargo deny (if installed), test
   help                          this text
 ";
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
             "(not run: `cargo xtask loadbench` runs the fan-out comparison only)",
         ),
         Some("ci") => ci(),
+        Some("services") => services::ensure_for_tests(),
         Some("help") | None => {
             eprint!("{HELP}");
             Ok(())

@@ -30,8 +30,10 @@ use axum::Router;
 use axum::response::Html;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use realtime_amqp::{AmqpBus, AmqpBusConfig};
 use realtime_core::{Manager, ManagerConfig};
 use realtime_kafka::{KafkaBus, KafkaBusConfig};
+use realtime_nats::{NatsBus, NatsBusConfig};
 use realtime_redis::{RedisBus, RedisBusConfig, RedisStore, RedisStoreConfig};
 use realtime_sqs::{SqsBus, SqsBusConfig, SqsCredentials};
 use realtime_sse_axum::{SseConfig, SseHandler};
@@ -65,8 +67,8 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// The manager the demo runs on: in-memory store and bus; Redis with `--redis-url` (as
 /// store and bus, or with `--history per-instance` as the bus only); Kafka as the bus with
-/// `--kafka-brokers` or SQS with `--sqs-endpoint` (history per instance, or Redis as the
-/// shared store with `--redis-url` too).
+/// `--kafka-brokers`, SQS with `--sqs-endpoint`, RabbitMQ with `--amqp-url` or NATS with
+/// `--nats-url` (history per instance, or Redis as the shared store with `--redis-url` too).
 pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     let mut config = ManagerConfig::default();
     config.max_connections = options.max_connections;
@@ -84,6 +86,16 @@ pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
         }
         let bus = SqsBus::connect(config).await?;
         tracing::info!(endpoint, "running on an SQS bus");
+        return on_bus(builder, Arc::new(bus), options).await;
+    }
+    if let Some(url) = &options.amqp_url {
+        let bus = AmqpBus::connect(AmqpBusConfig::new(url)).await?;
+        tracing::info!(url = %realtime_core::driver::redact_url(url), "running on a RabbitMQ bus");
+        return on_bus(builder, Arc::new(bus), options).await;
+    }
+    if let Some(url) = &options.nats_url {
+        let bus = NatsBus::connect(NatsBusConfig::new(url)).await?;
+        tracing::info!(url = %realtime_core::driver::redact_url(url), "running on a NATS bus");
         return on_bus(builder, Arc::new(bus), options).await;
     }
     let Some(url) = &options.redis_url else {
@@ -104,7 +116,7 @@ pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     builder.store(Arc::new(store)).build()
 }
 
-/// A bus that keeps no history (Kafka, SQS): alone with history per instance, or beside a
+/// A bus that keeps no history (Kafka, SQS, RabbitMQ, NATS): alone with history per instance, or beside a
 /// shared Redis store.
 async fn on_bus(
     builder: realtime_core::ManagerBuilder,

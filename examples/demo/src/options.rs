@@ -19,6 +19,12 @@ pub struct Options {
     /// credentials from the environment, or moto's test ones for a local endpoint): alone,
     /// history per instance; with `--redis-url`, Redis is the shared store. Default: none.
     pub sqs_endpoint: Option<String>,
+    /// Run on RabbitMQ as the bus (`amqp://user:password@host:port/vhost`): alone, history
+    /// per instance; with `--redis-url`, Redis is the shared store. Default: none.
+    pub amqp_url: Option<String>,
+    /// Run on NATS as the bus (`nats://host:port`): alone, history per instance; with
+    /// `--redis-url`, Redis is the shared store. Default: none.
+    pub nats_url: Option<String>,
     /// Clients served at most. Default 10,000.
     pub max_connections: usize,
     /// Messages queued per client before it counts as a slow consumer. Default 256
@@ -49,6 +55,8 @@ impl Default for Options {
             redis_url: None,
             kafka_brokers: None,
             sqs_endpoint: None,
+            amqp_url: None,
+            nats_url: None,
             max_connections: 10_000,
             client_buffer: 256,
             history: realtime_core::History::Shared,
@@ -59,7 +67,7 @@ impl Default for Options {
 
 impl Options {
     /// Usage text.
-    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--kafka-brokers HOST:PORT] [--sqs-endpoint URL] [--framework axum|actix] [--history shared|per-instance] [--max-connections N] [--client-buffer N]";
+    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--kafka-brokers HOST:PORT] [--sqs-endpoint URL] [--amqp-url amqp://…] [--nats-url nats://HOST:PORT] [--framework axum|actix] [--history shared|per-instance] [--max-connections N] [--client-buffer N]";
 
     /// Parses the arguments (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
@@ -81,6 +89,8 @@ impl Options {
                 "--redis-url" => options.redis_url = Some(value("--redis-url")?),
                 "--kafka-brokers" => options.kafka_brokers = Some(value("--kafka-brokers")?),
                 "--sqs-endpoint" => options.sqs_endpoint = Some(value("--sqs-endpoint")?),
+                "--amqp-url" => options.amqp_url = Some(value("--amqp-url")?),
+                "--nats-url" => options.nats_url = Some(value("--nats-url")?),
                 "--max-connections" => {
                     let raw = value("--max-connections")?;
                     options.max_connections = raw
@@ -116,6 +126,19 @@ impl Options {
                 "-h" | "--help" => return Err("help".into()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
+        }
+        let buses = [
+            options.kafka_brokers.is_some(),
+            options.sqs_endpoint.is_some(),
+            options.amqp_url.is_some(),
+            options.nats_url.is_some(),
+        ];
+        if buses.iter().filter(|&&given| given).count() > 1 {
+            return Err(
+                "--kafka-brokers, --sqs-endpoint, --amqp-url and --nats-url choose one bus: \
+                 give at most one"
+                    .into(),
+            );
         }
         Ok(options)
     }
@@ -168,5 +191,15 @@ mod tests {
             parse(&["--sqs-endpoint", "http://s:4566"]).map(|o| o.sqs_endpoint),
             Ok(Some("http://s:4566".into()))
         );
+        assert_eq!(
+            parse(&["--amqp-url", "amqp://m"]).map(|o| o.amqp_url),
+            Ok(Some("amqp://m".into()))
+        );
+        assert_eq!(
+            parse(&["--nats-url", "nats://n:4222"]).map(|o| o.nats_url),
+            Ok(Some("nats://n:4222".into()))
+        );
+        let two = parse(&["--nats-url", "nats://n", "--kafka-brokers", "k:9092"]);
+        assert!(two.is_err_and(|e| e.contains("one bus")));
     }
 }

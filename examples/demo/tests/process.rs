@@ -25,7 +25,7 @@ async fn demo_with(args: &[&str]) -> (Child, String) {
         .args(["--addr", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -33,8 +33,21 @@ async fn demo_with(args: &[&str]) -> (Child, String) {
     let line = tokio::time::timeout(DEADLINE, lines.next_line())
         .await
         .unwrap()
-        .unwrap()
         .unwrap();
+    let Some(line) = line else {
+        // It exited: say why (a server it needs that is not there names how to start it).
+        let mut why = String::new();
+        if let Some(mut stderr) = demo.stderr.take() {
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut why).await;
+        }
+        panic!("the demo {args:?} did not start: {why}");
+    };
+    // Its log is drained (not kept), so it never blocks on a full pipe.
+    if let Some(mut stderr) = demo.stderr.take() {
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
+        });
+    }
     let base = line
         .strip_prefix("listening on http://")
         .unwrap()
@@ -170,6 +183,19 @@ async fn two_demos_linked_by_sqs() {
     let endpoint =
         std::env::var("REALTIME_SQS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
     two_demos_linked_by(&["--sqs-endpoint", &endpoint], "sqs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demos_linked_by_rabbitmq() {
+    let url = std::env::var("REALTIME_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    two_demos_linked_by(&["--amqp-url", &url], "rabbitmq").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demos_linked_by_nats() {
+    let url = std::env::var("REALTIME_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    two_demos_linked_by(&["--nats-url", &url], "nats").await;
 }
 
 macro_rules! on_each_framework {
