@@ -35,15 +35,23 @@ const SEND_CONCURRENCY: usize = 16;
 /// per-channel filters would pay off. A publish runs at most 16 sends at once, so a large
 /// event to many instances holds at most 16 copies of its body.
 ///
+/// A publish (a list renewed if needed, then the sends) takes at most twice
+/// [`operation_timeout`](SqsBusConfig::operation_timeout), else a retryable error; one list
+/// at a time is asked for, however many publishers find theirs stale.
+///
 /// Order: a message group per channel, so one publisher's events of a channel arrive in
 /// order; the manager orders events of several publishers by their positions. A retried send
 /// within five minutes is deduplicated by SQS (the id is the event's position); a redelivered
 /// message (a delete that failed) is dropped by the manager.
 ///
 /// Liveness: an instance tags its queue every
-/// [`heartbeat_interval`](SqsBusConfig::heartbeat_interval); a queue untagged for
-/// [`reap_after`](SqsBusConfig::reap_after) belongs to an instance that crashed, and the next
-/// instance to notice deletes it. A new instance's `connect` returns once every publisher's
+/// [`heartbeat_interval`](SqsBusConfig::heartbeat_interval) (a task of its own; failures are
+/// logged and counted in `realtime_sqs_heartbeat_failures_total`); a queue untagged for
+/// [`reap_after`](SqsBusConfig::reap_after) belongs to an instance that crashed, and an
+/// instance that has also seen its tag unchanged for three heartbeat intervals deletes it.
+/// Each instance reads the tags of at most 10 queues per interval (tag calls are
+/// rate-limited per account), so a deployment of N instances makes about N × 10 tag reads
+/// per interval. A new instance's `connect` returns once every publisher's
 /// list is sure to hold its queue (2.5 discovery intervals), so a subscription is active when
 /// it returns.
 ///
@@ -117,18 +125,21 @@ impl SqsBus {
             inbox: inbox.clone(),
             name,
             url: RwLock::new(url.clone()),
-            peers: RwLock::new((vec![url], tokio::time::Instant::now())),
+            peers: RwLock::new((vec![url.clone()], tokio::time::Instant::now())),
+            listing: tokio::sync::Mutex::new(()),
             down: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
         });
-        shared
-            .refresh_peers()
-            .await
-            .map_err(|error| queues::connect_failed(&shared.config, error))?;
+        if let Err(error) = shared.refresh_peers().await {
+            // The queue would receive every event until reaped.
+            queues::delete_queue(&shared.client, &shared.config, &url).await;
+            return Err(queues::connect_failed(&shared.config, error));
+        }
         let tasks = Tasks(parking_lot::Mutex::new(vec![
             tokio::spawn(receiver::receive(shared.clone())),
             tokio::spawn(receiver::discover(shared.clone())),
-            tokio::spawn(receiver::maintain(shared.clone())),
+            tokio::spawn(receiver::heartbeat(shared.clone())),
+            tokio::spawn(receiver::reap(shared.clone())),
         ]));
         // A publisher sends only with a list younger than `list_max_age`: after that (and a
         // margin) this queue is on every list in use.
@@ -182,14 +193,14 @@ impl fmt::Debug for SqsBus {
     }
 }
 
-#[async_trait]
-impl BusDriver for SqsDriver {
-    async fn publish(&self, channel: &str, frame: Vec<u8>) -> Result<()> {
+impl SqsDriver {
+    /// Sends `frame` to every queue of a fresh list.
+    async fn send_to_every_queue(&self, channel: &str, frame: Vec<u8>) -> Result<()> {
         let shared = &self.shared;
         let body = queues::encode(channel, &frame)?;
         let (group, dedup) = (queues::group_of(channel), queues::dedup_of(channel, &frame));
         // A list old enough to miss a new instance is refreshed first, or the publish fails.
-        let peers = shared
+        let (peers, listed) = shared
             .fresh_peers()
             .await
             .map_err(realtime_core::Error::from)?;
@@ -220,7 +231,7 @@ impl BusDriver for SqsDriver {
                 Ok(Ok(_)) => {}
                 // That instance is gone (closed or reaped): not a failure of this publish.
                 Ok(Err(error)) if queue_missing(&error) && *url != *shared.url.read() => {
-                    shared.forget(url);
+                    shared.forget(url, listed);
                 }
                 Ok(Err(error)) => failure = Some(failed("send", Some(channel))(error)),
                 Err(_) => failure = Some(crate::error::timed_out("send")),
@@ -231,7 +242,18 @@ impl BusDriver for SqsDriver {
             Some(error) => Err(error.into()),
         }
     }
+}
 
+#[async_trait]
+impl BusDriver for SqsDriver {
+    async fn publish(&self, channel: &str, frame: Vec<u8>) -> Result<()> {
+        // The list (if it must be renewed) and the sends, each bounded: the whole within two
+        // operation timeouts.
+        let bound = self.shared.config.operation_timeout * 2;
+        tokio::time::timeout(bound, self.send_to_every_queue(channel, frame))
+            .await
+            .unwrap_or_else(|_| Err(crate::error::timed_out("publish").into()))
+    }
     async fn subscribe(&self, _channel: &str) -> Result<()> {
         // Every event reaches this instance's queue; the inbox keeps the subscribed channels.
         if self.shared.down.load(Ordering::Acquire) {
@@ -255,6 +277,14 @@ impl BusDriver for SqsDriver {
 
     async fn check(&self) -> Result<()> {
         let shared = &self.shared;
+        if shared.down.load(Ordering::Acquire) {
+            return Err(BackendError::new(
+                "sqs",
+                BackendErrorKind::Connection,
+                "sqs check failed: the endpoint is unreachable or the queue is being recreated",
+            )
+            .into());
+        }
         let url = shared.url.read().clone();
         let request = shared
             .client

@@ -10,8 +10,9 @@ use realtime_core::{Error, Result};
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub enum SqsCredentials {
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (if set), read at
-    /// connect. The default.
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (if set), read
+    /// once, at connect. The default. Temporary credentials (with a session token) expire
+    /// and are not read again: use [`SqsCredentials::Provider`] for those.
     #[default]
     Environment,
     /// Fixed keys; the secret and token are never printed.
@@ -72,8 +73,9 @@ pub struct SqsBusConfig {
     /// How often an instance marks its queue alive (a tag), at least 1 s. Default 30 s.
     pub heartbeat_interval: Duration,
     /// A queue not marked alive for this long belongs to an instance that died: any instance
-    /// deletes it. At least 3 × `heartbeat_interval` and 60 s (clocks differ between
-    /// instances). Default 10 min.
+    /// deletes it, once it has also seen the mark unchanged for three heartbeat intervals
+    /// by its own clock (so clocks that differ cannot reap a live queue). At least
+    /// 3 × `heartbeat_interval` and 60 s. Default 10 min.
     pub reap_after: Duration,
     /// Bound on every request but a receive (whose bound is `wait_time` plus this). Default 5 s.
     pub operation_timeout: Duration,

@@ -68,6 +68,12 @@ pub(crate) fn client(config: &SqsBusConfig) -> Result<Client> {
                     reason: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set".into(),
                 });
             };
+            if var("AWS_SESSION_TOKEN").is_some() {
+                tracing::warn!(
+                    "temporary AWS credentials from the environment are read once and expire; \
+                     SqsCredentials::Provider renews them"
+                );
+            }
             SharedCredentialsProvider::new(Credentials::new(
                 id,
                 secret,
@@ -96,7 +102,8 @@ pub(crate) fn client(config: &SqsBusConfig) -> Result<Client> {
     Ok(Client::from_conf(builder.build()))
 }
 
-fn now_secs() -> u64 {
+/// Now, in Unix seconds.
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -210,46 +217,29 @@ pub(crate) async fn heartbeat(
     .await
 }
 
-/// Deletes the queues of `urls` (but `own`) not marked alive for `reap_after`: their
-/// instances died. How many it deleted.
-pub(crate) async fn reap(
-    client: &Client,
-    config: &SqsBusConfig,
-    urls: &[String],
-    own: &str,
-) -> usize {
-    let mut reaped = 0;
-    let cutoff = now_secs().saturating_sub(config.reap_after.as_secs());
-    for url in urls.iter().filter(|url| url.as_str() != own) {
-        let request = client.list_queue_tags().queue_url(url);
-        let Ok(tags) = bounded(config.operation_timeout, "list_queue_tags", async {
-            request
-                .send()
-                .await
-                .map_err(failed("list_queue_tags", None))
-        })
-        .await
-        else {
-            continue;
-        };
-        let heartbeat = tags
-            .tags()
-            .and_then(|tags| tags.get(HEARTBEAT_TAG))
-            .and_then(|value| value.parse::<u64>().ok());
-        // A queue without the tag is not one this crate made: left alone.
-        if heartbeat.is_some_and(|at| at < cutoff) {
-            let request = client.delete_queue().queue_url(url);
-            let deleted = bounded(config.operation_timeout, "delete_queue", async {
-                request.send().await.map_err(failed("delete_queue", None))
-            })
-            .await;
-            if deleted.is_ok() {
-                tracing::info!(queue = %url, "deleted the queue of an instance that stopped marking it alive");
-                reaped += 1;
-            }
-        }
-    }
-    reaped
+/// When the queue at `url` was last marked alive (Unix seconds, its instance's clock);
+/// `None` if it carries no mark (not this crate's) or the tags could not be read.
+pub(crate) async fn mark_of(client: &Client, config: &SqsBusConfig, url: &str) -> Option<u64> {
+    let request = client.list_queue_tags().queue_url(url);
+    let tags = bounded(config.operation_timeout, "list_queue_tags", async {
+        request
+            .send()
+            .await
+            .map_err(failed("list_queue_tags", None))
+    })
+    .await
+    .ok()?;
+    tags.tags()?.get(HEARTBEAT_TAG)?.parse().ok()
+}
+
+/// Deletes the queue at `url`; whether it did.
+pub(crate) async fn delete_queue(client: &Client, config: &SqsBusConfig, url: &str) -> bool {
+    let request = client.delete_queue().queue_url(url);
+    bounded(config.operation_timeout, "delete_queue", async {
+        request.send().await.map_err(failed("delete_queue", None))
+    })
+    .await
+    .is_ok()
 }
 
 /// A message body: the channel and the frame, each base64 (SQS bodies must be XML text).
@@ -297,16 +287,20 @@ pub(crate) fn dedup_of(channel: &str, frame: &[u8]) -> String {
     format!("{header}-{}", group_of(channel))
 }
 
-/// A failure to reach the endpoint at start-up, with a hint on how to start a local one.
+/// A failure at start-up, of the kind it was (a refusal such as missing permissions is not
+/// retryable), with a hint on how to start a local endpoint when it was not reached.
 pub(crate) fn connect_failed(config: &SqsBusConfig, error: BackendError) -> Error {
     let endpoint = config.endpoint_url.as_deref().unwrap_or("AWS");
+    let hint = match error.kind() {
+        BackendErrorKind::Connection | BackendErrorKind::Timeout => {
+            "; is an SQS endpoint running? (`cargo xtask services` starts moto on 127.0.0.1:4566)"
+        }
+        _ => "",
+    };
     BackendError::new(
         "sqs",
-        BackendErrorKind::Connection,
-        format!(
-            "cannot create this instance's queue at {endpoint}: {error}; is an SQS endpoint \
-             running? (`cargo xtask test` starts moto on 127.0.0.1:4566)"
-        ),
+        error.kind(),
+        format!("cannot set up this instance's queue at {endpoint}: {error}{hint}"),
     )
     .into()
 }

@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     /// The deployment's queues to send to (this instance's among them), and when the list
     /// that found them was asked for.
     pub(crate) peers: RwLock<(Vec<String>, Instant)>,
+    /// Held while a publisher lists the queues.
+    pub(crate) listing: tokio::sync::Mutex<()>,
     pub(crate) down: AtomicBool,
     pub(crate) reconnects: AtomicU64,
 }
@@ -44,9 +46,14 @@ impl Shared {
         }
     }
 
-    /// Forgets a queue that is gone (its instance closed, or it was reaped).
-    pub(crate) fn forget(&self, url: &str) {
-        self.peers.write().0.retain(|peer| peer != url);
+    /// Forgets a queue that is gone (its instance closed, or it was reaped) — unless the
+    /// list was renewed since `listed` (the list a failed send used): a newer list that holds
+    /// it knows better (the queue may be back).
+    pub(crate) fn forget(&self, url: &str, listed: Instant) {
+        let mut peers = self.peers.write();
+        if peers.1 <= listed {
+            peers.0.retain(|peer| peer != url);
+        }
     }
 
     /// Lists the deployment's queues now.
@@ -65,17 +72,24 @@ impl Shared {
 
     /// The queues to send to, from a list at most [`SqsBusConfig::list_max_age`] old (listed
     /// again now if it is older): a queue created before that is on it.
+    /// One list at a time: concurrent publishers with a stale list wait for the same one.
     pub(crate) async fn fresh_peers(
         &self,
-    ) -> std::result::Result<Vec<String>, realtime_core::BackendError> {
-        {
+    ) -> std::result::Result<(Vec<String>, Instant), realtime_core::BackendError> {
+        let fresh = || {
             let (peers, asked) = &*self.peers.read();
-            if asked.elapsed() <= self.config.list_max_age() {
-                return Ok(peers.clone());
-            }
+            (asked.elapsed() <= self.config.list_max_age()).then(|| (peers.clone(), *asked))
+        };
+        if let Some(fresh) = fresh() {
+            return Ok(fresh);
+        }
+        let _listing = self.listing.lock().await;
+        if let Some(fresh) = fresh() {
+            return Ok(fresh);
         }
         self.refresh_peers().await?;
-        Ok(self.peers.read().0.clone())
+        let (peers, asked) = &*self.peers.read();
+        Ok((peers.clone(), *asked))
     }
 }
 
@@ -90,11 +104,12 @@ pub(crate) async fn receive(shared: Arc<Shared>) {
     let mut backoff = Duration::from_millis(100);
     // Set after an outage: when the queue is known to every publisher again.
     let mut resubscribe_at: Option<Instant> = None;
-    // Whether the subscriptions were told the backlog put events at risk, and not re-armed.
-    let mut told_at_risk = false;
-    let mut attempt: u64 = 0;
+    // The newest send time (SQS's clock) of an at-risk message the subscriptions were told of.
+    let mut told_through: u64 = 0;
+    // The same id until a receive succeeds: a receive retried after a lost answer gets the
+    // same messages back instead of leaving them invisible for the visibility timeout.
+    let mut attempt: u64 = 1;
     loop {
-        attempt += 1;
         if let Some(at) = resubscribe_at
             && Instant::now() >= at
         {
@@ -119,18 +134,19 @@ pub(crate) async fn receive(shared: Arc<Shared>) {
             .max_number_of_messages(config.batch_size)
             .wait_time_seconds(wait)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-            // The SDK's retry of a receive whose answer was lost gets the same messages
-            // back, instead of leaving them invisible (and their channels' groups blocked)
-            // for the visibility timeout.
+            .message_system_attribute_names(
+                MessageSystemAttributeName::ApproximateFirstReceiveTimestamp,
+            )
             .receive_request_attempt_id(format!("{}-{attempt}", shared.name));
         let bound = config.wait_time + config.operation_timeout * 2;
         let received = tokio::time::timeout(bound, request.send()).await;
         match received {
             Ok(Ok(output)) => {
+                attempt += 1;
                 backoff = Duration::from_millis(100);
                 let mut handled = Vec::new();
-                let now = queues::now_ms();
-                let mut at_risk = false;
+                // The newest send time of a message received near its expiry.
+                let mut at_risk_through = None;
                 for message in output.messages() {
                     match message.body().and_then(queues::decode) {
                         Some((channel, frame)) => shared.inbox.frame(&channel, &frame),
@@ -139,14 +155,24 @@ pub(crate) async fn receive(shared: Arc<Shared>) {
                     if let Some(handle) = message.receipt_handle() {
                         handled.push(handle.to_owned());
                     }
-                    at_risk |= sent_at(message).is_some_and(|sent| queues::at_risk(sent, now));
+                    if let Some(sent) = sent_at(message).filter(|&sent| {
+                        // Both on SQS's clock; this instance's if SQS gave no receive time.
+                        let received = stamp(
+                            message,
+                            MessageSystemAttributeName::ApproximateFirstReceiveTimestamp,
+                        )
+                        .unwrap_or_else(queues::now_ms);
+                        queues::at_risk(sent, received)
+                    }) {
+                        at_risk_through = at_risk_through.max(Some(sent));
+                    }
                 }
                 delete(&shared, &url, handled).await;
-                if at_risk && !told_at_risk {
-                    told_at_risk = true;
+                // Told again for every message at risk sent after the last one told of: a
+                // backlog that stays late keeps saying so.
+                if let Some(sent) = at_risk_through.filter(|&sent| sent > told_through) {
+                    told_through = sent;
                     tell_backlog_at_risk(&shared);
-                } else if !at_risk && !output.messages().is_empty() {
-                    told_at_risk = false;
                 }
                 if shared.down.load(Ordering::Acquire) && resubscribe_at.is_none() {
                     // Every publisher's list is younger than this from then on.
@@ -184,13 +210,17 @@ pub(crate) async fn receive(shared: Arc<Shared>) {
     }
 }
 
-/// When SQS says `message` was sent (Unix milliseconds).
+/// When SQS says `message` was sent (Unix milliseconds, SQS's clock).
 fn sent_at(message: &aws_sdk_sqs::types::Message) -> Option<u64> {
-    message
-        .attributes()?
-        .get(&MessageSystemAttributeName::SentTimestamp)?
-        .parse()
-        .ok()
+    stamp(message, MessageSystemAttributeName::SentTimestamp)
+}
+
+/// A timestamp attribute of `message` (Unix milliseconds).
+fn stamp(
+    message: &aws_sdk_sqs::types::Message,
+    attribute: MessageSystemAttributeName,
+) -> Option<u64> {
+    message.attributes()?.get(&attribute)?.parse().ok()
 }
 
 /// The instance received a message so old that others queued with it may have expired
@@ -296,9 +326,9 @@ pub(crate) async fn discover(shared: Arc<Shared>) {
     }
 }
 
-/// Every heartbeat interval: the instance's queue marked alive, and dead instances' queues
-/// reaped.
-pub(crate) async fn maintain(shared: Arc<Shared>) {
+/// Every heartbeat interval: the instance's queue marked alive (a task of its own, so slow
+/// reaping never delays it).
+pub(crate) async fn heartbeat(shared: Arc<Shared>) {
     let mut every = tokio::time::interval(shared.config.heartbeat_interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -307,9 +337,70 @@ pub(crate) async fn maintain(shared: Arc<Shared>) {
         if let Err(error) = queues::heartbeat(&shared.client, &shared.config, &own).await {
             // Unmarked for `reap_after`, the queue would be reaped by another instance.
             tracing::warn!(%error, "marking this instance's queue alive failed");
+            metrics::counter!(HEARTBEAT_FAILURES).increment(1);
         }
-        let peers = shared.peers.read().0.clone();
-        let reaped = queues::reap(&shared.client, &shared.config, &peers, &own).await;
+    }
+}
+
+/// Times marking this instance's queue alive failed.
+const HEARTBEAT_FAILURES: &str = "realtime_sqs_heartbeat_failures_total";
+
+/// Queues whose liveness tag one reaper round reads at most: the tag calls are rate-limited
+/// per account, and every instance reaps.
+const REAP_SAMPLE: usize = 10;
+
+/// Every heartbeat interval: a sample of the other instances' queues checked, and those of
+/// instances that died deleted. A queue is reaped when its mark is older than `reap_after`
+/// by this instance's clock AND this instance has seen the mark unchanged for three
+/// heartbeat intervals of its own clock — so an instance whose clock runs ahead never reaps a
+/// live queue (its mark keeps changing).
+pub(crate) async fn reap(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(shared.config.heartbeat_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Each queue's last mark seen, and since when (this instance's clock).
+    let mut seen: std::collections::HashMap<String, (u64, Instant)> = Default::default();
+    let mut next = 0usize;
+    loop {
+        every.tick().await;
+        let own = shared.url.read().clone();
+        let peers: Vec<String> = shared
+            .peers
+            .read()
+            .0
+            .iter()
+            .filter(|url| **url != own)
+            .cloned()
+            .collect();
+        seen.retain(|url, _| peers.contains(url));
+        if peers.is_empty() {
+            continue;
+        }
+        let cutoff = queues::now_secs().saturating_sub(shared.config.reap_after.as_secs());
+        let unchanged_for = shared.config.heartbeat_interval * 3;
+        let mut reaped = 0;
+        for i in 0..REAP_SAMPLE.min(peers.len()) {
+            let url = &peers[(next + i) % peers.len()];
+            // A queue without the mark is not one this crate made: left alone.
+            let Some(mark) = queues::mark_of(&shared.client, &shared.config, url).await else {
+                continue;
+            };
+            let since = match seen.get(url) {
+                Some(&(last, since)) if last == mark => since,
+                _ => {
+                    seen.insert(url.clone(), (mark, Instant::now()));
+                    continue;
+                }
+            };
+            if mark < cutoff
+                && since.elapsed() >= unchanged_for
+                && queues::delete_queue(&shared.client, &shared.config, url).await
+            {
+                tracing::info!(queue = %url, "deleted the queue of an instance that stopped marking it alive");
+                seen.remove(url);
+                reaped += 1;
+            }
+        }
+        next = next.wrapping_add(REAP_SAMPLE);
         if reaped > 0 {
             let _ = shared.refresh_peers().await;
         }

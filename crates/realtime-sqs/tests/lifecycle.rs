@@ -90,6 +90,55 @@ async fn a_queue_per_instance_deleted_at_close_and_a_dead_ones_reaped() {
     b.close().await.unwrap();
 }
 
+/// A live instance whose clock runs far behind the reaper's marks its queue with old times,
+/// but marks it again and again: the reaper sees the mark change and leaves the queue; once
+/// the marks stop, it reaps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_whose_mark_keeps_changing_is_not_reaped_however_old_it_reads() {
+    let prefix = prefix();
+    let skewed = client()
+        .create_queue()
+        .queue_name(format!("{prefix}00000000000000c1.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .tags("realtime-heartbeat", "1")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let mut config = common::config(&common::endpoint(), &prefix);
+    config.heartbeat_interval = Duration::from_secs(1);
+    config.reap_after = Duration::from_secs(60);
+    let bus = SqsBus::connect(config).await.unwrap();
+    // Marks from 1970 (a clock far behind), renewed twice a second for 5 s: more than the
+    // three unchanged heartbeat intervals a reaper waits for.
+    let marking = Instant::now();
+    let mut mark = 1;
+    while marking.elapsed() < Duration::from_secs(5) {
+        mark += 1;
+        client()
+            .tag_queue()
+            .queue_url(&skewed)
+            .tags("realtime-heartbeat", mark.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            queues(&prefix).await.contains(&skewed),
+            "a queue marked {mark} times in {:?} was reaped",
+            marking.elapsed()
+        );
+        // The pace of the marks, not a synchronisation.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    until("the queue is reaped once its marks stop", async || {
+        !queues(&prefix).await.contains(&skewed)
+    })
+    .await;
+    bus.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_sqs_cannot_carry_is_refused_not_truncated() {
     let bus = SqsBus::connect(common::config(&common::endpoint(), &prefix()))
