@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::config::AmqpBusConfig;
 use crate::error::{disconnected, failed};
 use crate::link::{self, Shared};
+use crate::recover;
 
 /// AMQP routing keys are short strings: at most 255 bytes.
 const MAX_ROUTING_KEY: usize = 255;
@@ -36,7 +37,10 @@ const MAX_ROUTING_KEY: usize = 255;
 /// within [`operation_timeout`](AmqpBusConfig::operation_timeout), else a retryable error. A
 /// broker that refuses it (`nack`) is a retryable error too.
 ///
-/// A lost connection (noticed by the client, by a failed operation, or by the heartbeat):
+/// A lost connection (noticed by the client, by a failed operation, by the heartbeat, or
+/// by a probe the bus sends itself through the exchange every
+/// [`probe_interval`](AmqpBusConfig::probe_interval) that stops coming back — the exchange,
+/// the queue or its bindings deleted by hand, a consumer the broker cancelled):
 /// every subscription is marked interrupted, publishes and subscribes fail at once with a
 /// retryable error, and the bus reconnects by itself (backing off up to
 /// [`reconnect_delay_max`](AmqpBusConfig::reconnect_delay_max)), declares the exchange and a
@@ -48,13 +52,23 @@ pub struct AmqpBus {
 
 struct AmqpDriver {
     shared: Arc<Shared>,
-    recovery: JoinHandle<()>,
+    recovery: parking_lot::Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
 }
 
 impl Drop for AmqpDriver {
+    /// A bus dropped without `close`: the recovery stops, and the connection is closed in
+    /// the background (when a runtime is there to run it).
     fn drop(&mut self) {
-        self.recovery.abort();
+        if let Some(recovery) = self.recovery.get_mut().take() {
+            recovery.abort();
+        }
+        if let Some(generation) = self.shared.current.write().take() {
+            let bound = self.shared.config.operation_timeout;
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { generation.close(bound).await });
+            }
+        }
     }
 }
 
@@ -71,7 +85,7 @@ impl AmqpBus {
             current: RwLock::new(None),
             down: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
-            broken: Notify::new(),
+            broken: Arc::new(Notify::new()),
         });
         let generation = link::open(&shared).await.map_err(|error| {
             Error::from(BackendError::new(
@@ -85,13 +99,13 @@ impl AmqpBus {
             ))
         })?;
         *shared.current.write() = Some(Arc::new(generation));
-        let recovery = tokio::spawn(link::recover(shared.clone()));
+        let recovery = tokio::spawn(recover::recover(shared.clone()));
         metrics::gauge!(realtime_core::metrics::BUS_CONNECTED, "backend" => "amqp").set(1.0);
         Ok(AmqpBus {
             bus: DriverBus::new(
                 AmqpDriver {
                     shared,
-                    recovery,
+                    recovery: parking_lot::Mutex::new(Some(recovery)),
                     closed: AtomicBool::new(false),
                 },
                 inbox,
@@ -209,8 +223,10 @@ impl BusDriver for AmqpDriver {
     }
 
     async fn check(&self) -> Result<()> {
+        let echo_within =
+            self.shared.config.probe_interval * 2 + self.shared.config.operation_timeout;
         match self.shared.generation() {
-            Some(generation) if generation.healthy() => Ok(()),
+            Some(generation) if generation.healthy(echo_within) => Ok(()),
             _ => Err(disconnected("check", None)),
         }
     }
@@ -219,7 +235,13 @@ impl BusDriver for AmqpDriver {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        self.recovery.abort();
+        // Stopped, and waited for: a reconnect in flight cannot install a generation after
+        // the one below is taken.
+        let recovery = self.recovery.lock().take();
+        if let Some(recovery) = recovery {
+            recovery.abort();
+            let _ = recovery.await;
+        }
         let generation = self.shared.current.write().take();
         if let Some(generation) = generation {
             generation.close(self.shared.config.operation_timeout).await;

@@ -34,6 +34,11 @@ pub struct AmqpBusConfig {
     pub heartbeat: Duration,
     /// The longest wait between reconnect attempts (they back off from 100 ms). Default 2 s.
     pub reconnect_delay_max: Duration,
+    /// How often the bus sends itself a probe through the exchange: a probe that does not
+    /// come back within twice this plus `operation_timeout` (the exchange, the queue or its
+    /// bindings deleted by hand, a consumer the broker cancelled) counts as a lost
+    /// connection. At least 100 ms. Default 2 s.
+    pub probe_interval: Duration,
     /// Messages queued per local subscription before it counts as interrupted. Default 1,024.
     pub subscription_capacity: usize,
 }
@@ -48,6 +53,7 @@ impl Default for AmqpBusConfig {
             operation_timeout: Duration::from_secs(5),
             heartbeat: Duration::from_secs(10),
             reconnect_delay_max: Duration::from_secs(2),
+            probe_interval: Duration::from_secs(2),
             subscription_capacity: 1024,
         }
     }
@@ -88,6 +94,9 @@ impl AmqpBusConfig {
                 return invalid(field, "must be at least 10 ms");
             }
         }
+        if self.probe_interval < Duration::from_millis(100) {
+            return invalid("probe_interval", "must be at least 100 ms");
+        }
         if self.heartbeat < Duration::from_secs(1) || self.heartbeat > Duration::from_secs(60) {
             return invalid("heartbeat", "1 s to 60 s");
         }
@@ -108,6 +117,7 @@ impl fmt::Debug for AmqpBusConfig {
             .field("operation_timeout", &self.operation_timeout)
             .field("heartbeat", &self.heartbeat)
             .field("reconnect_delay_max", &self.reconnect_delay_max)
+            .field("probe_interval", &self.probe_interval)
             .field("subscription_capacity", &self.subscription_capacity)
             .finish()
     }

@@ -1,27 +1,54 @@
-//! AMQP failures mapped into the public [`BackendError`] (its kind says whether to retry).
+//! AMQP failures: a private [`AmqpFailure`] that names the operation and the channel it
+//! failed on, mapped into the public [`BackendError`] (its kind says whether to retry).
+
+use std::fmt;
 
 use realtime_core::{BackendError, BackendErrorKind, Error};
+
+/// What failed, on which channel, of which kind, and why.
+#[derive(Debug)]
+pub(crate) struct AmqpFailure {
+    /// The operation (`connect`, `publish`, `subscribe`…).
+    pub(crate) operation: &'static str,
+    /// The channel concerned, when the operation has one.
+    pub(crate) channel: Option<String>,
+    pub(crate) kind: BackendErrorKind,
+    pub(crate) detail: String,
+}
+
+impl fmt::Display for AmqpFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.channel {
+            Some(channel) => write!(
+                f,
+                "amqp {} on channel {channel:?} failed: {}",
+                self.operation, self.detail
+            ),
+            None => write!(f, "amqp {} failed: {}", self.operation, self.detail),
+        }
+    }
+}
+
+impl From<AmqpFailure> for BackendError {
+    fn from(failure: AmqpFailure) -> Self {
+        BackendError::new("amqp", failure.kind, failure.to_string())
+    }
+}
 
 /// `operation` on `channel` (if any) failed with `detail`, of `kind`.
 pub(crate) fn failed(
     operation: &'static str,
     channel: Option<&str>,
     kind: BackendErrorKind,
-    detail: impl std::fmt::Display,
+    detail: impl fmt::Display,
 ) -> Error {
-    let message = match channel {
-        Some(channel) => {
-            let channel: String = channel.chars().take(128).collect();
-            format!("amqp {operation} on channel {channel:?} failed: {detail}")
-        }
-        None => format!("amqp {operation} failed: {detail}"),
-    };
-    BackendError::new("amqp", kind, message).into()
-}
-
-/// A client error: the connection is gone or broken (retryable).
-pub(crate) fn lost(operation: &'static str, channel: Option<&str>, error: lapin::Error) -> Error {
-    failed(operation, channel, BackendErrorKind::Connection, error)
+    BackendError::from(AmqpFailure {
+        operation,
+        channel: channel.map(|c| c.chars().take(128).collect()),
+        kind,
+        detail: detail.to_string(),
+    })
+    .into()
 }
 
 /// `operation` did not finish within its bound: retryable.
@@ -42,4 +69,9 @@ pub(crate) fn disconnected(operation: &'static str, channel: Option<&str>) -> Er
         BackendErrorKind::Connection,
         "not connected to the broker; the bus reconnects by itself",
     )
+}
+
+/// A client error: the connection is gone or broken (retryable).
+pub(crate) fn lost(operation: &'static str, channel: Option<&str>, error: lapin::Error) -> Error {
+    failed(operation, channel, BackendErrorKind::Connection, error)
 }

@@ -34,6 +34,7 @@ mod bus;
 mod config;
 mod error;
 mod link;
+mod recover;
 
 pub use bus::AmqpBus;
 pub use config::{AmqpBusConfig, DEFAULT_URL};

@@ -1,6 +1,6 @@
-//! One connection to the broker and what hangs on it (a generation), and the task that
-//! replaces a broken one: reconnect, redeclare, rebind every subscribed channel, then tell
-//! each subscription it was interrupted.
+//! One connection to the broker and what hangs on it (a generation): its channels, this
+//! instance's queue, the consumer feeding the inbox, and the probe that proves the route
+//! from the exchange to the queue still exists. `recover.rs` replaces a broken one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,38 +8,55 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use lapin::options::{
-    BasicConsumeOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{FieldTable, ShortString};
 use lapin::uri::AMQPUri;
-use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use parking_lot::RwLock;
 use realtime_core::driver::Inbox;
-use realtime_core::metrics as m;
 use realtime_core::{BackendErrorKind, Result};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::config::AmqpBusConfig;
 use crate::error::{failed, lost, timed_out};
 
+/// Deliveries the broker sends ahead of acknowledgements: what a stalled consumer can hold.
+const PREFETCH: u16 = 1024;
+
+/// Deliveries acknowledged together (one `multiple` ack).
+const ACK_EVERY: u64 = 64;
+
+/// The routing-key prefix of probes. `~` is in no channel name the manager accepts.
+const PROBE_PREFIX: &str = "~probe.";
+
 /// A connection, its two channels (one in confirm mode for publishing, one for the
-/// topology and the consumer) and this instance's queue.
+/// topology and the consumer), this instance's queue, and when a probe last came back.
 pub(crate) struct Generation {
     connection: Connection,
     pub(crate) publish: Channel,
     pub(crate) control: Channel,
     pub(crate) queue: ShortString,
     consumer: JoinHandle<()>,
+    /// The routing key probes travel on; this queue is bound to it.
+    pub(crate) probe_key: ShortString,
+    /// When the last probe (or the generation's opening) was seen.
+    pub(crate) last_echo: Arc<parking_lot::Mutex<Instant>>,
 }
 
 impl Generation {
-    /// Whether the connection and both channels are up.
-    pub(crate) fn healthy(&self) -> bool {
+    /// Whether the connection, both channels and the consumer are up (a queue deleted or a
+    /// consumer cancelled by the broker ends the consumer), and a probe came back within
+    /// `echo_within`.
+    pub(crate) fn healthy(&self, echo_within: Duration) -> bool {
         self.connection.status().connected()
             && self.publish.status().connected()
             && self.control.status().connected()
+            && !self.consumer.is_finished()
+            && self.last_echo.lock().elapsed() <= echo_within
     }
 
     /// Closes the connection (the broker deletes the exclusive queue), within `bound`.
@@ -55,7 +72,7 @@ impl Drop for Generation {
     }
 }
 
-/// What the driver and the recovery task share.
+/// What the driver, the consumer and the recovery task share.
 pub(crate) struct Shared {
     pub(crate) config: AmqpBusConfig,
     pub(crate) inbox: Inbox,
@@ -63,7 +80,7 @@ pub(crate) struct Shared {
     pub(crate) down: AtomicBool,
     pub(crate) reconnects: AtomicU64,
     /// Woken when something on the connection failed.
-    pub(crate) broken: Notify,
+    pub(crate) broken: Arc<Notify>,
 }
 
 impl Shared {
@@ -145,53 +162,118 @@ pub(crate) async fn open(shared: &Arc<Shared>) -> Result<Generation> {
             )
             .await?;
         let queue = queue.name().clone();
-        // No acknowledgements: the queue is this connection's alone and dies with it, so a
-        // message lost with the connection is reported as an interruption anyway.
+        let probe_key: ShortString = format!("{PROBE_PREFIX}{}", queue.as_str()).into();
+        control
+            .queue_bind(
+                queue.clone(),
+                config.exchange.as_str().into(),
+                probe_key.clone(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        // Acknowledged (in batches) so the broker sends at most PREFETCH ahead: a stalled
+        // consumer holds a bounded number of messages; the rest wait in the broker.
+        control
+            .basic_qos(PREFETCH, BasicQosOptions::default())
+            .await?;
         let consumer = control
             .basic_consume(
                 queue.clone(),
                 "".into(),
                 BasicConsumeOptions {
-                    no_ack: true,
                     exclusive: true,
                     ..BasicConsumeOptions::default()
                 },
                 FieldTable::default(),
             )
             .await?;
-        lapin::Result::Ok((publish, control, queue, consumer))
+        lapin::Result::Ok((publish, control, queue, probe_key, consumer))
     };
-    let (publish, control, queue, mut consumer) =
+    let (publish, control, queue, probe_key, consumer) =
         match tokio::time::timeout(config.operation_timeout, setup).await {
             Ok(Ok(parts)) => parts,
             Ok(Err(error)) => {
-                let _ = connection.close(200, "setup failed".into()).await;
+                let closing = connection.close(200, "setup failed".into());
+                let _ = tokio::time::timeout(config.operation_timeout, closing).await;
                 return Err(lost("declare", None, error));
             }
             Err(_) => return Err(timed_out("declare", None)),
         };
-    let reader = shared.clone();
-    let consumer = tokio::spawn(async move {
-        while let Some(delivery) = consumer.next().await {
-            match delivery {
-                Ok(delivery) => reader
-                    .inbox
-                    .frame(delivery.routing_key.as_str(), &delivery.data),
-                Err(error) => {
-                    tracing::debug!(%error, "amqp consumer failed");
-                    break;
-                }
-            }
-        }
-        reader.broken.notify_one();
-    });
+    let last_echo = Arc::new(parking_lot::Mutex::new(Instant::now()));
+    // The consumer holds the inbox and the notifier, not the shared state (which holds
+    // the generation): a bus dropped without `close` leaves no cycle behind.
+    let consumer = tokio::spawn(consume(
+        consumer,
+        shared.inbox.clone(),
+        shared.broken.clone(),
+        last_echo.clone(),
+    ));
     Ok(Generation {
         connection,
         publish,
         control,
         queue,
         consumer,
+        probe_key,
+        last_echo,
     })
+}
+
+/// Hands every delivery to the inbox (a probe only marks the time it came back),
+/// acknowledging them in batches; reports the end of the stream (a lost connection, a
+/// deleted queue, a consumer the broker cancelled).
+async fn consume(
+    mut consumer: lapin::Consumer,
+    inbox: Inbox,
+    broken: Arc<Notify>,
+    last_echo: Arc<parking_lot::Mutex<Instant>>,
+) {
+    let mut unacknowledged = 0u64;
+    while let Some(delivery) = consumer.next().await {
+        let delivery = match delivery {
+            Ok(delivery) => delivery,
+            Err(error) => {
+                tracing::debug!(%error, "amqp consumer failed");
+                break;
+            }
+        };
+        let key = delivery.routing_key.as_str();
+        if key.starts_with(PROBE_PREFIX) {
+            *last_echo.lock() = Instant::now();
+        } else {
+            inbox.frame(key, &delivery.data);
+        }
+        unacknowledged += 1;
+        if unacknowledged >= ACK_EVERY {
+            unacknowledged = 0;
+            let acked = delivery.acker.ack(BasicAckOptions { multiple: true }).await;
+            if acked.is_err() {
+                break;
+            }
+        }
+    }
+    broken.notify_one();
+}
+
+/// Sends a probe through the exchange to this generation's queue, within the operation
+/// timeout; the consumer marks it when it comes back. A missing exchange closes the publish
+/// channel; lost bindings leave the echo stale: both show as unhealthy.
+pub(crate) async fn probe(shared: &Shared, generation: &Generation) {
+    let request = async {
+        generation
+            .publish
+            .basic_publish(
+                shared.config.exchange.as_str().into(),
+                generation.probe_key.clone(),
+                BasicPublishOptions::default(),
+                b"",
+                BasicProperties::default(),
+            )
+            .await?
+            .await
+    };
+    let _ = tokio::time::timeout(shared.config.operation_timeout, request).await;
 }
 
 /// Binds this generation's queue to `channel`'s routing key.
@@ -204,70 +286,4 @@ pub(crate) async fn bind(shared: &Shared, generation: &Generation, channel: &str
         FieldTable::default(),
     );
     shared.bounded("bind", Some(channel), request).await
-}
-
-/// Watches the live generation for as long as the bus lives and replaces it when it breaks.
-pub(crate) async fn recover(shared: Arc<Shared>) {
-    loop {
-        // A failure reported, or a check every second (a connection can die quietly).
-        let _ = tokio::time::timeout(Duration::from_secs(1), shared.broken.notified()).await;
-        let healthy = shared.current.read().as_ref().is_some_and(|g| g.healthy());
-        if healthy {
-            continue;
-        }
-        if !shared.down.swap(true, Ordering::AcqRel) {
-            tracing::warn!("amqp connection lost; the bus reconnects by itself");
-            metrics::gauge!(m::BUS_CONNECTED, "backend" => "amqp").set(0.0);
-        }
-        shared.inbox.connection_lost();
-        let old = shared.current.write().take();
-        if let Some(old) = old {
-            old.close(Duration::from_millis(100)).await;
-        }
-        reconnect(&shared).await;
-    }
-}
-
-/// Opens generations until one is up with every subscribed channel bound again, then
-/// reports each channel resubscribed. Under the inbox's lock, so no subscribe runs meanwhile.
-async fn reconnect(shared: &Arc<Shared>) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        {
-            let _guard = shared.inbox.lock().await;
-            match open(shared).await {
-                Ok(generation) => {
-                    let channels = shared.inbox.to_resubscribe(true);
-                    let mut bound = true;
-                    for channel in &channels {
-                        if let Err(error) = bind(shared, &generation, channel).await {
-                            tracing::debug!(%error, "rebinding after a reconnect failed");
-                            bound = false;
-                            break;
-                        }
-                    }
-                    if bound {
-                        *shared.current.write() = Some(Arc::new(generation));
-                        // Counted before the bus says it is connected.
-                        shared.reconnects.fetch_add(1, Ordering::Relaxed);
-                        shared.down.store(false, Ordering::Release);
-                        for channel in &channels {
-                            shared.inbox.resubscribed(channel);
-                        }
-                        metrics::gauge!(m::BUS_CONNECTED, "backend" => "amqp").set(1.0);
-                        metrics::counter!(m::BUS_RECONNECTS, "backend" => "amqp").increment(1);
-                        tracing::info!(
-                            "amqp connection back; subscriptions told they were interrupted"
-                        );
-                        return;
-                    }
-                    generation.close(Duration::from_millis(100)).await;
-                }
-                Err(error) => tracing::debug!(%error, "amqp reconnect failed"),
-            }
-        }
-        // A back-off between attempts, not a synchronisation.
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(shared.config.reconnect_delay_max);
-    }
 }

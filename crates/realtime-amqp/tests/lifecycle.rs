@@ -131,3 +131,95 @@ async fn close_leaves_no_queue_behind() {
         .await;
     assert!(declared.is_err(), "queue {queue} still there");
 }
+
+/// Waits for `subscription` to say it was interrupted, within 15 s.
+async fn until_interrupted(subscription: &mut realtime_core::BusSubscription, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, subscription.recv()).await {
+            Ok(Some(BusMessage::Interrupted)) => return,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => panic!("{what}: no Interrupted within 15 s"),
+        }
+    }
+}
+
+/// Publishes until the bus takes it (it may be reconnecting), then waits for `subscription`
+/// to receive it.
+async fn delivered_again(
+    publisher: &AmqpBus,
+    subscription: &mut realtime_core::BusSubscription,
+    data: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while let Err(error) = publisher
+        .publish(&event("c", data.to_owned()), Origin::fresh())
+        .await
+    {
+        assert!(error.is_retryable() && Instant::now() < deadline, "{error}");
+        // A back-off between attempts, not a synchronisation.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), subscription.recv()).await {
+            Ok(Some(BusMessage::Event(event, _))) if &event.data[..] == data.as_bytes() => return,
+            Ok(Some(_)) => {}
+            other => panic!("{data:?} not delivered: {other:?}"),
+        }
+    }
+}
+
+fn quick_probes(exchange: &str) -> AmqpBusConfig {
+    let mut config = common::config(&common::url(), exchange);
+    config.probe_interval = Duration::from_millis(200);
+    config
+}
+
+/// An operator deletes the exchange: every binding goes with it, silently for an instance
+/// that only receives. Its probes stop coming back; it rebuilds, says `Interrupted`, and
+/// receives again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exchange_deleted_by_hand_is_noticed_and_rebuilt() {
+    use lapin::options::ExchangeDeleteOptions;
+
+    let exchange = exchange();
+    let a = AmqpBus::connect(quick_probes(&exchange)).await.unwrap();
+    let b = AmqpBus::connect(quick_probes(&exchange)).await.unwrap();
+    let mut subscription = b.subscribe("c").await.unwrap();
+    let connection = lapin::Connection::connect(&common::url(), Default::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+        .await
+        .unwrap();
+    until_interrupted(&mut subscription, "after the exchange was deleted").await;
+    delivered_again(&a, &mut subscription, "after the exchange came back").await;
+    assert!(b.reconnects() >= 1);
+}
+
+/// An operator deletes the instance's queue (`rabbitmqctl delete_queue`): the broker
+/// cancels its consumer. The bus notices, declares a new queue, binds it, says
+/// `Interrupted`, and receives again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_deleted_by_hand_is_noticed_and_rebuilt() {
+    let exchange = exchange();
+    let a = AmqpBus::connect(quick_probes(&exchange)).await.unwrap();
+    let b = AmqpBus::connect(quick_probes(&exchange)).await.unwrap();
+    let mut subscription = b.subscribe("c").await.unwrap();
+    let queue = b.queue().unwrap();
+    let deleted = std::process::Command::new("rabbitmqctl")
+        .args(["delete_queue", &queue])
+        .output()
+        .expect("rabbitmqctl (the machine's RabbitMQ) deletes the queue");
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    until_interrupted(&mut subscription, "after the queue was deleted").await;
+    delivered_again(&a, &mut subscription, "after the queue came back").await;
+    assert_ne!(b.queue(), Some(queue), "a new queue");
+}

@@ -1,22 +1,54 @@
-//! NATS failures mapped into the public [`BackendError`] (its kind says whether to retry).
+//! NATS failures: a private [`NatsFailure`] that names the operation and the channel it
+//! failed on, mapped into the public [`BackendError`] (its kind says whether to retry).
+
+use std::fmt;
 
 use realtime_core::{BackendError, BackendErrorKind, Error};
+
+/// What failed, on which channel, of which kind, and why.
+#[derive(Debug)]
+pub(crate) struct NatsFailure {
+    /// The operation (`connect`, `publish`, `subscribe`…).
+    pub(crate) operation: &'static str,
+    /// The channel concerned, when the operation has one.
+    pub(crate) channel: Option<String>,
+    pub(crate) kind: BackendErrorKind,
+    pub(crate) detail: String,
+}
+
+impl fmt::Display for NatsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.channel {
+            Some(channel) => write!(
+                f,
+                "nats {} on channel {channel:?} failed: {}",
+                self.operation, self.detail
+            ),
+            None => write!(f, "nats {} failed: {}", self.operation, self.detail),
+        }
+    }
+}
+
+impl From<NatsFailure> for BackendError {
+    fn from(failure: NatsFailure) -> Self {
+        BackendError::new("nats", failure.kind, failure.to_string())
+    }
+}
 
 /// `operation` on `channel` (if any) failed with `detail`, of `kind`.
 pub(crate) fn failed(
     operation: &'static str,
     channel: Option<&str>,
     kind: BackendErrorKind,
-    detail: impl std::fmt::Display,
+    detail: impl fmt::Display,
 ) -> Error {
-    let message = match channel {
-        Some(channel) => {
-            let channel: String = channel.chars().take(128).collect();
-            format!("nats {operation} on channel {channel:?} failed: {detail}")
-        }
-        None => format!("nats {operation} failed: {detail}"),
-    };
-    BackendError::new("nats", kind, message).into()
+    BackendError::from(NatsFailure {
+        operation,
+        channel: channel.map(|c| c.chars().take(128).collect()),
+        kind,
+        detail: detail.to_string(),
+    })
+    .into()
 }
 
 /// `operation` did not finish within its bound: retryable.
@@ -29,7 +61,7 @@ pub(crate) fn timed_out(operation: &'static str, channel: Option<&str>) -> Error
     )
 }
 
-/// The connection is down (the client is reconnecting): retryable.
+/// The connection is down (the bus is reconnecting): retryable.
 pub(crate) fn disconnected(operation: &'static str, channel: Option<&str>) -> Error {
     failed(
         operation,

@@ -12,6 +12,7 @@ use realtime_core::{BackendError, BackendErrorKind, Bus, Reach, Result};
 
 use crate::config::SqsBusConfig;
 use crate::error::{failed, queue_missing};
+use crate::liveness;
 use crate::queues::{self, bounded};
 use crate::receiver::{self, Shared};
 
@@ -138,8 +139,8 @@ impl SqsBus {
         let tasks = Tasks(parking_lot::Mutex::new(vec![
             tokio::spawn(receiver::receive(shared.clone())),
             tokio::spawn(receiver::discover(shared.clone())),
-            tokio::spawn(receiver::heartbeat(shared.clone())),
-            tokio::spawn(receiver::reap(shared.clone())),
+            tokio::spawn(liveness::heartbeat(shared.clone())),
+            tokio::spawn(liveness::reap(shared.clone())),
         ]));
         // A publisher sends only with a list younger than `list_max_age`: after that (and a
         // margin) this queue is on every list in use.

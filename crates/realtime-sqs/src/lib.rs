@@ -34,6 +34,7 @@
 mod bus;
 mod config;
 mod error;
+mod liveness;
 mod queues;
 mod receiver;
 
