@@ -19,6 +19,9 @@ use tokio::task::JoinHandle;
 /// Markers in flight, by number.
 type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>>;
 
+/// The start of every instance's marker subject.
+pub(crate) const SUBJECT_PREFIX: &str = "_REALTIME_SYNC.";
+
 /// The bus's marker subject and the markers awaited.
 pub(crate) struct Barrier {
     subject: String,
@@ -34,7 +37,7 @@ impl Barrier {
         client: &Client,
         instance: u64,
     ) -> Result<Barrier, async_nats::SubscribeError> {
-        let subject = format!("_REALTIME_SYNC.{instance:016x}");
+        let subject = format!("{SUBJECT_PREFIX}{instance:016x}");
         let mut markers = client.subscribe(subject.clone()).await?;
         let waiters: Waiters = Arc::default();
         let arrived = waiters.clone();
@@ -63,6 +66,11 @@ impl Barrier {
         let number = self.next.fetch_add(1, Ordering::Relaxed);
         let (done, arrived) = oneshot::channel();
         self.waiters.lock().insert(number, done);
+        // Removes the waiter however this ends (a marker lost, or the caller gone).
+        let _waiting = Waiting {
+            waiters: &self.waiters,
+            number,
+        };
         let marker = async {
             client
                 .publish(self.subject.clone(), number.to_string().into())
@@ -70,10 +78,19 @@ impl Barrier {
                 .is_ok()
                 && arrived.await.is_ok()
         };
-        let answered = tokio::time::timeout(bound, marker).await.unwrap_or(false);
-        // Gone already if it arrived; removed so a lost marker leaves nothing behind.
-        self.waiters.lock().remove(&number);
-        answered
+        tokio::time::timeout(bound, marker).await.unwrap_or(false)
+    }
+}
+
+/// A marker awaited; forgotten when dropped.
+struct Waiting<'a> {
+    waiters: &'a Waiters,
+    number: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.waiters.lock().remove(&self.number);
     }
 }
 

@@ -37,7 +37,16 @@ use crate::subject;
 /// with a retryable error instead of queueing in the client.
 ///
 /// A subscribe returns once the server has the subscription (the same round trip), so an
-/// event published after it returns is delivered.
+/// event published after it returns is delivered. On a NATS cluster this holds for the
+/// server the instance is connected to: interest reaches the cluster's other servers
+/// shortly after, asynchronously, and an event published through another server in that
+/// window can miss the new subscription.
+///
+/// Permissions: the bus publishes and subscribes to its channels' subjects and to
+/// `_REALTIME_SYNC.>` (its round-trip markers); `connect` fails if the latter is refused. A
+/// refused channel subscription is reported to its subscribers as `Interrupted`; a refused
+/// publish (the server says so only afterwards) is logged as an error and counted in
+/// `realtime_nats_permission_violations_total`.
 pub struct NatsBus {
     bus: DriverBus<NatsDriver>,
 }
@@ -80,6 +89,9 @@ impl NatsBus {
         let max_delay = config.reconnect_delay_max;
         let mut options = ConnectOptions::new()
             .connection_timeout(config.connect_timeout)
+            // Messages the client buffers per subscription (its default is 65,536, up to
+            // max_payload each); one dropped is a slow-consumer event → Interrupted.
+            .subscription_capacity(config.subscription_capacity.max(64))
             .reconnect_delay_callback(move |attempts| {
                 let exponent = u32::try_from(attempts.min(16)).unwrap_or(16);
                 (std::time::Duration::from_millis(50) * 2u32.pow(exponent)).min(max_delay)
@@ -126,10 +138,26 @@ impl NatsBus {
                 ));
             }
         };
+        // One round trip now: a server that refuses the bus its marker subject would
+        // otherwise time out every publish.
+        if !barrier.round_trip(&client, config.operation_timeout).await {
+            return Err(failed(
+                "connect",
+                None,
+                BackendErrorKind::Protocol,
+                format!(
+                    "no round trip through the server within {:?}: the bus needs permission \
+                     to publish and subscribe to {}>",
+                    config.operation_timeout,
+                    crate::barrier::SUBJECT_PREFIX
+                ),
+            ));
+        }
         let events = tokio::spawn(link::watch(
             link.clone(),
             client.clone(),
             barrier.clone(),
+            config.subject_prefix.clone(),
             events_rx,
         ));
         metrics::gauge!(realtime_core::metrics::BUS_CONNECTED, "backend" => "nats").set(1.0);

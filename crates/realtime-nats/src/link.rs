@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
 use async_nats::{Client, Event};
 use realtime_core::driver::Inbox;
 
 use crate::barrier::Barrier;
+use crate::subject;
 use realtime_core::metrics as m;
 use tokio::sync::mpsc;
 
@@ -57,49 +58,78 @@ impl Link {
     }
 }
 
+/// Coalesces the client's slow-consumer reports (one per dropped message): every channel is
+/// told at most once per this.
+const SLOW_CONSUMER_EVERY: Duration = Duration::from_secs(1);
+
+/// Times the server refused a publish or a subscription (missing permissions).
+const PERMISSION_VIOLATIONS: &str = "realtime_nats_permission_violations_total";
+
 /// Handles the client's events in order, for as long as the client lives (the sender is
-/// the client's event callback).
+/// the client's event callback), and reads the connection's state every 500 ms besides:
+/// the client drops events when its own event queue is full, so a reconnect is also
+/// recognised by the client's count of connections.
 pub(crate) async fn watch(
     link: Arc<Link>,
     client: Client,
     barrier: Arc<Barrier>,
+    prefix: String,
     mut events: mpsc::UnboundedReceiver<Event>,
 ) {
+    let connects = || client.statistics().connects.load(Ordering::Relaxed);
+    let mut connects_seen = connects();
+    let mut slow_told: Option<Instant> = None;
     loop {
-        // Connected again but not yet recovered (the round trip failed): try again every
-        // 500 ms until it works or another event comes.
-        let recovering = link.is_down() && client.connection_state() == State::Connected;
-        let event = if recovering {
-            if link.back(&client, &barrier).await {
-                continue;
-            }
-            match tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
-                Ok(event) => event,
-                Err(_) => continue,
-            }
-        } else {
-            events.recv().await
-        };
-        let Some(event) = event else { break };
-        match event {
-            Event::Disconnected => link.lost("disconnected"),
-            // The client dropped messages for a subscription that could not keep up: which
-            // channel is not reported, so every channel is told.
-            Event::SlowConsumer(_) => {
-                tracing::warn!(
-                    "nats client dropped messages (slow consumer); subscriptions told they \
-                     were interrupted"
-                );
-                link.inbox.connection_lost();
-                for channel in link.inbox.to_resubscribe(true) {
-                    link.inbox.resubscribed(&channel);
+        match tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
+            Ok(None) | Ok(Some(Event::Closed)) => break,
+            Ok(Some(Event::Disconnected)) => link.lost("disconnected"),
+            // The client dropped messages of a subscription that could not keep up; which
+            // channel is not reported, so every channel is told (at most once a second).
+            Ok(Some(Event::SlowConsumer(_))) => {
+                if slow_told.is_none_or(|at| at.elapsed() >= SLOW_CONSUMER_EVERY) {
+                    slow_told = Some(Instant::now());
+                    tracing::warn!(
+                        "nats client dropped messages (slow consumer); subscriptions told \
+                         they were interrupted"
+                    );
+                    link.inbox.connection_lost();
+                    for channel in link.inbox.to_resubscribe(true) {
+                        link.inbox.resubscribed(&channel);
+                    }
                 }
             }
-            Event::Closed => break,
-            Event::ServerError(error) => tracing::warn!(%error, "nats server error"),
-            Event::ClientError(error) => tracing::warn!(%error, "nats client error"),
-            // Connected: handled at the top of the loop.
-            _ => {}
+            Ok(Some(Event::ServerError(error))) => server_error(&link, &prefix, &error),
+            Ok(Some(Event::ClientError(error))) => tracing::warn!(%error, "nats client error"),
+            // Connected: handled below, with the state.
+            Ok(Some(_)) | Err(_) => {}
         }
+        let seen_now = connects();
+        let connected = client.connection_state() == State::Connected;
+        if (!connected || seen_now != connects_seen) && !link.is_down() {
+            link.lost("reconnected (an event the client dropped)");
+        }
+        if link.is_down() && connected && link.back(&client, &barrier).await {
+            connects_seen = seen_now;
+        }
+    }
+}
+
+/// A refused subscription's channel is told it was interrupted (it receives nothing);
+/// every refusal is logged and counted — a refused publish was already confirmed to its
+/// caller (the server reports it afterwards), so the log is its only trace.
+fn server_error(link: &Link, prefix: &str, error: &async_nats::ServerError) {
+    let text = error.to_string();
+    if !text.contains("Permissions Violation") {
+        tracing::warn!(%error, "nats server error");
+        return;
+    }
+    metrics::counter!(PERMISSION_VIOLATIONS).increment(1);
+    tracing::error!(%error, "the NATS server refused this bus a subject: check its permissions");
+    let subject = text
+        .split('"')
+        .nth(1)
+        .filter(|_| text.contains("Subscription"));
+    if let Some(channel) = subject.and_then(|subject| subject::decode(prefix, subject)) {
+        link.inbox.interrupt(&channel);
     }
 }

@@ -69,7 +69,9 @@ pub(crate) fn decode(prefix: &str, subject: &str) -> Option<String> {
 /// Whether `prefix` can start subjects: one or more non-empty tokens of printable ASCII
 /// without wildcards, each followed by `.`.
 pub(crate) fn valid_prefix(prefix: &str) -> bool {
-    prefix.len() <= 128
+    // Not the round-trip markers' subjects.
+    !prefix.starts_with(crate::barrier::SUBJECT_PREFIX)
+        && prefix.len() <= 128
         && prefix.strip_suffix('.').is_some_and(|tokens| {
             tokens.split('.').all(|token| {
                 !token.is_empty()
@@ -132,7 +134,16 @@ mod tests {
     fn prefixes_are_tokens_ending_with_a_dot() {
         assert!(valid_prefix("realtime."));
         assert!(valid_prefix("app.realtime."));
-        for bad in ["", "realtime", ".realtime.", "a..b.", "a*.", "a>.", "a b."] {
+        for bad in [
+            "",
+            "realtime",
+            ".realtime.",
+            "a..b.",
+            "a*.",
+            "a>.",
+            "a b.",
+            "_REALTIME_SYNC.",
+        ] {
             assert!(!valid_prefix(bad), "{bad:?}");
         }
     }

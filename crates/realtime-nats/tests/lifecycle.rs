@@ -129,3 +129,63 @@ async fn no_server_at_start_is_a_clear_retryable_error() {
         "{error}"
     );
 }
+
+/// A nats-server of the test's own with users and permissions: `app` may use `rt.>` but
+/// not subscribe to `rt.secret`; `nosync` lacks the bus's marker subjects.
+fn server_with_permissions() -> realtime_conformance::restart::OwnServer {
+    realtime_conformance::restart::OwnServer::start(|port| {
+        let config = std::env::temp_dir().join(format!("realtime-nats-permissions-{port}.conf"));
+        let text = format!(
+            r#"listen: "127.0.0.1:{port}"
+authorization {{
+  users = [
+    {{ user: app, password: pw, permissions: {{
+        publish: ["rt.>", "_REALTIME_SYNC.>"],
+        subscribe: {{ allow: ["rt.>", "_REALTIME_SYNC.>"], deny: ["rt.secret"] }} }} }},
+    {{ user: nosync, password: pw, permissions: {{ publish: ["rt.>"], subscribe: ["rt.>"] }} }}
+  ]
+}}
+"#
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut command = std::process::Command::new("nats-server");
+        command.arg("-c").arg(config);
+        command
+    })
+}
+
+fn as_user(port: u16, user: &str) -> NatsBusConfig {
+    let mut config = common::config(&format!("nats://127.0.0.1:{port}"), "rt.");
+    config.credentials = realtime_nats::NatsCredentials::UserPassword {
+        user: user.into(),
+        password: "pw".into(),
+    };
+    config
+}
+
+/// A subscription the server refuses reaches its subscribers as `Interrupted` (not a
+/// silent subscription that never delivers); a bus refused its marker subject does not
+/// connect, and says which permission it needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_permissions_are_said_not_silent() {
+    let server = server_with_permissions();
+    let bus = NatsBus::connect(as_user(server.port, "app")).await.unwrap();
+    let mut allowed = bus.subscribe("open").await.unwrap();
+    let mut refused = bus.subscribe("secret").await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), refused.recv()).await {
+        Ok(Some(BusMessage::Interrupted)) => {}
+        other => panic!("a refused subscription is told: {other:?}"),
+    }
+    bus.publish(&event("open", "x"), Origin::fresh())
+        .await
+        .unwrap();
+    assert!(matches!(
+        next(&mut allowed).await,
+        Some(BusMessage::Event(..))
+    ));
+    let error = NatsBus::connect(as_user(server.port, "nosync"))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("_REALTIME_SYNC.>"), "{error}");
+    assert!(!error.to_string().contains("pw"), "{error}");
+}

@@ -109,6 +109,16 @@ impl Inbox {
         }
     }
 
+    /// Tells every local subscription of `channel` it may have missed frames, now (e.g. the
+    /// broker refused the channel's subscription, or dropped frames of it).
+    pub fn interrupt(&self, channel: &str) {
+        if let Some(entry) = self.table.channels.read().get(channel) {
+            for sender in entry.subscribers.values() {
+                sender.interrupted();
+            }
+        }
+    }
+
     /// The connection dropped: every channel may lose frames until it is subscribed again
     /// ([`Inbox::resubscribed`]).
     pub fn connection_lost(&self) {

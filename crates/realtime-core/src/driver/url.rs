@@ -20,12 +20,14 @@ fn redact_one(url: &str) -> String {
             None => url.to_owned(),
         };
     };
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, None), |(a, p)| (a, Some(p)));
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+    // The user part ends at the last `@` (a password may hold `/` or `@` unencoded); the
+    // authority without it ends at the next `/`.
+    let Some((userinfo, after)) = rest.rsplit_once('@') else {
         return url.to_owned();
     };
+    let (host, path) = after
+        .split_once('/')
+        .map_or((after, None), |(h, p)| (h, Some(p)));
     let redacted = match userinfo.split_once(':') {
         Some((user, _)) => format!("{user}:***"),
         None => "***".to_owned(),
@@ -56,5 +58,9 @@ mod tests {
             "nats://a:***@h1:4222,nats://***@h2:4222"
         );
         assert_eq!(redact_url("tok@h:1"), "***@h:1");
+        assert_eq!(
+            redact_url("amqp://app:pa/ss@mq:5672/%2f"),
+            "amqp://app:***@mq:5672/%2f"
+        );
     }
 }
