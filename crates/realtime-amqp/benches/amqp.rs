@@ -12,44 +12,27 @@
 use std::sync::Arc;
 
 use realtime_amqp::{AmqpBus, AmqpBusConfig};
-use realtime_conformance::measure::{self, Amount};
-use realtime_core::{History, Manager, ManagerConfig};
+use realtime_conformance::measure;
 
 fn url() -> String {
     std::env::var("REALTIME_AMQP_URL").unwrap_or_else(|_| realtime_amqp::DEFAULT_URL.into())
 }
 
-async fn instance(exchange: &str) -> Manager {
+async fn instance(exchange: &str) -> realtime_core::Manager {
     let mut config = AmqpBusConfig::new(url());
     config.exchange = exchange.to_owned();
     config.durable_exchange = false;
     let bus = AmqpBus::connect(config)
         .await
         .unwrap_or_else(|e| panic!("the AMQP bench needs a broker at {}: {e}", url()));
-    let mut manager = ManagerConfig::default();
-    manager.history = History::PerInstance;
-    manager.client_buffer = 65_536;
-    Manager::builder()
-        .config(manager)
-        .bus(Arc::new(bus))
-        .build()
-        .unwrap()
+    measure::manager_on(Arc::new(bus), None)
 }
 
 fn main() {
-    let amount = Amount::from_args(2_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    measure::run(2_000, |amount| async move {
         let exchange = format!("rt-bench-{:016x}", realtime_core::Epoch::fresh().0);
         let a = Arc::new(instance(&exchange).await);
         let b = instance(&exchange).await;
-        measure::publish_to_deliver("amqp/per_instance", &a, &b, amount).await;
-        for publishers in [1, 16, 64] {
-            measure::publish_rate("amqp/per_instance", &a, publishers, amount).await;
-        }
+        measure::pair("amqp/per_instance", &a, &b, &[1, 16, 64], amount).await;
     });
 }

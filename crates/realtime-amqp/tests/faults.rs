@@ -13,7 +13,6 @@ use std::sync::Arc;
 use realtime_amqp::AmqpBus;
 use realtime_conformance::restart::{Instance, OwnServer, bus_restart};
 use realtime_core::History;
-use realtime_redis::{RedisStore, RedisStoreConfig};
 
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -69,21 +68,11 @@ async fn instance(broker: &OwnServer, history: History, prefix: &str) -> Instanc
             .await
             .unwrap(),
     );
-    let store: Option<Arc<dyn realtime_core::Store>> = if history == History::Shared {
-        let mut store = RedisStoreConfig::default();
-        store.url = common::redis_url();
-        store.prefix = prefix.to_owned();
-        Some(Arc::new(RedisStore::connect(store).await.unwrap()))
-    } else {
-        None
+    let store: Option<Arc<dyn realtime_core::Store>> = match history {
+        History::Shared => Some(realtime_redis::conformance::store_at(prefix, 50).await),
+        _ => None,
     };
-    let (connected, reconnects) = (bus.clone(), bus.clone());
-    Instance::new(
-        bus,
-        store,
-        Box::new(move || connected.is_connected()),
-        Box::new(move || reconnects.reconnects()),
-    )
+    Instance::watching(bus, store, AmqpBus::is_connected, AmqpBus::reconnects)
 }
 
 /// One RabbitMQ node of a test's own at a time: two starting at once on a small machine

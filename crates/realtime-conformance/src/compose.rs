@@ -94,3 +94,102 @@ impl<S: Backend, B: Backend> Backend for WithStore<S, B> {
         self.store.lose_history(channel).await
     }
 }
+
+/// A boxed future, as the parts below keep their closures.
+type Boxed<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send>>;
+
+/// The store half of a backend for [`WithStore`]: one store every instance shares, and how
+/// to lose a channel's history in it (e.g. `RedisStore::forget`). It makes no buses.
+pub struct SharedStore {
+    store: Arc<dyn Store>,
+    max_events: usize,
+    forget: Box<dyn Fn(String) -> Boxed<()> + Send + Sync>,
+}
+
+impl SharedStore {
+    /// `store`, keeping `max_events` per channel; `forget(channel)` destroys a channel's
+    /// history as an outage would.
+    pub fn new<F, Fut>(store: Arc<dyn Store>, max_events: usize, forget: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<()>> + Send + 'static,
+    {
+        SharedStore {
+            store,
+            max_events,
+            forget: Box::new(move |channel| Box::pin(forget(channel))),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for SharedStore {
+    async fn store(&self) -> Result<Arc<dyn Store>> {
+        Ok(self.store.clone())
+    }
+
+    async fn bus(&self) -> Result<Arc<dyn Bus>> {
+        Err(realtime_core::Error::InvalidConfig {
+            field: "bus",
+            reason: "a SharedStore makes no buses: pair it with one in WithStore".into(),
+        })
+    }
+
+    fn max_events_per_channel(&self) -> usize {
+        self.max_events
+    }
+
+    async fn lose_history(&self, channel: &str) -> Result<()> {
+        (self.forget)(channel.to_owned()).await
+    }
+}
+
+/// The bus half of a backend: every [`Backend::bus`] call runs `make` (another instance's
+/// connection). With [`PerInstance`] it is a whole backend; with [`WithStore`] it gets a
+/// shared store.
+pub struct BusOnly {
+    max_events: usize,
+    make: Box<dyn Fn() -> Boxed<Arc<dyn Bus>> + Send + Sync>,
+}
+
+impl BusOnly {
+    /// Buses from `make`; the per-instance stores [`PerInstance`] gives it keep
+    /// `max_events` per channel.
+    pub fn new<F, Fut, B>(max_events: usize, make: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<B>> + Send + 'static,
+        B: Bus,
+    {
+        BusOnly {
+            max_events,
+            make: Box::new(move || {
+                let bus = make();
+                Box::pin(async move { Ok(Arc::new(bus.await?) as Arc<dyn Bus>) })
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for BusOnly {
+    async fn store(&self) -> Result<Arc<dyn Store>> {
+        Err(realtime_core::Error::InvalidConfig {
+            field: "store",
+            reason: "a BusOnly backend has no store: wrap it in PerInstance or WithStore".into(),
+        })
+    }
+
+    async fn bus(&self) -> Result<Arc<dyn Bus>> {
+        (self.make)().await
+    }
+
+    fn max_events_per_channel(&self) -> usize {
+        self.max_events
+    }
+
+    /// Nothing to lose: [`PerInstance`] loses its own stores' history.
+    async fn lose_history(&self, _channel: &str) -> Result<()> {
+        Ok(())
+    }
+}

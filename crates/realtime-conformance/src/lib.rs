@@ -45,7 +45,7 @@ use async_trait::async_trait;
 use realtime_core::{Bus, History, Result, Store};
 
 pub use bus::*;
-pub use compose::{PerInstance, WithStore};
+pub use compose::{BusOnly, PerInstance, SharedStore, WithStore};
 pub use delivery::*;
 pub use manager::*;
 pub use per_instance::*;

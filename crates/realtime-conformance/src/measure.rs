@@ -105,3 +105,50 @@ pub async fn publish_rate(name: &str, a: &Arc<Manager>, publishers: usize, amoun
     let rate = sent as f64 / started.elapsed().as_secs_f64();
     println!("{name}/publishes_{publishers}_concurrent thrpt: [{rate:.0} elem/s]");
 }
+
+/// A manager on `bus` as the bus benchmarks run it: with `store` shared by the instances
+/// ([`History::Shared`](realtime_core::History::Shared)), else history per instance;
+/// 65,536-message client queues (the benchmark's subscriber never falls behind).
+pub fn manager_on(
+    bus: Arc<dyn realtime_core::Bus>,
+    store: Option<Arc<dyn realtime_core::Store>>,
+) -> Manager {
+    let mut config = realtime_core::ManagerConfig::default();
+    config.client_buffer = 65_536;
+    config.history = if store.is_some() {
+        realtime_core::History::Shared
+    } else {
+        realtime_core::History::PerInstance
+    };
+    let mut builder = Manager::builder().config(config).bus(bus);
+    if let Some(store) = store {
+        builder = builder.store(store);
+    }
+    builder
+        .build()
+        .unwrap_or_else(|error| panic!("a benchmark manager: {error}"))
+}
+
+/// Publish → deliver from `a` to `b`, then publishes/s on `a` with each number of
+/// concurrent `publishers`.
+pub async fn pair(name: &str, a: &Arc<Manager>, b: &Manager, publishers: &[usize], amount: Amount) {
+    publish_to_deliver(name, a, b, amount).await;
+    for &count in publishers {
+        publish_rate(name, a, count, amount).await;
+    }
+}
+
+/// Runs a bus benchmark on a two-worker runtime (the machine's cores), with the
+/// [`Amount`] its arguments ask for (`samples` latencies under `cargo bench`).
+pub fn run<F, Fut>(samples: usize, bench: F)
+where
+    F: FnOnce(Amount) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|error| panic!("a runtime: {error}"));
+    runtime.block_on(bench(Amount::from_args(samples)));
+}

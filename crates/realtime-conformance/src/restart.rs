@@ -76,6 +76,25 @@ impl Instance {
     }
 }
 
+impl Instance {
+    /// An instance on `bus`, reading its link state with `connected` and `reconnects` (e.g.
+    /// `NatsBus::is_connected`, `NatsBus::reconnects`); `store` as in [`Instance::new`].
+    pub fn watching<B: Bus>(
+        bus: Arc<B>,
+        store: Option<Arc<dyn realtime_core::Store>>,
+        connected: fn(&B) -> bool,
+        reconnects: fn(&B) -> u64,
+    ) -> Instance {
+        let (a, b) = (bus.clone(), bus.clone());
+        Instance::new(
+            bus,
+            store,
+            Box::new(move || connected(&a)),
+            Box::new(move || reconnects(&b)),
+        )
+    }
+}
+
 /// A server of the test's own, a child process on a free port: killed when dropped, whatever
 /// the outcome (fault tests never touch the shared servers).
 pub struct OwnServer {

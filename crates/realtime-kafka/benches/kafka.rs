@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use realtime_conformance::measure::{self, Amount};
-use realtime_core::{History, Manager, ManagerConfig};
+use realtime_core::{History, Manager};
 use realtime_kafka::{KafkaBus, KafkaBusConfig};
-use realtime_redis::{RedisStore, RedisStoreConfig};
+use realtime_redis::RedisStoreConfig;
 
 fn brokers() -> String {
     std::env::var("REALTIME_KAFKA_BROKERS")
@@ -29,16 +29,14 @@ async fn instance(topic: &str, history: History, prefix: &str, fetch_wait: Durat
     let bus = KafkaBus::connect(config)
         .await
         .unwrap_or_else(|e| panic!("the Kafka bench needs a broker at {}: {e}", brokers()));
-    let mut manager = ManagerConfig::default();
-    manager.history = history;
-    manager.client_buffer = 65_536;
-    let mut builder = Manager::builder().config(manager).bus(Arc::new(bus));
-    if history == History::Shared {
-        let mut store = RedisStoreConfig::default();
-        store.prefix = prefix.to_owned();
-        builder = builder.store(Arc::new(RedisStore::connect(store).await.unwrap()));
-    }
-    builder.build().unwrap()
+    let store: Option<Arc<dyn realtime_core::Store>> = match history {
+        History::Shared => {
+            let keep = RedisStoreConfig::default().max_events_per_channel;
+            Some(realtime_redis::conformance::store_at(prefix, keep).await)
+        }
+        _ => None,
+    };
+    measure::manager_on(Arc::new(bus), store)
 }
 
 async fn measure(history: History, fetch_wait: Duration, label: &str, amount: Amount) {
@@ -49,21 +47,11 @@ async fn measure(history: History, fetch_wait: Duration, label: &str, amount: Am
     );
     let a = Arc::new(instance(&topic, history, &prefix, fetch_wait).await);
     let b = instance(&topic, history, &prefix, fetch_wait).await;
-    let name = format!("kafka/{label}");
-    measure::publish_to_deliver(&name, &a, &b, amount).await;
-    for publishers in [1, 64] {
-        measure::publish_rate(&name, &a, publishers, amount).await;
-    }
+    measure::pair(&format!("kafka/{label}"), &a, &b, &[1, 64], amount).await;
 }
 
 fn main() {
-    let amount = Amount::from_args(1_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    measure::run(1_000, |amount| async move {
         let (default, short) = (Duration::from_millis(100), Duration::from_millis(10));
         measure(History::PerInstance, default, "per_instance", amount).await;
         measure(History::Shared, default, "shared_redis_store", amount).await;

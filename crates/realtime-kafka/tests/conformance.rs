@@ -6,12 +6,15 @@ mod common;
 
 mod shared {
     use super::common;
-    realtime_conformance::conformance_tests!(common::KafkaBackend::connect().await);
+    realtime_conformance::conformance_tests!(realtime_conformance::WithStore::new(
+        realtime_redis::conformance::shared_store(common::MAX_EVENTS).await,
+        common::buses()
+    ));
 }
 
 mod per_instance {
     use super::common;
     realtime_conformance::conformance_tests!(realtime_conformance::PerInstance::new(
-        common::KafkaBackend::connect().await
+        common::buses()
     ));
 }

@@ -14,7 +14,6 @@ use common::broker::own_broker;
 use realtime_conformance::restart::{Instance, OwnServer, bus_restart};
 use realtime_core::History;
 use realtime_kafka::{KafkaBus, KafkaBusConfig};
-use realtime_redis::{RedisStore, RedisStoreConfig};
 
 async fn instance(broker: &OwnServer, history: History, prefix: &str) -> Instance {
     // A bus that notices an outage and gives up on a publish within a second.
@@ -24,21 +23,11 @@ async fn instance(broker: &OwnServer, history: History, prefix: &str) -> Instanc
     config.operation_timeout = Duration::from_secs(1);
     config.health_interval = Duration::from_millis(250);
     let bus = Arc::new(KafkaBus::connect(config).await.unwrap());
-    let store: Option<Arc<dyn realtime_core::Store>> = if history == History::Shared {
-        let mut store = RedisStoreConfig::default();
-        store.url = common::redis_url();
-        store.prefix = prefix.to_owned();
-        Some(Arc::new(RedisStore::connect(store).await.unwrap()))
-    } else {
-        None
+    let store: Option<Arc<dyn realtime_core::Store>> = match history {
+        History::Shared => Some(realtime_redis::conformance::store_at(prefix, 50).await),
+        _ => None,
     };
-    let (connected, reconnects) = (bus.clone(), bus.clone());
-    Instance::new(
-        bus,
-        store,
-        Box::new(move || connected.is_connected()),
-        Box::new(move || reconnects.reconnects()),
-    )
+    Instance::watching(bus, store, KafkaBus::is_connected, KafkaBus::reconnects)
 }
 
 async fn scenario(history: History, label: &str) {

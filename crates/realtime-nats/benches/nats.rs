@@ -11,44 +11,27 @@
 
 use std::sync::Arc;
 
-use realtime_conformance::measure::{self, Amount};
-use realtime_core::{History, Manager, ManagerConfig};
+use realtime_conformance::measure;
 use realtime_nats::{NatsBus, NatsBusConfig};
 
 fn url() -> String {
     std::env::var("REALTIME_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
-async fn instance(prefix: &str) -> Manager {
+async fn instance(prefix: &str) -> realtime_core::Manager {
     let mut config = NatsBusConfig::new(url());
     config.subject_prefix = prefix.to_owned();
     let bus = NatsBus::connect(config)
         .await
         .unwrap_or_else(|e| panic!("the NATS bench needs a server at {}: {e}", url()));
-    let mut manager = ManagerConfig::default();
-    manager.history = History::PerInstance;
-    manager.client_buffer = 65_536;
-    Manager::builder()
-        .config(manager)
-        .bus(Arc::new(bus))
-        .build()
-        .unwrap()
+    measure::manager_on(Arc::new(bus), None)
 }
 
 fn main() {
-    let amount = Amount::from_args(2_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    measure::run(2_000, |amount| async move {
         let prefix = format!("rt-bench.{:016x}.", realtime_core::Epoch::fresh().0);
         let a = Arc::new(instance(&prefix).await);
         let b = instance(&prefix).await;
-        measure::publish_to_deliver("nats/per_instance", &a, &b, amount).await;
-        for publishers in [1, 16, 64] {
-            measure::publish_rate("nats/per_instance", &a, publishers, amount).await;
-        }
+        measure::pair("nats/per_instance", &a, &b, &[1, 16, 64], amount).await;
     });
 }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use realtime_conformance::restart::{Instance, OwnServer, bus_restart};
 use realtime_core::History;
 use realtime_nats::NatsBus;
-use realtime_redis::{RedisStore, RedisStoreConfig};
 
 /// A nats-server of the test's own (the machine's binary), on a free port.
 fn own_server() -> OwnServer {
@@ -30,21 +29,11 @@ async fn instance(server: &OwnServer, history: History, prefix: &str) -> Instanc
             .await
             .unwrap(),
     );
-    let store: Option<Arc<dyn realtime_core::Store>> = if history == History::Shared {
-        let mut store = RedisStoreConfig::default();
-        store.url = common::redis_url();
-        store.prefix = prefix.to_owned();
-        Some(Arc::new(RedisStore::connect(store).await.unwrap()))
-    } else {
-        None
+    let store: Option<Arc<dyn realtime_core::Store>> = match history {
+        History::Shared => Some(realtime_redis::conformance::store_at(prefix, 50).await),
+        _ => None,
     };
-    let (connected, reconnects) = (bus.clone(), bus.clone());
-    Instance::new(
-        bus,
-        store,
-        Box::new(move || connected.is_connected()),
-        Box::new(move || reconnects.reconnects()),
-    )
+    Instance::watching(bus, store, NatsBus::is_connected, NatsBus::reconnects)
 }
 
 async fn scenario(history: History, label: &str) {

@@ -57,6 +57,8 @@
 mod bus;
 mod codec;
 mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod connection;
 mod error;
 mod link;

@@ -151,6 +151,29 @@ impl RedisStore {
         (format!("{base}:m"), format!("{base}:s"))
     }
 
+    /// Deletes `channel`'s history (its stream, epoch and idempotency index): its next
+    /// append starts a new epoch, and a client resuming from an old id gets a gap. For an
+    /// operator clearing a channel, or a test standing in for a lost key.
+    pub async fn forget(&self, channel: &str) -> Result<()> {
+        self.check_open()?;
+        let (meta_key, stream_key) = self.keys(channel);
+        let index_key = self.index_key(channel);
+        once_more(reconnectable, || {
+            let mut connection = self.connection.clone();
+            let (meta_key, stream_key, index_key) = (&meta_key, &stream_key, &index_key);
+            async move {
+                redis::cmd("DEL")
+                    .arg(meta_key)
+                    .arg(stream_key)
+                    .arg(index_key)
+                    .query_async::<()>(&mut connection)
+                    .await
+            }
+        })
+        .await
+        .map_err(|e| failed("forget", Some(channel))(e).into())
+    }
+
     /// Whether this store's server is the one `target` publishes on (so the append script
     /// can PUBLISH exactly as the bus would).
     fn publishes_for(&self, target: &PublishTarget) -> bool {

@@ -13,7 +13,6 @@ use std::time::Duration;
 use common::endpoint::own_endpoint;
 use realtime_conformance::restart::{Instance, OwnServer, bus_restart};
 use realtime_core::History;
-use realtime_redis::{RedisStore, RedisStoreConfig};
 use realtime_sqs::SqsBus;
 
 async fn instance(endpoint: &OwnServer, history: History, prefix: &str) -> Instance {
@@ -21,21 +20,11 @@ async fn instance(endpoint: &OwnServer, history: History, prefix: &str) -> Insta
     let mut config = common::config(&url, "rt-fault-");
     config.operation_timeout = Duration::from_secs(1);
     let bus = Arc::new(SqsBus::connect(config).await.unwrap());
-    let store: Option<Arc<dyn realtime_core::Store>> = if history == History::Shared {
-        let mut store = RedisStoreConfig::default();
-        store.url = common::redis_url();
-        store.prefix = prefix.to_owned();
-        Some(Arc::new(RedisStore::connect(store).await.unwrap()))
-    } else {
-        None
+    let store: Option<Arc<dyn realtime_core::Store>> = match history {
+        History::Shared => Some(realtime_redis::conformance::store_at(prefix, 50).await),
+        _ => None,
     };
-    let (connected, reconnects) = (bus.clone(), bus.clone());
-    Instance::new(
-        bus,
-        store,
-        Box::new(move || connected.is_connected()),
-        Box::new(move || reconnects.reconnects()),
-    )
+    Instance::watching(bus, store, SqsBus::is_connected, SqsBus::reconnects)
 }
 
 async fn scenario(history: History, label: &str) {

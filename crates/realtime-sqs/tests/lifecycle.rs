@@ -265,14 +265,11 @@ async fn a_redelivered_message_reaches_the_subscriber_once() {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     use realtime_core::{Manager, Message, PublishRequest, SubscribeRequest};
-    use realtime_redis::{RedisStore, RedisStoreConfig};
+    use realtime_redis::RedisStore;
 
     let prefix = prefix();
     let config = common::config(&common::endpoint(), &prefix);
-    let mut store = RedisStoreConfig::default();
-    store.url = common::redis_url();
-    store.prefix = format!("rt-test:{prefix}:");
-    let store = Arc::new(RedisStore::connect(store).await.unwrap());
+    let store = realtime_redis::conformance::store_at(&format!("rt-test:{prefix}:"), 50).await;
     let instance = async |store: Arc<RedisStore>| {
         let bus = Arc::new(SqsBus::connect(config.clone()).await.unwrap());
         let manager = Manager::builder()
