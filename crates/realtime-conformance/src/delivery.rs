@@ -2,8 +2,8 @@
 //! repair, release and shutdown.
 
 use realtime_core::{
-    CloseReason, Error, GapReason, History, ManagerConfig, Message, NewEvent, PublishRequest,
-    SubscribeRequest,
+    ChannelRequest, CloseReason, Error, GapReason, History, ManagerConfig, Message, NewEvent,
+    PublishRequest, SubscribeRequest,
 };
 
 use crate::Backend;
@@ -46,10 +46,10 @@ pub async fn manager_slow_consumer(backend: &dyn Backend) {
 }
 
 /// In drop mode a full client loses events but is told with a `dropped` gap.
-pub async fn manager_drop_on_backpressure(backend: &dyn Backend) {
+pub async fn manager_skip_with_gap(backend: &dyn Backend) {
     let mut config = ManagerConfig::default();
     config.client_buffer = 4;
-    config.drop_on_backpressure = true;
+    config.slow_consumer = realtime_core::SlowConsumer::SkipWithGap;
     let manager = instance(backend, config).await;
     let ch = channel("drop");
     let mut client = ok(
@@ -234,4 +234,90 @@ pub async fn manager_close(backend: &dyn Backend) {
     assert_eq!(manager.channel_count(), 0);
     drop(client);
     assert_eq!(manager.connection_count(), 0);
+}
+
+/// A new subscriber that asks for a backlog gets the newest events (exact, positioned),
+/// then live ones with nothing repeated or missed; the manager's `backlog_on_connect`
+/// applies when the request does not say; more than the replay limit is refused.
+pub async fn manager_backlog_on_connect(backend: &dyn Backend) {
+    let mut config = ManagerConfig::default();
+    config.backlog_on_connect = 2;
+    config.replay_limit = 10;
+    let manager = instance(backend, config).await;
+    let ch = channel("backlog");
+    // A subscriber already there (with history per instance, a channel keeps history while
+    // it has local subscribers).
+    let _there = ok(
+        manager
+            .subscribe(SubscribeRequest {
+                channels: vec![ChannelRequest::backlog(&ch, 0)],
+                ..SubscribeRequest::default()
+            })
+            .await,
+        "the first subscriber",
+    );
+    let published = publish_n(&manager, &ch, 5).await;
+    let ids = |events: &[realtime_core::SharedEvent]| -> Vec<realtime_core::Position> {
+        events.iter().map(|e| e.id).collect()
+    };
+    let asked = ok(
+        manager
+            .subscribe(SubscribeRequest {
+                channels: vec![ChannelRequest::backlog(&ch, 3)],
+                ..SubscribeRequest::default()
+            })
+            .await,
+        "subscribe with a backlog of 3",
+    );
+    assert_eq!(asked.replay.len(), 1);
+    assert!(asked.replay[0].gap.is_none());
+    let expected: Vec<_> = published[2..].iter().map(|e| e.id).collect();
+    assert_eq!(ids(&asked.replay[0].events), expected, "the 3 newest");
+    let more = ok(
+        manager
+            .subscribe(SubscribeRequest {
+                channels: vec![ChannelRequest::backlog(&ch, 9)],
+                ..SubscribeRequest::default()
+            })
+            .await,
+        "a backlog longer than the history",
+    );
+    let all: Vec<_> = published.iter().map(|e| e.id).collect();
+    assert_eq!(ids(&more.replay[0].events), all, "all there is");
+    let defaulted = ok(
+        manager.subscribe(SubscribeRequest::channel(&ch)).await,
+        "subscribe without saying",
+    );
+    let newest: Vec<_> = published[3..].iter().map(|e| e.id).collect();
+    assert_eq!(
+        ids(&defaulted.replay[0].events),
+        newest,
+        "backlog_on_connect"
+    );
+    let mut client = asked.client;
+    let live = ok(
+        manager.publish(PublishRequest::new(&ch, "live")).await,
+        "publish live",
+    );
+    assert_eq!(
+        next_event(&mut client, "after the backlog").await.id,
+        live.id,
+        "live continues right after the backlog"
+    );
+    let refused = manager
+        .subscribe(SubscribeRequest {
+            channels: vec![ChannelRequest::backlog(&ch, 11)],
+            ..SubscribeRequest::default()
+        })
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::InvalidRequest {
+                field: "backlog",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
 }

@@ -60,7 +60,7 @@ pub use gap::{Gap, GapReason};
 pub use history::{History, Reach};
 pub use manager::{
     ChannelRequest, Client, CloseReason, Manager, ManagerBuilder, ManagerConfig, Message,
-    PublishRequest, Readiness, Replay, SubscribeRequest, Subscription,
+    PublishRequest, Readiness, Replay, SlowConsumer, SubscribeRequest, Subscription,
 };
 pub use memory::{InMemoryBus, InMemoryStore, InMemoryStoreConfig};
 pub use position::{Epoch, InvalidPosition, Position};

@@ -42,6 +42,22 @@ impl Query {
     }
 }
 
+/// How many of the newest events a new subscriber asks for before live ones (the query
+/// parameter `param`, a whole number): `None` when absent (the manager's default applies);
+/// anything else than digits is 400 `invalid_backlog`. The manager refuses more than its
+/// replay limit.
+pub(crate) fn backlog(query: &Query, param: &str) -> Result<Option<usize>, ApiError> {
+    let Some(raw) = query.single(param)? else {
+        return Ok(None);
+    };
+    raw.parse().map(Some).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_backlog",
+            format!("the {param:?} query parameter is a count of events, not {raw:?}"),
+        )
+    })
+}
+
 /// Where a stream resumes: the `Last-Event-ID` header when sent (a browser's `EventSource`
 /// sends it on reconnect), else the query parameter `param`. An empty id (either) means none,
 /// as `EventSource` sends none after `id:` was cleared; a header that is not text is kept as a
@@ -80,6 +96,12 @@ mod tests {
             resume_position(&headers, &query, "last_event_id").unwrap(),
             None
         );
+        assert_eq!(
+            backlog(&Query::parse("backlog=20"), "backlog").unwrap(),
+            Some(20)
+        );
+        assert_eq!(backlog(&Query::parse(""), "backlog").unwrap(), None);
+        assert!(backlog(&Query::parse("backlog=-1"), "backlog").is_err());
         let repeated = Query::parse("last_event_id=a&last_event_id=b");
         assert!(resume_position(&HeaderMap::new(), &repeated, "last_event_id").is_err());
         assert_eq!(

@@ -17,6 +17,10 @@ pub struct SseConfig {
     pub subject_param: String,
     /// Resume position when no `Last-Event-ID` header is sent. Default `last_event_id`.
     pub last_event_id_param: String,
+    /// For a new subscriber: how many of the channel's newest events to send before live
+    /// ones (`?backlog=20`; at most the manager's replay limit; absent: the manager's
+    /// `backlog_on_connect`). Ignored when resuming. Default `backlog`.
+    pub backlog_param: String,
     /// Whether the tenant and subject may come from the query string when no authorization
     /// hook is set. Default `false`: such a request gets 400, since a client could name any
     /// tenant. With a hook, the query's values are never used for routing.
@@ -41,6 +45,7 @@ impl Default for SseConfig {
             tenant_param: "tenant".into(),
             subject_param: "subject".into(),
             last_event_id_param: "last_event_id".into(),
+            backlog_param: "backlog".into(),
             routing_from_query: false,
             heartbeat_interval: Duration::from_secs(15),
             retry_ms: 3_000,
@@ -57,6 +62,7 @@ impl SseConfig {
             ("tenant_param", &self.tenant_param),
             ("subject_param", &self.subject_param),
             ("last_event_id_param", &self.last_event_id_param),
+            ("backlog_param", &self.backlog_param),
         ];
         for (i, (field, name)) in names.iter().enumerate() {
             if name.is_empty() {

@@ -84,6 +84,7 @@ impl SseEndpoint {
             channels: vec![ChannelRequest {
                 channel,
                 resume_from,
+                backlog: crate::query::backlog(&query, &config.backlog_param)?,
             }],
             tenant: query.single(&config.tenant_param)?,
             subject: query.single(&config.subject_param)?,

@@ -24,6 +24,9 @@
 //! `GET /events?channel=orders` (parameter names configurable in [`SseConfig`]):
 //! - `channel` — required, one per stream;
 //! - `Last-Event-ID` header, or else `last_event_id` — resume after that position;
+//! - `backlog` — for a new subscriber (no position): the channel's newest events to send
+//!   before live ones, e.g. `backlog=20` (at most the manager's `replay_limit`; absent: its
+//!   `backlog_on_connect`, 0 by default); not digits → 400 `invalid_backlog`;
 //! - `tenant`, `subject` — routing, taken from the authorization hook when one is set
 //!   ([`SseHandlerBuilder::authorize`]); from the query only if
 //!   [`SseConfig::routing_from_query`] allows it, otherwise a request naming them gets 400.

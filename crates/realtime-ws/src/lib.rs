@@ -33,16 +33,19 @@
 //!
 //! ## Protocol
 //! Text frames of JSON. From the client:
-//! - `{"type":"subscribe","topics":["a","b"],"last_event_ids":{"a":"<id>"}}` — join topics;
-//!   the authorization hook runs again for the topics it adds (a refusal is an `error`
-//!   message `unauthorized`/`forbidden`, and nothing is joined); a topic with a last event id
-//!   (joined or not) is replayed exactly after that id, or gets a gap message; answered with
+//! - `{"type":"subscribe","topics":["a","b"],"last_event_ids":{"a":"<id>"},"backlog":20}` —
+//!   join topics; the authorization hook runs again for the topics it adds (a refusal is an
+//!   `error` message `unauthorized`/`forbidden`, and nothing is joined); a topic with a last
+//!   event id (joined or not) is replayed exactly after that id, or gets a gap message; the
+//!   others get their `backlog` newest events first (optional; at most the manager's
+//!   `replay_limit`; absent: its `backlog_on_connect`, 0 by default); answered with
 //!   `{"type":"subscribed","topics":[…]}` after the replay;
 //! - `{"type":"unsubscribe","topics":["a"]}` → `{"type":"unsubscribed","topics":[…]}`;
 //! - `{"type":"ping"}` → `{"type":"pong"}`.
 //!
 //! From the server:
-//! - `{"type":"subscribed","topics":[…]}` first, for the `topics` of the URL;
+//! - `{"type":"subscribed","topics":[…]}` first, for the `topics` of the URL, then their
+//!   backlog (`?backlog=20` on the URL, as above);
 //! - `{"type":"event","channel":"a","id":"<id>","event":"<type>","data":"<payload>"}` (`event`
 //!   only when the event has a type); keep the newest `id` per channel to resume with;
 //! - `{"type":"gap","channel":"a","reason":"…","head":"<id>"}` — as the SSE `realtime-gap`:

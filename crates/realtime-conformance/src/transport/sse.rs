@@ -20,6 +20,8 @@ pub async fn sse_bad_requests(server: &Server) {
         ("", "invalid_channel"),
         ("channel=a&channel=b", "invalid_request"),
         ("channel=bad*name", "invalid_channel"),
+        ("channel=a&backlog=ten", "invalid_backlog"),
+        ("channel=a&backlog=100000", "invalid_request"),
     ] {
         match open_sse(&server.sse(query), None).await {
             Err((status, body, _)) => {
@@ -135,4 +137,21 @@ pub async fn sse_shutdown(server: &Server) {
     while let Some(frame) = stream.frame().await {
         assert!(frame.data.is_none(), "no event after shutdown: {frame:?}");
     }
+}
+
+/// A new subscriber asking `backlog=2` gets the two newest events before `: connected`, in
+/// order and with their ids, then live ones.
+pub async fn sse_backlog(server: &Server) {
+    for data in ["1", "2", "3"] {
+        publish(server, "feed", data).await;
+    }
+    let mut stream = open_sse(&server.sse("channel=feed&backlog=2"), None)
+        .await
+        .unwrap_or_else(|e| panic!("open: {e:?}"));
+    let before = stream.until_connected().await;
+    let backlog: Vec<_> = before[1..].iter().map(|f| f.data.clone()).collect();
+    assert_eq!(backlog, [Some("2".to_owned()), Some("3".to_owned())]);
+    assert!(before[1..].iter().all(|f| f.id.is_some()), "positioned");
+    let live = publish(server, "feed", "4").await;
+    assert_eq!(stream.event().await.id, Some(live.id.to_token()));
 }

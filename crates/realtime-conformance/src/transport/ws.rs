@@ -125,3 +125,34 @@ pub async fn ws_shutdown(server: &Server) {
         .unwrap_or_else(|e| panic!("close: {e}"));
     assert_eq!(close_code_of(&mut socket).await, Some(close_code::SHUTDOWN));
 }
+
+/// `backlog` on the URL: the newest events of its topics after `subscribed`, then live ones;
+/// in a `subscribe` message: before its `subscribed`.
+pub async fn ws_backlog(server: &Server) {
+    for (channel, data) in [("feed", "1"), ("feed", "2"), ("feed", "3"), ("more", "m")] {
+        server
+            .manager
+            .publish(PublishRequest::new(channel, data))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut socket = open_ws(&server.ws("topics=feed&backlog=2"), Some(ALLOWED_ORIGIN))
+        .await
+        .unwrap_or_else(|e| panic!("upgrade: {e:?}"));
+    assert_eq!(next_json(&mut socket).await["type"], "subscribed");
+    assert_eq!(next_json(&mut socket).await["data"], "2");
+    assert_eq!(next_json(&mut socket).await["data"], "3");
+    send_json(
+        &mut socket,
+        json!({"type": "subscribe", "topics": ["more"], "backlog": 1}),
+    )
+    .await;
+    assert_eq!(next_json(&mut socket).await["data"], "m");
+    assert_eq!(next_json(&mut socket).await["type"], "subscribed");
+    let live = server
+        .manager
+        .publish(PublishRequest::new("feed", "4"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(next_json(&mut socket).await["id"], live.id.to_token());
+}

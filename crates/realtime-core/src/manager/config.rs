@@ -20,11 +20,14 @@ pub struct ManagerConfig {
     /// Payload bytes replayed per channel at most on resume (what one connection may hold
     /// while it writes its replay); a longer replay is a `limit` gap too. Default 16 MiB.
     pub replay_max_bytes: usize,
-    /// `false` (default): a client whose queue is full is closed with
-    /// [`CloseReason::SlowConsumer`](crate::CloseReason::SlowConsumer) and can resume
-    /// from its last position. `true`: the event is dropped for that client, which later
-    /// receives a `dropped` gap.
-    pub drop_on_backpressure: bool,
+    /// What happens to a client that does not keep up (its queue is full, or it is
+    /// `max_lag` behind). Default [`SlowConsumer::Disconnect`].
+    pub slow_consumer: SlowConsumer,
+    /// Events a new subscriber (one without a position to resume from) receives before live
+    /// ones: the newest of each channel, exact and position-stamped, at most `replay_limit`.
+    /// A request's own [`ChannelRequest::backlog`](crate::ChannelRequest::backlog) overrides
+    /// it. Default 0: live only (the Go package sent its `ReplayLimit` newest).
+    pub backlog_on_connect: usize,
     /// After a gap on resume, also send the newest retained events (at most `replay_limit`).
     /// Default `false`: only the gap signal, then live events.
     pub replay_tail_after_gap: bool,
@@ -46,7 +49,7 @@ pub struct ManagerConfig {
     /// after this long is closed as a slow consumer. Default 2 s.
     pub repair_patience: Duration,
     /// A client whose oldest queued event is this much older than the event being queued is
-    /// closed as a slow consumer (or, with `drop_on_backpressure`, skips it) even if its queue
+    /// closed as a slow consumer (or, with [`SlowConsumer::SkipWithGap`], skips it) even if its queue
     /// is not full: it is that far behind live, and would otherwise drift past the retained
     /// history. Default 30 s.
     pub max_lag: Duration,
@@ -71,6 +74,26 @@ pub struct ManagerConfig {
     pub history_linger: Duration,
 }
 
+/// What the manager does with a client that does not keep up: its queue of
+/// [`client_buffer`](ManagerConfig::client_buffer) messages is full, or its oldest queued
+/// event is [`max_lag`](ManagerConfig::max_lag) older than the newest.
+///
+/// The Go package's `DropOnBackpressure = true` disconnected such a client; there,
+/// `false` kept it. The variants say what happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SlowConsumer {
+    /// Close the client with [`CloseReason::SlowConsumer`](crate::CloseReason::SlowConsumer)
+    /// (SSE: the stream ends; WebSocket: close code 1008). It reconnects and resumes exactly
+    /// from its last id — nothing is lost while the history holds. The default.
+    #[default]
+    Disconnect,
+    /// Keep the client; the events it has no room for are skipped, and before its next
+    /// message it receives a `dropped` gap naming the channel and the newest skipped
+    /// position (it may read the skipped events back from the history).
+    SkipWithGap,
+}
+
 impl Default for ManagerConfig {
     fn default() -> Self {
         ManagerConfig {
@@ -79,7 +102,8 @@ impl Default for ManagerConfig {
             client_buffer: 256,
             replay_limit: 1_000,
             replay_max_bytes: 16 << 20,
-            drop_on_backpressure: false,
+            slow_consumer: SlowConsumer::Disconnect,
+            backlog_on_connect: 0,
             replay_tail_after_gap: false,
             max_channels_per_client: 32,
             max_channel_len: 128,
@@ -118,6 +142,12 @@ impl ManagerConfig {
         positive("max_channels_per_client", self.max_channels_per_client)?;
         positive("max_channel_len", self.max_channel_len)?;
         positive("max_event_bytes", self.max_event_bytes)?;
+        if self.backlog_on_connect > self.replay_limit {
+            return Err(Error::invalid_config(
+                "backlog_on_connect",
+                "must not exceed replay_limit",
+            ));
+        }
         if self.max_lag < Duration::from_millis(1) {
             return Err(Error::invalid_config("max_lag", "must be at least 1 ms"));
         }

@@ -93,13 +93,22 @@ impl Client {
         }
         let mut replay = Vec::new();
         for (index, channel) in channels.iter().enumerate() {
-            let Some(token) = &channel.resume_from else {
-                continue;
+            let read = match (&channel.resume_from, channel.backlog) {
+                (Some(token), _) => {
+                    inner
+                        .replay(&channel.channel, token, &self.shared.route)
+                        .await
+                }
+                (None, backlog) => match backlog.unwrap_or(inner.config.backlog_on_connect) {
+                    0 => continue,
+                    count => {
+                        inner
+                            .backlog(&channel.channel, count, &self.shared.route)
+                            .await
+                    }
+                },
             };
-            match inner
-                .replay(&channel.channel, token, &self.shared.route)
-                .await
-            {
+            match read {
                 Ok((result, cursor)) => {
                     self.memberships[first_new + index].cursor = Some(cursor);
                     replay.push(result);

@@ -23,7 +23,7 @@ use parking_lot::{Mutex, RwLock};
 
 pub use client::Client;
 use client::Membership;
-pub use config::ManagerConfig;
+pub use config::{ManagerConfig, SlowConsumer};
 use hub::Hub;
 use queue::ClientShared;
 pub use queue::{CloseReason, Message};
@@ -214,7 +214,7 @@ impl Manager {
             id.clone(),
             route,
             inner.config.client_buffer,
-            inner.config.drop_on_backpressure,
+            inner.config.slow_consumer == SlowConsumer::SkipWithGap,
             inner.config.max_lag,
         ));
         // From here the client's Drop releases the connection and every membership taken.

@@ -130,7 +130,7 @@ impl Hub {
     /// next event has a full queue, waits for it to make room, so a repair of a long hole does
     /// not cut clients that keep up. Each client may hold a repair back for `repair_patience`
     /// in all; after that it is waited for no more, and the delivery that follows closes it if
-    /// it is still full. Clients that skip events when full (`drop_on_backpressure`) are never
+    /// it is still full. Clients that skip events when full ([`SlowConsumer::SkipWithGap`](crate::SlowConsumer::SkipWithGap)) are never
     /// waited for.
     async fn deliver_paced(&self, events: Vec<Event>) {
         let mut events = events.into_iter().peekable();

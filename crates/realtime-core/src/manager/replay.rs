@@ -66,33 +66,11 @@ impl Inner {
             reason,
             head,
         };
-        let mut events = Vec::new();
-        if self.config.replay_tail_after_gap && head.offset > 0 {
-            let start = Position::new(head.epoch, head.offset.saturating_sub(limit as u64));
-            let mut tail = self.store.read(channel, start, limit).await?;
-            if tail.gap == Some(GapReason::Trimmed) {
-                let oldest = Position::new(head.epoch, tail.oldest.saturating_sub(1));
-                tail = self.store.read(channel, oldest, limit).await?;
-            }
-            if tail.head.epoch == head.epoch {
-                let mut tail: Vec<Event> = tail
-                    .events
-                    .into_iter()
-                    .filter(|e| e.id.offset <= head.offset)
-                    .collect();
-                // The newest events that fit the byte budget.
-                let (mut kept, mut start) = (0, tail.len());
-                for (index, event) in tail.iter().enumerate().rev() {
-                    kept += event.data.len();
-                    if kept > budget {
-                        break;
-                    }
-                    start = index;
-                }
-                tail.drain(..start);
-                events = filter(tail);
-            }
-        }
+        let events = if self.config.replay_tail_after_gap {
+            filter(self.newest(channel, head, limit).await?)
+        } else {
+            Vec::new()
+        };
         Ok((
             Replay {
                 channel: name,
@@ -101,6 +79,67 @@ impl Inner {
             },
             head,
         ))
+    }
+}
+
+impl Inner {
+    /// A new subscriber's backlog: the newest `count` retained events of `channel` its
+    /// `route` accepts, and the position they end at (live events continue after it).
+    pub(super) async fn backlog(
+        &self,
+        channel: &str,
+        count: usize,
+        route: &Route,
+    ) -> Result<(Replay, Position)> {
+        let head = self.store.head(channel).await?;
+        let events = self
+            .newest(channel, head, count)
+            .await?
+            .into_iter()
+            .filter(|e| route.accepts(e))
+            .map(SharedEvent::new)
+            .collect();
+        Ok((
+            Replay {
+                channel: channel.into(),
+                events,
+                gap: None,
+            },
+            head,
+        ))
+    }
+
+    /// The newest events of `channel` up to `head` (at most `count`, of `head`'s epoch,
+    /// those that fit the replay byte budget), oldest first.
+    async fn newest(&self, channel: &str, head: Position, count: usize) -> Result<Vec<Event>> {
+        if head.offset == 0 || count == 0 {
+            return Ok(Vec::new());
+        }
+        let start = Position::new(head.epoch, head.offset.saturating_sub(count as u64));
+        let mut tail = self.store.read(channel, start, count).await?;
+        if tail.gap == Some(GapReason::Trimmed) {
+            // Fewer are retained: the oldest there is on.
+            let oldest = Position::new(head.epoch, tail.oldest.saturating_sub(1));
+            tail = self.store.read(channel, oldest, count).await?;
+        }
+        if tail.head.epoch != head.epoch {
+            return Ok(Vec::new());
+        }
+        let mut tail: Vec<Event> = tail
+            .events
+            .into_iter()
+            .filter(|e| e.id.offset <= head.offset)
+            .collect();
+        let (mut kept, mut start) = (0, tail.len());
+        for (index, event) in tail.iter().enumerate().rev() {
+            kept += event.data.len();
+            if kept > self.config.replay_max_bytes {
+                break;
+            }
+            start = index;
+        }
+        tail.drain(..start);
+        Ok(tail)
     }
 }
 

@@ -17,9 +17,15 @@ use crate::shared::SharedEvent;
 pub struct ChannelRequest {
     /// The channel name.
     pub channel: String,
-    /// The last position the client saw (an SSE `Last-Event-ID`), or `None` for live only.
-    /// A token that is not a valid position yields an `unknown_position` gap.
+    /// The last position the client saw (an SSE `Last-Event-ID`), or `None` for a new
+    /// subscriber. A token that is not a valid position yields an `unknown_position` gap.
     pub resume_from: Option<String>,
+    /// For a new subscriber (no `resume_from`): the newest events to send before live ones,
+    /// exact and position-stamped like any replay (at most
+    /// [`replay_limit`](crate::ManagerConfig::replay_limit)). `None`: the manager's
+    /// [`backlog_on_connect`](crate::ManagerConfig::backlog_on_connect) (0, live only, by
+    /// default). Ignored when resuming.
+    pub backlog: Option<usize>,
 }
 
 impl ChannelRequest {
@@ -28,6 +34,17 @@ impl ChannelRequest {
         ChannelRequest {
             channel: channel.into(),
             resume_from: None,
+            backlog: None,
+        }
+    }
+
+    /// The newest `count` events of `channel`, then live ones (the Go package sent its
+    /// `ReplayLimit` newest to every new subscriber).
+    pub fn backlog(channel: impl Into<String>, count: usize) -> Self {
+        ChannelRequest {
+            channel: channel.into(),
+            resume_from: None,
+            backlog: Some(count),
         }
     }
 
@@ -36,6 +53,7 @@ impl ChannelRequest {
         ChannelRequest {
             channel: channel.into(),
             resume_from: Some(token.into()),
+            backlog: None,
         }
     }
 }
@@ -113,7 +131,7 @@ pub struct Replay {
 pub struct Subscription {
     /// The client; its live stream continues exactly where the replay ends.
     pub client: Client,
-    /// One entry per channel that asked to resume, in request order.
+    /// One entry per channel that asked to resume or for a backlog, in request order.
     pub replay: Vec<Replay>,
 }
 
@@ -164,6 +182,13 @@ impl Inner {
                 return Err(Error::invalid(
                     "channels",
                     format!("{name:?} is listed twice"),
+                ));
+            }
+            let limit = self.config.replay_limit;
+            if channel.backlog.is_some_and(|count| count > limit) {
+                return Err(Error::invalid(
+                    "backlog",
+                    format!("at most {limit} events (the replay limit)"),
                 ));
             }
         }

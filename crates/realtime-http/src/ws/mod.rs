@@ -130,9 +130,16 @@ impl WsEndpoint {
             };
             ApiError::bad_request("invalid_topic", format!("{subject}{}", e.reason))
         })?;
+        let backlog = crate::query::backlog(&query, "backlog")?;
         let mut subscription = SubscribeRequest {
             client_id: None,
-            channels: topics.iter().map(ChannelRequest::live).collect(),
+            channels: topics
+                .iter()
+                .map(|topic| ChannelRequest {
+                    backlog,
+                    ..ChannelRequest::live(topic)
+                })
+                .collect(),
             tenant: query.single("tenant")?,
             subject: query.single("subject")?,
         };
@@ -143,9 +150,15 @@ impl WsEndpoint {
             &mut subscription,
         )
         .await?;
-        let client = self.shared.manager.subscribe(subscription).await?.client;
+        let subscribed = self.shared.manager.subscribe(subscription).await?;
         // The hook sees the request again for every in-band subscribe.
         let parts = self.shared.authorize.is_some().then_some(parts);
-        Ok(WsSession::new(client, topics, self.shared.clone(), parts))
+        Ok(WsSession::new(
+            subscribed.client,
+            topics,
+            self.shared.clone(),
+            parts,
+            subscribed.replay,
+        ))
     }
 }

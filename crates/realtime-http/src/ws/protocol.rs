@@ -9,11 +9,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(super) enum ClientMessage {
-    /// Join topics; `last_event_ids` maps a topic to the position to resume after.
+    /// Join topics; `last_event_ids` maps a topic to the position to resume after;
+    /// `backlog` asks the newest events of the others before live ones.
     Subscribe {
         topics: Vec<String>,
         #[serde(default)]
         last_event_ids: HashMap<String, String>,
+        #[serde(default)]
+        backlog: Option<usize>,
     },
     /// Leave topics.
     Unsubscribe { topics: Vec<String> },

@@ -83,6 +83,8 @@ pub struct WsSession {
     topics: Vec<String>,
     shared: Arc<Shared>,
     parts: Option<Parts>,
+    /// The backlog (or gap) of the URL's topics, written after the greeting.
+    pending: Replies,
 }
 
 fn encode(message: &Message) -> Option<Bytes> {
@@ -91,6 +93,20 @@ fn encode(message: &Message) -> Option<Bytes> {
         Message::Gap(gap) => Some(realtime_core::message::encode_gap(gap)),
         _ => None,
     }
+}
+
+/// Each replay's gap (if any) then its events, in order.
+fn replies_of(replays: Vec<realtime_core::Replay>) -> Replies {
+    let mut replies = Replies::default();
+    for replay in replays {
+        if let Some(gap) = &replay.gap {
+            replies.push(realtime_core::message::encode_gap(gap));
+        }
+        replies
+            .items
+            .extend(replay.events.into_iter().map(Reply::Event));
+    }
+    replies
 }
 
 fn error(code: &str, message: &str) -> Replies {
@@ -103,12 +119,14 @@ impl WsSession {
         topics: Vec<String>,
         shared: Arc<Shared>,
         parts: Option<Parts>,
+        replay: Vec<realtime_core::Replay>,
     ) -> Self {
         WsSession {
             client,
             topics,
             shared,
             parts,
+            pending: replies_of(replay),
         }
     }
 
@@ -128,6 +146,11 @@ impl WsSession {
     /// Waits for the client's next messages and hands out what is queued (up to a batch);
     /// once the client is closed, the close code its reason maps to.
     pub async fn next_outgoing(&mut self) -> Outgoing {
+        // The URL topics' backlog first (it ends where the live events begin).
+        let pending: Vec<Bytes> = self.pending.by_ref().take(MAX_BATCH).collect();
+        if !pending.is_empty() {
+            return Outgoing::Messages(pending);
+        }
         let Some(first) = self.client.recv().await else {
             return match self.client.close_reason() {
                 Some(CloseReason::SlowConsumer) => {
@@ -184,7 +207,8 @@ impl WsSession {
             ClientMessage::Subscribe {
                 topics,
                 last_event_ids,
-            } => self.subscribe(topics, last_event_ids).await,
+                backlog,
+            } => self.subscribe(topics, last_event_ids, backlog).await,
         }
     }
 
@@ -192,6 +216,7 @@ impl WsSession {
         &mut self,
         topics: Vec<String>,
         last_event_ids: std::collections::HashMap<String, String>,
+        backlog: Option<usize>,
     ) -> Replies {
         let config = &self.shared.config;
         let too_many = format!("at most {} topics per connection", config.max_topic_count);
@@ -220,6 +245,7 @@ impl WsSession {
             .map(|t| ChannelRequest {
                 channel: t.clone(),
                 resume_from: last_event_ids.get(t).cloned(),
+                backlog,
             })
             .collect();
         let kept = joined
@@ -241,15 +267,7 @@ impl WsSession {
         }
         match self.client.join(new).await {
             Ok(replays) => {
-                let mut replies = Replies::default();
-                for replay in replays {
-                    if let Some(gap) = &replay.gap {
-                        replies.push(realtime_core::message::encode_gap(gap));
-                    }
-                    replies
-                        .items
-                        .extend(replay.events.into_iter().map(Reply::Event));
-                }
+                let mut replies = replies_of(replays);
                 replies.push(ServerMessage::Subscribed { topics: &wanted }.encode());
                 replies
             }
