@@ -39,6 +39,16 @@ impl ApiError {
         }
     }
 
+    /// This error with `status` instead of 503 if it says the instance is full
+    /// (`too_many_connections`): the endpoints' `over_capacity_status` (the Go package
+    /// answered 429).
+    pub fn over_capacity_as(mut self, status: StatusCode) -> Self {
+        if self.code == "too_many_connections" {
+            self.status = status;
+        }
+        self
+    }
+
     /// 400 with `code`.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)

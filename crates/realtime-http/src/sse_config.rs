@@ -36,6 +36,9 @@ pub struct SseConfig {
     /// server has no write timeout of its own (actix-web); `realtime-sse-axum`'s `Server`
     /// applies its own `write_timeout` to every write instead. Default 30 s.
     pub write_timeout: Duration,
+    /// The status answered when the manager is at its connection limit. Default 503 (with
+    /// `Retry-After`); the Go package answered 429. 400 to 599.
+    pub over_capacity_status: u16,
 }
 
 impl Default for SseConfig {
@@ -50,6 +53,7 @@ impl Default for SseConfig {
             heartbeat_interval: Duration::from_secs(15),
             retry_ms: 3_000,
             write_timeout: Duration::from_secs(30),
+            over_capacity_status: 503,
         }
     }
 }
@@ -88,6 +92,12 @@ impl SseConfig {
             return Err(Error::InvalidConfig {
                 field: "write_timeout",
                 reason: "must be at least 10 ms".into(),
+            });
+        }
+        if !(400..=599).contains(&self.over_capacity_status) {
+            return Err(Error::InvalidConfig {
+                field: "over_capacity_status",
+                reason: "an error status, 400 to 599".into(),
             });
         }
         Ok(())

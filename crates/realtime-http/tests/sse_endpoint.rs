@@ -54,3 +54,32 @@ async fn parts_in_replay_connected_and_live_out() {
         (400, "invalid_channel")
     );
 }
+
+/// At the connection limit: 503 by default, the configured status otherwise (the Go
+/// package's 429), with `Retry-After` either way.
+#[tokio::test]
+async fn over_capacity_status_is_configurable() {
+    let mut config = realtime_core::ManagerConfig::default();
+    config.max_connections = 1;
+    let manager = Manager::builder().config(config).build().unwrap();
+    let request = || {
+        http::Request::builder()
+            .uri("/events?channel=orders")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    };
+    let default = SseEndpoint::new(manager.clone(), SseConfig::default(), None).unwrap();
+    let _held = default.open(&request()).await.unwrap();
+    let full = default.open(&request()).await.err().unwrap();
+    assert_eq!((full.status.as_u16(), full.retry_after), (503, Some(1)));
+    let mut sse = SseConfig::default();
+    sse.over_capacity_status = 429;
+    let go_like = SseEndpoint::new(manager.clone(), sse, None).unwrap();
+    let full = go_like.open(&request()).await.err().unwrap();
+    assert_eq!(
+        (full.status.as_u16(), full.code, full.retry_after),
+        (429, "too_many_connections", Some(1))
+    );
+}

@@ -107,3 +107,46 @@ async fn handshake_checks_protocol_replies_and_close_codes() {
         other => panic!("expected a close, got {other:?}"),
     }
 }
+
+/// The options a team porting from the Go package asks for: an allow-list that admits
+/// requests without an `Origin` only when told to, the over-capacity status (Go: 429), and
+/// its own keepalive message.
+#[tokio::test]
+async fn missing_origin_over_capacity_status_and_keepalive_message() {
+    let mut manager_config = realtime_core::ManagerConfig::default();
+    manager_config.max_connections = 1;
+    let manager = Manager::builder().config(manager_config).build().unwrap();
+    let mut config = WsConfig::default();
+    config.origin_policy = realtime_http::ws::OriginPolicy::allow_list([APP]);
+    let strict = WsEndpoint::new(manager.clone(), config.clone(), None).unwrap();
+    assert_eq!(
+        strict.check_origin(&parts("/ws", None)).unwrap_err().code,
+        "origin_not_allowed",
+        "no Origin is refused by default"
+    );
+    config.allow_missing_origin = true;
+    config.over_capacity_status = 429;
+    config.keepalive_message =
+        realtime_http::ws::KeepaliveMessage::new(|| serde_json::json!({"type": "still-here"}));
+    let lenient = WsEndpoint::new(manager.clone(), config, None).unwrap();
+    lenient.check_origin(&parts("/ws", None)).unwrap();
+    assert!(
+        lenient
+            .check_origin(&parts("/ws", Some("https://evil.example")))
+            .is_err(),
+        "a wrong Origin is still refused"
+    );
+    let session = lenient.accept(parts("/ws?topics=a", None)).await.unwrap();
+    assert_eq!(
+        json(&session.keepalive()),
+        serde_json::json!({"type": "still-here"})
+    );
+    let full = lenient
+        .accept(parts("/ws?topics=a", None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (full.status.as_u16(), full.code, full.retry_after),
+        (429, "too_many_connections", Some(1))
+    );
+}

@@ -29,7 +29,8 @@
 //!    400 `invalid_topic` naming the topic;
 //! 4. `tenant` or `subject` given twice → 400 `invalid_request`; the authorization hook
 //!    ([`WsHandlerBuilder::authorize`]) → 401/403; its grant sets the tenant and subject;
-//! 5. the manager's limits → 503 `too_many_connections` with `Retry-After`.
+//! 5. the manager's limits → 503 `too_many_connections` with `Retry-After` (another status
+//!    with [`WsConfig::over_capacity_status`], e.g. the Go package's 429).
 //!
 //! ## Protocol
 //! Text frames of JSON. From the client:
@@ -50,7 +51,8 @@
 //!   only when the event has a type); keep the newest `id` per channel to resume with;
 //! - `{"type":"gap","channel":"a","reason":"…","head":"<id>"}` — as the SSE `realtime-gap`:
 //!   refetch state as of `head`; events continue after it;
-//! - `{"type":"keepalive","timestamp":<unix ms>}` every [`WsConfig::keepalive_interval`];
+//! - `{"type":"keepalive","timestamp":"2026-11-30T07:08:09.123Z"}` (RFC 3339, UTC) every
+//!   [`WsConfig::keepalive_interval`], or the message of [`WsConfig::keepalive_message`];
 //! - `{"type":"error","code":"…","message":"…"}` for a message that is not valid JSON of the
 //!   protocol (`invalid_message`), a bad topic (`invalid_topic`), too many topics
 //!   (`too_many_topics`), a binary frame (`binary_not_supported`), a subscribe the hook

@@ -259,7 +259,14 @@ async fn keepalive_and_server_pings() {
             Some(Ok(Message::Text(text))) => {
                 let message: Value = serde_json::from_str(&text).unwrap();
                 assert_eq!(message["type"], "keepalive");
-                assert!(message["timestamp"].as_u64().unwrap() > 1_700_000_000_000);
+                // RFC 3339 in UTC, as the Go package's: `2026-11-30T07:08:09.123Z`.
+                let stamp = message["timestamp"].as_str().unwrap();
+                assert_eq!(
+                    (stamp.len(), &stamp[10..11], &stamp[23..]),
+                    (24, "T", "Z"),
+                    "{stamp}"
+                );
+                assert!(stamp >= "2026-01-01", "{stamp}");
                 saw_keepalive = true;
             }
             other => panic!("unexpected {other:?}"),

@@ -21,7 +21,7 @@ use http::{HeaderValue, StatusCode, header};
 use realtime_core::auth::Authorize;
 use realtime_core::{ChannelRequest, Manager, SubscribeRequest};
 
-pub use config::WsConfig;
+pub use config::{KeepaliveMessage, WsConfig, rfc3339_now};
 pub use origin::{OriginCheck, OriginPolicy};
 pub use session::{Outgoing, Replies, WsSession, close_code};
 pub use socket::{Step, Tick, Timers, timed_write};
@@ -80,7 +80,11 @@ impl WsEndpoint {
             .headers
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok());
-        if self.shared.config.origin_policy.allows(origin) {
+        let config = &self.shared.config;
+        let missing_allowed = origin.is_none()
+            && config.allow_missing_origin
+            && matches!(config.origin_policy, OriginPolicy::AllowList(_));
+        if missing_allowed || config.origin_policy.allows(origin) {
             Ok(())
         } else {
             Err(ApiError::new(
@@ -150,7 +154,14 @@ impl WsEndpoint {
             &mut subscription,
         )
         .await?;
-        let subscribed = self.shared.manager.subscribe(subscription).await?;
+        let over_capacity = StatusCode::from_u16(config.over_capacity_status)
+            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let subscribed = self
+            .shared
+            .manager
+            .subscribe(subscription)
+            .await
+            .map_err(|error| ApiError::from(error).over_capacity_as(over_capacity))?;
         // The hook sees the request again for every in-band subscribe.
         let parts = self.shared.authorize.is_some().then_some(parts);
         Ok(WsSession::new(

@@ -32,7 +32,6 @@ pub(super) enum ServerMessage<'a> {
     Subscribed { topics: &'a [String] },
     Unsubscribed { topics: &'a [String] },
     Error { code: &'a str, message: &'a str },
-    Keepalive { timestamp: u64 },
     Pong,
 }
 

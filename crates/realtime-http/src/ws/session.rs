@@ -2,7 +2,6 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -179,13 +178,11 @@ impl WsSession {
         .encode()
     }
 
-    /// The application keepalive message, stamped now.
+    /// The application keepalive message ([`WsConfig::keepalive_message`](super::WsConfig::keepalive_message)), made now.
     pub fn keepalive(&self) -> Bytes {
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default();
-        ServerMessage::Keepalive { timestamp }.encode()
+        serde_json::to_vec(&self.shared.config.keepalive_message.make())
+            .map(Bytes::from)
+            .unwrap_or_default()
     }
 
     /// Answers one text message from the client: the messages to write back, in order. A bad
