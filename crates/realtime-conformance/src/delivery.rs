@@ -321,3 +321,36 @@ pub async fn manager_backlog_on_connect(backend: &dyn Backend) {
         "{refused:?}"
     );
 }
+
+/// A client closed by id from another instance (logout): its stream ends with
+/// `Disconnected` wherever it is connected; other clients stay; an id connected nowhere is
+/// not an error.
+pub async fn manager_disconnect_everywhere(backend: &dyn Backend) {
+    let a = instance(backend, ManagerConfig::default()).await;
+    let b = instance(backend, ManagerConfig::default()).await;
+    let ch = channel("kick");
+    let subscribe = |id: &str| SubscribeRequest {
+        client_id: Some(id.to_owned()),
+        ..SubscribeRequest::channel(&ch)
+    };
+    let mut kicked = ok(b.subscribe(subscribe("user-1")).await, "user-1 on b").client;
+    let mut kept = ok(b.subscribe(subscribe("user-2")).await, "user-2 on b").client;
+    ok(a.disconnect_everywhere("user-1").await, "disconnect from a");
+    let ended = tokio::time::timeout(crate::support::DEADLINE, async {
+        while kicked.recv().await.is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "user-1's stream ends");
+    assert_eq!(kicked.close_reason(), Some(CloseReason::Disconnected));
+    assert_eq!(kept.close_reason(), None, "user-2 stays");
+    ok(
+        a.publish(PublishRequest::new(&ch, "still here")).await,
+        "publish",
+    );
+    // (With history per instance, b gives the event a position of its own.)
+    assert_eq!(&next_event(&mut kept, "user-2").await.data[..], b"still here");
+    ok(
+        a.disconnect_everywhere("nobody").await,
+        "an id connected nowhere",
+    );
+}

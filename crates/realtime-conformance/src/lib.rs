@@ -104,6 +104,7 @@ pub const ALL: &[&str] = &[
     "manager_slow_consumer",
     "manager_skip_with_gap",
     "manager_backlog_on_connect",
+    "manager_disconnect_everywhere",
     "manager_echo_dedupe",
     "manager_live_gap_repair",
     "manager_multi_channel",
@@ -130,7 +131,8 @@ macro_rules! conformance_tests {
             bus_unsubscribe_stops_delivery, bus_close, manager_subscribe_race,
             manager_resume_gaps, manager_tenant_isolation, manager_tenant_scoped_channels,
             manager_idempotent_publish, manager_slow_consumer,
-            manager_skip_with_gap, manager_backlog_on_connect, manager_echo_dedupe,
+            manager_skip_with_gap, manager_backlog_on_connect, manager_disconnect_everywhere,
+            manager_echo_dedupe,
             manager_live_gap_repair,
             manager_multi_channel, manager_join_and_leave, manager_releases_channel, manager_close,
             history_per_instance_fanout, history_per_instance_linger

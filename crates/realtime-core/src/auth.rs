@@ -20,6 +20,11 @@ pub struct Grant {
     pub tenant: Option<String>,
     /// The subject addressed events must name to reach the client.
     pub subject: Option<String>,
+    /// The client's id (e.g. a session id, to end its streams at logout with
+    /// [`Manager::disconnect_everywhere`](crate::Manager::disconnect_everywhere)); `None`
+    /// keeps the one the request carried, or a generated one. Unique per instance: a second
+    /// connection with an id already connected there is refused.
+    pub client_id: Option<String>,
 }
 
 /// A refused subscription: the adapter answers with `status` and a JSON error body.
@@ -65,7 +70,7 @@ pub type AuthorizeFuture = Pin<Box<dyn Future<Output = Result<Grant, Rejection>>
 ///     let token = req.token.clone();
 ///     async move {
 ///         match token.as_deref() {
-///             Some("secret-a") => Ok(Grant { tenant: Some("a".into()), subject: None }),
+///             Some("secret-a") => Ok(Grant { tenant: Some("a".into()), ..Grant::default() }),
 ///             _ => Err(Rejection::unauthorized("missing or unknown token")),
 ///         }
 ///     }

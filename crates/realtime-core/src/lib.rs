@@ -59,8 +59,8 @@ pub use frame::Origin;
 pub use gap::{Gap, GapReason};
 pub use history::{History, Reach};
 pub use manager::{
-    ChannelRequest, Client, CloseReason, Manager, ManagerBuilder, ManagerConfig, Message,
-    PublishRequest, Readiness, Replay, SlowConsumer, SubscribeRequest, Subscription,
+    CONTROL_CHANNEL, ChannelRequest, Client, CloseReason, Manager, ManagerBuilder, ManagerConfig,
+    Message, PublishRequest, Readiness, Replay, SlowConsumer, SubscribeRequest, Subscription,
 };
 pub use memory::{InMemoryBus, InMemoryStore, InMemoryStoreConfig};
 pub use position::{Epoch, InvalidPosition, Position};

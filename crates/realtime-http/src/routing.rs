@@ -6,7 +6,27 @@ use realtime_core::auth::{Authorize, Grant};
 
 use crate::error::ApiError;
 
-/// Settles `subscription`'s tenant and subject before it reaches the manager.
+/// The client id a request carries in `header` (when the endpoint reads one): `None` when
+/// absent; a value that is not text is 400 `invalid_client_id`. The manager checks the rest
+/// (length, control characters, already connected).
+pub(crate) fn client_id_from(
+    parts: &Parts,
+    header: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let Some(value) = header.and_then(|name| parts.headers.get(name)) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(id) if !id.is_empty() => Ok(Some(id.to_owned())),
+        Ok(_) => Ok(None),
+        Err(_) => Err(ApiError::bad_request(
+            "invalid_client_id",
+            "the client id header is not text",
+        )),
+    }
+}
+
+/// Settles `subscription`'s tenant, subject and client id before it reaches the manager.
 ///
 /// With a hook, its [`Grant`] replaces whatever the client asked for, and a rejection becomes
 /// 401 `unauthorized` or 403 `forbidden` (or the status the hook chose). Without one, a
@@ -21,12 +41,19 @@ pub async fn settle_routing(
 ) -> Result<(), ApiError> {
     match authorize {
         Some(authorize) => {
-            let Grant { tenant, subject } = authorize
+            let Grant {
+                tenant,
+                subject,
+                client_id,
+            } = authorize
                 .check(parts, subscription)
                 .await
                 .map_err(ApiError::from)?;
             subscription.tenant = tenant;
             subscription.subject = subject;
+            if client_id.is_some() {
+                subscription.client_id = client_id;
+            }
             Ok(())
         }
         None if !routing_from_query

@@ -39,6 +39,13 @@ pub struct SseConfig {
     /// The status answered when the manager is at its connection limit. Default 503 (with
     /// `Retry-After`); the Go package answered 429. 400 to 599.
     pub over_capacity_status: u16,
+    /// A request header the client's id may come from (the Go package read `X-Client-ID`);
+    /// an id granted by the authorization hook wins over it. Default `None`: not read — a
+    /// client choosing its own id could take another's (a second connection with an id
+    /// already connected is refused), so set it only where clients are trusted, or let the
+    /// hook set the id. The stream's first frame carries the id either way
+    /// (`: client_id <id>`).
+    pub client_id_header: Option<String>,
 }
 
 impl Default for SseConfig {
@@ -54,6 +61,7 @@ impl Default for SseConfig {
             retry_ms: 3_000,
             write_timeout: Duration::from_secs(30),
             over_capacity_status: 503,
+            client_id_header: None,
         }
     }
 }

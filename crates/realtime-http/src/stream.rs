@@ -80,7 +80,7 @@ impl SseEndpoint {
         })?;
         let resume_from = resume_position(&parts.headers, &query, &config.last_event_id_param)?;
         let mut subscription = SubscribeRequest {
-            client_id: None,
+            client_id: crate::routing::client_id_from(parts, config.client_id_header.as_deref())?,
             channels: vec![ChannelRequest {
                 channel,
                 resume_from,
@@ -133,7 +133,14 @@ impl SseEndpoint {
         // can be several times its event's size, and the client may read slowly.
         let mut prelude =
             VecDeque::with_capacity(3 + replay.iter().map(|r| r.events.len()).sum::<usize>());
-        prelude.push_back(Prelude::Bytes(sse::encode_retry(config.retry_ms)));
+        // The retry, and the client's id as a comment (EventSource ignores it; a client
+        // that reads the raw stream learns which id to disconnect).
+        let mut first = BytesMut::from(&sse::encode_retry(config.retry_ms)[..]);
+        first.truncate(first.len() - 1);
+        first.extend_from_slice(b": client_id ");
+        first.extend_from_slice(client.id().as_bytes());
+        first.extend_from_slice(b"\n\n");
+        prelude.push_back(Prelude::Bytes(first.freeze()));
         for channel in replay {
             if let Some(gap) = &channel.gap {
                 prelude.push_back(Prelude::Bytes(sse::encode_gap(gap)));

@@ -83,3 +83,47 @@ async fn over_capacity_status_is_configurable() {
         (429, "too_many_connections", Some(1))
     );
 }
+
+/// The client id: generated and said in the first frame by default (a header is not read);
+/// from `client_id_header` when set; unique per instance; and a disconnect by id from any
+/// instance ends the stream.
+#[tokio::test]
+async fn client_ids_from_a_header_said_first_and_disconnected_by_id() {
+    let manager = Manager::builder().build().unwrap();
+    let request = || {
+        http::Request::builder()
+            .uri("/events?channel=orders")
+            .header("x-client-id", "user-7")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    };
+    let default = SseEndpoint::new(manager.clone(), SseConfig::default(), None).unwrap();
+    let mut generated = default.open(&request()).await.unwrap();
+    let first = next_chunk(&mut generated).await;
+    assert!(
+        first.starts_with("retry: ") && first.contains("\n: client_id "),
+        "{first}"
+    );
+    assert!(
+        !first.contains("user-7"),
+        "the header is not read by default: {first}"
+    );
+
+    let mut config = SseConfig::default();
+    config.client_id_header = Some("x-client-id".into());
+    let trusting = SseEndpoint::new(manager.clone(), config, None).unwrap();
+    let mut stream = trusting.open(&request()).await.unwrap();
+    assert!(
+        next_chunk(&mut stream)
+            .await
+            .ends_with(": client_id user-7\n\n")
+    );
+    let taken = trusting.open(&request()).await.err().unwrap();
+    assert_eq!(taken.status.as_u16(), 400, "an id already connected here");
+    assert_eq!(next_chunk(&mut stream).await, ": connected\n\n");
+    manager.disconnect_everywhere("user-7").await.unwrap();
+    let ended = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await;
+    assert!(ended.is_none(), "the stream ends: {ended:?}");
+}

@@ -57,10 +57,15 @@ async fn handshake_checks_protocol_replies_and_close_codes() {
         .accept(parts("/ws?topics=user:42", Some(APP)))
         .await
         .unwrap();
+    let greeting = json(&session.greeting());
     assert_eq!(
-        json(&session.greeting()),
-        serde_json::json!({"type": "subscribed", "topics": ["user:42"]})
+        (&greeting["type"], &greeting["topics"]),
+        (
+            &serde_json::json!("subscribed"),
+            &serde_json::json!(["user:42"])
+        )
     );
+    assert!(greeting["client_id"].is_string(), "{greeting}");
     assert_eq!(
         json(&session.on_text(r#"{"type":"ping"}"#).await.next().unwrap())["type"],
         "pong"
@@ -149,4 +154,34 @@ async fn missing_origin_over_capacity_status_and_keepalive_message() {
         (full.status.as_u16(), full.code, full.retry_after),
         (429, "too_many_connections", Some(1))
     );
+}
+
+/// The client id on WebSocket: from the header when the endpoint reads one, from the hook's
+/// grant before that, said in the greeting.
+#[tokio::test]
+async fn client_id_from_the_hook_wins_over_the_header() {
+    use realtime_core::auth::{Authorize, Grant};
+    let manager = Manager::builder().build().unwrap();
+    let mut config = WsConfig::default();
+    config.client_id_header = Some("x-client-id".into());
+    let request = |uri: &str| {
+        Request::get(uri)
+            .header("x-client-id", "from-header")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    };
+    let plain = WsEndpoint::new(manager.clone(), config.clone(), None).unwrap();
+    let session = plain.accept(request("/ws?topics=a")).await.unwrap();
+    assert_eq!(json(&session.greeting())["client_id"], "from-header");
+    let hook = Authorize::new(|_: &http::request::Parts, _| async {
+        Ok(Grant {
+            client_id: Some("session-42".into()),
+            ..Grant::default()
+        })
+    });
+    let hooked = WsEndpoint::new(manager.clone(), config, Some(hook)).unwrap();
+    let session = hooked.accept(request("/ws?topics=a")).await.unwrap();
+    assert_eq!(json(&session.greeting())["client_id"], "session-42");
 }

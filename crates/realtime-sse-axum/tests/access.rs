@@ -114,6 +114,7 @@ async fn the_hook_decides_the_tenant() {
                 Some("Bearer tenant-a") => Ok(Grant {
                     tenant: Some("a".into()),
                     subject: None,
+                    ..Grant::default()
                 }),
                 Some(_) => Err(Rejection::forbidden("unknown token")),
                 None => Err(Rejection::unauthorized("no token")),

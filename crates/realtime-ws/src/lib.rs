@@ -45,7 +45,9 @@
 //! - `{"type":"ping"}` → `{"type":"pong"}`.
 //!
 //! From the server:
-//! - `{"type":"subscribed","topics":[…]}` first, for the `topics` of the URL, then their
+//! - `{"type":"subscribed","topics":[…],"client_id":"…"}` first, for the `topics` of the
+//!   URL, with the connection's client id ([`WsConfig::client_id_header`], or the hook's
+//!   grant, else generated), then their
 //!   backlog (`?backlog=20` on the URL, as above);
 //! - `{"type":"event","channel":"a","id":"<id>","event":"<type>","data":"<payload>"}` (`event`
 //!   only when the event has a type); keep the newest `id` per channel to resume with;

@@ -90,6 +90,7 @@ async fn in_band_subscribes_pass_the_hook() {
                 Ok(Grant {
                     tenant: Some("t1".into()),
                     subject: None,
+                    ..Grant::default()
                 })
             } else {
                 Err(Rejection::forbidden("not your channel"))

@@ -2,6 +2,7 @@
 
 mod client;
 mod config;
+mod control;
 mod foreign;
 mod hub;
 mod linger;
@@ -24,6 +25,7 @@ use parking_lot::{Mutex, RwLock};
 pub use client::Client;
 use client::Membership;
 pub use config::{ManagerConfig, SlowConsumer};
+pub use control::CONTROL_CHANNEL;
 use hub::Hub;
 use queue::ClientShared;
 pub use queue::{CloseReason, Message};
@@ -68,6 +70,8 @@ pub(crate) struct Inner {
     /// Woken when the last client is released.
     drained: tokio::sync::Notify,
     spawner: Spawner,
+    /// Listens to requests from other instances (started by the first subscribe).
+    control: tokio::sync::OnceCell<control::Listener>,
 }
 
 type Hubs = RwLock<HashMap<Arc<str>, Arc<Hub>>>;
@@ -157,6 +161,7 @@ impl ManagerBuilder {
                 rebroadcasts: AtomicUsize::new(0),
                 drained: tokio::sync::Notify::new(),
                 spawner: Spawner::on(self.runtime),
+                control: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -202,6 +207,8 @@ impl Manager {
         let inner = &self.inner;
         inner.check_open()?;
         let route = inner.validate_subscribe(&request)?;
+        // Before any client is here: a request for it cannot pass this instance by.
+        inner.ensure_control().await?;
         inner.reserve_connection()?;
         let id: Arc<str> = match request.client_id {
             Some(id) => id.into(),

@@ -42,6 +42,12 @@ pub struct WsConfig {
     /// The status answered when the manager is at its connection limit. Default 503 (with
     /// `Retry-After`); the Go package answered 429. 400 to 599.
     pub over_capacity_status: u16,
+    /// A request header the client's id may come from (the Go package read `X-Client-ID`);
+    /// an id granted by the authorization hook wins over it. Default `None`: not read — a
+    /// client choosing its own id could take another's — so set it only where clients are
+    /// trusted, or let the hook set the id. The first message carries the id either way
+    /// (`{"type":"subscribed","topics":[…],"client_id":"…"}`).
+    pub client_id_header: Option<String>,
     /// Whether the tenant and subject may come from the query string when no authorization
     /// hook is set. Default `false` (a request naming them gets 400).
     pub routing_from_query: bool,
@@ -65,6 +71,7 @@ impl Default for WsConfig {
             keepalive_message: KeepaliveMessage::default(),
             allow_missing_origin: false,
             over_capacity_status: 503,
+            client_id_header: None,
             routing_from_query: false,
             max_write_buffer: 8 << 20,
         }

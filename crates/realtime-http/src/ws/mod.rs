@@ -136,7 +136,7 @@ impl WsEndpoint {
         })?;
         let backlog = crate::query::backlog(&query, "backlog")?;
         let mut subscription = SubscribeRequest {
-            client_id: None,
+            client_id: crate::routing::client_id_from(&parts, config.client_id_header.as_deref())?,
             channels: topics
                 .iter()
                 .map(|topic| ChannelRequest {

@@ -29,9 +29,19 @@ pub(super) enum ClientMessage {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(super) enum ServerMessage<'a> {
-    Subscribed { topics: &'a [String] },
-    Unsubscribed { topics: &'a [String] },
-    Error { code: &'a str, message: &'a str },
+    Subscribed {
+        topics: &'a [String],
+        /// In the first message only: the connection's client id.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
+    },
+    Unsubscribed {
+        topics: &'a [String],
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+    },
     Pong,
 }
 

@@ -138,6 +138,7 @@ impl WsSession {
     pub fn greeting(&self) -> Bytes {
         ServerMessage::Subscribed {
             topics: &self.topics,
+            client_id: Some(self.client.id()),
         }
         .encode()
     }
@@ -265,7 +266,13 @@ impl WsSession {
         match self.client.join(new).await {
             Ok(replays) => {
                 let mut replies = replies_of(replays);
-                replies.push(ServerMessage::Subscribed { topics: &wanted }.encode());
+                replies.push(
+                    ServerMessage::Subscribed {
+                        topics: &wanted,
+                        client_id: None,
+                    }
+                    .encode(),
+                );
                 replies
             }
             Err(e) => {
