@@ -348,9 +348,20 @@ pub async fn manager_disconnect_everywhere(backend: &dyn Backend) {
         "publish",
     );
     // (With history per instance, b gives the event a position of its own.)
-    assert_eq!(&next_event(&mut kept, "user-2").await.data[..], b"still here");
+    assert_eq!(
+        &next_event(&mut kept, "user-2").await.data[..],
+        b"still here"
+    );
     ok(
         a.disconnect_everywhere("nobody").await,
         "an id connected nowhere",
     );
+    // A second request from the same instance arrives too (no bus may take it for a copy).
+    let mut later = ok(b.subscribe(subscribe("user-3")).await, "user-3 on b").client;
+    ok(a.disconnect_everywhere("user-3").await, "a second request");
+    let ended = tokio::time::timeout(crate::support::DEADLINE, async {
+        while later.recv().await.is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "user-3's stream ends");
 }

@@ -20,10 +20,11 @@ pub struct Grant {
     pub tenant: Option<String>,
     /// The subject addressed events must name to reach the client.
     pub subject: Option<String>,
-    /// The client's id (e.g. a session id, to end its streams at logout with
-    /// [`Manager::disconnect_everywhere`](crate::Manager::disconnect_everywhere)); `None`
-    /// keeps the one the request carried, or a generated one. Unique per instance: a second
-    /// connection with an id already connected there is refused.
+    /// The client's id, to end its streams with
+    /// [`Manager::disconnect_everywhere`](crate::Manager::disconnect_everywhere) (e.g. a user
+    /// id, or an id per login). Not a secret: it is sent to the client and may be logged —
+    /// never a session token. Several connections may share it (a user's tabs); a disconnect
+    /// closes them all. `None` keeps the one the request carried, or a generated one.
     pub client_id: Option<String>,
 }
 

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 
 /// The client id a request carries in `header` (when the endpoint reads one): `None` when
 /// absent; a value that is not text is 400 `invalid_client_id`. The manager checks the rest
-/// (length, control characters, already connected).
+/// (length, control characters).
 pub(crate) fn client_id_from(
     parts: &Parts,
     header: Option<&str>,

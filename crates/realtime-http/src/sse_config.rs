@@ -41,9 +41,8 @@ pub struct SseConfig {
     pub over_capacity_status: u16,
     /// A request header the client's id may come from (the Go package read `X-Client-ID`);
     /// an id granted by the authorization hook wins over it. Default `None`: not read — a
-    /// client choosing its own id could take another's (a second connection with an id
-    /// already connected is refused), so set it only where clients are trusted, or let the
-    /// hook set the id. The stream's first frame carries the id either way
+    /// client naming its own id joins that id's group, and a disconnect of the id closes
+    /// it too; set it only where clients are trusted, or let the hook set the id. The stream's first frame carries the id either way
     /// (`: client_id <id>`).
     pub client_id_header: Option<String>,
 }

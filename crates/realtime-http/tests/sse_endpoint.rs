@@ -120,10 +120,26 @@ async fn client_ids_from_a_header_said_first_and_disconnected_by_id() {
             .await
             .ends_with(": client_id user-7\n\n")
     );
-    let taken = trusting.open(&request()).await.err().unwrap();
-    assert_eq!(taken.status.as_u16(), 400, "an id already connected here");
+    // A second tab of the same user: accepted, under the same id.
+    let mut second = trusting.open(&request()).await.unwrap();
+    assert!(
+        next_chunk(&mut second)
+            .await
+            .ends_with(": client_id user-7\n\n")
+    );
     assert_eq!(next_chunk(&mut stream).await, ": connected\n\n");
+    assert_eq!(next_chunk(&mut second).await, ": connected\n\n");
     manager.disconnect_everywhere("user-7").await.unwrap();
-    let ended = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await;
-    assert!(ended.is_none(), "the stream ends: {ended:?}");
+    for stream in [&mut stream, &mut second] {
+        let last = std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await;
+        let last = String::from_utf8(last.unwrap().unwrap().to_vec()).unwrap();
+        assert_eq!(last, ": closed: disconnected\n\n", "every stream of the id");
+        let ended = std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await;
+        assert!(ended.is_none(), "then it ends: {ended:?}");
+    }
+    let mut other = default.open(&request()).await.unwrap();
+    assert!(
+        !next_chunk(&mut other).await.contains("user-7"),
+        "generated ids stay"
+    );
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{CloseReason, Inner, Manager};
+use super::{Inner, Manager};
 use crate::bus::BusMessage;
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
@@ -37,32 +37,48 @@ impl Inner {
     /// waits for it). Fails as a bus subscription fails: the subscribe that asked is refused,
     /// retryable, and the next one tries again.
     pub(super) async fn ensure_control(self: &Arc<Self>) -> Result<()> {
-        self.control
-            .get_or_try_init(|| async {
-                let mut subscription = self.bus.subscribe(CONTROL_CHANNEL).await?;
-                let weak = Arc::downgrade(self);
-                let reader = self.spawner.spawn(async move {
-                    while let Some(message) = subscription.recv().await {
-                        let Some(inner) = weak.upgrade() else { break };
-                        match message {
-                            BusMessage::Event(event, _) => inner.on_control(&event.data),
-                            // Requests sent while this instance's bus was down are lost: said
-                            // in the log (the caller of `disconnect_everywhere` may repeat it).
-                            BusMessage::Interrupted => tracing::warn!(
-                                "control requests may have been lost while the bus was down"
-                            ),
-                        }
+        let bound = self.config.subscribe_timeout;
+        match tokio::time::timeout(bound, self.start_control()).await {
+            Ok(started) => started,
+            Err(_) => Err(crate::error::BackendError::new(
+                "bus",
+                crate::error::BackendErrorKind::Timeout,
+                format!("listening for control requests took longer than {bound:?}"),
+            )
+            .into()),
+        }
+    }
+
+    /// Starts the listener unless it runs (again, if its task ended: a closed bus, a runtime
+    /// gone).
+    async fn start_control(self: &Arc<Self>) -> Result<()> {
+        let mut listener = self.control.lock().await;
+        if listener.as_ref().is_some_and(|l| !l.0.is_finished()) {
+            return Ok(());
+        }
+        let mut subscription = self.bus.subscribe(CONTROL_CHANNEL).await?;
+        let weak = Arc::downgrade(self);
+        let reader = self.spawner.spawn(async move {
+            while let Some(message) = subscription.recv().await {
+                let Some(inner) = weak.upgrade() else { break };
+                match message {
+                    BusMessage::Event(event, _) => inner.on_control(&event.data),
+                    // Requests sent while this instance's bus was down are lost: said in the
+                    // log (the caller of `disconnect_everywhere` may repeat it).
+                    BusMessage::Interrupted => {
+                        tracing::warn!("control requests may have been lost while the bus was down")
                     }
-                });
-                reader.map(Listener).ok_or_else(|| {
-                    Error::invalid_config(
-                        "runtime",
-                        "no Tokio runtime to listen for control requests on",
-                    )
-                })
-            })
-            .await
-            .map(drop)
+                }
+            }
+        });
+        let reader = reader.ok_or_else(|| {
+            Error::invalid_config(
+                "runtime",
+                "no Tokio runtime to listen for control requests on",
+            )
+        })?;
+        *listener = Some(Listener(reader));
+        Ok(())
     }
 
     fn on_control(&self, data: &[u8]) {
@@ -73,14 +89,9 @@ impl Inner {
             tracing::debug!("an unknown control request");
             return;
         };
-        let client = self
-            .clients
-            .lock()
-            .get(id)
-            .and_then(std::sync::Weak::upgrade);
-        if let Some(client) = client {
-            tracing::info!(client = %id, "disconnected by a request from another instance");
-            client.close(CloseReason::Disconnected);
+        let closed = self.close_by_id(id);
+        if closed > 0 {
+            tracing::debug!(closed, "clients disconnected by a request over the bus");
         }
     }
 }
@@ -101,8 +112,10 @@ impl Manager {
             CONTROL_CHANNEL,
             Bytes::from(format!("{DISCONNECT}{client_id}")),
         )
-        // Not stored: a control request has no place in any channel's history.
-        .into_event(Position::new(Epoch(1), 1));
+        // Not stored: a control request has no place in any channel's history. A position
+        // of its own, so no bus takes it for a copy of an earlier request (SQS deduplicates
+        // by position for five minutes).
+        .into_event(Position::new(Epoch::fresh(), 1));
         inner.bus.publish(&request, inner.origin).await
     }
 }

@@ -18,7 +18,7 @@ mod spawn;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -61,9 +61,10 @@ pub(crate) struct Inner {
     origin: Origin,
     /// Per-instance history: this instance's bus sequence per channel (the next position).
     streams: Mutex<HashMap<Arc<str>, crate::Position>>,
-    clients: Mutex<HashMap<Arc<str>, std::sync::Weak<ClientShared>>>,
+    /// Connected clients by id (several may share one: a user's tabs, or a reconnect that
+    /// arrives before the old stream is noticed gone).
+    clients: Mutex<HashMap<Arc<str>, Vec<std::sync::Weak<ClientShared>>>>,
     connections: AtomicUsize,
-    next_client: AtomicU64,
     closed: AtomicBool,
     /// Background bus hand-offs in flight.
     rebroadcasts: AtomicUsize,
@@ -71,7 +72,7 @@ pub(crate) struct Inner {
     drained: tokio::sync::Notify,
     spawner: Spawner,
     /// Listens to requests from other instances (started by the first subscribe).
-    control: tokio::sync::OnceCell<control::Listener>,
+    control: tokio::sync::Mutex<Option<control::Listener>>,
 }
 
 type Hubs = RwLock<HashMap<Arc<str>, Arc<Hub>>>;
@@ -156,12 +157,11 @@ impl ManagerBuilder {
                 streams: Mutex::new(HashMap::new()),
                 clients: Mutex::new(HashMap::new()),
                 connections: AtomicUsize::new(0),
-                next_client: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
                 rebroadcasts: AtomicUsize::new(0),
                 drained: tokio::sync::Notify::new(),
                 spawner: Spawner::on(self.runtime),
-                control: tokio::sync::OnceCell::new(),
+                control: tokio::sync::Mutex::new(None),
             }),
         })
     }
@@ -212,10 +212,14 @@ impl Manager {
         inner.reserve_connection()?;
         let id: Arc<str> = match request.client_id {
             Some(id) => id.into(),
-            None => {
-                let n = inner.next_client.fetch_add(1, Ordering::Relaxed);
-                format!("{}-{n}", inner.config.instance_id).into()
-            }
+            // Random, not a counter: an id says nothing of how many clients there are, and
+            // cannot be guessed to disconnect someone else's stream.
+            None => format!(
+                "{}-{:016x}",
+                inner.config.instance_id,
+                crate::frame::Origin::fresh().0
+            )
+            .into(),
         };
         let shared = Arc::new(ClientShared::new(
             id.clone(),
@@ -230,13 +234,12 @@ impl Manager {
             memberships: Vec::new(),
             manager: inner.clone(),
         };
-        {
-            let mut clients = inner.clients.lock();
-            if clients.contains_key(&id) {
-                return Err(Error::invalid("client_id", "already connected"));
-            }
-            clients.insert(id.clone(), Arc::downgrade(&shared));
-        }
+        inner
+            .clients
+            .lock()
+            .entry(id.clone())
+            .or_default()
+            .push(Arc::downgrade(&shared));
         let tenant = client.shared.route.tenant.clone();
         let channels = inner.scoped_requests(tenant.as_deref(), request.channels);
         let replay = client.join_validated(channels).await?;
@@ -244,21 +247,12 @@ impl Manager {
         Ok(Subscription { client, replay })
     }
 
-    /// Closes the client with `client_id`; its stream ends with
-    /// [`CloseReason::Disconnected`].
+    /// Closes the clients connected here with `client_id` (several may share an id); their
+    /// streams end with [`CloseReason::Disconnected`]. [`Error::UnknownClient`] if none.
     pub fn disconnect(&self, client_id: &str) -> Result<()> {
-        let client = self
-            .inner
-            .clients
-            .lock()
-            .get(client_id)
-            .and_then(std::sync::Weak::upgrade);
-        match client {
-            Some(client) => {
-                client.close(CloseReason::Disconnected);
-                Ok(())
-            }
-            None => Err(Error::UnknownClient(client_id.chars().take(64).collect())),
+        match self.inner.close_by_id(client_id) {
+            0 => Err(Error::UnknownClient(client_id.chars().take(64).collect())),
+            _ => Ok(()),
         }
     }
 
@@ -306,12 +300,28 @@ impl Inner {
         }
     }
 
+    /// Closes every client connected here under `client_id` ([`CloseReason::Disconnected`]);
+    /// how many.
+    fn close_by_id(&self, client_id: &str) -> usize {
+        let clients: Vec<_> = self
+            .clients
+            .lock()
+            .get(client_id)
+            .map(|all| all.iter().filter_map(std::sync::Weak::upgrade).collect())
+            .unwrap_or_default();
+        for client in &clients {
+            client.close(CloseReason::Disconnected);
+        }
+        clients.len()
+    }
+
     /// Ends every connected client's stream with `reason`; returns how many there were.
     fn close_clients(&self, reason: CloseReason) -> usize {
         let clients: Vec<_> = self
             .clients
             .lock()
             .values()
+            .flatten()
             .filter_map(std::sync::Weak::upgrade)
             .collect();
         for client in &clients {
@@ -376,11 +386,11 @@ impl Inner {
         }
         {
             let mut clients = self.clients.lock();
-            if clients
-                .get(&client.id)
-                .is_some_and(|c| std::ptr::eq(c.as_ptr(), Arc::as_ptr(client)))
-            {
-                clients.remove(&client.id);
+            if let Some(all) = clients.get_mut(&client.id) {
+                all.retain(|c| !std::ptr::eq(c.as_ptr(), Arc::as_ptr(client)));
+                if all.is_empty() {
+                    clients.remove(&client.id);
+                }
             }
         }
         let left = self.connections.fetch_sub(1, Ordering::AcqRel) - 1;

@@ -44,7 +44,7 @@ pub struct WsConfig {
     pub over_capacity_status: u16,
     /// A request header the client's id may come from (the Go package read `X-Client-ID`);
     /// an id granted by the authorization hook wins over it. Default `None`: not read — a
-    /// client choosing its own id could take another's — so set it only where clients are
+    /// client naming its own id joins that id's group — so set it only where clients are
     /// trusted, or let the hook set the id. The first message carries the id either way
     /// (`{"type":"subscribed","topics":[…],"client_id":"…"}`).
     pub client_id_header: Option<String>,

@@ -76,12 +76,11 @@ impl WsEndpoint {
     /// The first check, before anything else: the `Origin` against the policy → 403
     /// `origin_not_allowed`.
     pub fn check_origin(&self, parts: &Parts) -> Result<(), ApiError> {
-        let origin = parts
-            .headers
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok());
+        let header = parts.headers.get(header::ORIGIN);
+        // A header that is not text is not a missing one.
+        let origin = header.map(|v| v.to_str().unwrap_or("\u{fffd}"));
         let config = &self.shared.config;
-        let missing_allowed = origin.is_none()
+        let missing_allowed = header.is_none()
             && config.allow_missing_origin
             && matches!(config.origin_policy, OriginPolicy::AllowList(_));
         if missing_allowed || config.origin_policy.allows(origin) {

@@ -146,7 +146,11 @@ impl WsSession {
     /// Waits for the client's next messages and hands out what is queued (up to a batch);
     /// once the client is closed, the close code its reason maps to.
     pub async fn next_outgoing(&mut self) -> Outgoing {
-        // The URL topics' backlog first (it ends where the live events begin).
+        // The URL topics' backlog first (it ends where the live events begin) — unless the
+        // client was closed meanwhile (a disconnect, a shutdown): then the close, at once.
+        if self.client.close_reason().is_some() {
+            self.pending = Replies::default();
+        }
         let pending: Vec<Bytes> = self.pending.by_ref().take(MAX_BATCH).collect();
         if !pending.is_empty() {
             return Outgoing::Messages(pending);
