@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{Inner, Manager};
+use super::{CloseReason, Inner, Manager};
 use crate::bus::BusMessage;
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
@@ -81,6 +81,21 @@ impl Inner {
         Ok(())
     }
 
+    /// Closes every client connected here under `client_id` ([`CloseReason::Disconnected`]);
+    /// how many.
+    pub(super) fn close_by_id(&self, client_id: &str) -> usize {
+        let clients: Vec<_> = self
+            .clients
+            .lock()
+            .get(client_id)
+            .map(|all| all.iter().filter_map(std::sync::Weak::upgrade).collect())
+            .unwrap_or_default();
+        for client in &clients {
+            client.close(CloseReason::Disconnected);
+        }
+        clients.len()
+    }
+
     fn on_control(&self, data: &[u8]) {
         let Some(id) = std::str::from_utf8(data)
             .ok()
@@ -97,6 +112,15 @@ impl Inner {
 }
 
 impl Manager {
+    /// Closes the clients connected here with `client_id` (several may share an id); their
+    /// streams end with [`CloseReason::Disconnected`]. [`Error::UnknownClient`] if none.
+    pub fn disconnect(&self, client_id: &str) -> Result<()> {
+        match self.inner.close_by_id(client_id) {
+            0 => Err(Error::UnknownClient(client_id.chars().take(64).collect())),
+            _ => Ok(()),
+        }
+    }
+
     /// Closes the client `client_id` on whichever instance of the deployment it is connected
     /// to (this one included): its stream ends with [`CloseReason::Disconnected`] — e.g. to
     /// end a user's streams at logout. Returns once the request is on the bus (or the client

@@ -247,15 +247,6 @@ impl Manager {
         Ok(Subscription { client, replay })
     }
 
-    /// Closes the clients connected here with `client_id` (several may share an id); their
-    /// streams end with [`CloseReason::Disconnected`]. [`Error::UnknownClient`] if none.
-    pub fn disconnect(&self, client_id: &str) -> Result<()> {
-        match self.inner.close_by_id(client_id) {
-            0 => Err(Error::UnknownClient(client_id.chars().take(64).collect())),
-            _ => Ok(()),
-        }
-    }
-
     /// Closes every connected client with [`CloseReason::Disconnected`] (they may resume
     /// from their last position) and returns how many there were.
     pub fn disconnect_all(&self) -> usize {
@@ -298,21 +289,6 @@ impl Inner {
         if let Some(hub) = hub {
             hub.offer(event.clone());
         }
-    }
-
-    /// Closes every client connected here under `client_id` ([`CloseReason::Disconnected`]);
-    /// how many.
-    fn close_by_id(&self, client_id: &str) -> usize {
-        let clients: Vec<_> = self
-            .clients
-            .lock()
-            .get(client_id)
-            .map(|all| all.iter().filter_map(std::sync::Weak::upgrade).collect())
-            .unwrap_or_default();
-        for client in &clients {
-            client.close(CloseReason::Disconnected);
-        }
-        clients.len()
     }
 
     /// Ends every connected client's stream with `reason`; returns how many there were.
