@@ -42,9 +42,10 @@ impl ApiError {
     /// This error with `status` instead of 503 if it says the instance is full
     /// (`too_many_connections`): the endpoints' `over_capacity_status` (the Go package
     /// answered 429).
-    pub fn over_capacity_as(mut self, status: StatusCode) -> Self {
+    pub fn over_capacity_as(mut self, status: u16) -> Self {
         if self.code == "too_many_connections" {
-            self.status = status;
+            // The endpoints' configs check the range, so this conversion holds.
+            self.status = StatusCode::from_u16(status).unwrap_or(self.status);
         }
         self
     }

@@ -123,12 +123,10 @@ impl SseEndpoint {
         let config = &self.config;
         let subscription = self.subscription(parts).await?;
         let manager = &self.manager;
-        let over_capacity = http::StatusCode::from_u16(config.over_capacity_status)
-            .unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE);
         let realtime_core::Subscription { client, replay } = manager
             .subscribe(subscription)
             .await
-            .map_err(|error| ApiError::from(error).over_capacity_as(over_capacity))?;
+            .map_err(|error| ApiError::from(error).over_capacity_as(config.over_capacity_status))?;
         // Replayed events are encoded as they are written, not all up front: an SSE frame
         // can be several times its event's size, and the client may read slowly.
         let mut prelude =

@@ -84,7 +84,7 @@ pub struct ManagerConfig {
 #[non_exhaustive]
 pub enum SlowConsumer {
     /// Close the client with [`CloseReason::SlowConsumer`](crate::CloseReason::SlowConsumer)
-    /// (SSE: the stream ends; WebSocket: close code 1008). It reconnects and resumes exactly
+    /// (SSE: the stream ends; WebSocket: close code 1013). It reconnects and resumes exactly
     /// from its last id — nothing is lost while the history holds. The default.
     #[default]
     Disconnect,

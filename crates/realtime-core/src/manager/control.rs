@@ -121,12 +121,11 @@ impl Manager {
         }
     }
 
-    /// Closes the client `client_id` on whichever instance of the deployment it is connected
-    /// to (this one included): its stream ends with [`CloseReason::Disconnected`] — e.g. to
+    /// Closes the clients with `client_id` on whichever instances of the deployment they are
+    /// connected to (this one included): its stream ends with [`CloseReason::Disconnected`] — e.g. to
     /// end a user's streams at logout. Returns once the request is on the bus (or the client
-    /// closed here); it reaches every instance whose bus is connected then. A client id is
-    /// unique per instance, so with ids chosen by the application (the same id on two
-    /// instances), every such client is closed.
+    /// closed here); it reaches every instance whose bus is connected then. Every client
+    /// with that id is closed, on every instance (several may share an id).
     pub async fn disconnect_everywhere(&self, client_id: &str) -> Result<()> {
         let inner = &self.inner;
         inner.check_open()?;

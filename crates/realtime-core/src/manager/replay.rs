@@ -42,18 +42,11 @@ impl Inner {
             read.events.clear();
         }
         let head = read.head;
-        let filter = |events: Vec<Event>| -> Vec<SharedEvent> {
-            events
-                .into_iter()
-                .filter(|e| route.accepts(e))
-                .map(SharedEvent::new)
-                .collect()
-        };
         let Some(reason) = read.gap else {
             return Ok((
                 Replay {
                     channel: name,
-                    events: filter(read.events),
+                    events: accepted(route, read.events),
                     gap: None,
                 },
                 head,
@@ -67,7 +60,7 @@ impl Inner {
             head,
         };
         let events = if self.config.replay_tail_after_gap {
-            filter(self.newest(channel, head, limit).await?)
+            accepted(route, self.newest(channel, head, limit).await?)
         } else {
             Vec::new()
         };
@@ -92,13 +85,7 @@ impl Inner {
         route: &Route,
     ) -> Result<(Replay, Position)> {
         let head = self.store.head(channel).await?;
-        let events = self
-            .newest(channel, head, count)
-            .await?
-            .into_iter()
-            .filter(|e| route.accepts(e))
-            .map(SharedEvent::new)
-            .collect();
+        let events = accepted(route, self.newest(channel, head, count).await?);
         Ok((
             Replay {
                 channel: channel.into(),
@@ -141,6 +128,15 @@ impl Inner {
         tail.drain(..start);
         Ok(tail)
     }
+}
+
+/// The events `route` accepts, ready to hand out.
+fn accepted(route: &Route, events: Vec<Event>) -> Vec<SharedEvent> {
+    events
+        .into_iter()
+        .filter(|e| route.accepts(e))
+        .map(SharedEvent::new)
+        .collect()
 }
 
 fn payload_bytes(events: &[Event]) -> usize {

@@ -153,14 +153,12 @@ impl WsEndpoint {
             &mut subscription,
         )
         .await?;
-        let over_capacity = StatusCode::from_u16(config.over_capacity_status)
-            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         let subscribed = self
             .shared
             .manager
             .subscribe(subscription)
             .await
-            .map_err(|error| ApiError::from(error).over_capacity_as(over_capacity))?;
+            .map_err(|error| ApiError::from(error).over_capacity_as(config.over_capacity_status))?;
         // The hook sees the request again for every in-band subscribe.
         let parts = self.shared.authorize.is_some().then_some(parts);
         Ok(WsSession::new(
