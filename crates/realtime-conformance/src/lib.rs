@@ -31,6 +31,7 @@ mod delivery;
 mod manager;
 pub mod measure;
 pub mod memory;
+mod payload;
 mod per_instance;
 pub mod restart;
 mod store;
@@ -48,6 +49,7 @@ pub use bus::*;
 pub use compose::{BusOnly, PerInstance, SharedStore, WithStore};
 pub use delivery::*;
 pub use manager::*;
+pub use payload::*;
 pub use per_instance::*;
 pub use store::*;
 pub use tenancy::*;
@@ -105,6 +107,7 @@ pub const ALL: &[&str] = &[
     "manager_skip_with_gap",
     "manager_backlog_on_connect",
     "manager_disconnect_everywhere",
+    "manager_data_formats",
     "manager_echo_dedupe",
     "manager_live_gap_repair",
     "manager_multi_channel",
@@ -132,7 +135,7 @@ macro_rules! conformance_tests {
             manager_resume_gaps, manager_tenant_isolation, manager_tenant_scoped_channels,
             manager_idempotent_publish, manager_slow_consumer,
             manager_skip_with_gap, manager_backlog_on_connect, manager_disconnect_everywhere,
-            manager_echo_dedupe,
+            manager_data_formats, manager_echo_dedupe,
             manager_live_gap_repair,
             manager_multi_channel, manager_join_and_leave, manager_releases_channel, manager_close,
             history_per_instance_fanout, history_per_instance_linger

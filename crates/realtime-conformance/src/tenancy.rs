@@ -114,7 +114,7 @@ pub async fn manager_tenant_scoped_channels(backend: &dyn Backend) {
     assert_eq!(text(&next_event(&mut plain, "plain").await), "plain");
     // The wire carries the channel's plain name.
     let message = realtime_core::message::encode_event(&t1_got[0]);
-    let json = String::from_utf8_lossy(&message);
+    let json = String::from_utf8_lossy(message.bytes());
     assert!(json.contains(&format!("\"channel\":\"{ch}\"")), "{json}");
     // A resume of t1 replays only t1's events, exactly.
     let resume = SubscribeRequest {

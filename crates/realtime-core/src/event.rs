@@ -7,11 +7,49 @@ use serde::{Deserialize, Serialize};
 
 use crate::position::Position;
 
+/// What an event's payload is, set at publish and kept with the event: how each transport
+/// carries it.
+///
+/// | format | WebSocket | SSE `data:` |
+/// |---|---|---|
+/// | [`Text`](DataFormat::Text) | `"data"` as a JSON string | the text, one `data:` line per line |
+/// | [`Json`](DataFormat::Json) | `"data"` as the JSON value itself, `"format":"json"` | the JSON text |
+/// | [`Binary`](DataFormat::Binary) | a binary frame: the message's JSON, `\n`, the bytes | standard base64, padded, one line |
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum DataFormat {
+    /// UTF-8 text (the default, and what the Go package carried).
+    #[default]
+    Text,
+    /// One JSON value (UTF-8), checked at publish.
+    Json,
+    /// Any bytes.
+    Binary,
+}
+
+impl DataFormat {
+    /// Whether this is [`DataFormat::Text`] (the default, left out of encoded forms).
+    pub fn is_text(&self) -> bool {
+        *self == DataFormat::Text
+    }
+
+    /// The name used on the wire: `text`, `json` or `binary`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DataFormat::Text => "text",
+            DataFormat::Json => "json",
+            DataFormat::Binary => "binary",
+        }
+    }
+}
+
 /// An event as stored, carried by a bus and delivered to clients.
 ///
 /// The JSON form uses the Go package's field names (`id`, `channel`, `tenant_id`, `subject`,
 /// `type`, `data` as base64, `retry_ms`, `timestamp` as RFC 3339), so events written by
-/// either side can be read by the other.
+/// either side can be read by the other; `format` (`json` or `binary`) is added for data that
+/// is not text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// The event's position in its channel, assigned by the store.
@@ -31,9 +69,13 @@ pub struct Event {
     /// The event type: the SSE `event:` field.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub event_type: Option<String>,
-    /// The payload (UTF-8 when published through the [`Manager`](crate::Manager)).
+    /// The payload, as [`format`](Event::format) says (checked when published through the
+    /// [`Manager`](crate::Manager)).
     #[serde(with = "base64_bytes")]
     pub data: Bytes,
+    /// What the payload is: text, JSON or bytes.
+    #[serde(default, skip_serializing_if = "DataFormat::is_text")]
+    pub format: DataFormat,
     /// The reconnection delay the client should use, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_ms: Option<u32>,
@@ -55,6 +97,8 @@ pub struct NewEvent {
     pub event_type: Option<String>,
     /// See [`Event::data`].
     pub data: Bytes,
+    /// See [`Event::format`].
+    pub format: DataFormat,
     /// See [`Event::retry_ms`].
     pub retry_ms: Option<u32>,
     /// See [`Event::timestamp`].
@@ -74,6 +118,7 @@ impl NewEvent {
             subject: None,
             event_type: None,
             data: data.into(),
+            format: DataFormat::Text,
             retry_ms: None,
             timestamp: SystemTime::now(),
             idempotency_key: None,
@@ -89,6 +134,7 @@ impl NewEvent {
             subject: self.subject,
             event_type: self.event_type,
             data: self.data,
+            format: self.format,
             retry_ms: self.retry_ms,
             timestamp: self.timestamp,
         }
@@ -96,6 +142,34 @@ impl NewEvent {
 }
 
 impl Event {
+    /// The event as a new one, without its position: to store it again elsewhere (another
+    /// instance's history). Every field but the position is kept.
+    pub fn into_new(self) -> NewEvent {
+        // Named one by one, so a field added to both cannot be forgotten here.
+        let Event {
+            id: _,
+            channel,
+            tenant,
+            subject,
+            event_type,
+            data,
+            format,
+            retry_ms,
+            timestamp,
+        } = self;
+        NewEvent {
+            channel,
+            tenant,
+            subject,
+            event_type,
+            data,
+            format,
+            retry_ms,
+            timestamp,
+            idempotency_key: None,
+        }
+    }
+
     /// The JSON form (Go field names).
     pub fn to_json(&self) -> Bytes {
         // Serializing plain strings, bytes and a position cannot fail.
@@ -161,6 +235,19 @@ mod tests {
                 "data": "aGk=", "timestamp": "1970-01-01T00:00:01.500000000Z"
             })
         );
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn json_names_a_format_other_than_text() {
+        let mut new = NewEvent::new("c", vec![0u8, 255]);
+        new.format = DataFormat::Binary;
+        new.timestamp = SystemTime::UNIX_EPOCH;
+        let event = new.into_event(Position::new(Epoch(1), 1));
+        let json: serde_json::Value = serde_json::from_slice(&event.to_json()).unwrap();
+        assert_eq!(json["format"], "binary");
+        assert_eq!(json["data"], "AP8=");
         let back: Event = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
     }

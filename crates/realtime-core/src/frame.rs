@@ -4,8 +4,11 @@
 //! bytes:
 //!
 //! ```text
-//! v1 <epoch hex> <offset> <origin hex>\n{"t":tenant,"s":subject,"y":type,"r":retry_ms,"ts":nanos}\n<data>
+//! v1 <epoch hex> <offset> <origin hex>\n{"t":tenant,"s":subject,"y":type,"r":retry_ms,"f":format,"ts":nanos}\n<data>
 //! ```
+//!
+//! `f` (the [`DataFormat`], `json` or `binary`) is left out for text; a reader of a build that
+//! predates it ignores it and takes the payload as text.
 //!
 //! The channel travels beside the frame (the broker's channel, subject or key), so it is not
 //! repeated. A frame of another version is refused with [`FrameError::UnknownVersion`], never
@@ -20,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, NewEvent};
+use crate::event::{DataFormat, Event, NewEvent};
 use crate::position::{Epoch, Position};
 
 /// The version this build writes, and the only one it reads.
@@ -78,6 +81,8 @@ struct Fields {
     event_type: Option<String>,
     #[serde(rename = "r", default)]
     retry_ms: Option<u32>,
+    #[serde(rename = "f", default)]
+    format: DataFormat,
     /// Nanoseconds since the Unix epoch (fits a u64 until 2554).
     #[serde(rename = "ts")]
     timestamp_ns: u64,
@@ -94,6 +99,8 @@ struct FieldsRef<'a> {
     event_type: &'a Option<String>,
     #[serde(rename = "r", skip_serializing_if = "Option::is_none")]
     retry_ms: Option<u32>,
+    #[serde(rename = "f", skip_serializing_if = "DataFormat::is_text")]
+    format: DataFormat,
     #[serde(rename = "ts")]
     timestamp_ns: u64,
 }
@@ -120,33 +127,20 @@ pub fn encode_fields(event: &NewEvent) -> Vec<u8> {
         subject,
         event_type,
         retry_ms,
+        format,
         timestamp,
         ..
     } = event;
-    write_fields(
-        &mut out,
-        [tenant, subject, event_type],
-        *retry_ms,
-        *timestamp,
-    );
-    out
-}
-
-/// Writes the fields object (tenant, subject and type, retry, timestamp).
-fn write_fields(
-    out: &mut Vec<u8>,
-    [tenant, subject, event_type]: [&Option<String>; 3],
-    retry_ms: Option<u32>,
-    timestamp: SystemTime,
-) {
     FieldsRef {
         tenant,
         subject,
         event_type,
-        retry_ms,
-        timestamp_ns: nanos(timestamp),
+        retry_ms: *retry_ms,
+        format: *format,
+        timestamp_ns: nanos(*timestamp),
     }
-    .write(out);
+    .write(&mut out);
+    out
 }
 
 /// Rebuilds an event from its channel, position, fields object and payload.
@@ -165,6 +159,7 @@ pub fn decode_fields(
         subject: fields.subject,
         event_type: fields.event_type,
         data,
+        format: fields.format,
         retry_ms: fields.retry_ms,
         timestamp: UNIX_EPOCH + Duration::from_nanos(fields.timestamp_ns),
     })
@@ -180,8 +175,15 @@ pub fn encode(event: &Event, origin: Origin) -> Vec<u8> {
     let mut out = header(event.id, origin).into_bytes();
     out.reserve(80 + event.data.len());
     out.push(b'\n');
-    let routing = [&event.tenant, &event.subject, &event.event_type];
-    write_fields(&mut out, routing, event.retry_ms, event.timestamp);
+    FieldsRef {
+        tenant: &event.tenant,
+        subject: &event.subject,
+        event_type: &event.event_type,
+        retry_ms: event.retry_ms,
+        format: event.format,
+        timestamp_ns: nanos(event.timestamp),
+    }
+    .write(&mut out);
     out.push(b'\n');
     out.extend_from_slice(&event.data);
     out
@@ -246,6 +248,22 @@ mod tests {
         let frame = encode(&event, Origin(0xfeed));
         assert!(frame.starts_with(b"v1 abc 42 feed\n"));
         assert_eq!(decode("c", &frame).unwrap(), (event, Origin(0xfeed)));
+    }
+
+    #[test]
+    fn the_data_format_travels_and_text_is_left_out() {
+        let text = encode(&sample(), Origin::UNKNOWN);
+        assert!(!String::from_utf8_lossy(&text).contains("\"f\""));
+        for format in [DataFormat::Json, DataFormat::Binary] {
+            let mut event = sample();
+            event.format = format;
+            event.data = Bytes::from_static(b"[1,\n2]");
+            let frame = encode(&event, Origin(1));
+            assert_eq!(decode("c", &frame).unwrap().0, event);
+        }
+        // A frame without `f` (an older writer) is text.
+        let (event, _) = decode("c", b"v1 1 1 0\n{\"ts\":1}\nhi").unwrap();
+        assert_eq!(event.format, DataFormat::Text);
     }
 
     #[test]

@@ -54,7 +54,7 @@ mod store;
 
 pub use bus::{Bus, BusMessage, BusSender, BusSubscription, PublishTarget, SendOutcome};
 pub use error::{BackendError, BackendErrorKind, BoxError, Error, Result};
-pub use event::{Event, NewEvent};
+pub use event::{DataFormat, Event, NewEvent};
 pub use frame::Origin;
 pub use gap::{Gap, GapReason};
 pub use history::{History, Reach};

@@ -22,7 +22,7 @@ struct SharedInner {
     taken: tokio::time::Instant,
     sse: OnceLock<Bytes>,
     json: OnceLock<Bytes>,
-    message: OnceLock<Bytes>,
+    message: OnceLock<crate::message::Encoded>,
 }
 
 impl SharedEvent {
@@ -56,7 +56,7 @@ impl SharedEvent {
     }
 
     /// The WebSocket `event` message ([`crate::message::encode_event`]), built once.
-    pub fn message(&self) -> Bytes {
+    pub fn message(&self) -> crate::message::Encoded {
         self.0
             .message
             .get_or_init(|| crate::message::encode_event(&self.0.event))

@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use bytes::Bytes;
 use http::Request;
 use realtime_core::{Manager, PublishRequest};
 use realtime_http::ws::{Outgoing, WsConfig, WsEndpoint, close_code};
@@ -18,8 +17,8 @@ fn parts(uri: &str, origin: Option<&str>) -> http::request::Parts {
     request.body(()).unwrap().into_parts().0
 }
 
-fn json(message: &Bytes) -> Value {
-    serde_json::from_slice(message).unwrap()
+fn json(message: &impl AsRef<[u8]>) -> Value {
+    serde_json::from_slice(message.as_ref()).unwrap()
 }
 
 #[tokio::test]
@@ -87,7 +86,7 @@ async fn handshake_checks_protocol_replies_and_close_codes() {
         r#"{{"type":"subscribe","topics":["orders"],"last_event_ids":{{"orders":"{}"}}}}"#,
         first.id
     );
-    let replies: Vec<Bytes> = session.on_text(&subscribe).await.collect();
+    let replies: Vec<_> = session.on_text(&subscribe).await.collect();
     let kinds: Vec<Value> = replies.iter().map(|r| json(r)["type"].clone()).collect();
     assert_eq!(
         kinds,

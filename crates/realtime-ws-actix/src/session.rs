@@ -15,7 +15,9 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, Protocol
 use bytes::Bytes;
 use bytestring::ByteString;
 use realtime_http::watch::Watch;
-use realtime_http::ws::{Outgoing, Step, Tick, Timers, WsSession, close_code, timed_write};
+use realtime_http::ws::{
+    Encoded, Outgoing, Step, Tick, Timers, WsSession, close_code, timed_write,
+};
 
 /// The connection's timers and write budget.
 pub(crate) struct Timing {
@@ -94,7 +96,7 @@ pub(crate) async fn run(
     // The server stops polling the body when the client stops reading; this notices.
     let mut stall_checks = tokio::time::interval(write_timeout / 2);
     stall_checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut step = write(&mut socket, [session.greeting()]).await;
+    let mut step = write(&mut socket, [Encoded::Text(session.greeting())]).await;
     while step.goes_on() {
         step = tokio::select! {
             outgoing = session.next_outgoing() => match outgoing {
@@ -111,7 +113,7 @@ pub(crate) async fn run(
                     write(&mut socket, replies).await
                 }
                 Some(Ok(AggregatedMessage::Binary(_))) => {
-                    write(&mut socket, [session.binary_refused()]).await
+                    write(&mut socket, [Encoded::Text(session.binary_refused())]).await
                 }
                 Some(Ok(AggregatedMessage::Ping(payload))) => {
                     if socket.admit(payload.len()) {
@@ -131,7 +133,7 @@ pub(crate) async fn run(
                         Step::Gone
                     }
                 }
-                Tick::Keepalive => write(&mut socket, [session.keepalive()]).await,
+                Tick::Keepalive => write(&mut socket, [Encoded::Text(session.keepalive())]).await,
             },
             _ = stall_checks.tick() => if socket.stalled() { Step::Gone } else { Step::Continue },
         };
@@ -168,18 +170,24 @@ fn read_failure(error: &ProtocolError, too_big: bool) -> Step {
     }
 }
 
-/// Writes `messages` as text frames, each within the write timeout and the write budget
-/// (actix-ws queues a few frames for the connection and then waits for the client to read).
-async fn write(socket: &mut Socket, messages: impl IntoIterator<Item = Bytes>) -> Step {
+/// Writes `messages` as text or binary frames, each within the write timeout and the write
+/// budget (actix-ws queues a few frames for the connection and then waits for the client to
+/// read).
+async fn write(socket: &mut Socket, messages: impl IntoIterator<Item = Encoded>) -> Step {
     for message in messages {
-        // The protocol's messages are JSON, so UTF-8 (checked, not copied).
-        let Ok(text) = ByteString::try_from(message) else {
-            continue;
-        };
-        if !socket.admit(text.len()) {
+        if !socket.admit(message.bytes().len()) {
             return Step::Gone;
         }
-        let step = timed_write(socket.timing.write_timeout, socket.session.text(text)).await;
+        let timeout = socket.timing.write_timeout;
+        let step = match message {
+            // The protocol's text messages are JSON, so UTF-8 (checked, not copied).
+            Encoded::Text(text) => match ByteString::try_from(text) {
+                Ok(text) => timed_write(timeout, socket.session.text(text)).await,
+                Err(_) => continue,
+            },
+            Encoded::Binary(bytes) => timed_write(timeout, socket.session.binary(bytes)).await,
+            _ => continue,
+        };
         if !step.goes_on() {
             return step;
         }

@@ -33,7 +33,7 @@
 //!    with [`WsConfig::over_capacity_status`], e.g. the Go package's 429).
 //!
 //! ## Protocol
-//! Text frames of JSON. From the client:
+//! Text frames of JSON (and binary frames for binary data, from the server). From the client:
 //! - `{"type":"subscribe","topics":["a","b"],"last_event_ids":{"a":"<id>"},"backlog":20}` —
 //!   join topics; the authorization hook runs again for the topics it adds (a refusal is an
 //!   `error` message `unauthorized`/`forbidden`, and nothing is joined); a topic with a last
@@ -50,7 +50,12 @@
 //!   grant, else generated), then their
 //!   backlog (`?backlog=20` on the URL, as above);
 //! - `{"type":"event","channel":"a","id":"<id>","event":"<type>","data":"<payload>"}` (`event`
-//!   only when the event has a type); keep the newest `id` per channel to resume with;
+//!   only when the event has a type); keep the newest `id` per channel to resume with. `data`
+//!   is as the event was published ([`DataFormat`](realtime_core::DataFormat)): text as a
+//!   string; JSON as the value itself, with `"format":"json"`
+//!   (`{"type":"event",…,"format":"json","data":{"n":1}}`: parse the message once, not its
+//!   data again); binary data as a **binary** frame, the message's JSON without `data` (with
+//!   `"format":"binary"`), a `\n`, then the bytes;
 //! - `{"type":"gap","channel":"a","reason":"…","head":"<id>"}` — as the SSE `realtime-gap`:
 //!   refetch state as of `head`; events continue after it;
 //! - `{"type":"keepalive","timestamp":"2026-11-30T07:08:09.123Z"}` (RFC 3339, UTC) every

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::SinkExt;
-use realtime_http::ws::{Outgoing, Step, Tick, Timers, WsSession, timed_write};
+use realtime_http::ws::{Encoded, Outgoing, Step, Tick, Timers, WsSession, timed_write};
 
 /// Bytes written before a flush within one batch.
 const FLUSH_BYTES: usize = 64 * 1024;
@@ -20,7 +20,7 @@ pub(crate) async fn run(
     keepalive_interval: Option<Duration>,
 ) {
     let mut timers = Timers::new(heartbeat, keepalive_interval);
-    let greeting = [session.greeting()];
+    let greeting = [Encoded::Text(session.greeting())];
     let mut step = write(&mut socket, greeting, write_timeout).await;
     while step.goes_on() {
         step = tokio::select! {
@@ -41,7 +41,7 @@ pub(crate) async fn run(
                     write(&mut socket, replies, write_timeout).await
                 }
                 Some(Ok(Frame::Binary(_))) => {
-                    write(&mut socket, [session.binary_refused()], write_timeout).await
+                    write(&mut socket, [Encoded::Text(session.binary_refused())], write_timeout).await
                 }
                 // tungstenite queued the pong (one at a time: a newer ping replaces it) and
                 // sends it on a flush; a client that pings and never reads then stalls the
@@ -52,7 +52,9 @@ pub(crate) async fn run(
             },
             tick = timers.tick() => match tick {
                 Tick::Ping => timed_write(write_timeout, socket.send(Frame::Ping(Bytes::new()))).await,
-                Tick::Keepalive => write(&mut socket, [session.keepalive()], write_timeout).await,
+                Tick::Keepalive => {
+                    write(&mut socket, [Encoded::Text(session.keepalive())], write_timeout).await
+                }
             },
         };
     }
@@ -84,12 +86,12 @@ fn read_failure(error: axum::Error) -> Step {
     }
 }
 
-/// Writes `messages` as text frames, flushing every [`FLUSH_BYTES`] and at the end (one
+/// Writes `messages` as text or binary frames, flushing every [`FLUSH_BYTES`] and at the end (one
 /// system call for a burst, the write buffer within `max_write_buffer`); each flushed chunk
 /// must go out within `timeout`, so a long replay to a client that reads is not cut.
 async fn write(
     socket: &mut WebSocket,
-    messages: impl IntoIterator<Item = Bytes>,
+    messages: impl IntoIterator<Item = Encoded>,
     timeout: Duration,
 ) -> Step {
     let mut messages = messages.into_iter().peekable();
@@ -100,10 +102,16 @@ async fn write(
                 let Some(message) = messages.next() else {
                     break;
                 };
-                if let Ok(text) = Utf8Bytes::try_from(message) {
-                    unflushed += text.len();
-                    socket.feed(Frame::Text(text)).await?;
-                }
+                unflushed += message.bytes().len();
+                let frame = match message {
+                    Encoded::Text(text) => match Utf8Bytes::try_from(text) {
+                        Ok(text) => Frame::Text(text),
+                        Err(_) => continue,
+                    },
+                    Encoded::Binary(bytes) => Frame::Binary(bytes),
+                    _ => continue,
+                };
+                socket.feed(frame).await?;
             }
             socket.flush().await
         };

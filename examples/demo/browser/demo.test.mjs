@@ -137,3 +137,38 @@ test(`${mode}: an unknown last id shows the gap signal`, async () => {
   await page.close();
 });
 }
+
+async function publishBody(body) {
+  const res = await fetch(`${base}/publish`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+  });
+  const answer = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(answer));
+  return answer.id;
+}
+
+for (const mode of ["sse", "ws"]) {
+test(`${mode}: JSON and binary data arrive as the page can read them`, async () => {
+  const channel = `formats-${mode}-${Date.now()}`;
+  const page = await browser.newPage();
+  await page.goto(`${base}/?channel=${channel}&mode=${mode}`);
+  await eventually("page connected", () => page.evaluate(() => window.realtimeState === "open"));
+  await publishBody({ channel, data: { n: 1, tags: ["a", "b"] } });
+  await publishBody({ channel, data: "{\"n\":1}" });
+  await publishBody({ channel, data_base64: "AP8K" });
+  const entries = await eventually("3 events shown", async () => {
+    const seen = await log(page);
+    return seen.length >= 3 && seen;
+  });
+  if (mode === "ws") {
+    // One parse: JSON data is the value itself; a string stays a string; bytes are bytes.
+    assert.deepEqual(entries.map((e) => [e.format, e.data]), [
+      ["json", { n: 1, tags: ["a", "b"] }], ["text", "{\"n\":1}"], ["binary", [0, 255, 10]],
+    ]);
+  } else {
+    // EventSource hands over text: JSON as its text, bytes as base64.
+    assert.deepEqual(entries.map((e) => e.data), ["{\"n\":1,\"tags\":[\"a\",\"b\"]}", "{\"n\":1}", "AP8K"]);
+  }
+  await page.close();
+});
+}

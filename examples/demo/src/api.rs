@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::StatusCode;
-use realtime_core::{Manager, PublishRequest};
+use realtime_core::{DataFormat, Manager, PublishRequest};
 use realtime_http::ApiError;
 use serde::Deserialize;
 
@@ -20,8 +20,12 @@ struct PublishBody {
     channel: String,
     #[serde(rename = "type")]
     event_type: Option<String>,
-    /// Any JSON value; a string is sent as its text, anything else as its JSON.
-    data: serde_json::Value,
+    /// Any JSON value: a string is published as text, anything else as JSON data
+    /// (WebSocket clients receive the value itself).
+    #[serde(default)]
+    data: Option<Box<serde_json::value::RawValue>>,
+    /// Instead of `data`: bytes, in standard base64, published as binary data.
+    data_base64: Option<String>,
     tenant: Option<String>,
     subject: Option<String>,
     /// Or the `Idempotency-Key` header: a retry with the same key returns the first id.
@@ -84,13 +88,7 @@ pub(crate) async fn publish(
 ) -> Result<serde_json::Value, ApiError> {
     let body: PublishBody = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
-    let data = match body.data {
-        serde_json::Value::String(text) => text,
-        serde_json::Value::Null => {
-            return Err(ApiError::bad_request("invalid_request", "data is required"));
-        }
-        other => other.to_string(),
-    };
+    let (data, format) = payload(body.data, body.data_base64)?;
     let header_key = idempotency_key
         .map(|v| {
             std::str::from_utf8(v)
@@ -106,6 +104,7 @@ pub(crate) async fn publish(
         })
         .transpose()?;
     let mut request = PublishRequest::new(body.channel, data);
+    request.format = format;
     request.event_type = body.event_type;
     request.tenant = body.tenant;
     request.subject = body.subject;
@@ -115,6 +114,30 @@ pub(crate) async fn publish(
         "id": event.id,
         "channel": realtime_core::routing::channel_name(&event.channel),
     }))
+}
+
+/// The payload of a `/publish` body: exactly one of `data` (a string is text, any other JSON
+/// value is JSON data, kept as written) and `data_base64` (binary data).
+fn payload(
+    data: Option<Box<serde_json::value::RawValue>>,
+    data_base64: Option<String>,
+) -> Result<(Vec<u8>, DataFormat), ApiError> {
+    let one = |message| Err(ApiError::bad_request("invalid_request", message));
+    match (data, data_base64) {
+        (Some(_), Some(_)) => one("send `data` or `data_base64`, not both"),
+        (None, None) => one("data is required"),
+        (None, Some(base64)) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(base64)
+                .map(|bytes| (bytes, DataFormat::Binary))
+                .map_err(|e| ApiError::bad_request("invalid_request", format!("data_base64: {e}")))
+        }
+        (Some(json), None) => match serde_json::from_str::<String>(json.get()) {
+            Ok(text) => Ok((text.into_bytes(), DataFormat::Text)),
+            Err(_) => Ok((json.get().as_bytes().to_vec(), DataFormat::Json)),
+        },
+    }
 }
 
 /// A body larger than [`MAX_BODY`].

@@ -42,8 +42,16 @@ async fn publish_validates_and_returns_the_id() {
     assert_eq!(status, 200, "{body}");
     for (input, code) in [
         ("not json", "invalid_json"),
-        (r#"{"channel":"c"}"#, "invalid_json"),
+        (r#"{"channel":"c"}"#, "invalid_request"),
         (r#"{"channel":"c","data":null}"#, "invalid_request"),
+        (
+            r#"{"channel":"c","data":"x","data_base64":"eA=="}"#,
+            "invalid_request",
+        ),
+        (
+            r#"{"channel":"c","data_base64":"not base64!"}"#,
+            "invalid_request",
+        ),
         (r#"{"channel":"a b","data":"x"}"#, "invalid_channel"),
         (
             r#"{"channel":"c","data":"x","type":"realtime-gap"}"#,

@@ -119,7 +119,8 @@ macro_rules! transport_tests {
             sse_bad_requests, sse_headers_replay_and_live, sse_gap_signal, sse_connection_limit,
             sse_shutdown, ws_checks_before_the_upgrade, ws_resume_and_protocol, ws_too_big,
             ws_shutdown, sse_never_reading_client, ws_never_reading_client, ws_tiny_fragments,
-            ws_client_closes, head_requests, sse_backlog, ws_backlog
+            ws_client_closes, head_requests, sse_backlog, ws_backlog, sse_data_formats,
+            ws_data_formats
         );
     };
     (@each $serve:expr, #[$test:meta]; $($name:ident),* $(,)?) => {

@@ -155,3 +155,21 @@ pub async fn sse_backlog(server: &Server) {
     let live = publish(server, "feed", "4").await;
     assert_eq!(stream.event().await.id, Some(live.id.to_token()));
 }
+
+/// SSE data is text: JSON data as its text, binary data as one line of standard base64.
+pub async fn sse_data_formats(server: &Server) {
+    let mut stream = open_sse(&server.sse("channel=formats"), None)
+        .await
+        .unwrap_or_else(|e| panic!("open: {e:?}"));
+    stream.until_connected().await;
+    let json = PublishRequest::json("formats", &serde_json::json!({"a": [1, "x\ny"]}));
+    let binary = PublishRequest::binary("formats", vec![0u8, b'\n', b'\r', 0xff]);
+    for request in [json.unwrap_or_else(|e| panic!("{e}")), binary] {
+        let published = server.manager.publish(request).await;
+        published.unwrap_or_else(|e| panic!("publish: {e}"));
+    }
+    let data = stream.event().await.data;
+    assert_eq!(data.as_deref(), Some("{\"a\":[1,\"x\\ny\"]}"));
+    let data = stream.event().await.data;
+    assert_eq!(data.as_deref(), Some("AAoN/w=="), "base64, one line");
+}

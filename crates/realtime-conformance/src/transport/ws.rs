@@ -6,7 +6,9 @@ use realtime_http::ws::close_code;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::client::{close_code as close_code_of, next_json, open_ws, send_json};
+use super::client::{
+    Socket, close_code as close_code_of, next_json, next_message, open_ws, send_json,
+};
 use super::{ALLOWED_ORIGIN, Server};
 
 /// Before the upgrade: a foreign origin → 403 `origin_not_allowed`; a bad topic → 400
@@ -163,4 +165,64 @@ fn without_client_id(mut message: serde_json::Value) -> serde_json::Value {
         fields.remove("client_id");
     }
     message
+}
+
+/// Each event's data as it was published: text as a string, JSON as the value itself (one
+/// parse), binary as a binary frame (the message's JSON, `\n`, the bytes) — live and in a
+/// replay.
+pub async fn ws_data_formats(server: &Server) {
+    let mut socket = open_ws(&server.ws("topics=formats"), Some(ALLOWED_ORIGIN))
+        .await
+        .unwrap_or_else(|e| panic!("upgrade: {e:?}"));
+    assert_eq!(next_json(&mut socket).await["type"], "subscribed");
+    let publish = |request: PublishRequest| async move {
+        let event = server.manager.publish(request).await;
+        event.unwrap_or_else(|e| panic!("publish: {e}"))
+    };
+    let start = publish(PublishRequest::new("formats", "start")).await;
+    assert_eq!(next_json(&mut socket).await["data"], "start");
+    let value = json!({"n": 1, "text": "a \"quoted\"\nline"});
+    let published = [
+        publish(PublishRequest::new("formats", "{\"n\":1}")).await,
+        publish(PublishRequest::json("formats", &value).unwrap_or_else(|e| panic!("{e}"))).await,
+        publish(PublishRequest::binary("formats", vec![0u8, b'\n', 0xff])).await,
+    ];
+    expect_formats(&mut socket, &published, &value).await;
+    // Resumed from before them: the replay carries them the same way.
+    let mut resumed = open_ws(&server.ws(""), Some(ALLOWED_ORIGIN))
+        .await
+        .unwrap_or_else(|e| panic!("upgrade: {e:?}"));
+    assert_eq!(next_json(&mut resumed).await["type"], "subscribed");
+    let resume = json!({"type": "subscribe", "topics": ["formats"],
+        "last_event_ids": {"formats": start.id.to_token()}});
+    send_json(&mut resumed, resume).await;
+    expect_formats(&mut resumed, &published, &value).await;
+    assert_eq!(next_json(&mut resumed).await["type"], "subscribed");
+}
+
+/// The next three messages are `published` (text, JSON `value`, binary), each as its format says.
+async fn expect_formats(
+    socket: &mut Socket,
+    published: &[realtime_core::Event; 3],
+    value: &serde_json::Value,
+) {
+    let [text, json, binary] = published;
+    let message = next_json(socket).await;
+    assert_eq!(message["id"], json!(text.id));
+    assert_eq!(message.get("format"), None);
+    assert_eq!(message["data"], "{\"n\":1}", "text stays a string");
+    let message = next_json(socket).await;
+    assert_eq!(message["id"], json!(json.id));
+    assert_eq!(message["format"], "json");
+    assert_eq!(&message["data"], value, "JSON data is the value itself");
+    let Message::Binary(frame) = next_message(socket).await else {
+        panic!("binary data must arrive as a binary frame");
+    };
+    let split = frame.iter().position(|&b| b == b'\n').unwrap_or_default();
+    let head: serde_json::Value = serde_json::from_slice(&frame[..split]).unwrap_or_default();
+    assert_eq!(
+        head,
+        json!({"type": "event", "channel": "formats", "id": binary.id, "format": "binary"})
+    );
+    assert_eq!(&frame[split + 1..], &binary.data[..]);
 }

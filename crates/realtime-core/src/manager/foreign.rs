@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::hub::Hub;
 use crate::bus::{BusMessage, BusSubscription};
-use crate::event::{Event, NewEvent};
+use crate::event::Event;
 use crate::frame::Origin;
 use crate::gap::GapReason;
 use crate::metrics as m;
@@ -76,12 +76,7 @@ impl Hub {
             .await;
         }
         let key = format!("{KEY_PREFIX}{:x}-{}", origin.0, event.id);
-        let mut new = NewEvent::new(event.channel, event.data);
-        new.tenant = event.tenant;
-        new.subject = event.subject;
-        new.event_type = event.event_type;
-        new.retry_ms = event.retry_ms;
-        new.timestamp = event.timestamp;
+        let mut new = event.into_new();
         // A redelivered event finds its key and keeps its first position: not delivered twice.
         new.idempotency_key = Some(key);
         match self.store.append(new).await {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::Inner;
 use super::client::Client;
 use crate::error::{Error, Result};
-use crate::event::NewEvent;
+use crate::event::{DataFormat, NewEvent};
 use crate::gap::Gap;
 use crate::routing::{self, Route};
 use crate::shared::SharedEvent;
@@ -92,8 +92,12 @@ pub struct PublishRequest {
     pub subject: Option<String>,
     /// The SSE event type; may not start with `realtime-`.
     pub event_type: Option<String>,
-    /// The payload; must be UTF-8.
+    /// The payload, as `format` says.
     pub data: Bytes,
+    /// What `data` is: [`DataFormat::Text`] (the default) must be UTF-8,
+    /// [`DataFormat::Json`] one JSON value, [`DataFormat::Binary`] anything. Each transport
+    /// carries it as the format says (see [`DataFormat`]).
+    pub format: DataFormat,
     /// Overrides the client's reconnection delay, in ms.
     pub retry_ms: Option<u32>,
     /// A key the caller picks per logical event (1 to 256 printable bytes): publishing again
@@ -104,12 +108,37 @@ pub struct PublishRequest {
 }
 
 impl PublishRequest {
-    /// `data` on `channel`, to everyone.
+    /// The text `data` on `channel`, to everyone.
     pub fn new(channel: impl Into<String>, data: impl Into<Bytes>) -> Self {
         PublishRequest {
             channel: channel.into(),
             data: data.into(),
             ..Default::default()
+        }
+    }
+
+    /// `value` as JSON on `channel`, to everyone: WebSocket clients receive it as a JSON
+    /// value, not a string to parse again. Fails if `value` cannot be serialised as JSON.
+    ///
+    /// ```
+    /// # use realtime_core::PublishRequest;
+    /// let request = PublishRequest::json("orders", &serde_json::json!({"id": 7}))?;
+    /// # Ok::<(), realtime_core::Error>(())
+    /// ```
+    pub fn json(channel: impl Into<String>, value: &impl serde::Serialize) -> Result<Self> {
+        let data = serde_json::to_vec(value).map_err(|e| Error::invalid("data", e.to_string()))?;
+        Ok(PublishRequest {
+            format: DataFormat::Json,
+            ..PublishRequest::new(channel, data)
+        })
+    }
+
+    /// The bytes `data` on `channel`, to everyone: a binary message on WebSocket, base64 on
+    /// SSE.
+    pub fn binary(channel: impl Into<String>, data: impl Into<Bytes>) -> Self {
+        PublishRequest {
+            format: DataFormat::Binary,
+            ..PublishRequest::new(channel, data)
         }
     }
 }
@@ -219,15 +248,14 @@ impl Inner {
                 ),
             ));
         }
-        if std::str::from_utf8(&request.data).is_err() {
-            return Err(Error::invalid("data", "must be UTF-8 text"));
-        }
+        check_data(request.format, &request.data)?;
         Ok(NewEvent {
             channel: self.scoped(request.tenant.as_deref(), &request.channel),
             tenant: request.tenant,
             subject: request.subject,
             event_type: request.event_type,
             data: request.data,
+            format: request.format,
             retry_ms: request.retry_ms,
             timestamp: std::time::SystemTime::now(),
             idempotency_key: request.idempotency_key,
@@ -251,5 +279,18 @@ impl Inner {
             tenant: key("tenant", &request.tenant)?,
             subject: key("subject", &request.subject)?,
         })
+    }
+}
+
+/// Whether `data` is what `format` says.
+fn check_data(format: DataFormat, data: &[u8]) -> Result<()> {
+    match format {
+        DataFormat::Text if std::str::from_utf8(data).is_err() => {
+            Err(Error::invalid("data", "must be UTF-8 text"))
+        }
+        DataFormat::Json => serde_json::from_slice::<serde::de::IgnoredAny>(data)
+            .map(drop)
+            .map_err(|e| Error::invalid("data", format!("is not one JSON value: {e}"))),
+        _ => Ok(()),
     }
 }

@@ -3,7 +3,11 @@
 //! Frames follow the HTML living standard's `text/event-stream` format. Field values that must
 //! be a single line (`id`, `event`) have CR and LF removed, so no value can end a frame early
 //! or inject a field; `data` is split on every line break (CRLF, CR, LF) into one `data:` line
-//! each, which the browser joins back with `\n`.
+//! each, which the browser joins back with `\n`. Binary data ([`DataFormat::Binary`]) is sent
+//! as standard base64 with padding (RFC 4648 §4) on one `data:` line: in a browser,
+//! `Uint8Array.from(atob(e.data), c => c.charCodeAt(0))`. SSE has no field a browser exposes
+//! to say which events those are: the application knows by the event type it publishes them
+//! under. Text and JSON data are sent as they are.
 
 mod decode;
 
@@ -11,7 +15,7 @@ use std::fmt::Write as _;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::event::Event;
+use crate::event::{DataFormat, Event};
 use crate::gap::Gap;
 use crate::position::Position;
 
@@ -27,7 +31,16 @@ pub const RESERVED_TYPE_PREFIX: &str = "realtime-";
 /// Encodes one event as a complete frame (ending in a blank line).
 pub fn encode_event(event: &Event) -> Bytes {
     let type_len = event.event_type.as_ref().map_or(0, |t| t.len() + 8);
-    let mut buf = BytesMut::with_capacity(48 + type_len + event.data.len());
+    let base64;
+    let data = match event.format {
+        DataFormat::Binary => {
+            use base64::Engine as _;
+            base64 = base64::engine::general_purpose::STANDARD.encode(&event.data);
+            base64.as_bytes()
+        }
+        _ => &event.data[..],
+    };
+    let mut buf = BytesMut::with_capacity(48 + type_len + data.len());
     write_position(&mut buf, event.id);
     if let Some(kind) = &event.event_type {
         write_field(&mut buf, b"event", kind.as_bytes());
@@ -36,7 +49,7 @@ pub fn encode_event(event: &Event) -> Bytes {
         // Writing into a BytesMut cannot fail.
         let _ = writeln!(buf, "retry: {retry}");
     }
-    write_data(&mut buf, &event.data);
+    write_data(&mut buf, data);
     buf.put_u8(b'\n');
     buf.freeze()
 }
@@ -159,6 +172,20 @@ mod tests {
             b"id: a-5\nevent: evildata: injected\nretry: 2500\ndata: x\n\n"
         );
         assert_eq!(frame.windows(2).filter(|w| w == b"\n\n").count(), 1);
+    }
+
+    #[test]
+    fn binary_data_is_one_line_of_base64_json_is_as_it_is() {
+        let mut e = event("");
+        e.data = Bytes::from_static(b"\n\n\xff\x00");
+        e.format = DataFormat::Binary;
+        assert_eq!(&encode_event(&e)[..], b"id: a-5\ndata: Cgr/AA==\n\n");
+        let mut e = event("{\"a\":\n1}");
+        e.format = DataFormat::Json;
+        assert_eq!(
+            &encode_event(&e)[..],
+            b"id: a-5\ndata: {\"a\":\ndata: 1}\n\n"
+        );
     }
 
     #[test]

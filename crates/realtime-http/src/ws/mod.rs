@@ -23,6 +23,7 @@ use realtime_core::{ChannelRequest, Manager, SubscribeRequest};
 
 pub use config::{KeepaliveMessage, WsConfig, rfc3339_now};
 pub use origin::{OriginCheck, OriginPolicy};
+pub use realtime_core::message::Encoded;
 pub use session::{Outgoing, Replies, WsSession, close_code};
 pub use socket::{Step, Tick, Timers, timed_write};
 pub use topics::{TopicError, check_topic, parse_topics};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::request::Parts;
 use realtime_core::auth::{Authorize, Rejection};
+use realtime_core::message::Encoded;
 use realtime_core::{ChannelRequest, Client, CloseReason, Message, SharedEvent, SubscribeRequest};
 
 use super::Shared;
@@ -33,8 +34,9 @@ const MAX_BATCH: usize = 64;
 /// What to write next.
 #[derive(Debug)]
 pub enum Outgoing {
-    /// Text messages to write, in order (then flush).
-    Messages(Vec<Bytes>),
+    /// Messages to write, in order (then flush): text, or binary for an event with binary
+    /// data.
+    Messages(Vec<Encoded>),
     /// Close the connection with this code and reason.
     Close(u16, &'static str),
 }
@@ -65,11 +67,11 @@ impl Replies {
 }
 
 impl Iterator for Replies {
-    type Item = Bytes;
+    type Item = Encoded;
 
-    fn next(&mut self) -> Option<Bytes> {
+    fn next(&mut self) -> Option<Encoded> {
         match self.items.pop_front()? {
-            Reply::Ready(message) => Some(message),
+            Reply::Ready(message) => Some(Encoded::Text(message)),
             Reply::Event(event) => Some(event.message()),
         }
     }
@@ -86,10 +88,10 @@ pub struct WsSession {
     pending: Replies,
 }
 
-fn encode(message: &Message) -> Option<Bytes> {
+fn encode(message: &Message) -> Option<Encoded> {
     match message {
         Message::Event(event) => Some(event.message()),
-        Message::Gap(gap) => Some(realtime_core::message::encode_gap(gap)),
+        Message::Gap(gap) => Some(Encoded::Text(realtime_core::message::encode_gap(gap))),
         _ => None,
     }
 }
@@ -151,7 +153,7 @@ impl WsSession {
         if self.client.close_reason().is_some() {
             self.pending = Replies::default();
         }
-        let pending: Vec<Bytes> = self.pending.by_ref().take(MAX_BATCH).collect();
+        let pending: Vec<Encoded> = self.pending.by_ref().take(MAX_BATCH).collect();
         if !pending.is_empty() {
             return Outgoing::Messages(pending);
         }
@@ -164,7 +166,7 @@ impl WsSession {
                 _ => Outgoing::Close(close_code::DISCONNECTED, "disconnected"),
             };
         };
-        let mut batch: Vec<Bytes> = encode(&first).into_iter().collect();
+        let mut batch: Vec<Encoded> = encode(&first).into_iter().collect();
         while batch.len() < MAX_BATCH {
             let Some(next) = self.client.try_recv() else {
                 break;
@@ -174,7 +176,7 @@ impl WsSession {
         Outgoing::Messages(batch)
     }
 
-    /// The answer to a binary frame (the protocol is JSON text).
+    /// The answer to a binary frame (the client's side of the protocol is JSON text).
     pub fn binary_refused(&self) -> Bytes {
         ServerMessage::Error {
             code: "binary_not_supported",
