@@ -70,12 +70,17 @@ pub async fn manager_data_formats(backend: &dyn Backend) {
         .collect();
     assert_eq!(replayed, expected, "replayed from the store");
 
-    let not_json = PublishRequest {
+    let as_json = |data: Vec<u8>| PublishRequest {
         format: DataFormat::Json,
-        ..PublishRequest::new(&ch, "{\"n\": 1")
+        ..PublishRequest::new(&ch, data)
     };
-    let not_text = PublishRequest::new(&ch, vec![0xffu8]);
-    for (what, request) in [("not JSON", not_json), ("not UTF-8", not_text)] {
+    let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+    for (what, request) in [
+        ("not JSON", as_json(b"{\"n\": 1".to_vec())),
+        ("JSON, not UTF-8", as_json(b"\"\xff\"".to_vec())),
+        ("JSON nested 65 deep", as_json(deep.into_bytes())),
+        ("text, not UTF-8", PublishRequest::new(&ch, vec![0xffu8])),
+    ] {
         let refused = a.publish(request).await;
         assert!(
             matches!(refused, Err(Error::InvalidRequest { field: "data", .. })),

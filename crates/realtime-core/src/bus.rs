@@ -39,7 +39,7 @@ pub trait Bus: Send + Sync + 'static {
     ///   the connection loses it, the subscriber can tell: a later event's offset jumps, or
     ///   it receives [`BusMessage::Interrupted`].
     /// - Events published by one caller in sequence arrive in that order per channel.
-    /// - The event's position, routing fields and payload, and `origin`, arrive unchanged
+    /// - The event's position, routing fields, payload and its format, and `origin`, arrive unchanged
     ///   (a bus between processes carries them as a [`frame`](crate::frame)).
     /// - After [`Bus::close`], returns [`Error::Closed`](crate::Error::Closed).
     async fn publish(&self, event: &Event, origin: Origin) -> Result<()>;

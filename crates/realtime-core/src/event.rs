@@ -15,14 +15,18 @@ use crate::position::Position;
 /// | [`Text`](DataFormat::Text) | `"data"` as a JSON string | the text, one `data:` line per line |
 /// | [`Json`](DataFormat::Json) | `"data"` as the JSON value itself, `"format":"json"` | the JSON text |
 /// | [`Binary`](DataFormat::Binary) | a binary frame: the message's JSON, `\n`, the bytes | standard base64, padded, one line |
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Read back from a frame or a store, a format this build does not know is taken as
+/// [`Binary`](DataFormat::Binary) (bytes are never spliced into a message), so a newer writer
+/// does not make its events unreadable here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum DataFormat {
     /// UTF-8 text (the default, and what the Go package carried).
     #[default]
     Text,
-    /// One JSON value (UTF-8), checked at publish.
+    /// One JSON value, UTF-8, nested at most 64 levels: checked at publish.
     Json,
     /// Any bytes.
     Binary,
@@ -41,6 +45,17 @@ impl DataFormat {
             DataFormat::Json => "json",
             DataFormat::Binary => "binary",
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for DataFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(match &*name {
+            "text" => DataFormat::Text,
+            "json" => DataFormat::Json,
+            _ => DataFormat::Binary,
+        })
     }
 }
 

@@ -123,13 +123,15 @@ fn nanos(t: SystemTime) -> u64 {
 pub fn encode_fields(event: &NewEvent) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     let NewEvent {
+        channel: _,
         tenant,
         subject,
         event_type,
-        retry_ms,
+        data: _,
         format,
+        retry_ms,
         timestamp,
-        ..
+        idempotency_key: _,
     } = event;
     FieldsRef {
         tenant,
@@ -175,13 +177,25 @@ pub fn encode(event: &Event, origin: Origin) -> Vec<u8> {
     let mut out = header(event.id, origin).into_bytes();
     out.reserve(80 + event.data.len());
     out.push(b'\n');
+    // Named one by one, so a field added to the event cannot be left out of the frame.
+    let Event {
+        id: _,
+        channel: _,
+        tenant,
+        subject,
+        event_type,
+        data: _,
+        format,
+        retry_ms,
+        timestamp,
+    } = event;
     FieldsRef {
-        tenant: &event.tenant,
-        subject: &event.subject,
-        event_type: &event.event_type,
-        retry_ms: event.retry_ms,
-        format: event.format,
-        timestamp_ns: nanos(event.timestamp),
+        tenant,
+        subject,
+        event_type,
+        retry_ms: *retry_ms,
+        format: *format,
+        timestamp_ns: nanos(*timestamp),
     }
     .write(&mut out);
     out.push(b'\n');
@@ -261,9 +275,12 @@ mod tests {
             let frame = encode(&event, Origin(1));
             assert_eq!(decode("c", &frame).unwrap().0, event);
         }
-        // A frame without `f` (an older writer) is text.
+        // A frame without `f` (an older writer) is text; a format unknown here (a newer
+        // writer) is read, as bytes.
         let (event, _) = decode("c", b"v1 1 1 0\n{\"ts\":1}\nhi").unwrap();
         assert_eq!(event.format, DataFormat::Text);
+        let (event, _) = decode("c", b"v1 1 1 0\n{\"f\":\"cbor\",\"ts\":1}\nhi").unwrap();
+        assert_eq!(event.format, DataFormat::Binary);
     }
 
     #[test]

@@ -175,18 +175,24 @@ fn read_failure(error: &ProtocolError, too_big: bool) -> Step {
 /// read).
 async fn write(socket: &mut Socket, messages: impl IntoIterator<Item = Encoded>) -> Step {
     for message in messages {
-        if !socket.admit(message.bytes().len()) {
+        let len = message.bytes().len();
+        // Ok: a text frame, Err: a binary one.
+        let frame = match message {
+            // The protocol's text messages are JSON, so UTF-8 (checked, not copied).
+            Encoded::Text(text) => match ByteString::try_from(text) {
+                Ok(text) => Ok(text),
+                Err(_) => continue,
+            },
+            Encoded::Binary(bytes) => Err(bytes),
+            _ => continue,
+        };
+        if !socket.admit(len) {
             return Step::Gone;
         }
         let timeout = socket.timing.write_timeout;
-        let step = match message {
-            // The protocol's text messages are JSON, so UTF-8 (checked, not copied).
-            Encoded::Text(text) => match ByteString::try_from(text) {
-                Ok(text) => timed_write(timeout, socket.session.text(text)).await,
-                Err(_) => continue,
-            },
-            Encoded::Binary(bytes) => timed_write(timeout, socket.session.binary(bytes)).await,
-            _ => continue,
+        let step = match frame {
+            Ok(text) => timed_write(timeout, socket.session.text(text)).await,
+            Err(bytes) => timed_write(timeout, socket.session.binary(bytes)).await,
         };
         if !step.goes_on() {
             return step;

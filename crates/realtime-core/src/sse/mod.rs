@@ -31,16 +31,7 @@ pub const RESERVED_TYPE_PREFIX: &str = "realtime-";
 /// Encodes one event as a complete frame (ending in a blank line).
 pub fn encode_event(event: &Event) -> Bytes {
     let type_len = event.event_type.as_ref().map_or(0, |t| t.len() + 8);
-    let base64;
-    let data = match event.format {
-        DataFormat::Binary => {
-            use base64::Engine as _;
-            base64 = base64::engine::general_purpose::STANDARD.encode(&event.data);
-            base64.as_bytes()
-        }
-        _ => &event.data[..],
-    };
-    let mut buf = BytesMut::with_capacity(48 + type_len + data.len());
+    let mut buf = BytesMut::with_capacity(48 + type_len + event.data.len() * 4 / 3);
     write_position(&mut buf, event.id);
     if let Some(kind) = &event.event_type {
         write_field(&mut buf, b"event", kind.as_bytes());
@@ -49,9 +40,26 @@ pub fn encode_event(event: &Event) -> Bytes {
         // Writing into a BytesMut cannot fail.
         let _ = writeln!(buf, "retry: {retry}");
     }
-    write_data(&mut buf, data);
+    match event.format {
+        DataFormat::Binary => write_base64(&mut buf, &event.data),
+        _ => write_data(&mut buf, &event.data),
+    }
     buf.put_u8(b'\n');
     buf.freeze()
+}
+
+/// One `data:` line of `bytes` in standard base64, encoded in place.
+fn write_base64(buf: &mut BytesMut, bytes: &[u8]) {
+    use base64::Engine as _;
+    buf.put_slice(b"data: ");
+    let start = buf.len();
+    let len = base64::encoded_len(bytes.len(), true).unwrap_or_default();
+    buf.resize(start + len, 0);
+    let written = base64::engine::general_purpose::STANDARD
+        .encode_slice(bytes, &mut buf[start..])
+        .unwrap_or_default();
+    buf.truncate(start + written);
+    buf.put_u8(b'\n');
 }
 
 /// Encodes the gap signal: `event: realtime-gap`, JSON data with `channel`, `reason` and
