@@ -8,13 +8,19 @@ use crate::{Counts, run, run_counted, run_in, workspace_root};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// Installs what the browser test needs (Chromium, the npm package), builds the demo and runs
-/// the test against the demo on axum and on actix-web.
+/// Runs the JavaScript client's tests; installs what the browser test needs (Chromium, the npm
+/// package), builds the demo and runs the test against the demo on axum and on actix-web.
 pub(crate) fn test(counts: &mut Counts) -> Result<(), String> {
     ensure_chromium()?;
     if Command::new("node").arg("--version").output().is_err() {
         return Err("node is missing: install Node.js 20+ (apt-get install nodejs npm)".into());
     }
+    // The JavaScript client's own tests (Node, no dependencies), then the page that uses it.
+    let mut client = Command::new("node");
+    client
+        .arg("--test")
+        .current_dir(workspace_root().join("clients/js"));
+    run_counted(client, counts)?;
     let dir = workspace_root().join("examples/demo/browser");
     if !dir.join("node_modules/playwright-core").exists() {
         run_in(&dir, "npm", &["ci", "--no-audit", "--no-fund"])?;

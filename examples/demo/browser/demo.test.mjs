@@ -172,3 +172,38 @@ test(`${mode}: JSON and binary data arrive as the page can read them`, async () 
   await page.close();
 });
 }
+
+test("ws client: channels joined at runtime resume each at its own id; left ones stay quiet", async () => {
+  const a = `client-a-${Date.now()}`;
+  const b = `client-b-${Date.now()}`;
+  const page = await browser.newPage();
+  await page.goto(`${base}/?channel=${a}&mode=ws`);
+  await eventually("page connected", () => page.evaluate(() => window.realtimeState === "open"));
+  // subscribe() resolves once the server has joined the channel.
+  await page.evaluate((b) => window.realtimeClient.subscribe([b]), b);
+  const first = [await publish(a, "a 1"), await publish(b, "b 1")];
+  await eventually("both shown", async () => (await log(page)).length >= 2);
+
+  // Cut; both channels move on while the client is away; it resumes each after its own id.
+  await fetch(`${base}/admin/disconnect-all`, { method: "POST" });
+  await eventually("client away", async () => (await stats()).connections === 0);
+  const missed = [await publish(b, "b 2"), await publish(a, "a 2"), await publish(b, "b 3")];
+  await eventually("resumed", async () => (await log(page)).length >= 5);
+  const entries = await log(page);
+  const byChannel = (ch) => entries.filter((e) => e.channel === ch).map((e) => e.id);
+  assert.deepEqual(byChannel(a), [first[0], missed[1]]);
+  assert.deepEqual(byChannel(b), [first[1], missed[0], missed[2]]);
+  assert.equal(await page.evaluate((b) => window.realtimeClient.lastEventId(b), b), missed[2]);
+
+  // Left: nothing more from b, though a's next event arrives.
+  await page.evaluate((b) => window.realtimeClient.unsubscribe([b]), b);
+  await publish(b, "b 4");
+  const last = await publish(a, "a 3");
+  await eventually("a 3 shown", async () => (await log(page)).some((e) => e.id === last));
+  assert.equal((await log(page)).filter((e) => e.channel === b).length, 3, "no event of a left channel");
+  // A refused subscribe rejects with the server's code; the connection stays open.
+  const refused = await page.evaluate(() => window.realtimeClient.subscribe(["no spaces"]).then(() => "joined", (e) => e.code));
+  assert.equal(refused, "invalid_topic");
+  assert.equal(await page.evaluate(() => window.realtimeState), "open");
+  await page.close();
+});

@@ -55,6 +55,14 @@ fn configure(
                     .body(crate::PAGE)
             }),
         )
+        .route(
+            "/realtime.js",
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("text/javascript; charset=utf-8")
+                    .body(crate::CLIENT_JS)
+            }),
+        )
         .service(sse.resource("/events"))
         .service(ws.resource("/ws"))
         .route("/publish", web::post().to(publish))

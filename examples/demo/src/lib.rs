@@ -42,6 +42,8 @@ use realtime_ws::{WsConfig, WsHandler};
 pub use options::{Framework, Options};
 
 pub(crate) const PAGE: &str = include_str!("page.html");
+/// The JavaScript client (`clients/js`), served at `/realtime.js` for the page.
+pub(crate) const CLIENT_JS: &str = include_str!("../../../clients/js/realtime.js");
 
 /// What the routes share.
 #[derive(Clone)]
@@ -173,6 +175,15 @@ pub fn app_with(manager: Manager, retry_ms: u32) -> realtime_core::Result<Router
     };
     Ok(Router::new()
         .route("/", get(|| async { Html(PAGE) }))
+        .route(
+            "/realtime.js",
+            get(|| async {
+                (
+                    [("content-type", "text/javascript; charset=utf-8")],
+                    CLIENT_JS,
+                )
+            }),
+        )
         .route("/events", sse.get())
         .route("/ws", ws.get())
         .route("/publish", post(routes::publish))
