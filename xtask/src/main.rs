@@ -37,7 +37,8 @@ Commands:
   loadbench                     only the fan-out comparison (writes BENCHMARKS.md)
   services                      start (installing if needed) every server the tests use:
                                 Redis, NATS, RabbitMQ, tansu (Kafka), moto (SQS)
-  ci                            fmt --check, clippy -D warnings, cargo deny (if installed), test
+  ci                            fmt --check, clippy -D warnings, cargo doc -D warnings, cargo
+                                deny (if installed), test
   help                          this text
 ";
 
@@ -284,6 +285,21 @@ fn ci() -> Result<(), String> {
             "warnings",
         ],
     )?;
+    // Rustdoc without warnings: a broken link renders as raw brackets.
+    let doc = Command::new(&cargo)
+        .args([
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--all-features",
+            "--locked",
+        ])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .status()
+        .map_err(|e| format!("cargo doc: {e}"))?;
+    if !doc.success() {
+        return Err(format!("cargo doc (warnings denied) failed: {doc}"));
+    }
     match Command::new(&cargo).args(["deny", "--version"]).output() {
         Ok(out) if out.status.success() => {
             // `--offline` needs every package in Cargo.lock on disk, other platforms' too,

@@ -1,4 +1,4 @@
-//! The in-memory backend, as a [`Backend`](crate::Backend): run by `cargo test`.
+//! The in-memory backend, as a [`Backend`]: run by `cargo test`.
 
 use std::sync::Arc;
 

@@ -44,6 +44,36 @@ impl<C: Default, E: FromParts<C>> EndpointBuilder<C, E> {
     /// Runs `authorize` on the request head before every subscription (for WebSocket, also
     /// for every in-band `subscribe`, whose grant must keep the connection's tenant and
     /// subject); its grant sets the tenant and subject.
+    ///
+    /// The hook sees the request as [`http::request::Parts`] on every framework (headers,
+    /// URI, extensions) and the [`SubscribeRequest`](realtime_core::SubscribeRequest) asked
+    /// for. Browsers cannot send an `Authorization` header with `EventSource` or a WebSocket:
+    /// take a token from a cookie or a query parameter as well.
+    ///
+    /// ```
+    /// use http::request::Parts;
+    /// use realtime_core::SubscribeRequest;
+    /// use realtime_core::auth::{Authorize, Grant, Rejection};
+    ///
+    /// let hook = Authorize::new(|parts: &Parts, _asked: &SubscribeRequest| {
+    ///     // Copy what the check needs out of the borrowed request; the future owns it.
+    ///     let bearer = parts.headers.get("authorization")
+    ///         .and_then(|v| v.to_str().ok())
+    ///         .and_then(|v| v.strip_prefix("Bearer "))
+    ///         .map(str::to_owned);
+    ///     let from_query = parts.uri.query()
+    ///         .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")))
+    ///         .map(str::to_owned);
+    ///     async move {
+    ///         match bearer.or(from_query).as_deref() {
+    ///             Some("acme-token") => Ok(Grant { tenant: Some("acme".into()), ..Grant::default() }),
+    ///             Some(_) => Err(Rejection::forbidden("unknown token")),
+    ///             None => Err(Rejection::unauthorized("a token is required")),
+    ///         }
+    ///     }
+    /// });
+    /// # let _: Authorize<Parts> = hook;
+    /// ```
     pub fn authorize(mut self, authorize: Authorize<Parts>) -> Self {
         self.authorize = Some(authorize);
         self

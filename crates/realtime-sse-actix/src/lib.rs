@@ -50,6 +50,10 @@ use std::time::Duration;
 use actix_web::dev::Extensions;
 
 pub use handler::{SseHandler, SseHandlerBuilder};
+/// The request head the authorization hook sees (`Authorize<Parts>`).
+pub use http::request::Parts;
+pub use realtime_core::auth::{Authorize, Grant, Rejection};
+pub use realtime_http::ApiError;
 pub use request::{error_response, parts_of};
 
 /// For `HttpServer::on_connect`: the kernel aborts a connection whose client leaves what it

@@ -72,6 +72,8 @@ mod serve;
 
 pub use error::ApiError;
 pub use handler::{SseHandler, SseHandlerBuilder};
+/// The request head the authorization hook sees (`Authorize<Parts>`).
+pub use http::request::Parts;
 pub use realtime_core::auth::{Authorize, Grant, Rejection};
 pub use realtime_http::settle_routing;
 pub use realtime_http::{SseConfig, SseEndpoint, SseStream};

@@ -43,6 +43,10 @@ use std::time::Duration;
 use actix_web::dev::Extensions;
 
 pub use handler::{WsHandler, WsHandlerBuilder};
+/// The request head the authorization hook sees (`Authorize<Parts>`).
+pub use http::request::Parts;
+pub use realtime_core::auth::{Authorize, Grant, Rejection};
+pub use realtime_http::ApiError;
 pub use realtime_http::ws::{OriginPolicy, WsConfig, close_code};
 
 /// For `HttpServer::on_connect`: the kernel aborts a connection whose client leaves what it

@@ -81,6 +81,10 @@ mod handler;
 mod session;
 
 pub use handler::{WsHandler, WsHandlerBuilder};
+/// The request head the authorization hook sees (`Authorize<Parts>`).
+pub use http::request::Parts;
+pub use realtime_core::auth::{Authorize, Grant, Rejection};
+pub use realtime_http::ApiError;
 pub use realtime_http::ws::{
     OriginCheck, OriginPolicy, TopicError, WsConfig, check_topic, close_code, parse_topics,
 };

@@ -5,7 +5,7 @@
 //! came back) to an [`Inbox`]. Everything else a [`Bus`] owes the manager lives once, here,
 //! in [`DriverBus`]: the per-instance subscriber table, one broker subscription per channel
 //! however many local subscriptions share it (subscribed with the first, unsubscribed after
-//! the last through a queue, since a drop cannot wait), the event [`frame`](crate::frame)
+//! the last through a queue, since a drop cannot wait), the event [`frame`]
 //! format, [`BusMessage::Interrupted`](crate::BusMessage::Interrupted) after a reconnect, and
 //! unreadable frames counted and turned into `Interrupted`.
 

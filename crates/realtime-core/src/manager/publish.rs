@@ -59,7 +59,7 @@ impl Manager {
     /// when the store fails (nothing was stored then; a retryable error may be retried).
     /// Once the event is stored the publish succeeds: local clients get it at once, and if
     /// the bus refuses it, the hand-off is retried in the background for
-    /// [`ManagerConfig::broadcast_retry`] (other instances also repair it from the store as
+    /// [`ManagerConfig::broadcast_retry`](crate::ManagerConfig::broadcast_retry) (other instances also repair it from the store as
     /// soon as their next event of the channel, or a bus interruption, shows the hole).
     pub async fn publish(&self, request: PublishRequest) -> Result<Event> {
         let inner = &self.inner;

@@ -141,6 +141,46 @@ impl PublishRequest {
             ..PublishRequest::new(channel, data)
         }
     }
+
+    /// Only for clients of `tenant`.
+    ///
+    /// ```
+    /// # use realtime_core::PublishRequest;
+    /// let request = PublishRequest::json("orders", &serde_json::json!({"id": 7}))?
+    ///     .tenant("acme")
+    ///     .subject("user-42")
+    ///     .event_type("created")
+    ///     .idempotency_key("order-7-created");
+    /// # Ok::<(), realtime_core::Error>(())
+    /// ```
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// Only for clients with `subject` (e.g. a user id).
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// The SSE event type (`event:`); may not start with `realtime-`.
+    pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
+        self.event_type = Some(event_type.into());
+        self
+    }
+
+    /// The client's reconnection delay, in ms.
+    pub fn retry_ms(mut self, retry_ms: u32) -> Self {
+        self.retry_ms = Some(retry_ms);
+        self
+    }
+
+    /// The key that makes a retried publish return the first event (see the field).
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
 }
 
 /// What the client missed on one channel, from [`Manager::subscribe`](crate::Manager::subscribe).
@@ -248,7 +288,7 @@ impl Inner {
                 ),
             ));
         }
-        check_data(request.format, &request.data)?;
+        request.format.check(&request.data)?;
         Ok(NewEvent {
             channel: self.scoped(request.tenant.as_deref(), &request.channel),
             tenant: request.tenant,
@@ -279,82 +319,5 @@ impl Inner {
             tenant: key("tenant", &request.tenant)?,
             subject: key("subject", &request.subject)?,
         })
-    }
-}
-
-/// How deep JSON data may nest: a client's parser (serde_json's default is 128, with the
-/// message around it) must be able to read the message it arrives in.
-const MAX_JSON_DEPTH: usize = 64;
-
-/// Whether `data` is what `format` says.
-fn check_data(format: DataFormat, data: &[u8]) -> Result<()> {
-    let text = match format {
-        DataFormat::Text | DataFormat::Json => std::str::from_utf8(data).map_err(|_| {
-            Error::invalid("data", format!("{} data must be UTF-8", format.as_str()))
-        })?,
-        _ => return Ok(()),
-    };
-    if format != DataFormat::Json {
-        return Ok(());
-    }
-    // serde_json skips a value without its depth limit: the depth is checked apart.
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map_err(|e| Error::invalid("data", format!("is not one JSON value: {e}")))?;
-    if json_depth(text.as_bytes()) > MAX_JSON_DEPTH {
-        return Err(Error::invalid(
-            "data",
-            format!("JSON nested deeper than {MAX_JSON_DEPTH} levels"),
-        ));
-    }
-    Ok(())
-}
-
-/// The deepest nesting of arrays and objects in valid JSON.
-fn json_depth(json: &[u8]) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
-    for &byte in json {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_data_is_checked_for_utf8_validity_and_depth() {
-        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        assert!(check_data(DataFormat::Json, deep(MAX_JSON_DEPTH).as_bytes()).is_ok());
-        assert!(check_data(DataFormat::Json, deep(MAX_JSON_DEPTH + 1).as_bytes()).is_err());
-        // Brackets and escaped quotes inside strings do not count.
-        let quoted = format!("{{\"a\":\"\\\"{}\"}}", "[{".repeat(100));
-        assert!(
-            check_data(DataFormat::Json, quoted.as_bytes()).is_ok(),
-            "{quoted}"
-        );
-        // Not UTF-8 inside a string (serde_json skips it unchecked).
-        assert!(check_data(DataFormat::Json, b"\"\xff\"").is_err());
-        assert!(check_data(DataFormat::Json, b"{\"a\":1").is_err());
-        assert!(check_data(DataFormat::Text, b"\xff").is_err());
-        assert!(check_data(DataFormat::Binary, b"\xff").is_ok());
     }
 }
