@@ -46,6 +46,7 @@ mod manager;
 pub mod memory;
 pub mod message;
 pub mod metrics;
+mod payload;
 mod position;
 pub mod routing;
 mod shared;

@@ -26,12 +26,20 @@ pub struct Decoder {
     started: bool,
     /// A CR ended the last line; an LF right after it belongs to it.
     after_cr: bool,
+    /// Bytes of the lines taken into the frame being built.
+    held: usize,
 }
 
 impl Decoder {
     /// A decoder at the start of a stream.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Bytes held for frames not complete yet (a partial line, the lines of an unfinished
+    /// frame): a client bounds its memory by checking this after each [`feed`](Self::feed).
+    pub fn pending_bytes(&self) -> usize {
+        self.buffer.len() + self.held
     }
 
     /// Adds `chunk` and returns the frames it completed, in order.
@@ -58,9 +66,11 @@ impl Decoder {
     fn line(&mut self, line: &str) -> Option<Frame> {
         if line.is_empty() {
             self.started = false;
+            self.held = 0;
             return Some(std::mem::take(&mut self.frame)).filter(|f| *f != Frame::default());
         }
         self.started = true;
+        self.held += line.len() + 1;
         let (field, value) = match line.split_once(':') {
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
             None => (line, ""),

@@ -1,0 +1,73 @@
+//! The client's one error type.
+
+use std::time::Duration;
+
+/// What went wrong with a connection or a configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration cannot work (checked by [`ClientBuilder::build`](crate::ClientBuilder::build)).
+    #[error("invalid client configuration: {field}: {reason}")]
+    InvalidConfig {
+        /// The setting at fault.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The server could not be reached, or the connection broke.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// The server answered the request with an error status (and usually a JSON body
+    /// `{"error","message"}`).
+    #[error("refused with status {status}: {body}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The body, as far as it was read.
+        body: String,
+        /// The server's `Retry-After`, if it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The server refused a subscription on an open WebSocket (`invalid_topic`, `forbidden`…).
+    #[error("subscription refused: {code}: {message}")]
+    SubscriptionRefused {
+        /// The protocol's error code.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The server sent something this client cannot read, or more than it may hold.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// Nothing arrived for the idle timeout (not even a heartbeat).
+    #[error("no traffic for {0:?}")]
+    Idle(Duration),
+    /// The server closed the WebSocket with this code.
+    #[error("closed by the server ({code}: {reason})")]
+    Closed {
+        /// The close code (1000 disconnected, 1001 shutdown, 1013 slow consumer…).
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Whether reconnecting may help: the client retries these by itself, and ends its
+    /// stream on the others (a bad configuration, a refusal that will not change: 400, 401,
+    /// 403, 404, a refused subscription).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::InvalidConfig { .. } | Error::SubscriptionRefused { .. } => false,
+            Error::Refused { status, .. } => matches!(status, 408 | 425 | 429) || *status >= 500,
+            Error::Connect(_) | Error::Protocol(_) | Error::Idle(_) | Error::Closed { .. } => true,
+        }
+    }
+
+    pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! One SSE connection: request, refusal or stream, frames to updates.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use realtime_core::DataFormat;
+use realtime_core::sse::{Decoder, Frame, GAP_EVENT};
+use serde::Deserialize;
+
+use crate::config::ClientBuilder;
+use crate::error::Error;
+use crate::outlet::{Ended, Outlet, ReaderGone};
+use crate::update::{ReceivedEvent, Update};
+
+/// Most of a refusal's body kept for its error.
+const MAX_REFUSAL_BODY: usize = 4096;
+
+pub(crate) async fn connection(
+    config: &ClientBuilder,
+    http: &reqwest::Client,
+    outlet: &Outlet,
+) -> Ended {
+    let mut connected = false;
+    let error = stream(config, http, outlet, &mut connected).await;
+    Ended { connected, error }
+}
+
+/// Runs the stream until it ends: the error that ended it, or the reader gone.
+async fn stream(
+    config: &ClientBuilder,
+    http: &reqwest::Client,
+    outlet: &Outlet,
+    connected: &mut bool,
+) -> Result<Error, ReaderGone> {
+    let channel = &config.channels[0];
+    let mut url = match reqwest::Url::parse(&config.url) {
+        Ok(url) => url,
+        Err(e) => return Ok(Error::config("url", e.to_string())),
+    };
+    let resume = outlet.resume_point(channel);
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair("channel", channel);
+        if let (None, Some(count)) = (&resume, config.backlog) {
+            query.append_pair("backlog", &count.to_string());
+        }
+    }
+    let mut request = http.get(url).header("accept", "text/event-stream");
+    if let Some(id) = &resume {
+        request = request.header("last-event-id", id);
+    }
+    for (name, value) in &config.headers {
+        request = request.header(name, value);
+    }
+    let response = match tokio::time::timeout(config.connect_timeout, request.send()).await {
+        Err(_) => {
+            return Ok(Error::Connect(format!(
+                "no answer within {:?}",
+                config.connect_timeout
+            )));
+        }
+        Ok(Err(e)) => return Ok(Error::Connect(e.to_string())),
+        Ok(Ok(response)) => response,
+    };
+    if !response.status().is_success() {
+        return Ok(refusal(response).await);
+    }
+    let mut body = response.bytes_stream();
+    let mut decoder = Decoder::new();
+    let mut client_id = None;
+    loop {
+        let chunk = match tokio::time::timeout(config.idle_timeout, body.next()).await {
+            Err(_) => return Ok(Error::Idle(config.idle_timeout)),
+            Ok(None) => return Ok(Error::Connect("the server ended the stream".into())),
+            Ok(Some(Err(e))) => return Ok(Error::Connect(e.to_string())),
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        for frame in decoder.feed(&chunk) {
+            if let Err(error) = on_frame(channel, frame, outlet, connected, &mut client_id).await? {
+                return Ok(error);
+            }
+        }
+        if decoder.pending_bytes() > config.max_message_bytes {
+            return Ok(Error::Protocol(format!(
+                "an event over {} bytes",
+                config.max_message_bytes
+            )));
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct GapData {
+    channel: String,
+    reason: String,
+    head: String,
+}
+
+/// Hands on what one frame says; `Ok(Err(_))` when it breaks the protocol.
+async fn on_frame(
+    channel: &str,
+    frame: Frame,
+    outlet: &Outlet,
+    connected: &mut bool,
+    client_id: &mut Option<String>,
+) -> Result<Result<(), Error>, ReaderGone> {
+    if !*connected {
+        // The first frame names the client (`: client_id <id>`); `: connected` follows the
+        // replay.
+        for comment in &frame.comments {
+            if let Some(id) = comment.strip_prefix("client_id ") {
+                *client_id = Some(id.to_owned());
+            } else if comment == "connected" {
+                *connected = true;
+                let client_id = client_id.take();
+                outlet.send(Update::Connected { client_id }).await?;
+            }
+        }
+    }
+    let Some(data) = frame.data else {
+        return Ok(Ok(()));
+    };
+    if frame.event.as_deref() == Some(GAP_EVENT) {
+        let Ok(gap) = serde_json::from_str::<GapData>(&data) else {
+            return Ok(Err(Error::Protocol(
+                "a gap signal that is not the protocol's".into(),
+            )));
+        };
+        outlet.gap(gap.channel, gap.reason, gap.head).await?;
+        return Ok(Ok(()));
+    }
+    let Some(id) = frame.id else {
+        return Ok(Err(Error::Protocol("an event without an id".into())));
+    };
+    let event = ReceivedEvent {
+        channel: channel.to_owned(),
+        id,
+        event_type: frame.event.unwrap_or_else(|| "message".to_owned()),
+        format: DataFormat::Text,
+        data: Bytes::from(data),
+    };
+    outlet.event(event).await?;
+    Ok(Ok(()))
+}
+
+/// The error for a response that is not a stream: its status, the start of its body and
+/// its `Retry-After`.
+pub(crate) async fn refusal(response: reqwest::Response) -> Error {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .map(Duration::from_secs);
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Ok(Some(Ok(chunk))) =
+        tokio::time::timeout(Duration::from_secs(5), chunks.next()).await
+    {
+        body.extend_from_slice(&chunk[..chunk.len().min(MAX_REFUSAL_BODY - body.len())]);
+        if body.len() >= MAX_REFUSAL_BODY {
+            break;
+        }
+    }
+    Error::Refused {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        retry_after,
+    }
+}
