@@ -37,7 +37,11 @@ export interface RealtimeClientOptions {
   onEvent?: (event: RealtimeEvent) => void;
   onGap?: (gap: Gap) => void;
   onState?: (state: ClientState) => void;
-  /** A refused subscribe (`error.code`: e.g. `invalid_topic`, `forbidden`), an unreadable message. */
+  /**
+   * A refused subscribe (`error.code`: e.g. `invalid_topic`, `forbidden`; refused on a
+   * reconnect, the client reconnects with back-off), a failed connection (`connect_failed`), an
+   * unreadable message, an exception of a callback.
+   */
   onError?: (error: Error & { code?: string }) => void;
   onClose?: (close: { code: number; reason: string }) => void;
   /**
@@ -52,13 +56,21 @@ export interface RealtimeClientOptions {
   initialDelayMs?: number;
   /** Largest reconnection delay bound, ms (default 30 000). */
   maxDelayMs?: number;
+  /** A connection up this long starts the back-off over (default 10 000 ms). */
+  stableMs?: number;
+  /**
+   * A `ping` message every this many ms; a connection that hears nothing for twice as long is
+   * replaced (default 30 000; 0 turns it off).
+   */
+  pingIntervalMs?: number;
   /** A WebSocket constructor (Node before 22: the `ws` package's). Default: globalThis.WebSocket. */
   WebSocket?: new (url: string) => WebSocket;
 }
 
 /** A WebSocket client that keeps its channels and resumes them exactly after every cut. */
 export declare class RealtimeClient {
-  constructor(url: string, options?: RealtimeClientOptions);
+  /** `url`, or a function giving it, called on every connect (a fresh token in the query). */
+  constructor(url: string | (() => string), options?: RealtimeClientOptions);
   readonly state: ClientState;
   /** The id the server gave the connection, once greeted. */
   readonly clientId: string | null;

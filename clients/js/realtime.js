@@ -24,8 +24,13 @@ export const State = Object.freeze({
 const DEFAULTS = Object.freeze({
   initialDelayMs: 500,
   maxDelayMs: 30_000,
+  stableMs: 10_000,
+  pingIntervalMs: 30_000,
   backlog: undefined,
 });
+
+/** A position token as the server writes it (anything else is not kept or sent back). */
+const POSITION = /^[0-9a-f]{1,16}-[0-9]{1,20}$/;
 
 /**
  * Reads one server message (a text frame's string, or a binary frame's ArrayBuffer or
@@ -100,16 +105,21 @@ export class RealtimeClient {
   #answers = [];
   /** subscribe() calls waiting for the next connection to be open. */
   #whenOpen = [];
+  /** When the current connection opened (the back-off starts over only after a stable one). */
+  #openedAt = null;
+  /** When the current socket last received anything. */
+  #lastSeen = 0;
+  #pinger = null;
 
   /**
-   * `url`: the server's WebSocket endpoint (`ws://` or `wss://`; query parameters such as a
-   * token are kept on every reconnect). `options`: see realtime.d.ts.
+   * `url`: the server's WebSocket endpoint (`ws://` or `wss://`), or a function returning it,
+   * called on every connect (to put a fresh token in the query). `options`: see realtime.d.ts.
    */
   constructor(url, options = {}) {
     this.#url = url;
     this.#options = { ...DEFAULTS, ...options };
     for (const [channel, id] of Object.entries(options.lastEventIds ?? {})) {
-      this.#lastIds.set(channel, id);
+      if (POSITION.test(id)) this.#lastIds.set(channel, id);
       this.#channels.add(channel);
     }
     for (const channel of options.channels ?? []) this.#channels.add(channel);
@@ -178,6 +188,13 @@ export class RealtimeClient {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#socket?.close(1000);
+    this.#end();
+  }
+
+  /** Closed for good: state, timers, and every pending subscribe rejected. */
+  #end() {
+    this.#closed = true;
+    clearInterval(this.#pinger);
     this.#setState(State.CLOSED);
     const closed = new Error("the client is closed");
     for (const settle of this.#answers.splice(0).concat(this.#whenOpen.splice(0))) settle(closed);
@@ -187,36 +204,78 @@ export class RealtimeClient {
     const WebSocketImpl = this.#options.WebSocket ?? globalThis.WebSocket;
     let socket;
     try {
-      socket = new WebSocketImpl(this.#url);
+      socket = new WebSocketImpl(typeof this.#url === "function" ? this.#url() : this.#url);
     } catch (error) {
-      this.#options.onError?.(error);
+      this.#report(error);
       this.#retry();
       return;
     }
     this.#socket = socket;
     this.#greeted = false;
+    this.#openedAt = null;
+    this.#lastSeen = Date.now();
     socket.binaryType = "arraybuffer";
     socket.onmessage = (e) => {
-      if (this.#socket === socket) this.#onMessage(e.data);
+      if (this.#socket !== socket) return;
+      this.#lastSeen = Date.now();
+      // Nothing a server sends, and nothing a callback throws, may escape into the event
+      // loop (in Node, an uncaught exception ends the process).
+      try {
+        this.#onMessage(e.data);
+      } catch (error) {
+        this.#report(error);
+      }
     };
     socket.onclose = (e) => {
       if (this.#socket !== socket) return;
       this.#socket = null;
+      clearInterval(this.#pinger);
+      if (!this.#greeted) this.#report(Object.assign(new Error(`connection failed (${e.code})`), { code: "connect_failed" }));
       this.#greeted = false;
+      // A connection that held for a while starts the back-off over.
+      if (this.#openedAt !== null && Date.now() - this.#openedAt >= this.#options.stableMs) this.#attempt = 0;
       // Unanswered subscribes are asked again, with every channel, on the next connection.
       this.#whenOpen.push(...this.#answers.splice(0));
-      this.#options.onClose?.({ code: e.code, reason: e.reason });
-      const again = this.#options.reconnect?.({ code: e.code, reason: e.reason }) ?? true;
-      if (this.#closed || !again) {
-        this.#closed = true;
-        this.#setState(State.CLOSED);
-      } else {
-        this.#retry();
+      this.#call("onClose", { code: e.code, reason: e.reason });
+      let again = true;
+      try {
+        again = this.#options.reconnect?.({ code: e.code, reason: e.reason }) ?? true;
+      } catch (error) {
+        this.#report(error);
       }
+      if (this.#closed || !again) this.#end();
+      else this.#retry();
     };
+    const every = this.#options.pingIntervalMs;
+    if (every > 0) {
+      // Liveness: a half-open connection shows no error; silence does. The server answers
+      // a ping with a pong.
+      this.#pinger = setInterval(() => {
+        if (this.#socket !== socket) return;
+        if (Date.now() - this.#lastSeen > 2 * every) socket.close(4001, "no answer");
+        else if (this.#greeted) this.#send({ type: "ping" });
+      }, every);
+    }
+  }
+
+  #report(error) {
+    try {
+      this.#options.onError?.(error);
+    } catch {
+      // An error handler that throws is not called again for it.
+    }
+  }
+
+  #call(name, value) {
+    try {
+      this.#options[name]?.(value);
+    } catch (error) {
+      this.#report(error);
+    }
   }
 
   #retry() {
+    clearInterval(this.#pinger);
     this.#setState(State.RECONNECTING);
     // Jitter: a random delay between half the exponential bound and the bound, so that
     // clients cut together (a server restart) do not come back together, and none comes
@@ -229,13 +288,8 @@ export class RealtimeClient {
   }
 
   #onMessage(raw) {
-    let message;
-    try {
-      message = parseMessage(raw);
-    } catch (error) {
-      this.#options.onError?.(error);
-      return;
-    }
+    const message = parseMessage(raw);
+    const text = (value) => typeof value === "string";
     switch (message.type) {
       case "subscribed":
         if (message.client_id !== undefined) {
@@ -244,7 +298,16 @@ export class RealtimeClient {
           this.#greeted = true;
           if (this.#channels.size > 0) {
             const waiting = this.#whenOpen.splice(0);
-            const settle = (error) => waiting.forEach((s) => s(error));
+            const socket = this.#socket;
+            const settle = (error) => {
+              waiting.forEach((s) => s(error));
+              if (!error || this.#socket !== socket) return;
+              // Refused (a channel revoked, a token expired): nothing was joined. The channels
+              // of the subscribe() calls above are dropped by their rejection; reconnect, with
+              // the back-off, and ask again for the rest.
+              this.#greeted = false;
+              socket.close(4000, "subscribe refused");
+            };
             if (!this.#sendSubscribe([...this.#channels], settle)) this.#whenOpen.push(...waiting);
           }
         } else {
@@ -253,12 +316,15 @@ export class RealtimeClient {
         this.#openWhenAnswered();
         return;
       case "event": {
+        if (!text(message.channel) || !text(message.id) || !POSITION.test(message.id)) {
+          throw new Error("an event without a valid channel and id");
+        }
         const last = this.#lastIds.get(message.channel);
         // The server replays exactly; this only guards against a repeated id.
         if (last !== undefined && notAfter(message.id, last)) return;
         if (!this.#channels.has(message.channel)) return;
         this.#lastIds.set(message.channel, message.id);
-        this.#options.onEvent?.({
+        this.#call("onEvent", {
           channel: message.channel,
           id: message.id,
           type: message.event ?? "message",
@@ -268,9 +334,13 @@ export class RealtimeClient {
         return;
       }
       case "gap":
+        if (!text(message.channel) || !text(message.head) || !POSITION.test(message.head)) {
+          throw new Error("a gap without a valid channel and head");
+        }
+        if (!this.#channels.has(message.channel)) return;
         // Events continue after the head: resume from there next time.
         this.#lastIds.set(message.channel, message.head);
-        this.#options.onGap?.({ channel: message.channel, reason: message.reason, head: message.head });
+        this.#call("onGap", { channel: message.channel, reason: String(message.reason), head: message.head });
         return;
       case "error": {
         // A subscribe the server refused (a bad topic, the hook's 403) is answered by this
@@ -278,7 +348,7 @@ export class RealtimeClient {
         const error = new Error(`${message.code}: ${message.message}`);
         error.code = message.code;
         this.#answers.shift()?.(error);
-        this.#options.onError?.(error);
+        this.#report(error);
         this.#openWhenAnswered();
         return;
       }
@@ -290,7 +360,7 @@ export class RealtimeClient {
   /** Open once the greeting came and every subscribe sent since was answered. */
   #openWhenAnswered() {
     if (!this.#greeted || this.#answers.length > 0 || this.#state === State.OPEN) return;
-    this.#attempt = 0;
+    this.#openedAt = Date.now();
     this.#setState(State.OPEN);
     for (const settle of this.#whenOpen.splice(0)) settle(null);
   }
@@ -298,7 +368,7 @@ export class RealtimeClient {
   /** Sends a subscribe for `channels`; `settle(error | null)` is called with its answer. */
   #sendSubscribe(channels, settle) {
     const request = { type: "subscribe", topics: channels };
-    const ids = {};
+    const ids = Object.create(null); // a channel named `__proto__` is a key like any other
     for (const channel of channels) {
       const id = this.#lastIds.get(channel);
       if (id !== undefined) ids[channel] = id;
@@ -319,6 +389,6 @@ export class RealtimeClient {
   #setState(state) {
     if (state === this.#state) return;
     this.#state = state;
-    this.#options.onState?.(state);
+    this.#call("onState", state);
   }
 }

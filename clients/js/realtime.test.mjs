@@ -36,6 +36,7 @@ function client(options = {}) {
   const seen = { events: [], gaps: [], states: [], errors: [] };
   const instance = new RealtimeClient("ws://server/ws?token=t", {
     WebSocket: ScriptedSocket,
+    pingIntervalMs: 0,
     onEvent: (e) => seen.events.push(e),
     onGap: (g) => seen.gaps.push(g),
     onState: (s) => seen.states.push(s),
@@ -86,10 +87,13 @@ test("a cut reconnects after a jittered, growing delay and resumes from the newe
   mock.timers.enable({ apis: ["setTimeout"] });
   const random = mock.method(Math, "random", () => 0.999);
   try {
-    const { instance, seen, socket } = client({ channels: ["a"], initialDelayMs: 100, maxDelayMs: 300 });
+    const { instance, seen, socket } = client({ channels: ["a"], initialDelayMs: 100, maxDelayMs: 300, stableMs: 0 });
     socket().greet();
     socket().receive({ type: "subscribed", topics: ["a"] });
     socket().receive({ type: "event", channel: "a", id: "e-4", data: "x" });
+    // Connections that never get as far as open keep growing the back-off.
+    socket().close(1001);
+    mock.timers.tick(100);
     const delays = [];
     for (let attempt = 0; attempt < 4; attempt++) {
       const count = ScriptedSocket.all.length;
@@ -103,8 +107,8 @@ test("a cut reconnects after a jittered, growing delay and resumes from the newe
       }
       delays.push(waited);
     }
-    // Bounds 100, 200, 300, 300 (the cap); with random() near 1, each delay is near its bound.
-    assert.deepEqual(delays, [100, 200, 300, 300]);
+    // Bounds 200, 300, 300, 300 (the cap): the first cut took the 100 ms one.
+    assert.deepEqual(delays, [200, 300, 300, 300]);
     random.mock.mockImplementation(() => 0);
     socket().greet();
     assert.deepEqual(socket().sent.at(-1), { type: "subscribe", topics: ["a"], last_event_ids: { a: "e-4" } });
@@ -127,7 +131,7 @@ test("a cut reconnects after a jittered, growing delay and resumes from the newe
 });
 
 test("subscribe resolves on the server's answer, a refusal rejects and the channel is not kept", async () => {
-  const { instance, socket } = client();
+  const { instance, seen, socket } = client();
   const early = instance.subscribe(["a"]); // before the greeting: sent with it
   socket().greet();
   assert.deepEqual(socket().sent, [{ type: "subscribe", topics: ["a"] }]);
@@ -140,7 +144,9 @@ test("subscribe resolves on the server's answer, a refusal rejects and the chann
   assert.equal(instance.state, "open");
   instance.unsubscribe(["a"]);
   assert.deepEqual(socket().sent.at(-1), { type: "unsubscribe", topics: ["a"] });
+  const before = seen.events.length;
   socket().receive({ type: "event", channel: "a", id: "e-1", data: "late" });
+  assert.equal(seen.events.length, before, "no event of a channel left");
   const pending = instance.subscribe(["b"]);
   instance.close();
   await assert.rejects(pending, /closed/);
@@ -153,4 +159,49 @@ test("a reconnect rule can stop it: a server disconnect (1000) ends the client",
   socket().close(1000);
   assert.equal(instance.state, "closed");
   assert.equal(ScriptedSocket.all.length, count);
+});
+
+test("a hostile server's messages are refused without escaping, and ids are checked", () => {
+  const { instance, seen, socket } = client({ channels: ["a", "__proto__"], lastEventIds: { b: "x".repeat(100) } });
+  socket().greet();
+  // A kept id must look like a position: the 100-character one is not sent back.
+  assert.deepEqual(socket().sent[0].last_event_ids, undefined);
+  socket().receive({ type: "subscribed", topics: ["a"] });
+  socket().receive({ type: "event", channel: "a", id: 5, data: "x" });
+  socket().receive({ type: "gap", channel: "a", reason: "trimmed", head: { evil: true } });
+  socket().receive({ type: "gap", channel: "not-mine", reason: "trimmed", head: "e-9" });
+  socket().receive({ type: "event", channel: "__proto__", id: "e-2", data: "y" });
+  assert.equal(seen.errors.length, 2, "two unreadable messages reported");
+  assert.deepEqual(seen.gaps, [], "no gap of a channel not subscribed");
+  assert.equal(instance.lastEventId("__proto__"), "e-2");
+  // Resumed with it: the id of `__proto__` is sent like any other.
+  socket().close(1001);
+  instance.close();
+});
+
+test("a refused resume reconnects with back-off and drops only the channels asked while away", async () => {
+  mock.timers.enable({ apis: ["setTimeout"] });
+  try {
+    const { instance, seen, socket } = client({ channels: ["a"], initialDelayMs: 100 });
+    socket().greet();
+    socket().receive({ type: "subscribed", topics: ["a"] });
+    socket().close(1001);
+    const asked = instance.subscribe(["revoked"]);
+    mock.timers.tick(100);
+    socket().greet();
+    assert.deepEqual(socket().sent.at(-1).topics, ["a", "revoked"]);
+    socket().receive({ type: "error", code: "forbidden", message: "no" });
+    await assert.rejects(asked, (e) => e.code === "forbidden");
+    assert.equal(instance.state, "reconnecting", "not open with nothing joined");
+    assert.deepEqual(instance.channels, ["a"]);
+    assert.ok(seen.errors.some((e) => e.code === "forbidden"));
+    mock.timers.tick(200);
+    socket().greet();
+    assert.deepEqual(socket().sent.at(-1).topics, ["a"]);
+    socket().receive({ type: "subscribed", topics: ["a"] });
+    assert.equal(instance.state, "open");
+    instance.close();
+  } finally {
+    mock.timers.reset();
+  }
 });

@@ -46,6 +46,7 @@ impl RealtimeClient {
         let outlet = Outlet {
             sender,
             resume: resume.clone(),
+            channels: config.channels.iter().cloned().collect(),
         };
         let task = tokio::spawn(run(config, outlet));
         RealtimeClient {
@@ -84,27 +85,44 @@ impl Drop for RealtimeClient {
     }
 }
 
+/// A connection up this long resets the back-off.
+const STABLE: Duration = Duration::from_secs(10);
+/// Protocol errors in a row, each before connected, that end the stream: the replay fails
+/// the same way every time (an event this client cannot take), so reconnecting cannot help.
+const MAX_PROTOCOL_FAILURES: u32 = 5;
+
 async fn run(config: ClientBuilder, outlet: Outlet) {
+    // No redirects: they would carry the configured headers (a token) to another host.
     let http = reqwest::Client::builder()
         .connect_timeout(config.connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
         .build();
     let mut attempt: u32 = 0;
+    let mut protocol_failures = 0;
     loop {
+        let started = tokio::time::Instant::now();
         let ended = match (config.transport, &http) {
             (Transport::Sse, Ok(http)) => crate::sse::connection(&config, http, &outlet).await,
             (Transport::Sse, Err(e)) => Ended {
                 connected: false,
-                error: Ok(Error::Connect(e.to_string())),
+                error: Ok(Error::config("http client", e.to_string())),
             },
             _ => crate::ws::connection(&config, &outlet).await,
         };
         let Ok(error) = ended.error else {
             return;
         };
-        if ended.connected {
+        // The back-off starts over only after a connection that held: a server that accepts
+        // and drops at once is not hammered.
+        if ended.connected && started.elapsed() >= STABLE {
             attempt = 0;
         }
-        if !error.is_retryable() {
+        if matches!(error, Error::Protocol(_)) && !ended.connected {
+            protocol_failures += 1;
+        } else if ended.connected {
+            protocol_failures = 0;
+        }
+        if !error.is_retryable() || protocol_failures >= MAX_PROTOCOL_FAILURES {
             let _ = outlet.sender.send(Err(error)).await;
             return;
         }

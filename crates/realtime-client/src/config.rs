@@ -44,7 +44,7 @@ impl fmt::Debug for ClientBuilder {
         // Header values are credentials (a Bearer token): only their names are shown.
         let headers: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
         f.debug_struct("ClientBuilder")
-            .field("url", &self.url.split('?').next().unwrap_or_default())
+            .field("url", &redacted(&self.url))
             .field("transport", &self.transport)
             .field("channels", &self.channels)
             .field("last_event_ids", &self.last_event_ids)
@@ -73,7 +73,7 @@ impl ClientBuilder {
             max_delay: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(90),
-            max_message_bytes: 4 << 20,
+            max_message_bytes: 16 << 20,
             buffer: 256,
         }
     }
@@ -128,8 +128,10 @@ impl ClientBuilder {
         self
     }
 
-    /// The largest message (or SSE event) accepted; past it the connection is dropped as a
-    /// protocol error. Default 4 MiB (the server's events are at most 1 MiB by default).
+    /// The largest message (or SSE event, as written on the wire) accepted; past it the
+    /// connection is dropped as a protocol error. Default 16 MiB: a 1 MiB event (the server's
+    /// default limit) may take several times its size once escaped as JSON or split into
+    /// `data:` lines.
     pub fn max_message_bytes(mut self, bytes: usize) -> Self {
         self.max_message_bytes = bytes;
         self
@@ -184,6 +186,21 @@ impl ClientBuilder {
                 return Err(Error::config(field, "must be positive"));
             }
         }
+        for (name, value) in &self.headers {
+            let name_ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            let value_ok = value
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+            if !name_ok || !value_ok {
+                return Err(Error::config(
+                    "header",
+                    format!("{name:?} is not a valid HTTP header"),
+                ));
+            }
+        }
         if self.max_message_bytes < 1024 || self.buffer == 0 {
             return Err(Error::config(
                 "max_message_bytes/buffer",
@@ -191,5 +208,17 @@ impl ClientBuilder {
             ));
         }
         Ok(())
+    }
+}
+
+/// The URL without its query and credentials (either may hold a token).
+fn redacted(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{host}")
+        }
+        None => url.to_owned(),
     }
 }

@@ -36,7 +36,9 @@ pub enum Error {
         /// The server's message.
         message: String,
     },
-    /// The server sent something this client cannot read, or more than it may hold.
+    /// The server sent something this client cannot read, or more than it may hold. Five in a
+    /// row before a connection gets as far as connected (the same replay failing each time)
+    /// end the stream.
     #[error("protocol error: {0}")]
     Protocol(String),
     /// Nothing arrived for the idle timeout (not even a heartbeat).
@@ -55,10 +57,15 @@ pub enum Error {
 impl Error {
     /// Whether reconnecting may help: the client retries these by itself, and ends its
     /// stream on the others (a bad configuration, a refusal that will not change: 400, 401,
-    /// 403, 404, a refused subscription).
+    /// 403, 404, a subscription refused as invalid or forbidden).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::InvalidConfig { .. } | Error::SubscriptionRefused { .. } => false,
+            Error::InvalidConfig { .. } => false,
+            // `subscribe_failed` (a shutdown, a slow store) passes; these do not.
+            Error::SubscriptionRefused { code, .. } => !matches!(
+                code.as_str(),
+                "invalid_topic" | "too_many_topics" | "unauthorized" | "forbidden"
+            ),
             Error::Refused { status, .. } => matches!(status, 408 | 425 | 429) || *status >= 500,
             Error::Connect(_) | Error::Protocol(_) | Error::Idle(_) | Error::Closed { .. } => true,
         }

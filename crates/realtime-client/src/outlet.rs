@@ -17,6 +17,9 @@ pub(crate) fn lock(resume: &Mutex<ResumePoints>) -> std::sync::MutexGuard<'_, Re
 pub(crate) struct Outlet {
     pub(crate) sender: mpsc::Sender<Result<Update, Error>>,
     pub(crate) resume: Arc<Mutex<ResumePoints>>,
+    /// The channels subscribed: anything else a server sends is dropped (it would grow the
+    /// resume points).
+    pub(crate) channels: Arc<[String]>,
 }
 
 /// The reader is gone: the connection stops.
@@ -30,6 +33,10 @@ impl Outlet {
 
     /// Hands on an event unless it repeats one already handed on.
     pub(crate) async fn event(&self, event: ReceivedEvent) -> Result<(), ReaderGone> {
+        if !self.channels.contains(&event.channel) {
+            tracing::debug!(channel = %event.channel, "event of a channel not subscribed dropped");
+            return Ok(());
+        }
         if !lock(&self.resume).advance(&event.channel, &event.id) {
             tracing::debug!(channel = %event.channel, id = %event.id, "repeated event dropped");
             return Ok(());
@@ -43,6 +50,9 @@ impl Outlet {
         reason: String,
         head: String,
     ) -> Result<(), ReaderGone> {
+        if !self.channels.contains(&channel) {
+            return Ok(());
+        }
         lock(&self.resume).set(&channel, &head);
         self.send(Update::Gap {
             channel,

@@ -60,11 +60,19 @@ async fn stream(
                 config.connect_timeout
             )));
         }
-        Ok(Err(e)) => return Ok(Error::Connect(e.to_string())),
+        Ok(Err(e)) => return Ok(Error::Connect(e.without_url().to_string())),
         Ok(Ok(response)) => response,
     };
     if !response.status().is_success() {
         return Ok(refusal(response).await);
+    }
+    let is_stream = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !is_stream {
+        return Ok(Error::Protocol("the answer is not an event stream".into()));
     }
     let mut body = response.bytes_stream();
     let mut decoder = Decoder::new();
@@ -73,7 +81,7 @@ async fn stream(
         let chunk = match tokio::time::timeout(config.idle_timeout, body.next()).await {
             Err(_) => return Ok(Error::Idle(config.idle_timeout)),
             Ok(None) => return Ok(Error::Connect("the server ended the stream".into())),
-            Ok(Some(Err(e))) => return Ok(Error::Connect(e.to_string())),
+            Ok(Some(Err(e))) => return Ok(Error::Connect(e.without_url().to_string())),
             Ok(Some(Ok(chunk))) => chunk,
         };
         for frame in decoder.feed(&chunk) {
@@ -122,7 +130,8 @@ async fn on_frame(
         return Ok(Ok(()));
     };
     if frame.event.as_deref() == Some(GAP_EVENT) {
-        let Ok(gap) = serde_json::from_str::<GapData>(&data) else {
+        let gap = serde_json::from_str::<GapData>(&data).ok();
+        let Some(gap) = gap.filter(|g| is_position(&g.head)) else {
             return Ok(Err(Error::Protocol(
                 "a gap signal that is not the protocol's".into(),
             )));
@@ -130,8 +139,8 @@ async fn on_frame(
         outlet.gap(gap.channel, gap.reason, gap.head).await?;
         return Ok(Ok(()));
     }
-    let Some(id) = frame.id else {
-        return Ok(Err(Error::Protocol("an event without an id".into())));
+    let Some(id) = frame.id.filter(|id| is_position(id)) else {
+        return Ok(Err(Error::Protocol("an event without a valid id".into())));
     };
     let event = ReceivedEvent {
         channel: channel.to_owned(),
@@ -156,9 +165,9 @@ pub(crate) async fn refusal(response: reqwest::Response) -> Error {
         .map(Duration::from_secs);
     let mut body = Vec::new();
     let mut chunks = response.bytes_stream();
-    while let Ok(Some(Ok(chunk))) =
-        tokio::time::timeout(Duration::from_secs(5), chunks.next()).await
-    {
+    // The whole body within 5 s: a server trickling it cannot hold the client.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, chunks.next()).await {
         body.extend_from_slice(&chunk[..chunk.len().min(MAX_REFUSAL_BODY - body.len())]);
         if body.len() >= MAX_REFUSAL_BODY {
             break;
@@ -169,4 +178,10 @@ pub(crate) async fn refusal(response: reqwest::Response) -> Error {
         body: String::from_utf8_lossy(&body).into_owned(),
         retry_after,
     }
+}
+
+/// Whether `id` is a position token (`<epoch hex>-<offset>`) of a sane length: anything else
+/// is kept and sent back on every reconnect.
+pub(crate) fn is_position(id: &str) -> bool {
+    id.len() <= 64 && realtime_core::Position::parse(id).is_ok()
 }

@@ -24,12 +24,12 @@ type Socket =
 /// A server message, as far as this client reads it.
 #[derive(Deserialize)]
 struct Incoming<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
     channel: Option<String>,
     id: Option<String>,
     event: Option<String>,
-    format: Option<&'a str>,
+    format: Option<String>,
     #[serde(borrow)]
     data: Option<&'a RawValue>,
     reason: Option<String>,
@@ -143,13 +143,17 @@ async fn session(
                 "a message that is not the protocol's".into(),
             ));
         };
-        match incoming.kind {
+        // A message without a type (a custom keepalive) is not ours to read.
+        match incoming.kind.as_deref().unwrap_or_default() {
             "subscribed" if !greeted => {
                 greeted = true;
                 client_id = incoming.client_id;
                 let subscribe = subscribe_message(config, outlet);
-                if let Err(e) = socket.send(Message::text(subscribe)).await {
-                    return Ok(Error::Connect(e.to_string()));
+                let send = socket.send(Message::text(subscribe));
+                match tokio::time::timeout(config.connect_timeout, send).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Ok(Error::Connect(e.to_string())),
+                    Err(_) => return Ok(Error::Connect("the subscribe was not taken".into())),
                 }
             }
             // The answer to the subscribe: every channel joined, its replay delivered.
@@ -172,9 +176,11 @@ async fn session(
                 outlet.event(event).await?;
             }
             "gap" => {
-                let (Some(channel), Some(reason), Some(head)) =
-                    (incoming.channel, incoming.reason, incoming.head)
-                else {
+                let (Some(channel), Some(reason), Some(head)) = (
+                    incoming.channel,
+                    incoming.reason,
+                    incoming.head.filter(|h| crate::sse::is_position(h)),
+                ) else {
                     return Ok(Error::Protocol("a gap without its fields".into()));
                 };
                 outlet.gap(channel, reason, head).await?;
@@ -205,21 +211,26 @@ fn subscribe_message(config: &ClientBuilder, outlet: &Outlet) -> String {
 
 /// The event an `event` message carries; binary data follows its line in `bytes`.
 fn event_of(incoming: Incoming<'_>, bytes: Option<Bytes>) -> Option<ReceivedEvent> {
-    let (format, data) = match (incoming.format, bytes, incoming.data) {
-        (Some("binary"), Some(bytes), _) => (DataFormat::Binary, bytes),
+    let (format, data) = match (incoming.format.as_deref(), bytes, incoming.data) {
+        // Bytes after the line: binary, or a format this build does not know (read as bytes).
+        (_, Some(bytes), _) => (DataFormat::Binary, bytes),
         (Some("json"), None, Some(raw)) => (
             DataFormat::Json,
             Bytes::copy_from_slice(raw.get().as_bytes()),
         ),
-        (None, None, Some(raw)) => (
+        (None | Some("text"), None, Some(raw)) => (
             DataFormat::Text,
             Bytes::from(serde_json::from_str::<String>(raw.get()).ok()?),
+        ),
+        (_, None, Some(raw)) => (
+            DataFormat::Binary,
+            Bytes::copy_from_slice(raw.get().as_bytes()),
         ),
         _ => return None,
     };
     Some(ReceivedEvent {
         channel: incoming.channel?,
-        id: incoming.id?,
+        id: incoming.id.filter(|id| crate::sse::is_position(id))?,
         event_type: incoming.event.unwrap_or_else(|| "message".to_owned()),
         format,
         data,

@@ -253,3 +253,83 @@ async fn an_endless_event_and_a_silent_server_end_the_connection_not_the_memory(
         other => panic!("expected an idle timeout, got {other:?}"),
     }
 }
+
+/// A WebSocket server that greets, then sends `messages` after the client's subscribe, on
+/// every connection.
+async fn hostile_ws(messages: &'static [&'static str]) -> String {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(socket).await else {
+                    return;
+                };
+                let greeting = r#"{"type":"subscribed","topics":[],"client_id":"h"}"#;
+                let _ = ws.send(Message::text(greeting)).await;
+                let _ = ws.next().await; // the subscribe
+                for message in messages {
+                    let _ = ws.send(Message::text(*message)).await;
+                }
+                let _ = ws.next().await;
+            });
+        }
+    });
+    format!("ws://{addr}/ws")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_this_client_cannot_take_ends_the_stream_after_five_tries() {
+    let url = hostile_ws(&[
+        // Another channel's event and a keepalive without a type: ignored.
+        r#"{"type":"event","channel":"other","id":"a-1","data":"x"}"#,
+        r#"{"ping":"custom keepalive"}"#,
+        r#"{"type":"event","channel":"c","id":"a-1","data":"ok"}"#,
+        // An id that is not a position: a protocol error, on every reconnect.
+        r#"{"type":"event","channel":"c","id":"not an id","data":"x"}"#,
+    ])
+    .await;
+    let mut client = RealtimeClient::websocket(url)
+        .channel("c")
+        .reconnect_delays(Duration::from_millis(5), Duration::from_millis(10))
+        .build()
+        .unwrap();
+    assert_eq!(next_event(&mut client).await.id, "a-1");
+    let mut disconnects = 0;
+    loop {
+        match tokio::time::timeout(DEADLINE, client.next()).await.unwrap() {
+            Some(Ok(Update::Disconnected {
+                error: Error::Protocol(_),
+                ..
+            })) => disconnects += 1,
+            Some(Ok(Update::Event(event))) => panic!("only a-1 is taken, once: {event:?}"),
+            Some(Err(Error::Protocol(_))) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(disconnects, 4, "the fifth failure in a row is final");
+    assert!(client.next().await.is_none());
+}
+
+#[test]
+fn only_refusals_that_cannot_change_are_final() {
+    let refused = |code: &str| Error::SubscriptionRefused {
+        code: code.into(),
+        message: String::new(),
+    };
+    assert!(
+        refused("subscribe_failed").is_retryable(),
+        "a shutdown, a slow store"
+    );
+    assert!(!refused("forbidden").is_retryable());
+    assert!(!refused("invalid_topic").is_retryable());
+    let status = |status| Error::Refused {
+        status,
+        body: String::new(),
+        retry_after: None,
+    };
+    assert!(status(503).is_retryable() && status(429).is_retryable());
+    assert!(!status(401).is_retryable() && !status(404).is_retryable());
+}

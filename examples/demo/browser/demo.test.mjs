@@ -126,8 +126,10 @@ for (const mode of ["sse", "ws"]) {
 test(`${mode}: an unknown last id shows the gap signal`, async () => {
   const channel = `gap-${mode}-${Date.now()}`;
   const head = await publish(channel, "before");
+  // A well-formed id the server never issued (from its future).
+  const unknown = head.replace(/-\d+$/, "-999999");
   const page = await browser.newPage();
-  await page.goto(`${base}/?channel=${channel}&mode=${mode}&last_event_id=not-a-position`);
+  await page.goto(`${base}/?channel=${channel}&mode=${mode}&last_event_id=${unknown}`);
   const gap = await eventually("gap shown", async () => (await log(page)).find((e) => e.kind === "gap"));
   assert.deepEqual(gap, { kind: "gap", channel, reason: "unknown_position", head });
   assert.match(await page.textContent("li.gap"), /unknown_position/);

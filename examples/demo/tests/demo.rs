@@ -77,7 +77,14 @@ async fn page_stats_and_metrics() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("new EventSource(") && page.contains("realtime-gap"));
+    assert!(page.contains("new EventSource(") && page.contains("from \"/realtime.js\""));
+    let client = reqwest::get(format!("{base}/realtime.js")).await.unwrap();
+    assert_eq!(
+        client.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let client = client.text().await.unwrap();
+    assert!(client.contains("export class RealtimeClient") && client.contains("realtime-gap"));
     post(&base, r#"{"channel":"m","data":"x"}"#).await;
     let stats: Value = reqwest::get(format!("{base}/stats"))
         .await
