@@ -187,7 +187,9 @@ export class RealtimeClient {
   close() {
     this.#closed = true;
     clearTimeout(this.#timer);
-    this.#socket?.close(1000);
+    const socket = this.#socket;
+    this.#socket = null; // its close event is not a cut to report or recover from
+    socket?.close(1000);
     this.#end();
   }
 
