@@ -136,7 +136,8 @@ async fn actix_app() {
 
 #[tokio::test]
 async fn jwt_tenants() {
-    let secret = [("JWT_SECRET", "test-secret")];
+    const SECRET: &str = "a-test-secret-of-at-least-32-bytes";
+    let secret = [("JWT_SECRET", SECRET), ("DEV_TOKENS", "1")];
     let program = Program::start(env!("CARGO_BIN_EXE_jwt_tenants"), &[], &secret).await;
     let token = |user: &'static str, tenant: &'static str| {
         let url = format!("{}/token?user={user}&tenant={tenant}", program.base);
@@ -191,6 +192,23 @@ async fn jwt_tenants() {
         .build()
         .unwrap();
     assert_eq!(refused(forged).await, 401);
+    // Signed with the right key but expired, or for another audience: refused too.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+    for (exp, aud) in [(now - 3600, "realtime"), (now + 3600, "another-service")] {
+        let claims = serde_json::json!({"sub": "ann", "tenant": "acme", "exp": exp,
+            "iss": "realtime-scenarios", "aud": aud});
+        let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
+        let client = RealtimeClient::sse(program.events())
+            .channel("orders")
+            .header("authorization", format!("Bearer {token}"))
+            .build()
+            .unwrap();
+        assert_eq!(refused(client).await, 401, "exp {exp}, aud {aud}");
+    }
 }
 
 #[tokio::test]
@@ -261,8 +279,8 @@ async fn two_instances_redis() {
     let url = format!("redis://{redis}");
     let bin = env!("CARGO_BIN_EXE_two_instances_redis");
     let (a, b) = (
-        Program::start(bin, &[&url], &[]).await,
-        Program::start(bin, &[&url], &[]).await,
+        Program::start(bin, &[], &[("REDIS_URL", &url)]).await,
+        Program::start(bin, &[], &[("REDIS_URL", &url)]).await,
     );
     let channel = format!("scenario-{}", std::process::id());
     let mut on_b = RealtimeClient::websocket(b.ws())
@@ -335,6 +353,7 @@ async fn in_process_consumer() {
             .await
             .unwrap();
         if total["total"] == 12 {
+            assert_eq!(total["stale"], false);
             break;
         }
         assert!(

@@ -42,6 +42,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         handle.stop(true).await;
     });
     server.await?;
+    // WebSocket sessions run beside the server: let them send their close frames (1001).
+    manager
+        .drained_within(std::time::Duration::from_secs(5))
+        .await;
     Ok(())
 }
 

@@ -31,6 +31,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let channels: Vec<String> = asked.channels.iter().map(|c| c.channel.clone()).collect();
         async move {
             let user = user.ok_or_else(|| Rejection::unauthorized("who are you? (x-user)"))?;
+            // A `.` in an id would let `ann.billing` read what looks like ann's sub-channel.
+            if user.is_empty() || user.contains('.') {
+                return Err(Rejection::forbidden("not a valid user id"));
+            }
             if let Some(refused) = channels.iter().find(|c| !may_read(&user, c)) {
                 return Err(Rejection::forbidden(format!(
                     "{user} may not read {refused}"
@@ -55,17 +59,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(manager.clone());
     let listener = realtime_scenarios::listen().await?;
     let shutdown = manager.close_on(realtime_scenarios::termination());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // realtime-sse-axum's server bounds every write (a client that stops reading cannot
+    // hold a stream, or the shutdown, forever); `axum::serve` would work without that bound.
+    realtime_sse_axum::Server::new()
+        .serve(listener, app, shutdown)
+        .await;
+    // WebSocket sessions run beside the server: let them send their close frames (1001).
+    manager
+        .drained_within(std::time::Duration::from_secs(5))
+        .await;
     Ok(())
 }
 
-/// The rule: public channels for all, a user's own channel for that user.
+/// The rule: public channels for all, a user's own channel for that user. (In a multi-tenant
+/// application, grant the tenant too: `user.ann` of one tenant is not another's.)
 fn may_read(user: &str, channel: &str) -> bool {
     channel.starts_with("public.") || channel.strip_prefix("user.") == Some(user)
 }
 
+/// Publishes the body as JSON data. Unauthenticated here, to keep the example short: put it
+/// behind your own authentication (it can reach every client of the channel).
 async fn publish(
     State(manager): State<Manager>,
     Path(channel): Path<String>,

@@ -1,8 +1,10 @@
-//! Graceful shutdown on SIGTERM, as an orchestrator stops a process: readiness fails at once
-//! (the load balancer stops sending new clients), every stream ends — SSE clients reconnect
+//! Graceful shutdown on SIGTERM, as an orchestrator stops a process: readiness fails at once,
+//! every stream ends — SSE clients reconnect
 //! elsewhere and resume with `Last-Event-ID`, WebSocket clients get close code 1001 — the
 //! server stops, and the process waits (a bounded time) for WebSocket sessions to send their
-//! close frames before it exits 0.
+//! close frames before it exits 0. (Behind a load balancer that polls readiness, fail
+//! readiness first and wait one polling period before closing, so no new client arrives at a
+//! closing instance: the server stops accepting as soon as the manager has closed.)
 //!
 //! ```sh
 //! cargo run -p realtime-scenarios --bin graceful_shutdown &
@@ -37,9 +39,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. the signal; 2. the manager closes: readiness fails, every stream ends;
     // 3. the server stops accepting and finishes its requests.
     let shutdown = manager.close_on(realtime_scenarios::termination());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // realtime-sse-axum's server bounds every write: a client that stopped reading cannot
+    // hold the shutdown (under `axum::serve` it could, for as long as its TCP connection lives).
+    realtime_sse_axum::Server::new()
+        .serve(listener, app, shutdown)
+        .await;
     // 4. WebSocket sessions run beside the server: wait for their close frames, bounded.
     if !manager.drained_within(GRACE).await {
         eprintln!("some clients did not leave within {GRACE:?}");

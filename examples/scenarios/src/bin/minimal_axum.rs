@@ -31,14 +31,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // On Ctrl-C or SIGTERM the manager closes first, so every stream ends and the server can
     // stop (a server that waited for open streams first would wait forever).
     let shutdown = manager.close_on(realtime_scenarios::termination());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // realtime-sse-axum's server bounds every write (a client that stops reading cannot
+    // hold a stream, or the shutdown, forever); `axum::serve` would work without that bound.
+    realtime_sse_axum::Server::new()
+        .serve(listener, app, shutdown)
+        .await;
+    // WebSocket sessions run beside the server: let them send their close frames (1001).
+    manager
+        .drained_within(std::time::Duration::from_secs(5))
+        .await;
     Ok(())
 }
 
 /// Publishes the body as JSON data: WebSocket clients receive the value itself; invalid
-/// input is a 400 with a JSON body.
+/// input is a 400 with a JSON body. Unauthenticated here, to keep the example short: put it
+/// behind your own authentication.
 async fn publish(
     State(manager): State<Manager>,
     Path(channel): Path<String>,

@@ -3,8 +3,9 @@
 //! client that reconnects to another instance resumes exactly from its last id.
 //!
 //! ```sh
-//! cargo run -p realtime-scenarios --bin two_instances_redis -- 127.0.0.1:3001 redis://127.0.0.1:6379 &
-//! cargo run -p realtime-scenarios --bin two_instances_redis -- 127.0.0.1:3002 redis://127.0.0.1:6379 &
+//! export REDIS_URL=redis://127.0.0.1:6379   # from the environment: a password stays out of `ps`
+//! cargo run -p realtime-scenarios --bin two_instances_redis -- 127.0.0.1:3001 &
+//! cargo run -p realtime-scenarios --bin two_instances_redis -- 127.0.0.1:3002 &
 //! curl -N 'http://127.0.0.1:3002/events?channel=orders' &
 //! curl -d '{"id": 7}' -H 'content-type: application/json' http://127.0.0.1:3001/publish/orders
 //! ```
@@ -21,9 +22,7 @@ use realtime_ws::WsHandler;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::args()
-        .nth(2)
-        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let mut store_config = RedisStoreConfig::default();
     store_config.url = url.clone();
     let mut bus_config = RedisBusConfig::default();
@@ -44,12 +43,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(manager.clone());
     let listener = realtime_scenarios::listen().await?;
     let shutdown = manager.close_on(realtime_scenarios::termination());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // realtime-sse-axum's server bounds every write (a client that stops reading cannot
+    // hold a stream, or the shutdown, forever); `axum::serve` would work without that bound.
+    realtime_sse_axum::Server::new()
+        .serve(listener, app, shutdown)
+        .await;
+    // WebSocket sessions run beside the server: let them send their close frames (1001).
+    manager
+        .drained_within(std::time::Duration::from_secs(5))
+        .await;
     Ok(())
 }
 
+/// Publishes the body as JSON data. Unauthenticated here, to keep the example short: put it
+/// behind your own authentication (it can reach every client of the channel).
 async fn publish(
     State(manager): State<Manager>,
     Path(channel): Path<String>,
