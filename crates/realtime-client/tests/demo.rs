@@ -85,6 +85,15 @@ async fn websocket_resumes_every_channel_exactly_after_a_cut() {
         next(&mut client).await,
         Update::Disconnected { .. }
     ));
+    // The server lets the session's client go once its close frame is out: wait for that.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while manager.connection_count() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cut client is still connected"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await; // polling interval
+    }
     let missed = [
         publish(&manager, PublishRequest::new("b", "b 2")).await,
         publish(&manager, PublishRequest::new("a", "a 2")).await,

@@ -5,6 +5,10 @@
 //! parameters, `Last-Event-ID` rules, authorization hook, JSON errors and status codes,
 //! replay → `: connected` → live events, heartbeats, gap signal and shutdown.
 //!
+//! The authorization hook is an `Authorize<Parts>` (both re-exported here, with [`Grant`] and
+//! [`Rejection`]): see `realtime-sse-axum`'s crate docs for one written out, and
+//! `examples/scenarios` for a JWT check.
+//!
 //! Mounting it is one line in an `App`:
 //!
 //! ```no_run

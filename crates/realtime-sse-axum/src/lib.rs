@@ -31,10 +31,36 @@
 //!   ([`SseHandlerBuilder::authorize`]); from the query only if
 //!   [`SseConfig::routing_from_query`] allows it, otherwise a request naming them gets 400.
 //!
+//! ## Authorization
+//! The hook is an [`Authorize<Parts>`](Authorize): it sees the request head ([`Parts`]:
+//! headers, cookies, the query) and the [`SubscribeRequest`](realtime_core::SubscribeRequest)
+//! asked for, and answers a [`Grant`] (tenant, subject, client id) or a [`Rejection`] (401,
+//! 403…), sent as the JSON error below.
+//!
+//! ```no_run
+//! use realtime_core::{Manager, SubscribeRequest};
+//! use realtime_sse_axum::{Authorize, Grant, Parts, Rejection, SseHandler};
+//!
+//! # fn build(manager: Manager) -> Result<(), realtime_core::Error> {
+//! let hook: Authorize<Parts> = Authorize::new(|parts: &Parts, _asked: &SubscribeRequest| {
+//!     // Copy what the check needs out of the borrowed request; the future owns it.
+//!     let tenant = parts.headers.get("x-tenant").and_then(|v| v.to_str().ok()).map(str::to_owned);
+//!     async move {
+//!         let tenant = tenant.ok_or_else(|| Rejection::unauthorized("who are you?"))?;
+//!         Ok(Grant { tenant: Some(tenant), ..Grant::default() })
+//!     }
+//! });
+//! let sse = SseHandler::builder(manager).authorize(hook).build()?;
+//! # let _ = sse; Ok(()) }
+//! ```
+//!
+//! (A real hook checks a credential: `examples/scenarios/src/bin/jwt_tenants.rs` verifies a
+//! JWT from a header, a cookie or the query.)
+//!
 //! ## Response
 //! `200`, `Content-Type: text/event-stream`, `Cache-Control: no-cache`,
 //! `X-Accel-Buffering: no`, then:
-//! 1. `retry: <SseConfig::retry_ms>`;
+//! 1. `retry: <SseConfig::retry_ms>` and `: client_id <id>` (the connection's id);
 //! 2. the replay — every event after the resume position, each with `id:` its position;
 //! 3. `: connected`;
 //! 4. live events (`id:`, `event:` the type, `retry:` when the event sets one, `data:`), and a

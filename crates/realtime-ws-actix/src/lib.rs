@@ -7,6 +7,10 @@
 //! rather than a feature of `realtime-ws`: each adapter knows one framework, so enabling both
 //! never mixes two frameworks' dependency trees in one crate.)
 //!
+//! The authorization hook is an `Authorize<Parts>` (both re-exported here, with [`Grant`] and
+//! [`Rejection`]): see `realtime-sse-axum`'s crate docs for one written out, and
+//! `examples/scenarios` for a JWT check.
+//!
 //! ```no_run
 //! use actix_web::{App, HttpServer};
 //! use realtime_core::Manager;

@@ -5,6 +5,10 @@
 //! resume by position. The protocol is `realtime-http`'s engine
 //! ([`realtime_http::ws`]); this crate is the axum upgrade and the socket loop.
 //!
+//! The authorization hook is an `Authorize<Parts>` (both re-exported here, with [`Grant`] and
+//! [`Rejection`]): see `realtime-sse-axum`'s crate docs for one written out, and
+//! `examples/scenarios` for a JWT check.
+//!
 //! ```no_run
 //! use axum::Router;
 //! use realtime_core::Manager;
