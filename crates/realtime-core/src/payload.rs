@@ -10,30 +10,25 @@ const MAX_JSON_DEPTH: usize = 64;
 impl DataFormat {
     /// Whether `data` is what this format says: [`Error::InvalidRequest`] on `data` if not.
     pub(crate) fn check(self, data: &[u8]) -> Result<(), Error> {
-        check_data(self, data)
+        if !matches!(self, DataFormat::Text | DataFormat::Json) {
+            return Ok(());
+        }
+        let text = std::str::from_utf8(data)
+            .map_err(|_| Error::invalid("data", format!("{} data must be UTF-8", self.as_str())))?;
+        if self == DataFormat::Text {
+            return Ok(());
+        }
+        // serde_json skips a value without its depth limit: the depth is checked apart.
+        serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .map_err(|e| Error::invalid("data", format!("is not one JSON value: {e}")))?;
+        if json_depth(text.as_bytes()) > MAX_JSON_DEPTH {
+            return Err(Error::invalid(
+                "data",
+                format!("JSON nested deeper than {MAX_JSON_DEPTH} levels"),
+            ));
+        }
+        Ok(())
     }
-}
-
-fn check_data(format: DataFormat, data: &[u8]) -> Result<(), Error> {
-    let text = match format {
-        DataFormat::Text | DataFormat::Json => std::str::from_utf8(data).map_err(|_| {
-            Error::invalid("data", format!("{} data must be UTF-8", format.as_str()))
-        })?,
-        _ => return Ok(()),
-    };
-    if format != DataFormat::Json {
-        return Ok(());
-    }
-    // serde_json skips a value without its depth limit: the depth is checked apart.
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map_err(|e| Error::invalid("data", format!("is not one JSON value: {e}")))?;
-    if json_depth(text.as_bytes()) > MAX_JSON_DEPTH {
-        return Err(Error::invalid(
-            "data",
-            format!("JSON nested deeper than {MAX_JSON_DEPTH} levels"),
-        ));
-    }
-    Ok(())
 }
 
 /// The deepest nesting of arrays and objects in valid JSON.
@@ -70,18 +65,26 @@ mod check_tests {
     #[test]
     fn json_data_is_checked_for_utf8_validity_and_depth() {
         let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        assert!(check_data(DataFormat::Json, deep(MAX_JSON_DEPTH).as_bytes()).is_ok());
-        assert!(check_data(DataFormat::Json, deep(MAX_JSON_DEPTH + 1).as_bytes()).is_err());
+        assert!(
+            DataFormat::Json
+                .check(deep(MAX_JSON_DEPTH).as_bytes())
+                .is_ok()
+        );
+        assert!(
+            DataFormat::Json
+                .check(deep(MAX_JSON_DEPTH + 1).as_bytes())
+                .is_err()
+        );
         // Brackets and escaped quotes inside strings do not count.
         let quoted = format!("{{\"a\":\"\\\"{}\"}}", "[{".repeat(100));
         assert!(
-            check_data(DataFormat::Json, quoted.as_bytes()).is_ok(),
+            DataFormat::Json.check(quoted.as_bytes()).is_ok(),
             "{quoted}"
         );
         // Not UTF-8 inside a string (serde_json skips it unchecked).
-        assert!(check_data(DataFormat::Json, b"\"\xff\"").is_err());
-        assert!(check_data(DataFormat::Json, b"{\"a\":1").is_err());
-        assert!(check_data(DataFormat::Text, b"\xff").is_err());
-        assert!(check_data(DataFormat::Binary, b"\xff").is_ok());
+        assert!(DataFormat::Json.check(b"\"\xff\"").is_err());
+        assert!(DataFormat::Json.check(b"{\"a\":1").is_err());
+        assert!(DataFormat::Text.check(b"\xff").is_err());
+        assert!(DataFormat::Binary.check(b"\xff").is_ok());
     }
 }
