@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// Most of a refusal's body kept for its error.
+pub(crate) const MAX_REFUSAL_BODY: usize = 4096;
+
 /// What went wrong with a connection or a configuration.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -68,6 +71,19 @@ impl Error {
             ),
             Error::Refused { status, .. } => matches!(status, 408 | 425 | 429) || *status >= 500,
             Error::Connect(_) | Error::Protocol(_) | Error::Idle(_) | Error::Closed { .. } => true,
+        }
+    }
+
+    /// The refusal of a request answered with `status`, its `Retry-After` value (seconds) and
+    /// the start of its body (at most [`MAX_REFUSAL_BODY`] bytes kept).
+    pub(crate) fn refused(status: u16, retry_after: Option<&str>, body: &[u8]) -> Self {
+        let body = &body[..body.len().min(MAX_REFUSAL_BODY)];
+        Error::Refused {
+            status,
+            body: String::from_utf8_lossy(body).into_owned(),
+            retry_after: retry_after
+                .and_then(|v| v.trim().parse().ok())
+                .map(Duration::from_secs),
         }
     }
 

@@ -9,12 +9,9 @@ use realtime_core::sse::{Decoder, Frame, GAP_EVENT};
 use serde::Deserialize;
 
 use crate::config::ClientBuilder;
-use crate::error::Error;
+use crate::error::{Error, MAX_REFUSAL_BODY};
 use crate::outlet::{Ended, Outlet, ReaderGone};
 use crate::update::{ReceivedEvent, Update};
-
-/// Most of a refusal's body kept for its error.
-const MAX_REFUSAL_BODY: usize = 4096;
 
 pub(crate) async fn connection(
     config: &ClientBuilder,
@@ -161,8 +158,7 @@ pub(crate) async fn refusal(response: reqwest::Response) -> Error {
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .map(Duration::from_secs);
+        .map(str::to_owned);
     let mut body = Vec::new();
     let mut chunks = response.bytes_stream();
     // The whole body within 5 s: a server trickling it cannot hold the client.
@@ -173,11 +169,7 @@ pub(crate) async fn refusal(response: reqwest::Response) -> Error {
             break;
         }
     }
-    Error::Refused {
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-        retry_after,
-    }
+    Error::refused(status, retry_after.as_deref(), &body)
 }
 
 /// Whether `id` is a position token (`<epoch hex>-<offset>`) of a sane length: anything else

@@ -77,18 +77,12 @@ async fn open(config: &ClientBuilder) -> Result<Socket, Error> {
         ))),
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(tungstenite::Error::Http(response))) => {
-            let body = response.body().as_deref().unwrap_or_default();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok())
-                .map(std::time::Duration::from_secs);
-            Err(Error::Refused {
-                status: response.status().as_u16(),
-                body: String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned(),
-                retry_after,
-            })
+            let retry_after = response.headers().get("retry-after");
+            Err(Error::refused(
+                response.status().as_u16(),
+                retry_after.and_then(|v| v.to_str().ok()),
+                response.body().as_deref().unwrap_or_default(),
+            ))
         }
         Ok(Err(e)) => Err(Error::Connect(e.to_string())),
     }

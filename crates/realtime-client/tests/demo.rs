@@ -342,3 +342,35 @@ fn only_refusals_that_cannot_change_are_final() {
     assert!(status(503).is_retryable() && status(429).is_retryable());
     assert!(!status(401).is_retryable() && !status(404).is_retryable());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_is_retried_after_its_retry_after() {
+    let head = "HTTP/1.1 503 Service Unavailable\r\nretry-after: 7\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+    let url = hostile(head, None).await;
+    let mut client = RealtimeClient::sse(url)
+        .channel("c")
+        .reconnect_delays(Duration::from_millis(10), Duration::from_secs(60))
+        .build()
+        .unwrap();
+    match next(&mut client).await {
+        Update::Disconnected {
+            error:
+                Error::Refused {
+                    status: 503,
+                    retry_after,
+                    body,
+                },
+            retry_in,
+        } => {
+            assert_eq!(
+                (retry_after, body.as_str()),
+                (Some(Duration::from_secs(7)), "{}")
+            );
+            assert!(
+                retry_in >= Duration::from_secs(7),
+                "waits as asked: {retry_in:?}"
+            );
+        }
+        other => panic!("expected a retryable 503, got {other:?}"),
+    }
+}
