@@ -12,7 +12,8 @@ use tokio::sync::mpsc;
 
 use crate::config::{ClientBuilder, Transport};
 use crate::error::Error;
-use crate::outlet::{Ended, Outlet, lock};
+use crate::http::HttpClient;
+use crate::outlet::{Outlet, lock};
 use crate::update::{ResumePoints, Update};
 
 /// A client of one realtime server: it connects, reconnects after every cut with back-off
@@ -40,7 +41,7 @@ impl RealtimeClient {
         ClientBuilder::new(url, Transport::WebSocket)
     }
 
-    fn start(config: ClientBuilder) -> Self {
+    fn start(config: ClientBuilder, http: Option<HttpClient>) -> Self {
         let (sender, updates) = mpsc::channel(config.buffer);
         let resume = Arc::new(Mutex::new(ResumePoints::new(config.last_event_ids.clone())));
         let outlet = Outlet {
@@ -48,7 +49,7 @@ impl RealtimeClient {
             resume: resume.clone(),
             channels: config.channels.iter().cloned().collect(),
         };
-        let task = tokio::spawn(run(config, outlet));
+        let task = tokio::spawn(run(config, http, outlet));
         RealtimeClient {
             updates,
             resume,
@@ -65,9 +66,16 @@ impl RealtimeClient {
 
 impl ClientBuilder {
     /// Checks the settings and starts connecting (on the current Tokio runtime).
-    pub fn build(self) -> Result<RealtimeClient, Error> {
+    pub fn build(mut self) -> Result<RealtimeClient, Error> {
         self.validate()?;
-        Ok(RealtimeClient::start(self))
+        if self.uses_tls() {
+            self.tls = Some(self.tls_roots.client_config()?);
+        }
+        let http = match self.transport {
+            Transport::Sse => Some(crate::http::client(&self)?),
+            Transport::WebSocket => None,
+        };
+        Ok(RealtimeClient::start(self, http))
     }
 }
 
@@ -91,23 +99,15 @@ const STABLE: Duration = Duration::from_secs(10);
 /// the same way every time (an event this client cannot take), so reconnecting cannot help.
 const MAX_PROTOCOL_FAILURES: u32 = 5;
 
-async fn run(config: ClientBuilder, outlet: Outlet) {
-    // No redirects: they would carry the configured headers (a token) to another host.
-    let http = reqwest::Client::builder()
-        .connect_timeout(config.connect_timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build();
+/// Connects, reads, reconnects. `http` is the SSE transport's client; none for WebSocket.
+async fn run(config: ClientBuilder, http: Option<HttpClient>, outlet: Outlet) {
     let mut attempt: u32 = 0;
     let mut protocol_failures = 0;
     loop {
         let started = tokio::time::Instant::now();
-        let ended = match (config.transport, &http) {
-            (Transport::Sse, Ok(http)) => crate::sse::connection(&config, http, &outlet).await,
-            (Transport::Sse, Err(e)) => Ended {
-                connected: false,
-                error: Ok(Error::config("http client", e.to_string())),
-            },
-            _ => crate::ws::connection(&config, &outlet).await,
+        let ended = match &http {
+            Some(http) => crate::sse::connection(&config, http, &outlet).await,
+            None => crate::ws::connection(&config, &outlet).await,
         };
         let Ok(error) = ended.error else {
             return;

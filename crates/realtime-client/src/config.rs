@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::tls::TlsRoots;
 
 /// Which endpoint the client reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,9 @@ pub struct ClientBuilder {
     pub(crate) idle_timeout: Duration,
     pub(crate) max_message_bytes: usize,
     pub(crate) buffer: usize,
+    pub(crate) tls_roots: TlsRoots,
+    /// Made by `build` for `https://`/`wss://` URLs.
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -56,6 +61,8 @@ impl fmt::Debug for ClientBuilder {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("buffer", &self.buffer)
+            .field("system_roots", &self.tls_roots.native)
+            .field("added_roots", &self.tls_roots.pem.len())
             .finish()
     }
 }
@@ -75,6 +82,8 @@ impl ClientBuilder {
             idle_timeout: Duration::from_secs(90),
             max_message_bytes: 16 << 20,
             buffer: 256,
+            tls_roots: TlsRoots::default(),
+            tls: None,
         }
     }
 
@@ -144,19 +153,43 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts the certificate authorities in `pem` (one or more PEM certificates) for
+    /// `https://` and `wss://`, beside the system's: a private CA, or a test server's
+    /// self-signed certificate. Checked by [`build`](ClientBuilder::build).
+    pub fn root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots.pem.push(pem.into());
+        self
+    }
+
+    /// Whether the operating system's root certificates are trusted (read at build; honours
+    /// `SSL_CERT_FILE` and `SSL_CERT_DIR`). Default true; turn it off to trust only the
+    /// roots added with [`root_certificate_pem`](ClientBuilder::root_certificate_pem).
+    pub fn system_roots(mut self, trusted: bool) -> Self {
+        self.tls_roots.native = trusted;
+        self
+    }
+
+    /// Whether the URL asks for TLS (`https://`, `wss://`).
+    pub(crate) fn uses_tls(&self) -> bool {
+        self.url.starts_with("https://") || self.url.starts_with("wss://")
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let schemes: &[&str] = match self.transport {
-            Transport::Sse => &["http://"],
-            Transport::WebSocket => &["ws://"],
+            Transport::Sse => &["http://", "https://"],
+            Transport::WebSocket => &["ws://", "wss://"],
         };
         if !schemes.iter().any(|s| self.url.starts_with(s)) {
             return Err(Error::config(
                 "url",
-                format!(
-                    "must start with {} (TLS is not built in yet)",
-                    schemes.join(" or ")
-                ),
+                format!("must start with {}", schemes.join(" or ")),
             ));
+        }
+        let base = self.url.split('#').next().unwrap_or_default();
+        match base.parse::<hyper::Uri>() {
+            Ok(uri) if uri.host().is_some_and(|host| !host.is_empty()) => {}
+            // The error may quote the URL, and the URL may hold a token.
+            _ => return Err(Error::config("url", "not a valid URL with a host")),
         }
         match (self.transport, self.channels.len()) {
             (_, 0) => return Err(Error::config("channels", "name at least one")),

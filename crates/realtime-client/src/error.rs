@@ -87,6 +87,23 @@ impl Error {
         }
     }
 
+    /// A connection failure with its causes (`error sending request: … invalid peer
+    /// certificate: UnknownIssuer`): the outermost message alone rarely says what failed.
+    pub(crate) fn connect(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            // Some layers repeat their cause in their own message.
+            if !message.contains(&cause_text) {
+                message.push_str(": ");
+                message.push_str(&cause_text);
+            }
+            source = cause.source();
+        }
+        Error::Connect(message)
+    }
+
     pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidConfig {
             field,

@@ -34,14 +34,19 @@
 //!   reconnects; the others (400, 401, 403, 404, a refused subscription) end the stream with an
 //!   `Err`. Memory is bounded: messages over [`ClientBuilder::max_message_bytes`] end the
 //!   connection, and at most [`ClientBuilder::buffer`] updates wait for the reader.
-//! - **Not yet:** TLS (`https://`, `wss://`) — put a TLS-terminating proxy or sidecar in front,
-//!   or connect inside the cluster.
+//! - **TLS.** `https://` and `wss://` URLs connect with rustls (aws-lc-rs), trusting the
+//!   operating system's roots; add a private CA with [`ClientBuilder::root_certificate_pem`],
+//!   or trust only it with [`ClientBuilder::system_roots`]`(false)`. A certificate the client
+//!   does not trust fails each attempt as [`Error::Connect`], naming the reason, and the client
+//!   keeps retrying with back-off (a renewed certificate needs no restart).
 
 mod client;
 mod config;
 mod error;
+mod http;
 mod outlet;
 mod sse;
+mod tls;
 mod update;
 mod ws;
 

@@ -3,19 +3,22 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use hyper::body::Incoming;
+use hyper::header::ACCEPT;
+use hyper::{Request, Response};
 use realtime_core::DataFormat;
 use realtime_core::sse::{Decoder, Frame, GAP_EVENT};
 use serde::Deserialize;
 
 use crate::config::ClientBuilder;
 use crate::error::{Error, MAX_REFUSAL_BODY};
+use crate::http::{HttpClient, next_chunk};
 use crate::outlet::{Ended, Outlet, ReaderGone};
 use crate::update::{ReceivedEvent, Update};
 
 pub(crate) async fn connection(
     config: &ClientBuilder,
-    http: &reqwest::Client,
+    http: &HttpClient,
     outlet: &Outlet,
 ) -> Ended {
     let mut connected = false;
@@ -26,38 +29,43 @@ pub(crate) async fn connection(
 /// Runs the stream until it ends: the error that ended it, or the reader gone.
 async fn stream(
     config: &ClientBuilder,
-    http: &reqwest::Client,
+    http: &HttpClient,
     outlet: &Outlet,
     connected: &mut bool,
 ) -> Result<Error, ReaderGone> {
     let channel = &config.channels[0];
-    let mut url = match reqwest::Url::parse(&config.url) {
-        Ok(url) => url,
-        Err(e) => return Ok(Error::config("url", e.to_string())),
-    };
     let resume = outlet.resume_point(channel);
-    {
-        let mut query = url.query_pairs_mut();
+    let query = {
+        let mut query = form_urlencoded::Serializer::new(String::new());
         query.append_pair("channel", channel);
         if let (None, Some(count)) = (&resume, config.backlog) {
             query.append_pair("backlog", &count.to_string());
         }
-    }
-    let mut request = http.get(url).header("accept", "text/event-stream");
+        query.finish()
+    };
+    // `validate` made sure the URL parses with any query appended this way.
+    let base = config.url.split('#').next().unwrap_or_default();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let mut request =
+        Request::get(format!("{base}{separator}{query}")).header(ACCEPT, "text/event-stream");
     if let Some(id) = &resume {
         request = request.header("last-event-id", id);
     }
     for (name, value) in &config.headers {
         request = request.header(name, value);
     }
-    let response = match tokio::time::timeout(config.connect_timeout, request.send()).await {
+    let request = match request.body(String::new()) {
+        Ok(request) => request,
+        Err(e) => return Ok(Error::config("url", e.to_string())),
+    };
+    let response = match tokio::time::timeout(config.connect_timeout, http.request(request)).await {
         Err(_) => {
             return Ok(Error::Connect(format!(
                 "no answer within {:?}",
                 config.connect_timeout
             )));
         }
-        Ok(Err(e)) => return Ok(Error::Connect(e.without_url().to_string())),
+        Ok(Err(e)) => return Ok(Error::connect(&e)),
         Ok(Ok(response)) => response,
     };
     if !response.status().is_success() {
@@ -71,14 +79,14 @@ async fn stream(
     if !is_stream {
         return Ok(Error::Protocol("the answer is not an event stream".into()));
     }
-    let mut body = response.bytes_stream();
+    let mut body = response.into_body();
     let mut decoder = Decoder::new();
     let mut client_id = None;
     loop {
-        let chunk = match tokio::time::timeout(config.idle_timeout, body.next()).await {
+        let chunk = match tokio::time::timeout(config.idle_timeout, next_chunk(&mut body)).await {
             Err(_) => return Ok(Error::Idle(config.idle_timeout)),
             Ok(None) => return Ok(Error::Connect("the server ended the stream".into())),
-            Ok(Some(Err(e))) => return Ok(Error::Connect(e.without_url().to_string())),
+            Ok(Some(Err(e))) => return Ok(Error::connect(&e)),
             Ok(Some(Ok(chunk))) => chunk,
         };
         for frame in decoder.feed(&chunk) {
@@ -152,7 +160,7 @@ async fn on_frame(
 
 /// The error for a response that is not a stream: its status, the start of its body and
 /// its `Retry-After`.
-pub(crate) async fn refusal(response: reqwest::Response) -> Error {
+async fn refusal(response: Response<Incoming>) -> Error {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -160,10 +168,11 @@ pub(crate) async fn refusal(response: reqwest::Response) -> Error {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
+    let mut chunks = response.into_body();
     // The whole body within 5 s: a server trickling it cannot hold the client.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, chunks.next()).await {
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, next_chunk(&mut chunks)).await
+    {
         body.extend_from_slice(&chunk[..chunk.len().min(MAX_REFUSAL_BODY - body.len())]);
         if body.len() >= MAX_REFUSAL_BODY {
             break;

@@ -69,7 +69,9 @@ async fn open(config: &ClientBuilder) -> Result<Socket, Error> {
     let limits = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_bytes))
         .max_frame_size(Some(config.max_message_bytes));
-    let connect = tokio_tungstenite::connect_async_with_config(request, Some(limits), false);
+    let connector = config.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+    let connect =
+        tokio_tungstenite::connect_async_tls_with_config(request, Some(limits), false, connector);
     match tokio::time::timeout(config.connect_timeout, connect).await {
         Err(_) => Err(Error::Connect(format!(
             "no upgrade within {:?}",
@@ -84,7 +86,7 @@ async fn open(config: &ClientBuilder) -> Result<Socket, Error> {
                 response.body().as_deref().unwrap_or_default(),
             ))
         }
-        Ok(Err(e)) => Err(Error::Connect(e.to_string())),
+        Ok(Err(e)) => Err(Error::connect(&e)),
     }
 }
 
