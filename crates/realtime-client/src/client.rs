@@ -66,6 +66,9 @@ impl RealtimeClient {
 
 impl ClientBuilder {
     /// Checks the settings and starts connecting (on the current Tokio runtime).
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime, as `tokio::spawn` does.
     pub fn build(mut self) -> Result<RealtimeClient, Error> {
         self.validate()?;
         if self.uses_tls() {

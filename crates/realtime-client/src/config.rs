@@ -87,6 +87,11 @@ impl ClientBuilder {
         }
     }
 
+    /// The transport this builder was made for.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
     /// Adds a channel (SSE: exactly one).
     pub fn channel(mut self, channel: impl Into<String>) -> Self {
         self.channels.push(channel.into());
@@ -154,8 +159,9 @@ impl ClientBuilder {
     }
 
     /// Trusts the certificate authorities in `pem` (one or more PEM certificates) for
-    /// `https://` and `wss://`, beside the system's: a private CA, or a test server's
-    /// self-signed certificate. Checked by [`build`](ClientBuilder::build).
+    /// `https://` and `wss://`, beside the system's: a private CA (the server's certificate
+    /// itself works only if it is not marked as a CA; a generated test CA that signs the
+    /// server's certificate always does). Checked by [`build`](ClientBuilder::build).
     pub fn root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls_roots.pem.push(pem.into());
         self
@@ -187,9 +193,22 @@ impl ClientBuilder {
         }
         let base = self.url.split('#').next().unwrap_or_default();
         match base.parse::<hyper::Uri>() {
+            // Credentials in the URL would be sent by neither transport (and would reach
+            // the HTTP client's connection-pool logs): they belong in a header.
+            Ok(uri) if uri.authority().is_some_and(|a| a.as_str().contains('@')) => {
+                return Err(Error::config(
+                    "url",
+                    "user and password in the URL are not sent: use header(\"authorization\", …)",
+                ));
+            }
             Ok(uri) if uri.host().is_some_and(|host| !host.is_empty()) => {}
             // The error may quote the URL, and the URL may hold a token.
-            _ => return Err(Error::config("url", "not a valid URL with a host")),
+            _ => {
+                return Err(Error::config(
+                    "url",
+                    "not a valid URL with a host (an international name: use its xn-- form)",
+                ));
+            }
         }
         match (self.transport, self.channels.len()) {
             (_, 0) => return Err(Error::config("channels", "name at least one")),
@@ -217,6 +236,15 @@ impl ClientBuilder {
         ] {
             if value.is_zero() {
                 return Err(Error::config(field, "must be positive"));
+            }
+        }
+        for (channel, id) in &self.last_event_ids {
+            // Sent back as a header or a query parameter on every reconnect.
+            if id.is_empty() || id.len() > 256 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(Error::config(
+                    "resume",
+                    format!("the id for {channel:?} must be 1 to 256 visible ASCII characters"),
+                ));
             }
         }
         for (name, value) in &self.headers {

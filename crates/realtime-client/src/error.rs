@@ -101,6 +101,15 @@ impl Error {
             }
             source = cause.source();
         }
+        // A hostile certificate can list thousands of names, all quoted by the error.
+        if message.len() > MAX_REFUSAL_BODY {
+            let mut end = MAX_REFUSAL_BODY;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
         Error::Connect(message)
     }
 

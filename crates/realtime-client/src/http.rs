@@ -23,13 +23,16 @@ pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, String>;
 
 /// The client for `config`: its connect timeout, its TLS configuration (a trust-nothing one
 /// for `http://`, never used), no redirects (hyper follows none: a redirect would carry the
-/// configured headers, a token, to another host).
+/// configured headers, a token, to another host), no proxy (`HTTP_PROXY` and the like are
+/// not read).
 pub(crate) fn client(config: &ClientBuilder) -> Result<HttpClient, Error> {
     let mut tcp = HttpConnector::new();
     // The scheme is checked by the TLS layer around it.
     tcp.enforce_http(false);
     tcp.set_connect_timeout(Some(config.connect_timeout));
     tcp.set_nodelay(true);
+    // A peer gone without a word is noticed by the kernel too, not only by `idle_timeout`.
+    tcp.set_keepalive(Some(std::time::Duration::from_secs(15)));
     let tls = match &config.tls {
         Some(tls) => rustls::ClientConfig::clone(tls),
         None => crate::tls::unused_config()?,

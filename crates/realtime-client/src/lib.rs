@@ -38,7 +38,8 @@
 //!   operating system's roots; add a private CA with [`ClientBuilder::root_certificate_pem`],
 //!   or trust only it with [`ClientBuilder::system_roots`]`(false)`. A certificate the client
 //!   does not trust fails each attempt as [`Error::Connect`], naming the reason, and the client
-//!   keeps retrying with back-off (a renewed certificate needs no restart).
+//!   keeps retrying with back-off (a renewed certificate needs no restart). The system's roots
+//!   are read once per process. No proxy is used (`HTTP_PROXY` and the like are not read).
 
 mod client;
 mod config;
@@ -50,6 +51,8 @@ mod tls;
 mod update;
 mod ws;
 
+/// The byte buffer of event data ([`ReceivedEvent::data`]).
+pub use bytes::Bytes;
 pub use client::RealtimeClient;
 pub use config::{ClientBuilder, Transport};
 pub use error::Error;

@@ -56,7 +56,7 @@ async fn stream(
     }
     let request = match request.body(String::new()) {
         Ok(request) => request,
-        Err(e) => return Ok(Error::config("url", e.to_string())),
+        Err(e) => return Ok(Error::config("header", e.to_string())),
     };
     let response = match tokio::time::timeout(config.connect_timeout, http.request(request)).await {
         Err(_) => {

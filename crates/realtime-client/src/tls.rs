@@ -1,7 +1,7 @@
 //! TLS for `https://` and `wss://`: rustls on aws-lc-rs, trusting the system's roots and any
 //! added by the application.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
@@ -36,10 +36,10 @@ impl TlsRoots {
         let mut roots = RootCertStore::empty();
         let mut native_errors = Vec::new();
         if self.native {
-            let found = rustls_native_certs::load_native_certs();
+            let (certs, errors) = native_roots();
             // A bundle with a few unreadable entries still serves the rest, as in browsers.
-            roots.add_parsable_certificates(found.certs);
-            native_errors = found.errors.iter().map(ToString::to_string).collect();
+            roots.add_parsable_certificates(certs.iter().cloned());
+            native_errors.clone_from(errors);
         }
         for (index, pem) in self.pem.iter().enumerate() {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
@@ -75,6 +75,17 @@ impl TlsRoots {
         }
         config(roots).map(Arc::new)
     }
+}
+
+/// The system's roots and the errors met reading them: read once per process (it is blocking
+/// file I/O, and `build` usually runs on an async runtime's thread).
+fn native_roots() -> &'static (Vec<CertificateDer<'static>>, Vec<String>) {
+    static ROOTS: OnceLock<(Vec<CertificateDer<'static>>, Vec<String>)> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let found = rustls_native_certs::load_native_certs();
+        let errors = found.errors.iter().map(ToString::to_string).collect();
+        (found.certs, errors)
+    })
 }
 
 /// The configuration for a plain `http://` client, which must have one: it trusts no root,

@@ -69,9 +69,17 @@ async fn open(config: &ClientBuilder) -> Result<Socket, Error> {
     let limits = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_bytes))
         .max_frame_size(Some(config.max_message_bytes));
-    let connector = config.tls.clone().map(tokio_tungstenite::Connector::Rustls);
-    let connect =
-        tokio_tungstenite::connect_async_tls_with_config(request, Some(limits), false, connector);
+    // Never left to tokio-tungstenite: its own TLS setup would use the process-wide provider.
+    let connector = match &config.tls {
+        Some(tls) => tokio_tungstenite::Connector::Rustls(tls.clone()),
+        None => tokio_tungstenite::Connector::Plain,
+    };
+    let connect = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(limits),
+        false,
+        Some(connector),
+    );
     match tokio::time::timeout(config.connect_timeout, connect).await {
         Err(_) => Err(Error::Connect(format!(
             "no upgrade within {:?}",

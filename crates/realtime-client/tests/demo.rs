@@ -374,3 +374,24 @@ async fn a_full_server_is_retried_after_its_retry_after() {
         other => panic!("expected a retryable 503, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_not_followed_it_is_a_final_refusal() {
+    // Following it would carry the configured headers (a token) to wherever it points.
+    let url = hostile(
+        "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:9/steal\r\ncontent-length: 0\r\n\r\n",
+        None,
+    )
+    .await;
+    let mut client = RealtimeClient::sse(url)
+        .channel("a")
+        .header("authorization", "Bearer SECRET")
+        .build()
+        .unwrap();
+    match tokio::time::timeout(DEADLINE, client.next()).await {
+        Ok(Some(Err(error @ Error::Refused { status: 302, .. }))) => {
+            assert!(!format!("{error:?}").contains("SECRET"));
+        }
+        other => panic!("expected a final 302, got {other:?}"),
+    }
+}

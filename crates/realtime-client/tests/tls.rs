@@ -91,12 +91,15 @@ async fn next_event(client: &mut RealtimeClient) -> (String, Option<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_and_websocket_over_tls_trusting_an_added_root_resume_exactly() {
     let ca = authority("realtime test CA");
-    let (port, manager) = tls_demo(&ca).await;
-    let clients = [
-        RealtimeClient::sse(format!("https://localhost:{port}/events")),
-        RealtimeClient::websocket(format!("wss://localhost:{port}/ws")),
-    ];
-    for builder in clients {
+    for websocket in [false, true] {
+        // A server per transport: the first client's release cannot blur the second's count.
+        let (port, manager) = tls_demo(&ca).await;
+        let builder = if websocket {
+            RealtimeClient::websocket(format!("wss://localhost:{port}/ws"))
+        } else {
+            // A query already in the URL: the channel is appended to it.
+            RealtimeClient::sse(format!("https://localhost:{port}/events?app=test"))
+        };
         let mut client = builder
             .channel("a")
             .system_roots(false)
@@ -145,14 +148,14 @@ async fn an_untrusted_certificate_is_a_connect_error_naming_why_and_is_retried()
     let other = authority("some other CA");
     let (port, _manager) = tls_demo(&ca).await;
     let cases = [
-        // Issued by a CA the client does not trust.
+        // Issued by a CA the client does not trust; a token in the query stays out of errors.
         (
-            RealtimeClient::sse(format!("https://localhost:{port}/events")),
+            RealtimeClient::sse(format!("https://localhost:{port}/events?token=SECRET")),
             other.pem(),
             "UnknownIssuer",
         ),
         (
-            RealtimeClient::websocket(format!("wss://localhost:{port}/ws")),
+            RealtimeClient::websocket(format!("wss://localhost:{port}/ws?token=SECRET")),
             other.pem(),
             "UnknownIssuer",
         ),
@@ -185,6 +188,7 @@ async fn an_untrusted_certificate_is_a_connect_error_naming_why_and_is_retried()
                 } => {
                     assert!(error.is_retryable());
                     assert!(error.to_string().contains(reason), "{error}");
+                    assert!(!format!("{error} {error:?}").contains("SECRET"), "{error}");
                 }
                 other => panic!("expected a certificate error, got {other:?}"),
             }
@@ -224,6 +228,18 @@ fn tls_without_any_trusted_root_or_with_a_bad_one_is_refused_at_build() {
         ),
         "{error}"
     );
+    // Credentials in the URL would be sent by neither transport: refused, not dropped.
+    for url in [
+        "https://user:pw@localhost/events",
+        "http://user:pw@localhost/events",
+    ] {
+        let error = RealtimeClient::sse(url).channel("a").build().unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidConfig { field: "url", .. })
+                && !error.to_string().contains("pw"),
+            "{error}"
+        );
+    }
     // Plain URLs read no roots: a machine without a CA bundle still connects over ws/http.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

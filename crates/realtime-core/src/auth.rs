@@ -1,8 +1,9 @@
 //! The authorization hook shared by every adapter.
 //!
-//! An adapter calls the hook before subscribing, with its framework's request type `R` (for
-//! axum, `http::request::Parts`; headers and extensions included) and the subscription the
-//! client asked for. The hook answers with the [`Grant`] — the tenant and subject used for
+//! An adapter calls the hook before subscribing, with the request head `R` and the
+//! subscription the client asked for. Every adapter of this workspace uses
+//! `R = http::request::Parts` (re-exported by each as `Parts`): on axum the request's own
+//! head, extensions included; on actix a copy of its method, URI, version and headers. The hook answers with the [`Grant`] — the tenant and subject used for
 //! routing — or a [`Rejection`]. When a hook is set, the tenant and subject a client puts in
 //! its query string are never used for routing.
 
@@ -62,6 +63,9 @@ pub type AuthorizeFuture = Pin<Box<dyn Future<Output = Result<Grant, Rejection>>
 ///
 /// Build one with [`Authorize::new`] from a closure that copies what it needs out of the
 /// borrowed request and returns a future:
+///
+/// With an adapter, `R` is `Parts` (see the adapter crates' docs for a hook over it); here a
+/// stand-in request type keeps this crate free of HTTP types:
 ///
 /// ```
 /// use realtime_core::auth::{Authorize, Grant, Rejection};

@@ -27,7 +27,8 @@ pub enum BusMessage {
 /// Carries events between the instances of a deployment.
 ///
 /// Implementations must be usable as `Arc<dyn Bus>`. Each `Bus` value is one instance's
-/// connection; two values built against the same broker stand for two servers.
+/// connection; two values built against the same broker stand for two servers. Implement it
+/// with `#[async_trait::async_trait]`.
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     /// Sends a stored event to every instance subscribed to its channel, as published by

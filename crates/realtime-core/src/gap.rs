@@ -21,7 +21,8 @@ pub enum GapReason {
     Trimmed,
     /// More events were missed than the replay limit allows.
     Limit,
-    /// Events were dropped because the client did not keep up (drop-on-backpressure mode).
+    /// Events were dropped because the client did not keep up
+    /// ([`SlowConsumer::SkipWithGap`](crate::SlowConsumer::SkipWithGap)).
     Dropped,
     /// Events of another instance were lost on the bus and no shared store holds them
     /// ([`History::PerInstance`](crate::History::PerInstance) mode): the channel's history on

@@ -54,6 +54,8 @@ pub mod sse;
 mod store;
 
 pub use bus::{Bus, BusMessage, BusSender, BusSubscription, PublishTarget, SendOutcome};
+/// The byte buffer of event data ([`Event::data`], [`PublishRequest::data`]).
+pub use bytes::Bytes;
 pub use error::{BackendError, BackendErrorKind, BoxError, Error, Result};
 pub use event::{DataFormat, Event, NewEvent};
 pub use frame::Origin;

@@ -65,7 +65,8 @@ impl ReadResult {
 /// Keeps each channel's recent history and assigns positions.
 ///
 /// Implementations must be usable as `Arc<dyn Store>` and shared by every instance of a
-/// deployment; positions are only meaningful within one store.
+/// deployment (unless [`History::PerInstance`](crate::History::PerInstance)); positions are
+/// only meaningful within one store. Implement it with `#[async_trait::async_trait]`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Appends `event` to its channel and returns it with its position.

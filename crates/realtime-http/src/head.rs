@@ -7,8 +7,9 @@ use http::request::Parts;
 use crate::ApiError;
 
 /// The address of the client's end of the connection, in [`Parts::extensions`] where the
-/// adapter knows it (the actix-web adapters put it there; on axum, the server's own
-/// `ConnectInfo` does that job), so an authorization hook can read it.
+/// adapter knows it, so an authorization hook can read it: the actix-web adapters put it
+/// there, and so does `realtime_sse_axum::Server` (beside axum's `ConnectInfo`); under
+/// `axum::serve`, use `into_make_service_with_connect_info` and read `ConnectInfo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 

@@ -66,7 +66,8 @@ impl Default for SseConfig {
 }
 
 impl SseConfig {
-    /// Checks that the parameter names are non-empty and distinct.
+    /// Checks that the parameter names are non-empty and distinct, and the heartbeat, write
+    /// timeout and over-capacity status are usable.
     pub fn validate(&self) -> Result<()> {
         let names = [
             ("channel_param", &self.channel_param),

@@ -45,7 +45,8 @@ pub struct NatsBusConfig {
     /// password in the URL work, and are hidden when printed. Default
     /// `nats://127.0.0.1:4222`.
     pub url: String,
-    /// Default [`NatsCredentials::None`].
+    /// How the bus authenticates (user and password, or a token), beside any
+    /// user and password in the URL. Default [`NatsCredentials::None`].
     pub credentials: NatsCredentials,
     /// Every channel's subject starts with it: tokens ending with `.`, no wildcards or
     /// whitespace. Default `realtime.`.

@@ -145,7 +145,8 @@ impl RedisStore {
         &self.config
     }
 
-    /// The two keys of `channel`: meta hash and stream.
+    /// The meta hash and stream keys of `channel` (a third, `<prefix>{<channel>}:k`, indexes
+    /// idempotency keys).
     pub fn keys(&self, channel: &str) -> (String, String) {
         let base = format!("{}{{{channel}}}", self.config.prefix);
         (format!("{base}:m"), format!("{base}:s"))

@@ -61,7 +61,8 @@ pub struct SqsBusConfig {
     /// The names of this deployment's queues start with it; every instance of a deployment
     /// uses the same one. 1 to 40 of `[A-Za-z0-9_-]`. Default `realtime-`.
     pub queue_prefix: String,
-    /// How long one receive waits for messages (long polling, at most 20 s). Default 20 s.
+    /// How long one receive waits for messages (long polling): 1 to 20 s, whole seconds (a
+    /// fraction is cut off). Default 20 s.
     pub wait_time: Duration,
     /// Messages received (and deleted) per call, 1 to 10. Default 10.
     pub batch_size: i32,

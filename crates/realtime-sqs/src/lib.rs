@@ -21,6 +21,20 @@
 //! # Ok(()) }
 //! ```
 //!
+//! On AWS, name the region and pass the standard credentials chain (instance or task role,
+//! SSO, web identity) from the `aws-config` crate, which this crate does not depend on:
+//!
+//! ```ignore
+//! // `aws-config` in your Cargo.toml; `SqsBusConfig` is `#[non_exhaustive]`: set fields.
+//! let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+//! let mut config = realtime_sqs::SqsBusConfig::default();
+//! config.region = "eu-west-1".into();
+//! config.credentials = realtime_sqs::SqsCredentials::Provider(
+//!     aws.credentials_provider().expect("a credentials chain"),
+//! );
+//! let bus = realtime_sqs::SqsBus::connect(config).await?;
+//! ```
+//!
 //! ## Limits
 //! An event is sent as one message: its channel and frame in base64 (SQS bodies are text),
 //! at most 1 MiB — an event over about 760 KiB is refused at publish with
@@ -38,5 +52,7 @@ mod liveness;
 mod queues;
 mod receiver;
 
+/// The credentials provider type of [`SqsCredentials::Provider`], from `aws-sdk-sqs`.
+pub use aws_sdk_sqs::config::SharedCredentialsProvider;
 pub use bus::SqsBus;
 pub use config::{SqsBusConfig, SqsCredentials};

@@ -6,8 +6,30 @@
 //! replay → `: connected` → live events, heartbeats, gap signal and shutdown.
 //!
 //! The authorization hook is an `Authorize<Parts>` (both re-exported here, with [`Grant`] and
-//! [`Rejection`]): see `realtime-sse-axum`'s crate docs for one written out, and
-//! `examples/scenarios` for a JWT check.
+//! [`Rejection`]). [`Parts`] is the `http` 1.x request head — not actix's `HttpRequest`: a
+//! copy of the method, URI, version and headers, plus the client's address as [`PeerAddr`]
+//! in its extensions (actix's own extensions and app data are not carried over):
+//!
+//! ```no_run
+//! use realtime_core::{Manager, SubscribeRequest};
+//! use realtime_sse_actix::{Authorize, Grant, Parts, PeerAddr, Rejection, SseHandler};
+//!
+//! # fn build(manager: Manager) -> Result<(), realtime_core::Error> {
+//! let hook: Authorize<Parts> = Authorize::new(|parts: &Parts, _asked: &SubscribeRequest| {
+//!     // Copy what the check needs out of the borrowed head; the future owns it.
+//!     let tenant = parts.headers.get("x-tenant").and_then(|v| v.to_str().ok()).map(str::to_owned);
+//!     let peer = parts.extensions.get::<PeerAddr>().map(|peer| peer.0);
+//!     async move {
+//!         tracing::debug!(?peer, "subscribe");
+//!         let tenant = tenant.ok_or_else(|| Rejection::unauthorized("who are you?"))?;
+//!         Ok(Grant { tenant: Some(tenant), ..Grant::default() })
+//!     }
+//! });
+//! let sse = SseHandler::builder(manager).authorize(hook).build()?;
+//! # let _ = sse; Ok(()) }
+//! ```
+//!
+//! `examples/scenarios` checks a JWT in such a hook.
 //!
 //! Mounting it is one line in an `App`:
 //!
@@ -57,7 +79,7 @@ pub use handler::{SseHandler, SseHandlerBuilder};
 /// The request head the authorization hook sees (`Authorize<Parts>`).
 pub use http::request::Parts;
 pub use realtime_core::auth::{Authorize, Grant, Rejection};
-pub use realtime_http::ApiError;
+pub use realtime_http::{ApiError, PeerAddr, SseConfig};
 pub use request::{error_response, parts_of};
 
 /// For `HttpServer::on_connect`: the kernel aborts a connection whose client leaves what it

@@ -80,7 +80,8 @@
 //! data: {"channel":"orders","reason":"trimmed","head":"9f3a0c21b4e5d6f7-1200"}
 //! ```
 //!
-//! `reason` is `unknown_position`, `epoch_changed`, `trimmed`, `limit` or `dropped`; `head` is
+//! `reason` is `unknown_position`, `epoch_changed`, `trimmed`, `limit`, `dropped` or `lost`
+//! (per-instance history only; see [`GapReason`](realtime_core::GapReason)); `head` is
 //! the channel's newest position. Listen with `source.addEventListener("realtime-gap", …)`,
 //! refetch the state, and keep the stream: it continues with the events after `head` (the
 //! `id:` makes a reconnect resume from there too). Publishers cannot send this event type.
@@ -102,5 +103,5 @@ pub use handler::{SseHandler, SseHandlerBuilder};
 pub use http::request::Parts;
 pub use realtime_core::auth::{Authorize, Grant, Rejection};
 pub use realtime_http::settle_routing;
-pub use realtime_http::{SseConfig, SseEndpoint, SseStream};
+pub use realtime_http::{PeerAddr, SseConfig, SseEndpoint, SseStream};
 pub use serve::Server;

@@ -8,12 +8,15 @@
 //! upgrades, malformed requests — is handed, head included, to hyper.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use http::Request;
+use hyper::body::Incoming;
+use realtime_http::PeerAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -114,9 +117,9 @@ impl Server {
         let server = Arc::new(self);
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
-            let stream = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
+                    Ok(accepted) => accepted,
                     Err(error) => {
                         // Out of files, for instance: back off briefly instead of spinning;
                         // the next accept may succeed once connections close.
@@ -128,11 +131,11 @@ impl Server {
                 () = &mut shutdown => return,
             };
             let (server, router) = (server.clone(), router.clone());
-            tokio::spawn(async move { server.connection(stream, router).await });
+            tokio::spawn(async move { server.connection(stream, peer, router).await });
         }
     }
 
-    async fn connection(&self, mut stream: TcpStream, router: Router) {
+    async fn connection(&self, mut stream: TcpStream, peer: SocketAddr, router: Router) {
         let _ = stream.set_nodelay(true);
         let mut head = Vec::new();
         let read_head = async {
@@ -164,8 +167,9 @@ impl Server {
                 let _ = tokio::time::timeout(self.write_timeout, write).await;
                 let _ = stream.shutdown().await;
             }
-            Some(Head::EventStream(request)) => {
+            Some(Head::EventStream(mut request)) => {
                 drop(head);
+                with_peer(&mut request, peer);
                 respond::event_stream(stream, request, router, self.write_timeout).await;
             }
             Some(Head::Partial | Head::Other) | None => {
@@ -178,6 +182,7 @@ impl Server {
                         stalled: None,
                     },
                     router,
+                    peer,
                     self.head_timeout,
                 )
                 .await
@@ -243,8 +248,20 @@ fn event_stream_request(bytes: &[u8]) -> Head {
         .map_or(Head::Other, Head::EventStream)
 }
 
-async fn serve_with_hyper(io: Prefixed, router: Router, head_timeout: Duration) {
-    let service = hyper_util::service::TowerToHyperService::new(router);
+/// Puts the client's address where hooks and handlers look for it: [`PeerAddr`] (what the
+/// other adapters provide) and axum's `ConnectInfo` (what `axum::serve` provides).
+fn with_peer<B>(request: &mut Request<B>, peer: SocketAddr) {
+    let extensions = request.extensions_mut();
+    extensions.insert(PeerAddr(peer));
+    extensions.insert(axum::extract::ConnectInfo(peer));
+}
+
+async fn serve_with_hyper(io: Prefixed, router: Router, peer: SocketAddr, head_timeout: Duration) {
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        with_peer(&mut request, peer);
+        // A Router is always ready: calling it without `poll_ready` is allowed.
+        tower_service::Service::call(&mut router.clone(), request)
+    });
     let mut builder = hyper::server::conn::http1::Builder::new();
     // Without a timer hyper applies no header timeout at all: an idle keep-alive client
     // would hold its descriptor forever.

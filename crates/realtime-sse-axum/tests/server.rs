@@ -366,3 +366,54 @@ async fn a_client_sending_data_on_an_event_stream_is_cut() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn both_paths_tell_the_peer_address() {
+    let manager = Manager::builder().build().unwrap();
+    // The hook refuses, naming the port it saw: the answer shows what reached it.
+    let hook = realtime_sse_axum::Authorize::new(|parts: &realtime_sse_axum::Parts, _sub| {
+        let peer = parts
+            .extensions
+            .get::<realtime_sse_axum::PeerAddr>()
+            .map(|p| p.0);
+        async move {
+            Err(realtime_sse_axum::Rejection::forbidden(format!(
+                "peer {peer:?}"
+            )))
+        }
+    });
+    let sse = SseHandler::builder(manager.clone())
+        .authorize(hook)
+        .build()
+        .unwrap();
+    let app =
+        Router::new().route("/events", sse.get()).route(
+            "/peer",
+            get(
+                |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<
+                    std::net::SocketAddr,
+                >| async move { format!("peer {peer}") },
+            ),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(Server::new().serve(listener, app, std::future::pending()));
+
+    // The lean path (an event stream), the hook reading `PeerAddr`.
+    let mut stream = send(
+        addr,
+        b"GET /events?channel=a HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+    )
+    .await;
+    let local = stream.local_addr().unwrap();
+    let answer = read_until(&mut stream, |s| s.contains("peer")).await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains(&format!("peer Some({local})")), "{answer}");
+
+    // hyper's path (anything else), a handler reading axum's `ConnectInfo`.
+    let mut stream = send(addr, b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let local = stream.local_addr().unwrap();
+    let expected = format!("peer {local}");
+    let answer = read_until(&mut stream, |s| s.ends_with(&expected)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -8,8 +8,11 @@
 //! never mixes two frameworks' dependency trees in one crate.)
 //!
 //! The authorization hook is an `Authorize<Parts>` (both re-exported here, with [`Grant`] and
-//! [`Rejection`]): see `realtime-sse-axum`'s crate docs for one written out, and
-//! `examples/scenarios` for a JWT check.
+//! [`Rejection`]), written as for SSE:
+//! `Authorize::new(|parts: &Parts, asked: &SubscribeRequest| { /* copy from parts */ async move { Ok(Grant::default()) } })`.
+//! [`Parts`] is the `http` 1.x head of the upgrade request — not actix's `HttpRequest`: a
+//! copy of its method, URI and headers, with the client's address as [`PeerAddr`] in its
+//! extensions. `examples/scenarios` checks a JWT in such a hook.
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer};
@@ -50,8 +53,8 @@ pub use handler::{WsHandler, WsHandlerBuilder};
 /// The request head the authorization hook sees (`Authorize<Parts>`).
 pub use http::request::Parts;
 pub use realtime_core::auth::{Authorize, Grant, Rejection};
-pub use realtime_http::ApiError;
-pub use realtime_http::ws::{OriginPolicy, WsConfig, close_code};
+pub use realtime_http::ws::{KeepaliveMessage, OriginPolicy, WsConfig, close_code};
+pub use realtime_http::{ApiError, PeerAddr};
 
 /// For `HttpServer::on_connect`: the kernel aborts a connection whose client leaves what it
 /// is sent unread for `timeout` (use the write timeout). The endpoint already releases such

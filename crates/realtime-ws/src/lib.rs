@@ -6,8 +6,11 @@
 //! ([`realtime_http::ws`]); this crate is the axum upgrade and the socket loop.
 //!
 //! The authorization hook is an `Authorize<Parts>` (both re-exported here, with [`Grant`] and
-//! [`Rejection`]): see `realtime-sse-axum`'s crate docs for one written out, and
-//! `examples/scenarios` for a JWT check.
+//! [`Rejection`]), written as for SSE:
+//! `Authorize::new(|parts: &Parts, asked: &SubscribeRequest| { /* copy from parts */ async move { Ok(Grant::default()) } })`,
+//! where [`Parts`] is the upgrade request's head (headers, query, extensions); it answers
+//! each subscription, a refusal arriving in-band as an `error` message. `examples/scenarios`
+//! checks a JWT in such a hook.
 //!
 //! ```no_run
 //! use axum::Router;
@@ -88,7 +91,8 @@ pub use handler::{WsHandler, WsHandlerBuilder};
 /// The request head the authorization hook sees (`Authorize<Parts>`).
 pub use http::request::Parts;
 pub use realtime_core::auth::{Authorize, Grant, Rejection};
-pub use realtime_http::ApiError;
 pub use realtime_http::ws::{
-    OriginCheck, OriginPolicy, TopicError, WsConfig, check_topic, close_code, parse_topics,
+    KeepaliveMessage, OriginCheck, OriginPolicy, TopicError, WsConfig, check_topic, close_code,
+    parse_topics,
 };
+pub use realtime_http::{ApiError, PeerAddr};

@@ -97,13 +97,29 @@ impl ManagerBuilder {
         self
     }
 
-    /// Uses `config`.
+    /// Uses `config`, replacing the whole configuration (a [`history`](Self::history) set
+    /// before included: call that after this).
+    ///
+    /// ```
+    /// # fn main() -> realtime_core::Result<()> {
+    /// use realtime_core::{Manager, ManagerConfig};
+    ///
+    /// // The config is `#[non_exhaustive]`: start from the defaults and set fields.
+    /// let mut config = ManagerConfig::default();
+    /// config.replay_limit = 500;
+    /// config.client_buffer = 1_024;
+    /// let manager = Manager::builder().config(config).build()?;
+    /// # drop(manager);
+    /// # Ok(()) }
+    /// ```
     pub fn config(mut self, config: ManagerConfig) -> Self {
         self.config = config;
         self
     }
 
-    /// Uses `store` for positions and history (shared by all instances).
+    /// Uses `store` for positions and history: shared by all instances, unless
+    /// [`History::PerInstance`] (then each instance's own). Default: an
+    /// [`InMemoryStore`](crate::InMemoryStore) with its default bounds.
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self

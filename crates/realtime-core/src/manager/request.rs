@@ -108,7 +108,9 @@ pub struct PublishRequest {
 }
 
 impl PublishRequest {
-    /// The text `data` on `channel`, to everyone.
+    /// The text `data` on `channel`, to everyone. `data` is a `String`, `Vec<u8>`,
+    /// `&'static str`, `&'static [u8]` or [`Bytes`](crate::Bytes) (borrowed text:
+    /// `.to_owned()` it).
     pub fn new(channel: impl Into<String>, data: impl Into<Bytes>) -> Self {
         PublishRequest {
             channel: channel.into(),

@@ -14,6 +14,19 @@ use crate::position::{Epoch, Position};
 use crate::store::{ReadResult, Store};
 
 /// Bounds of an [`InMemoryStore`].
+///
+/// ```
+/// # fn main() -> realtime_core::Result<()> {
+/// use std::sync::Arc;
+/// use realtime_core::{InMemoryStoreConfig, Manager};
+///
+/// let mut config = InMemoryStoreConfig::default(); // `#[non_exhaustive]`: set fields
+/// config.max_events_per_channel = 10_000;
+/// let store = config.build()?; // an InMemoryStore; the bounds are checked here
+/// let manager = Manager::builder().store(Arc::new(store)).build()?;
+/// # drop(manager);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct InMemoryStoreConfig {
