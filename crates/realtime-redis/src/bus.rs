@@ -46,6 +46,7 @@ impl RedisBus {
         config.validate()?;
         let publisher = connect(
             &config.url,
+            config.root_certificate_pem.as_deref(),
             config.operation_timeout,
             config.max_connections,
         )

@@ -13,8 +13,13 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RedisStoreConfig {
-    /// `redis://[user:password@]host:port[/db]`. Default [`DEFAULT_URL`].
+    /// `redis://[user:password@]host:port[/db]`, `rediss://…` for TLS, or
+    /// `unix:///path/to/socket`. Default [`DEFAULT_URL`].
     pub url: String,
+    /// For `rediss://` (TLS): the PEM certificate of the authority that signed the server's
+    /// certificate, trusted instead of the system's roots (a private CA, a managed Redis's
+    /// own CA). Default none: the system's roots. Never printed.
+    pub root_certificate_pem: Option<Vec<u8>>,
     /// Prefix of every key. Default `realtime:`.
     pub prefix: String,
     /// Events kept per channel (exact trimming). Default 1,000.
@@ -40,6 +45,7 @@ impl Default for RedisStoreConfig {
     fn default() -> Self {
         RedisStoreConfig {
             url: DEFAULT_URL.into(),
+            root_certificate_pem: None,
             prefix: "realtime:".into(),
             max_events_per_channel: 1_000,
             idle_ttl: Duration::from_secs(24 * 3_600),
@@ -51,9 +57,29 @@ impl Default for RedisStoreConfig {
 }
 
 impl RedisStoreConfig {
+    /// The defaults, on the server at `url` (the struct is `#[non_exhaustive]`: set other
+    /// fields on the value).
+    ///
+    /// ```
+    /// let mut config = realtime_redis::RedisStoreConfig::new("rediss://redis.internal:6380");
+    /// config.max_events_per_channel = 10_000;
+    /// assert!(config.validate().is_ok());
+    /// ```
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisStoreConfig {
+            url: url.into(),
+            ..RedisStoreConfig::default()
+        }
+    }
+
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
-        validate_common(&self.url, &self.prefix, self.operation_timeout)?;
+        validate_common(
+            &self.url,
+            self.root_certificate_pem.as_deref(),
+            &self.prefix,
+            self.operation_timeout,
+        )?;
         if self.max_events_per_channel == 0 {
             return Err(invalid("max_events_per_channel", "must be at least 1"));
         }
@@ -71,6 +97,10 @@ impl fmt::Debug for RedisStoreConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStoreConfig")
             .field("url", &redact(&self.url))
+            .field(
+                "root_certificate_pem",
+                &self.root_certificate_pem.as_ref().map(|_| "<set>"),
+            )
             .field("prefix", &self.prefix)
             .field("max_events_per_channel", &self.max_events_per_channel)
             .field("idle_ttl", &self.idle_ttl)
@@ -85,8 +115,13 @@ impl fmt::Debug for RedisStoreConfig {
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RedisBusConfig {
-    /// `redis://[user:password@]host:port[/db]`. Default [`DEFAULT_URL`].
+    /// `redis://[user:password@]host:port[/db]`, `rediss://…` for TLS, or
+    /// `unix:///path/to/socket`. Default [`DEFAULT_URL`].
     pub url: String,
+    /// For `rediss://` (TLS): the PEM certificate of the authority that signed the server's
+    /// certificate, trusted instead of the system's roots (a private CA, a managed Redis's
+    /// own CA). Default none: the system's roots. Never printed.
+    pub root_certificate_pem: Option<Vec<u8>>,
     /// Prefix of every pub/sub channel. Default `realtime:`.
     pub prefix: String,
     /// Timeout of each operation (and of connecting). Default 5 s.
@@ -109,6 +144,7 @@ impl Default for RedisBusConfig {
     fn default() -> Self {
         RedisBusConfig {
             url: DEFAULT_URL.into(),
+            root_certificate_pem: None,
             prefix: "realtime:".into(),
             operation_timeout: Duration::from_secs(5),
             max_connections: 64,
@@ -120,9 +156,23 @@ impl Default for RedisBusConfig {
 }
 
 impl RedisBusConfig {
+    /// The defaults, on the server at `url` (the struct is `#[non_exhaustive]`: set other
+    /// fields on the value).
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisBusConfig {
+            url: url.into(),
+            ..RedisBusConfig::default()
+        }
+    }
+
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
-        validate_common(&self.url, &self.prefix, self.operation_timeout)?;
+        validate_common(
+            &self.url,
+            self.root_certificate_pem.as_deref(),
+            &self.prefix,
+            self.operation_timeout,
+        )?;
         if self.max_connections == 0 {
             return Err(invalid("max_connections", "must be at least 1"));
         }
@@ -146,6 +196,10 @@ impl fmt::Debug for RedisBusConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisBusConfig")
             .field("url", &redact(&self.url))
+            .field(
+                "root_certificate_pem",
+                &self.root_certificate_pem.as_ref().map(|_| "<set>"),
+            )
             .field("prefix", &self.prefix)
             .field("operation_timeout", &self.operation_timeout)
             .field("max_connections", &self.max_connections)
@@ -163,12 +217,18 @@ fn invalid(field: &'static str, reason: &str) -> Error {
     }
 }
 
-fn validate_common(url: &str, prefix: &str, timeout: Duration) -> Result<()> {
+fn validate_common(url: &str, root: Option<&[u8]>, prefix: &str, timeout: Duration) -> Result<()> {
     if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://"))
     {
         return Err(invalid(
             "url",
             "must start with redis://, rediss:// or unix://",
+        ));
+    }
+    if root.is_some() && !url.starts_with("rediss://") {
+        return Err(invalid(
+            "root_certificate_pem",
+            "is for TLS: the URL must start with rediss://",
         ));
     }
     // Braces would break the `{channel}` hash tag that keeps a channel on one cluster slot.

@@ -50,6 +50,24 @@
 //! [`RedisBus::is_connected`], [`RedisBus::reconnects`] and the `realtime_bus_connected` /
 //! `realtime_bus_reconnects_total` metrics show its state.
 //!
+//! ## TLS
+//! `rediss://` URLs connect over TLS (rustls on aws-lc-rs), verifying the server's
+//! certificate against the system's roots, or only against
+//! [`root_certificate_pem`](RedisStoreConfig::root_certificate_pem) when set (a private CA):
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use realtime_redis::{RedisStore, RedisStoreConfig};
+//!
+//! let mut config = RedisStoreConfig::new("rediss://:password@redis.internal:6380");
+//! config.root_certificate_pem = Some(std::fs::read("/etc/realtime/redis-ca.pem")?);
+//! let store = RedisStore::connect(config).await?;
+//! # drop(store); Ok(()) }
+//! ```
+//!
+//! An application that enables a second rustls crypto provider (ring) must install one as
+//! the process default before connecting: redis-rs takes rustls' default.
+//!
 //! ## Errors
 //! Failures are [`realtime_core::Error::Backend`] with backend `"redis"` and a kind:
 //! `Connection` and `Timeout` are retryable, `Protocol` and `Decode` are not.

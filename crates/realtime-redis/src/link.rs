@@ -47,8 +47,8 @@ impl Link {
             prefix: prefix.clone(),
         };
         let url = with_resp3(&config.url);
-        let client =
-            redis::Client::open(url.as_str()).map_err(|e| connect_failed(&config.url, e))?;
+        let client = crate::connection::client(&url, config.root_certificate_pem.as_deref())
+            .map_err(|e| connect_failed(&config.url, e))?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.operation_timeout))
             .set_response_timeout(Some(config.operation_timeout))

@@ -86,6 +86,7 @@ impl RedisStore {
         config.validate()?;
         let connection = connect(
             &config.url,
+            config.root_certificate_pem.as_deref(),
             config.operation_timeout,
             config.max_connections,
         )

@@ -22,10 +22,23 @@ pub struct OwnRedis {
     dir: PathBuf,
     persistence: Persistence,
     child: Option<Child>,
+    /// With TLS only (`rediss://localhost:<port>`): the PEM of the CA that signed its
+    /// certificate (generated for the test, with the key, in its directory).
+    tls_ca: Option<String>,
 }
 
 impl OwnRedis {
     pub fn start(persistence: Persistence) -> OwnRedis {
+        Self::start_with(persistence, false)
+    }
+
+    /// A server that speaks only TLS, with a certificate for `localhost` issued by a CA
+    /// generated here ([`OwnRedis::ca_pem`]).
+    pub fn start_tls() -> OwnRedis {
+        Self::start_with(Persistence::None, true)
+    }
+
+    fn start_with(persistence: Persistence, tls: bool) -> OwnRedis {
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
@@ -33,18 +46,42 @@ impl OwnRedis {
         let dir = std::env::temp_dir().join(format!("realtime-redis-fault-{port}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        let tls_ca = tls.then(|| write_certificates(&dir));
         let mut server = OwnRedis {
             port,
             dir,
             persistence,
             child: None,
+            tls_ca,
         };
         server.restart();
         server
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.tls_ca {
+            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(_) => format!("rediss://localhost:{}", self.port),
+        }
+    }
+
+    /// The CA a client must trust to reach a [`start_tls`](OwnRedis::start_tls) server.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        self.tls_ca.clone().unwrap_or_default().into_bytes()
+    }
+
+    fn client(&self) -> redis::Client {
+        match &self.tls_ca {
+            None => redis::Client::open(self.url()).unwrap(),
+            Some(ca) => redis::Client::build_with_tls(
+                self.url(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.clone().into_bytes()),
+                },
+            )
+            .unwrap(),
+        }
     }
 
     /// Kills the server at once (SIGKILL: no shutdown save).
@@ -57,8 +94,7 @@ impl OwnRedis {
 
     /// Writes a snapshot now (`SAVE`); with [`Persistence::Snapshot`] a restart returns to it.
     pub fn snapshot(&self) {
-        let client = redis::Client::open(self.url()).unwrap();
-        let mut connection = client.get_connection().unwrap();
+        let mut connection = self.client().get_connection().unwrap();
         redis::cmd("SAVE").query::<()>(&mut connection).unwrap();
     }
 
@@ -66,8 +102,27 @@ impl OwnRedis {
     pub fn restart(&mut self) {
         self.kill();
         let mut command = Command::new("redis-server");
+        let port = self.port.to_string();
+        match self.tls_ca {
+            None => command.args(["--port", &port]),
+            Some(_) => command
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(self.dir.join("server.pem"))
+                .arg("--tls-key-file")
+                .arg(self.dir.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(self.dir.join("ca.pem")),
+        };
         command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
             .arg("--dir")
             .arg(&self.dir)
@@ -85,7 +140,7 @@ impl OwnRedis {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let client = redis::Client::open(self.url()).unwrap();
+            let client = self.client();
             // PING answers LOADING while a snapshot or AOF is read back.
             if let Ok(mut connection) = client.get_connection()
                 && redis::cmd("PING").query::<String>(&mut connection).is_ok()
@@ -107,4 +162,22 @@ impl Drop for OwnRedis {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Writes a CA and a `localhost` server certificate signed by it into `dir` (`ca.pem`,
+/// `server.pem`, `server.key`); returns the CA's PEM.
+fn write_certificates(dir: &std::path::Path) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+    ca.pem()
 }
