@@ -22,6 +22,11 @@ pub(crate) const BACKENDS: &[Backend] = &[
         test: "conformance",
     },
     Backend {
+        name: "redis-cluster",
+        package: "realtime-redis",
+        test: "conformance_cluster",
+    },
+    Backend {
         name: "kafka",
         package: "realtime-kafka",
         test: "conformance",

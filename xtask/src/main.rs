@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
 
 mod browser;
+mod cluster;
 mod conformance;
 mod faults;
 mod loadbench;
@@ -25,8 +26,8 @@ Commands:
                                 (unit, conformance per backend, doc tests, the browser test of
                                 the demo): the README's command
   conformance --backend NAME    run the conformance suite against one backend and print a table
-                                (backends: memory, redis, kafka, sqs, amqp, nats; `all` runs
-                                every one and prints one table, backend × test)
+                                (backends: memory, redis, redis-cluster, kafka, sqs, amqp,
+                                nats; `all` runs every one and prints one table, backend × test)
   faults                        the fault suite (Redis killed and restarted, restored from an
                                 older snapshot, evicted keys, killed pub/sub connections, a bus
                                 that refuses events, the Kafka broker restarted empty, …) as

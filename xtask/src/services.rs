@@ -79,6 +79,7 @@ const RABBITMQ: Service = Service {
 pub(crate) fn ensure_for_tests() -> Result<(), String> {
     ensure_build_tools()?;
     ensure(&REDIS)?;
+    crate::cluster::ensure_redis_cluster()?;
     ensure(&NATS)?;
     ensure(&RABBITMQ)?;
     ensure_tansu()?;

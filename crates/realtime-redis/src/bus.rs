@@ -6,10 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use realtime_core::driver::{BusDriver, DriverBus, Inbox, OnDriver};
 use realtime_core::{Bus, PublishTarget, Reach, Result};
-use redis::aio::ConnectionManager;
 
-use crate::config::{RedisBusConfig, server_of};
-use crate::connection::connect;
+use crate::config::{RedisBusConfig, server_of_endpoint};
+use crate::connection::{Commands, connect};
 use crate::error::{failed, once_more, reconnectable};
 use crate::link::{self, Link};
 
@@ -34,7 +33,7 @@ struct RedisDriver {
     config: RedisBusConfig,
     /// The server, as [`PublishTarget::server`] names it (computed once).
     server: String,
-    publisher: ConnectionManager,
+    publisher: Commands,
     link: Arc<Link>,
     watchdog: tokio::task::JoinHandle<()>,
 }
@@ -44,13 +43,7 @@ impl RedisBus {
     /// starts watching the subscriber connection.
     pub async fn connect(config: RedisBusConfig) -> Result<Self> {
         config.validate()?;
-        let publisher = connect(
-            &config.url,
-            config.root_certificate_pem.as_deref(),
-            config.operation_timeout,
-            config.max_connections,
-        )
-        .await?;
+        let publisher = connect(config.endpoint(), config.max_connections).await?;
         let inbox = Inbox::new("redis", config.subscription_capacity);
         let link = Link::connect(&config, inbox.clone()).await?;
         let watchdog = tokio::spawn(link::watch(
@@ -59,7 +52,7 @@ impl RedisBus {
             config.max_reconnect_backoff,
         ));
         let driver = RedisDriver {
-            server: server_of(&config.url),
+            server: server_of_endpoint(&config.endpoint()),
             config,
             publisher,
             link,
@@ -109,7 +102,7 @@ impl fmt::Debug for RedisBus {
 #[async_trait]
 impl BusDriver for RedisDriver {
     async fn publish(&self, channel: &str, frame: Vec<u8>) -> Result<()> {
-        let mut command = redis::cmd("PUBLISH");
+        let mut command = redis::cmd(self.link.names().publish_command());
         command.arg(self.link.redis_channel(channel)).arg(frame);
         // A second copy of a message is harmless: subscribers drop duplicates by position.
         once_more(reconnectable, || {
@@ -167,7 +160,8 @@ impl BusDriver for RedisDriver {
         self.watchdog.abort();
         let mut connection = self.link.connection();
         for channel in channels {
-            let unsubscribe = connection.unsubscribe(self.link.redis_channel(&channel));
+            let name = self.link.redis_channel(&channel);
+            let unsubscribe = connection.unsubscribe(&name);
             // Bounded: with Redis away, close does not wait a timeout per channel.
             match tokio::time::timeout(self.config.operation_timeout, unsubscribe).await {
                 Ok(Ok(())) => {}

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use realtime_core::{Error, Result};
 
+use crate::connection::Endpoint;
+
 /// The default server: the local Redis.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 
@@ -20,6 +22,12 @@ pub struct RedisStoreConfig {
     /// certificate, trusted instead of the system's roots (a private CA, a managed Redis's
     /// own CA). Default none: the system's roots. Never printed.
     pub root_certificate_pem: Option<Vec<u8>>,
+    /// `url` names one node of a Redis Cluster (7.0 or later); the others are found from it.
+    /// Keys route by slot (a channel's keys share one through the `{channel}` hash tag) and
+    /// the bus uses sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`), so a message goes to the
+    /// shard that owns its channel rather than to every node. The store and the bus must
+    /// agree. Default `false`: one server (or a proxy in front of a cluster).
+    pub cluster: bool,
     /// Prefix of every key. Default `realtime:`.
     pub prefix: String,
     /// Events kept per channel (exact trimming). Default 1,000.
@@ -46,6 +54,7 @@ impl Default for RedisStoreConfig {
         RedisStoreConfig {
             url: DEFAULT_URL.into(),
             root_certificate_pem: None,
+            cluster: false,
             prefix: "realtime:".into(),
             max_events_per_channel: 1_000,
             idle_ttl: Duration::from_secs(24 * 3_600),
@@ -57,6 +66,15 @@ impl Default for RedisStoreConfig {
 }
 
 impl RedisStoreConfig {
+    pub(crate) fn endpoint(&self) -> Endpoint<'_> {
+        Endpoint {
+            url: &self.url,
+            root: self.root_certificate_pem.as_deref(),
+            cluster: self.cluster,
+            timeout: self.operation_timeout,
+        }
+    }
+
     /// The defaults, on the server at `url` (the struct is `#[non_exhaustive]`: set other
     /// fields on the value).
     ///
@@ -101,6 +119,7 @@ impl fmt::Debug for RedisStoreConfig {
                 "root_certificate_pem",
                 &self.root_certificate_pem.as_ref().map(|_| "<set>"),
             )
+            .field("cluster", &self.cluster)
             .field("prefix", &self.prefix)
             .field("max_events_per_channel", &self.max_events_per_channel)
             .field("idle_ttl", &self.idle_ttl)
@@ -122,6 +141,12 @@ pub struct RedisBusConfig {
     /// certificate, trusted instead of the system's roots (a private CA, a managed Redis's
     /// own CA). Default none: the system's roots. Never printed.
     pub root_certificate_pem: Option<Vec<u8>>,
+    /// `url` names one node of a Redis Cluster (7.0 or later); the others are found from it.
+    /// Keys route by slot (a channel's keys share one through the `{channel}` hash tag) and
+    /// the bus uses sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`), so a message goes to the
+    /// shard that owns its channel rather than to every node. The store and the bus must
+    /// agree. Default `false`: one server (or a proxy in front of a cluster).
+    pub cluster: bool,
     /// Prefix of every pub/sub channel. Default `realtime:`.
     pub prefix: String,
     /// Timeout of each operation (and of connecting). Default 5 s.
@@ -145,6 +170,7 @@ impl Default for RedisBusConfig {
         RedisBusConfig {
             url: DEFAULT_URL.into(),
             root_certificate_pem: None,
+            cluster: false,
             prefix: "realtime:".into(),
             operation_timeout: Duration::from_secs(5),
             max_connections: 64,
@@ -156,6 +182,15 @@ impl Default for RedisBusConfig {
 }
 
 impl RedisBusConfig {
+    pub(crate) fn endpoint(&self) -> Endpoint<'_> {
+        Endpoint {
+            url: &self.url,
+            root: self.root_certificate_pem.as_deref(),
+            cluster: self.cluster,
+            timeout: self.operation_timeout,
+        }
+    }
+
     /// The defaults, on the server at `url` (the struct is `#[non_exhaustive]`: set other
     /// fields on the value).
     pub fn new(url: impl Into<String>) -> Self {
@@ -200,6 +235,7 @@ impl fmt::Debug for RedisBusConfig {
                 "root_certificate_pem",
                 &self.root_certificate_pem.as_ref().map(|_| "<set>"),
             )
+            .field("cluster", &self.cluster)
             .field("prefix", &self.prefix)
             .field("operation_timeout", &self.operation_timeout)
             .field("max_connections", &self.max_connections)
@@ -242,6 +278,17 @@ fn validate_common(url: &str, root: Option<&[u8]>, prefix: &str, timeout: Durati
         return Err(invalid("operation_timeout", "must be at least 1 ms"));
     }
     Ok(())
+}
+
+/// The server a configuration names, as compared between a store and a bus: a cluster and a
+/// single server behind the same address are not the same place to publish.
+pub(crate) fn server_of_endpoint(endpoint: &Endpoint<'_>) -> String {
+    let server = server_of(endpoint.url);
+    if endpoint.cluster {
+        format!("cluster {server}")
+    } else {
+        server
+    }
 }
 
 /// The server and database a URL names, with nothing secret: the redacted URL without its

@@ -1,38 +1,119 @@
-//! The multiplexed command connection the store and the bus's publisher use.
+//! The multiplexed command connection the store and the bus's publisher use: to one server,
+//! or to a Redis Cluster (commands routed by their keys' slot).
+
+use std::time::Duration;
 
 use realtime_core::Result;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 use crate::error::connect_failed;
 
-/// A client of `url`, trusting only `root` for TLS when given (the system's roots otherwise).
-pub(crate) fn client(url: &str, root: Option<&[u8]>) -> redis::RedisResult<redis::Client> {
-    match root {
-        None => redis::Client::open(url),
-        Some(root) => redis::Client::build_with_tls(
-            url,
-            redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(root.to_vec()),
-            },
-        ),
+/// What the store's and the bus's configurations say about reaching Redis.
+#[derive(Clone, Copy)]
+pub(crate) struct Endpoint<'a> {
+    pub(crate) url: &'a str,
+    /// The CA to trust for `rediss://`, instead of the system's roots.
+    pub(crate) root: Option<&'a [u8]>,
+    /// `url` is a node of a Redis Cluster.
+    pub(crate) cluster: bool,
+    pub(crate) timeout: Duration,
+}
+
+impl Endpoint<'_> {
+    /// A client of one server, trusting only `root` for TLS when given.
+    pub(crate) fn client(&self, url: &str) -> RedisResult<redis::Client> {
+        match self.root {
+            None => redis::Client::open(url),
+            Some(root) => redis::Client::build_with_tls(url, certificates(root)),
+        }
+    }
+
+    /// A cluster client discovering the nodes from `url`'s, with this endpoint's timeouts
+    /// and TLS roots.
+    pub(crate) fn cluster_builder(&self) -> ClusterClientBuilder {
+        let mut builder = ClusterClientBuilder::new([self.url])
+            .connection_timeout(self.timeout)
+            .response_timeout(self.timeout)
+            .retries(2);
+        if let Some(root) = self.root {
+            builder = builder.certs(certificates(root));
+        }
+        builder
     }
 }
 
-pub(crate) async fn connect(
-    url: &str,
-    root: Option<&[u8]>,
-    timeout: std::time::Duration,
-    in_flight: usize,
-) -> Result<ConnectionManager> {
-    let client = client(url, root).map_err(|e| connect_failed(url, e))?;
+fn certificates(root: &[u8]) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(root.to_vec()),
+    }
+}
+
+/// A command connection, cheap to clone (clones share it).
+#[derive(Clone)]
+pub(crate) enum Commands {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Commands {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Commands::Single(connection) => connection.req_packed_command(cmd),
+            Commands::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Commands::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Commands::Cluster(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Commands::Single(connection) => connection.get_db(),
+            Commands::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+/// Connects the command connection: at most `in_flight` commands outstanding on one server's
+/// connection (a cluster keeps one multiplexed connection per node).
+pub(crate) async fn connect(endpoint: Endpoint<'_>, in_flight: usize) -> Result<Commands> {
+    let url = endpoint.url;
+    if endpoint.cluster {
+        let client = endpoint
+            .cluster_builder()
+            .connection_concurrency_limit(in_flight)
+            .build()
+            .map_err(|e| connect_failed(url, e))?;
+        let connection = client
+            .get_async_connection()
+            .await
+            .map_err(|e| connect_failed(url, e))?;
+        return Ok(Commands::Cluster(connection));
+    }
+    let client = endpoint.client(url).map_err(|e| connect_failed(url, e))?;
     let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
+        .set_connection_timeout(Some(endpoint.timeout))
+        .set_response_timeout(Some(endpoint.timeout))
         .set_concurrency_limit(in_flight)
         .set_number_of_retries(2);
     client
         .get_connection_manager_with_config(config)
         .await
+        .map(Commands::Single)
         .map_err(|e| connect_failed(url, e).into())
 }

@@ -30,10 +30,7 @@ impl From<RedisFailure> for BackendError {
         let error = &failure.source;
         let kind = if error.is_timeout() {
             BackendErrorKind::Timeout
-        } else if error.is_io_error()
-            || error.is_connection_dropped()
-            || error.is_connection_refusal()
-        {
+        } else if reconnectable(error) || cluster_in_transition(error) {
             BackendErrorKind::Connection
         } else {
             BackendErrorKind::Protocol
@@ -91,6 +88,22 @@ where
         Err(error) if retry(&error) => op().await,
         result => result,
     }
+}
+
+/// A cluster answering while a slot changes hands (a failover, a resharding): retrying soon
+/// finds the slot's new master.
+fn cluster_in_transition(error: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    error.is_cluster_error()
+        || matches!(
+            error.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                        | ServerErrorKind::BusyLoading
+                )
+        )
 }
 
 /// A failure of the connection itself (dropped, refused, broken), not of the command.

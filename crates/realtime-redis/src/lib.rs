@@ -20,8 +20,8 @@
 //! stream `<prefix>{<channel>}:s` the events with entry id `0-<offset>`. One Lua script per
 //! append takes the next offset, adds the entry, trims to `max_events_per_channel` exactly and
 //! refreshes the TTL; a channel whose keys expired or were flushed gets a new random epoch.
-//! Reads seek with `XRANGE (0-<offset> + COUNT n` and write nothing but TTL refreshes of keys
-//! that exist: subscribers of a channel nobody published to create no keys. The `{channel}`
+//! Reads are a second script (one round trip, atomic) that seeks with
+//! `XRANGE (0-<offset> + COUNT n` and writes nothing but TTL refreshes of keys that exist: subscribers of a channel nobody published to create no keys. The `{channel}`
 //! hash tag keeps a channel's keys on one Redis Cluster slot. A third key,
 //! `<prefix>{<channel>}:k`, indexes idempotency keys by offset (pruned with the stream).
 //!
@@ -49,6 +49,41 @@
 //! connection that stops answering, and resubscribes every channel after each recovery;
 //! [`RedisBus::is_connected`], [`RedisBus::reconnects`] and the `realtime_bus_connected` /
 //! `realtime_bus_reconnects_total` metrics show its state.
+//!
+//! ## Redis Cluster
+//! With [`cluster`](RedisStoreConfig::cluster) set on both configs, `url` names one node of
+//! a Redis Cluster (7.0+) and the rest are found from it. A channel's keys share a slot
+//! through the `{channel}` hash tag, each script runs on that slot's master, and the bus
+//! uses sharded pub/sub: `SPUBLISH` (from the append script itself, in the same round trip)
+//! to the pub/sub channel `<prefix>\x1f{<channel>}` in the same slot, `SSUBSCRIBE` on the
+//! master that owns it. Classic `PUBLISH` would be copied to every node of the cluster;
+//! sharded messages stay on one shard, so adding shards adds pub/sub capacity.
+//!
+//! When a master fails and its replica takes over, the bus notices the lost connection,
+//! subscribes its channels again on the new master (retrying while the slot has none) and
+//! tells each subscription it was interrupted; the store's next append on the promoted
+//! replica starts a new epoch (it may lack the last acknowledged writes), so clients get
+//! every event once or an `epoch_changed` gap, never a silent hole
+//! (`cargo xtask faults`, `fault_a_cluster_master_failing_over_mid_stream`). The cluster
+//! connection reconnects nodes and follows slot moves by itself; a cluster whose configured
+//! node is gone for good at start-up cannot be joined (name a node that is up).
+//!
+//! ```no_run
+//! # async fn run() -> realtime_core::Result<()> {
+//! use std::sync::Arc;
+//! use realtime_core::Manager;
+//! use realtime_redis::{RedisBus, RedisBusConfig, RedisStore, RedisStoreConfig};
+//!
+//! let mut store = RedisStoreConfig::new("redis://10.0.0.5:6379");
+//! store.cluster = true;
+//! let mut bus = RedisBusConfig::new("redis://10.0.0.5:6379");
+//! bus.cluster = true;
+//! let manager = Manager::builder()
+//!     .store(Arc::new(RedisStore::connect(store).await?))
+//!     .bus(Arc::new(RedisBus::connect(bus).await?))
+//!     .build()?;
+//! # drop(manager); Ok(()) }
+//! ```
 //!
 //! ## TLS
 //! `rediss://` URLs connect over TLS (rustls on aws-lc-rs), verifying the server's
@@ -80,6 +115,7 @@ pub mod conformance;
 mod connection;
 mod error;
 mod link;
+mod pubsub;
 mod reply;
 mod store;
 

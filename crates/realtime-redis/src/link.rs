@@ -16,23 +16,21 @@ use parking_lot::RwLock;
 use realtime_core::driver::Inbox;
 use realtime_core::metrics as m;
 use realtime_core::{BackendError, BackendErrorKind, Result};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{PushInfo, PushKind, Value};
 
 use crate::config::RedisBusConfig;
 use crate::error::{connect_failed, failed};
+use crate::pubsub::{Names, Subscriber, Subscribers};
 
 /// Failed probes in a row after which the connection is replaced by a new one (a connection
 /// that times out without dropping is never reconnected by redis-rs itself).
 const REPLACE_AFTER: u32 = 3;
 
 pub(crate) struct Link {
-    client: redis::Client,
-    manager_config: ConnectionManagerConfig,
-    connection: RwLock<ConnectionManager>,
+    subscribers: Subscribers,
+    connection: RwLock<Subscriber>,
     inbox: Inbox,
-    /// Starts every pub/sub channel name of this bus (`<prefix>` and a unit separator).
-    prefix: String,
+    names: Names,
     connected: AtomicBool,
     reconnects: AtomicU64,
     timeout: Duration,
@@ -41,41 +39,34 @@ pub(crate) struct Link {
 impl Link {
     /// Connects the subscriber connection (RESP3, pushes into `inbox`).
     pub(crate) async fn connect(config: &RedisBusConfig, inbox: Inbox) -> Result<Arc<Link>> {
-        let prefix = format!("{}\u{1f}", config.prefix);
+        let names = Names::new(&config.prefix, config.cluster);
         let sink = Push {
             inbox: inbox.clone(),
-            prefix: prefix.clone(),
+            names: names.clone(),
         };
-        let url = with_resp3(&config.url);
-        let client = crate::connection::client(&url, config.root_certificate_pem.as_deref())
+        let push = move |push: PushInfo| {
+            sink.push(push);
+            Ok::<(), redis::aio::SendError>(())
+        };
+        let subscribers = Subscribers::new(config.endpoint(), push)
             .map_err(|e| connect_failed(&config.url, e))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.operation_timeout))
-            .set_response_timeout(Some(config.operation_timeout))
-            .set_number_of_retries(2)
-            .set_automatic_resubscription()
-            .set_push_sender(move |push: PushInfo| {
-                sink.push(push);
-                Ok::<(), redis::aio::SendError>(())
-            });
-        let connection = client
-            .get_connection_manager_with_config(manager_config.clone())
+        let connection = subscribers
+            .connect()
             .await
             .map_err(|e| connect_failed(&config.url, e))?;
         metrics::gauge!(m::BUS_CONNECTED, "backend" => "redis").set(1.0);
         Ok(Arc::new(Link {
-            client,
-            manager_config,
+            subscribers,
             connection: RwLock::new(connection),
             inbox,
-            prefix,
+            names,
             connected: AtomicBool::new(true),
             reconnects: AtomicU64::new(0),
             timeout: config.operation_timeout,
         }))
     }
 
-    pub(crate) fn connection(&self) -> ConnectionManager {
+    pub(crate) fn connection(&self) -> Subscriber {
         self.connection.read().clone()
     }
 
@@ -87,10 +78,14 @@ impl Link {
         self.reconnects.load(Ordering::Acquire)
     }
 
-    /// The pub/sub channel of an event channel. The separator cannot occur in a prefix or
-    /// channel name.
+    /// The pub/sub names of this bus.
+    pub(crate) fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// The pub/sub channel of an event channel.
     pub(crate) fn redis_channel(&self, channel: &str) -> String {
-        format!("{}{channel}", self.prefix)
+        self.names.redis_channel(channel)
     }
 
     /// SUBSCRIBE on the current connection, within the operation timeout; fails at once
@@ -110,10 +105,7 @@ impl Link {
     async fn subscribe_now(&self, name: &str) -> Result<(), BackendError> {
         let mut connection = self.connection();
         match tokio::time::timeout(self.timeout, connection.subscribe(name)).await {
-            Ok(result) => result.map_err(failed(
-                "subscribe",
-                name.split_once('\u{1f}').map(|(_, c)| c),
-            )),
+            Ok(result) => result.map_err(failed("subscribe", self.names.channel(name))),
             Err(_) => Err(BackendError::new(
                 "redis",
                 BackendErrorKind::Timeout,
@@ -124,8 +116,7 @@ impl Link {
 
     async fn ping(&self) -> bool {
         let mut connection = self.connection();
-        let command = redis::cmd("PING");
-        let ping = command.query_async::<()>(&mut connection);
+        let ping = connection.ping();
         matches!(tokio::time::timeout(self.timeout, ping).await, Ok(Ok(())))
     }
 
@@ -155,12 +146,12 @@ impl Link {
         }
         self.inbox.connection_lost();
         if failures.is_multiple_of(REPLACE_AFTER) {
-            match ConnectionManager::new_lazy_with_config(
-                self.client.clone(),
-                self.manager_config.clone(),
-            ) {
-                Ok(connection) => *self.connection.write() = connection,
-                Err(error) => tracing::warn!(%error, "cannot create a new pub/sub connection"),
+            match self.subscribers.lazy() {
+                Some(Ok(connection)) => *self.connection.write() = connection,
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "cannot create a new pub/sub connection");
+                }
+                None => {}
             }
         }
     }
@@ -200,15 +191,11 @@ pub(crate) async fn watch(link: Weak<Link>, interval: Duration, max_backoff: Dur
     }
 }
 
-fn with_resp3(url: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}protocol=resp3")
-}
-
 /// Hands the subscriber connection's pushes to the inbox; never blocks.
+#[derive(Clone)]
 struct Push {
     inbox: Inbox,
-    prefix: String,
+    names: Names,
 }
 
 impl Push {
@@ -216,12 +203,12 @@ impl Push {
         let channel = |value: Option<&Value>| match value {
             Some(Value::BulkString(name)) => std::str::from_utf8(name)
                 .ok()
-                .and_then(|name| name.strip_prefix(&self.prefix))
+                .and_then(|name| self.names.channel(name))
                 .map(str::to_owned),
             _ => None,
         };
         match push.kind {
-            PushKind::Message => {
+            PushKind::Message | PushKind::SMessage => {
                 if let (Some(channel), Some(Value::BulkString(frame))) =
                     (channel(push.data.first()), push.data.get(1))
                 {
@@ -232,9 +219,17 @@ impl Push {
                 tracing::warn!("redis pub/sub connection lost; resubscribing");
                 self.inbox.connection_lost();
             }
-            PushKind::Subscribe => {
+            PushKind::Subscribe | PushKind::SSubscribe => {
                 if let Some(channel) = channel(push.data.first()) {
                     self.inbox.resubscribed(&channel);
+                }
+            }
+            // A cluster node that stops owning a slot (a failover, a resharding) drops the
+            // shard subscriptions of its channels by itself: subscribe them again (the
+            // watchdog does, where the slot lives now), and tell their subscriptions then.
+            PushKind::SUnsubscribe => {
+                if let Some(channel) = channel(push.data.first()) {
+                    self.inbox.subscription_lost(&channel);
                 }
             }
             _ => {}

@@ -8,12 +8,11 @@ use realtime_core::{
     Bus, Epoch, Error, Event, GapReason, NewEvent, Position, PublishTarget, ReadResult, Result,
     Store,
 };
-use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 
 use crate::codec::{self, decode_error};
 use crate::config::{RedisStoreConfig, redact};
-use crate::connection::connect;
+use crate::connection::{Commands, connect};
 use crate::error::{failed, once_more, reconnectable};
 use crate::reply::{entry, entry_offset, epoch_of, int_of};
 
@@ -28,8 +27,9 @@ use crate::reply::{entry, entry_offset, epoch_of, int_of};
 /// With an idempotency key already in the channel's key index (a sorted set of keys by offset,
 /// pruned with the stream), it appends nothing and returns that key's position.
 /// KEYS: meta, stream, key index. ARGV: fresh epoch (hex), max len, ttl ms, meta, data,
-/// pub/sub channel or empty, `1` to detect restarts, idempotency key or empty. (The pub/sub
-/// channel is not a key: it need not share the channel's slot.)
+/// pub/sub channel or empty, `1` to detect restarts, idempotency key or empty, the publish
+/// command (`PUBLISH`, or `SPUBLISH` on a cluster, where the pub/sub channel carries the
+/// channel's hash tag and so shares its keys' slot).
 const APPEND: &str = r"
 local run = ''
 if ARGV[7] == '1' then
@@ -61,9 +61,22 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
 if ARGV[6] ~= '' then
-  redis.call('PUBLISH', ARGV[6], 'v1 ' .. epoch .. ' ' .. string.format('%d', offset) .. ' 0\n' .. ARGV[4] .. '\n' .. ARGV[5])
+  redis.call(ARGV[9], ARGV[6], 'v1 ' .. epoch .. ' ' .. string.format('%d', offset) .. ' 0\n' .. ARGV[4] .. '\n' .. ARGV[5])
 end
 return {epoch, offset}
+";
+
+/// The read script: refreshes the TTLs of the keys that exist, and returns the meta hash's
+/// epoch and offset counter, the oldest entry, and up to `count` entries after `after`.
+/// KEYS: meta, stream, key index. ARGV: ttl ms, after (offset), count.
+const READ: &str = r"
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[1])
+local meta = redis.call('HMGET', KEYS[1], 'e', 'o')
+local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+local entries = redis.call('XRANGE', KEYS[2], '(0-' .. ARGV[2], '+', 'COUNT', ARGV[3])
+return {meta, first, entries}
 ";
 
 /// Replay history in Redis Streams, one stream and one small hash per channel.
@@ -75,8 +88,9 @@ pub struct RedisStore {
     config: RedisStoreConfig,
     /// The server, as a bus's [`PublishTarget::server`] names it (computed once).
     server: String,
-    connection: ConnectionManager,
+    connection: Commands,
     append: Script,
+    read: Script,
     closed: AtomicBool,
 }
 
@@ -84,18 +98,13 @@ impl RedisStore {
     /// Connects to the server in `config` (validated first).
     pub async fn connect(config: RedisStoreConfig) -> Result<Self> {
         config.validate()?;
-        let connection = connect(
-            &config.url,
-            config.root_certificate_pem.as_deref(),
-            config.operation_timeout,
-            config.max_connections,
-        )
-        .await?;
+        let connection = connect(config.endpoint(), config.max_connections).await?;
         let store = RedisStore {
-            server: crate::config::server_of(&config.url),
+            server: crate::config::server_of_endpoint(&config.endpoint()),
             config,
             connection,
             append: Script::new(APPEND),
+            read: Script::new(READ),
             closed: AtomicBool::new(false),
         };
         match store.check_server().await {
@@ -208,7 +217,12 @@ impl RedisStore {
             } else {
                 "0"
             })
-            .arg(event.idempotency_key.as_deref().unwrap_or_default());
+            .arg(event.idempotency_key.as_deref().unwrap_or_default())
+            .arg(if self.config.cluster {
+                "SPUBLISH"
+            } else {
+                "PUBLISH"
+            });
         // Only a refused connection is retried: the script was certainly not run then.
         let (epoch, offset): (String, u64) =
             once_more(redis::RedisError::is_connection_refusal, || {
@@ -277,43 +291,21 @@ impl Store for RedisStore {
         self.check_open()?;
         let (meta_key, stream_key) = self.keys(channel);
         // One atomic round trip that writes nothing but TTLs of keys that exist: refresh
-        // them, read epoch and head, the oldest entry, and seek after `after`.
-        let ttl = self.ttl_ms();
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("PEXPIRE")
-            .arg(&meta_key)
-            .arg(ttl)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&stream_key)
-            .arg(ttl)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(self.index_key(channel))
-            .arg(ttl)
-            .ignore()
-            .cmd("HMGET")
-            .arg(&meta_key)
-            .arg("e")
-            .arg("o")
-            .cmd("XRANGE")
-            .arg(&stream_key)
-            .arg("-")
-            .arg("+")
-            .arg("COUNT")
-            .arg(1)
-            .cmd("XRANGE")
-            .arg(&stream_key)
-            .arg(format!("(0-{}", after.offset))
-            .arg("+")
-            .arg("COUNT")
+        // them, read epoch and head, the oldest entry, and seek after `after`. A script, not
+        // MULTI/EXEC: a cluster client follows a slot's move for a script (routed by its
+        // keys) but not inside a transaction, which would keep failing after a failover.
+        let mut invocation = self.read.key(&meta_key);
+        invocation
+            .key(&stream_key)
+            .key(self.index_key(channel))
+            .arg(self.ttl_ms())
+            .arg(after.offset)
             .arg(limit.max(1));
         // A read changes nothing but TTLs: any dropped or refused connection is retried.
         let (meta, first, entries): (Vec<Value>, Vec<Value>, Vec<Value>) =
             once_more(reconnectable, || {
-                let (pipe, mut connection) = (&pipe, self.connection.clone());
-                async move { pipe.query_async(&mut connection).await }
+                let (invocation, mut connection) = (&invocation, self.connection.clone());
+                async move { invocation.invoke_async(&mut connection).await }
             })
             .await
             .map_err(failed("read", Some(channel)))?;

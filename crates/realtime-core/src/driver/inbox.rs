@@ -127,6 +127,16 @@ impl Inbox {
         }
     }
 
+    /// The broker dropped `channel`'s subscription by itself (a cluster node that no longer
+    /// owns its slot): frames may be lost until it is subscribed again, which the driver's
+    /// next [`Inbox::to_resubscribe`] includes; its subscriptions are told then
+    /// ([`Inbox::resubscribed`]).
+    pub fn subscription_lost(&self, channel: &str) {
+        if let Some(entry) = self.table.channels.write().get_mut(channel) {
+            entry.interrupted = true;
+        }
+    }
+
     /// `channel` is subscribed on a live connection again: if frames may have been lost
     /// since [`Inbox::connection_lost`], its subscriptions are told they were interrupted —
     /// only now, so that their repair cannot miss what arrives next.

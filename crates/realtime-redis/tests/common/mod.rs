@@ -16,9 +16,17 @@ pub fn url() -> String {
 
 pub const MAX_EVENTS: usize = 50;
 
+/// Where the cluster tests expect a Redis Cluster node (`cargo xtask services` starts a
+/// local one); `REALTIME_REDIS_CLUSTER_URL` overrides it.
+pub fn cluster_url() -> String {
+    std::env::var("REALTIME_REDIS_CLUSTER_URL").unwrap_or_else(|_| "redis://127.0.0.1:30001".into())
+}
+
 pub struct RedisBackend {
     pub prefix: String,
     pub store: Arc<RedisStore>,
+    pub url: String,
+    pub cluster: bool,
 }
 
 /// A prefix no other test run uses: tests never flush the database.
@@ -28,25 +36,40 @@ pub fn unique_prefix() -> String {
 
 impl RedisBackend {
     pub async fn connect() -> Self {
+        Self::connect_to(url(), false).await
+    }
+
+    /// On the local Redis Cluster, sharded pub/sub.
+    pub async fn connect_cluster() -> Self {
+        Self::connect_to(cluster_url(), true).await
+    }
+
+    async fn connect_to(url: String, cluster: bool) -> Self {
         let prefix = unique_prefix();
-        let mut config = RedisStoreConfig::default();
-        config.url = url();
+        let mut config = RedisStoreConfig::new(url.clone());
+        config.cluster = cluster;
         config.prefix = prefix.clone();
         config.max_events_per_channel = MAX_EVENTS;
         config.idle_ttl = std::time::Duration::from_secs(600);
         let store = match RedisStore::connect(config).await {
             Ok(store) => store,
-            Err(error) => panic!("these tests need Redis at {}: {error}", url()),
+            Err(error) if cluster => panic!(
+                "these tests need a Redis Cluster node at {url} (`cargo xtask services` starts \
+                 a local cluster): {error}"
+            ),
+            Err(error) => panic!("these tests need Redis at {url}: {error}"),
         };
         RedisBackend {
             prefix,
             store: Arc::new(store),
+            url,
+            cluster,
         }
     }
 
     pub async fn new_bus(&self) -> RedisBus {
-        let mut config = RedisBusConfig::default();
-        config.url = url();
+        let mut config = RedisBusConfig::new(self.url.clone());
+        config.cluster = self.cluster;
         config.prefix = self.prefix.clone();
         RedisBus::connect(config).await.unwrap()
     }
@@ -77,14 +100,18 @@ impl Backend for RedisBackend {
 
     async fn lose_history(&self, channel: &str) -> Result<()> {
         let (meta, stream) = self.store.keys(channel);
-        let _: () = redis::cmd("DEL")
-            .arg(meta)
-            .arg(stream)
-            .query_async(&mut admin().await)
-            .await
-            .unwrap();
+        let mut delete = redis::cmd("DEL");
+        delete.arg(meta).arg(stream);
+        if self.cluster {
+            let client = redis::cluster::ClusterClient::new([self.url.as_str()]).unwrap();
+            let mut connection = client.get_async_connection().await.unwrap();
+            let _: () = delete.query_async(&mut connection).await.unwrap();
+        } else {
+            let _: () = delete.query_async(&mut admin().await).await.unwrap();
+        }
         Ok(())
     }
 }
 
+pub mod cluster;
 pub mod server;

@@ -7,6 +7,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod failover;
 mod history;
 mod instances;
 mod outages;

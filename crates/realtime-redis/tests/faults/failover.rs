@@ -1,0 +1,57 @@
+//! Redis Cluster: the master that owns the channel's slot is killed mid-stream and its
+//! replica takes over.
+
+use super::*;
+use common::cluster::OwnCluster;
+
+/// An instance on `cluster` (sharded pub/sub), quick to notice a lost node.
+async fn cluster_instance(cluster: &OwnCluster) -> Instance {
+    let mut store = RedisStoreConfig::new(cluster.url());
+    store.cluster = true;
+    store.operation_timeout = Duration::from_secs(1);
+    let mut bus = RedisBusConfig::new(cluster.url());
+    bus.cluster = true;
+    bus.operation_timeout = Duration::from_secs(1);
+    bus.health_interval = Duration::from_millis(250);
+    bus.max_reconnect_backoff = Duration::from_secs(2);
+    let bus = Arc::new(RedisBus::connect(bus).await.unwrap());
+    let mut config = ManagerConfig::default();
+    config.client_buffer = 4_096;
+    let manager = Manager::builder()
+        .config(config)
+        .store(Arc::new(RedisStore::connect(store).await.unwrap()))
+        .bus(bus.clone())
+        .build()
+        .unwrap();
+    Instance { manager, bus }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_a_cluster_master_failing_over_mid_stream() {
+    let mut cluster = OwnCluster::start();
+    let (a, b) = (
+        cluster_instance(&cluster).await,
+        cluster_instance(&cluster).await,
+    );
+    let mut subscribers = Subscribers::join(&b, 3).await;
+    publish(&a, &mut subscribers, 20).await;
+    subscribers.settle("before the failover").await;
+
+    let master = cluster.master_of(CHANNEL, cluster.ports[0]);
+    cluster.kill(master);
+    // Publishing goes on: refusals while the slot has no master are retryable and retried.
+    publish(&a, &mut subscribers, 10).await;
+    cluster.wait_for_failover(CHANNEL, master);
+    publish(&a, &mut subscribers, 10).await;
+    subscribers.settle("after the failover").await;
+    // The promoted replica is another server: the channel's history starts a new epoch
+    // (it may lack acknowledged writes), which subscribers see as a gap, never as a hole.
+    let counts =
+        subscribers.verdict("redis cluster: the channel's master killed, replica promoted");
+    assert!(counts.delivered >= 20, "{counts}");
+    // And delivery is live on the new master, not only repaired.
+    for (client, tally) in &mut subscribers.clients {
+        publish_one_and_expect(&a, client, tally).await;
+    }
+}
