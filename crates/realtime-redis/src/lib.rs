@@ -20,8 +20,8 @@
 //! stream `<prefix>{<channel>}:s` the events with entry id `0-<offset>`. One Lua script per
 //! append takes the next offset, adds the entry, trims to `max_events_per_channel` exactly and
 //! refreshes the TTL; a channel whose keys expired or were flushed gets a new random epoch.
-//! Reads are a second script (one round trip, atomic) that seeks with
-//! `XRANGE (0-<offset> + COUNT n` and writes nothing but TTL refreshes of keys that exist: subscribers of a channel nobody published to create no keys. The `{channel}`
+//! Reads (one atomic round trip: MULTI/EXEC on one server, a script on a cluster) seek with
+//! `XRANGE (0-<offset> + COUNT n` and write nothing but TTL refreshes of keys that exist: subscribers of a channel nobody published to create no keys. The `{channel}`
 //! hash tag keeps a channel's keys on one Redis Cluster slot. A third key,
 //! `<prefix>{<channel>}:k`, indexes idempotency keys by offset (pruned with the stream).
 //!
@@ -117,6 +117,7 @@ mod error;
 mod link;
 mod pubsub;
 mod reply;
+mod scripts;
 mod store;
 
 pub use bus::RedisBus;

@@ -1,0 +1,64 @@
+//! The Lua scripts of the store: one round trip each, atomic on the channel's slot.
+
+/// The append script: starts a new history (fresh epoch, stream cleared) when the channel has
+/// none — or, with restart detection on, when the server is not the one that wrote the
+/// channel last (it restarted, was restored, or a replica took over, and may have lost
+/// acknowledged writes whose offsets must never be handed out again; a channel whose writer
+/// is not recorded, written before detection was on, adopts the current server) —, takes the
+/// next
+/// offset, adds the entry with id `0-<offset>`, trims exactly, refreshes the TTL, publishes
+/// the positioned message when given a pub/sub channel, and returns `{epoch, offset}`.
+/// With an idempotency key already in the channel's key index (a sorted set of keys by offset,
+/// pruned with the stream), it appends nothing and returns that key's position.
+/// KEYS: meta, stream, key index. ARGV: fresh epoch (hex), max len, ttl ms, meta, data,
+/// pub/sub channel or empty, `1` to detect restarts, idempotency key or empty, the publish
+/// command (`PUBLISH`, or `SPUBLISH` on a cluster, where the pub/sub channel carries the
+/// channel's hash tag and so shares its keys' slot).
+pub(crate) const APPEND: &str = r"
+local run = ''
+if ARGV[7] == '1' then
+  run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+end
+local meta = redis.call('HMGET', KEYS[1], 'e', 'r')
+local epoch = meta[1]
+local writer = meta[2] or ''
+if not epoch or (run ~= '' and writer ~= '' and writer ~= run) then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0, 'r', run)
+elseif writer ~= run then
+  redis.call('HSET', KEYS[1], 'r', run)
+end
+if ARGV[8] ~= '' then
+  local known = redis.call('ZSCORE', KEYS[3], ARGV[8])
+  if known then
+    return {epoch, tonumber(known)}
+  end
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. offset, 'm', ARGV[4], 'd', ARGV[5])
+if ARGV[8] ~= '' then
+  redis.call('ZADD', KEYS[3], offset, ARGV[8])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', offset - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+if ARGV[6] ~= '' then
+  redis.call(ARGV[9], ARGV[6], 'v1 ' .. epoch .. ' ' .. string.format('%d', offset) .. ' 0\n' .. ARGV[4] .. '\n' .. ARGV[5])
+end
+return {epoch, offset}
+";
+
+/// The read script: refreshes the TTLs of the keys that exist, and returns the meta hash's
+/// epoch and offset counter, the oldest entry, and up to `count` entries after `after`.
+/// KEYS: meta, stream, key index. ARGV: ttl ms, after (offset), count.
+pub(crate) const READ: &str = r"
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[1])
+local meta = redis.call('HMGET', KEYS[1], 'e', 'o')
+local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+local entries = redis.call('XRANGE', KEYS[2], '(0-' .. ARGV[2], '+', 'COUNT', ARGV[3])
+return {meta, first, entries}
+";
