@@ -250,6 +250,9 @@ fn run_captured(mut command: Command) -> Result<String, String> {
                 "time"
             } else if measured.starts_with("thrpt:") {
                 "thrpt"
+            } else if measured.starts_with("redis_cpu:") {
+                // Printed by the Redis publish benchmark beside criterion's figures.
+                "redis_cpu"
             } else {
                 continue;
             };

@@ -1,6 +1,9 @@
 //! Redis store and bus: append, read from a position, publish→deliver across two instances,
 //! and one round trip (append and PUBLISH in one script) against two (append, then PUBLISH).
 //!
+//! Concurrent publishers (1, 16, 64) measure publishes/s through one instance, with Redis's
+//! own CPU printed beside each.
+//!
 //! Needs Redis on 127.0.0.1:6379 (or `REALTIME_REDIS_URL`). `cargo xtask bench`.
 
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -34,6 +37,8 @@ async fn store(prefix: &str) -> RedisStore {
     config.url = url();
     config.prefix = prefix.into();
     config.idle_ttl = Duration::from_secs(300);
+    // `REALTIME_BENCH_NO_DETECT=1`: the append without its restart check (`INFO server`).
+    config.detect_restarts = std::env::var("REALTIME_BENCH_NO_DETECT").is_err();
     RedisStore::connect(config)
         .await
         .expect("Redis on 127.0.0.1:6379 (redis-server --daemonize yes)")
@@ -156,5 +161,87 @@ fn publish_to_deliver(c: &mut Criterion) {
     drop(b);
 }
 
-criterion_group!(benches, store_ops, publish_to_deliver);
+/// Redis's own CPU time so far (user + system, seconds), from `INFO cpu`.
+async fn redis_cpu_seconds() -> f64 {
+    let client = redis::Client::open(url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
+        .filter_map(|l| {
+            l.split_once(':')
+                .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+        })
+        .sum()
+}
+
+/// Publishes through one instance (store and bus on one Redis: one script call each) from
+/// 1, 16 and 64 concurrent publishers, each on its own channel; publishes/s, and Redis's CPU
+/// over the whole measurement printed beside it (`redis_cpu:`, 100% = one core: Redis runs
+/// commands on one thread).
+fn concurrent_publishers(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let prefix = prefix();
+    let manager = rt.block_on(async {
+        Manager::builder()
+            .store(Arc::new(store(&prefix).await))
+            .bus(Arc::new(bus(&prefix).await))
+            .build()
+            .unwrap()
+    });
+    let data = bytes::Bytes::from(payload());
+    let mut group = c.benchmark_group("redis");
+    group.throughput(Throughput::Elements(1));
+    for publishers in [1usize, 16, 64] {
+        let name = format!("publish_concurrently_{publishers}");
+        let (cpu_before, started) = (rt.block_on(redis_cpu_seconds()), Instant::now());
+        group.bench_function(&name, |bench| {
+            bench.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..publishers)
+                        .map(|p| {
+                            // `iters` publishes in all, split over the publishers.
+                            let share = iters / publishers as u64
+                                + u64::from((p as u64) < iters % publishers as u64);
+                            let (manager, data) = (manager.clone(), data.clone());
+                            tokio::spawn(async move {
+                                for _ in 0..share {
+                                    let channel = format!("pub-{p}");
+                                    manager
+                                        .publish(PublishRequest::new(channel, data.clone()))
+                                        .await
+                                        .unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        let cpu = rt.block_on(redis_cpu_seconds()) - cpu_before;
+        let share = 100.0 * cpu / started.elapsed().as_secs_f64();
+        println!("redis/{name} redis_cpu: [{share:.0}%]");
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    store_ops,
+    publish_to_deliver,
+    concurrent_publishers
+);
 criterion_main!(benches);
