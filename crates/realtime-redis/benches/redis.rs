@@ -6,7 +6,7 @@
 //!
 //! Needs Redis on 127.0.0.1:6379 (or `REALTIME_REDIS_URL`). `cargo xtask bench`.
 
-#![allow(missing_docs, clippy::unwrap_used)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
