@@ -303,14 +303,15 @@ fn cutoff(transport: &'static str) -> Result<Cutoff, String> {
     })
 }
 
-fn idle_memory(server_name: &'static str) -> Result<IdleMemory, String> {
+fn idle_memory(server_name: &'static str, transport: &'static str) -> Result<IdleMemory, String> {
     let server = start_server(server_name)?;
     let pid = server.child.id();
     let rss_empty_kib = rss_kib(pid);
-    let subscribers = subscribe(&server.url, "sse", MAX_CONNECTIONS)?;
+    let subscribers = subscribe(&server.url, transport, MAX_CONNECTIONS)?;
     let rss_full_kib = rss_kib(pid);
     Ok(IdleMemory {
         server: server_name,
+        transport,
         connections: subscribers.connected,
         rss_empty_kib,
         rss_full_kib,
@@ -351,9 +352,11 @@ pub(crate) fn run_all(criterion: &str) -> Result<(), String> {
         cutoffs.push(cutoff(transport)?);
     }
     let mut idle = Vec::new();
-    for server in ["realtime", "realtime-actix", "baseline"] {
-        eprintln!("xtask: idle memory {server} at {MAX_CONNECTIONS} SSE connections");
-        idle.push(idle_memory(server)?);
+    for transport in ["sse", "ws"] {
+        for server in ["realtime", "realtime-actix", "baseline"] {
+            eprintln!("xtask: idle memory {server} at {MAX_CONNECTIONS} {transport} connections");
+            idle.push(idle_memory(server, transport)?);
+        }
     }
     let report = crate::report::render(&cases, &cutoffs, &idle, criterion);
     eprintln!("{report}");

@@ -218,18 +218,19 @@ pub(crate) fn render(
             if exact { "yes" } else { "no" },
         );
     }
-    let _ = writeln!(out, "\n## Idle memory per SSE connection\n");
+    let _ = writeln!(out, "\n## Idle memory per connection\n");
     let _ = writeln!(
         out,
-        "| server | connections | RSS empty MiB | RSS full MiB | KiB per connection |"
+        "| transport | server | connections | RSS empty MiB | RSS full MiB | KiB per connection |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
     for m in idle {
         let per =
             m.rss_full_kib.saturating_sub(m.rss_empty_kib) as f64 / m.connections.max(1) as f64;
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} | {:.1} | {per:.1} |",
+            "| {} | {} | {} | {:.1} | {:.1} | {per:.1} |",
+            m.transport,
             m.server,
             m.connections,
             m.rss_empty_kib as f64 / 1024.0,

@@ -35,6 +35,7 @@ pub(crate) struct Case {
 
 pub(crate) struct IdleMemory {
     pub(crate) server: &'static str,
+    pub(crate) transport: &'static str,
     pub(crate) connections: u64,
     pub(crate) rss_empty_kib: u64,
     pub(crate) rss_full_kib: u64,

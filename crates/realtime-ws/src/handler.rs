@@ -14,8 +14,9 @@ use realtime_http::{ApiError, EndpointBuilder, FromParts};
 
 use crate::session;
 
-/// Initial read buffer of a connection.
-const READ_BUFFER: usize = 4 * 1024;
+/// Bytes tungstenite reads at a time; its buffer grows for a longer frame. Client messages
+/// are small (subscribes, pings), and an idle connection keeps this much for its life.
+const READ_BUFFER: usize = 512;
 
 /// Bytes tungstenite gathers before it writes them out (its default).
 const WRITE_BUFFER: usize = 128 * 1024;
@@ -83,9 +84,9 @@ impl WsHandler {
             config.keepalive_interval,
         );
         Ok(upgrade
-            // tungstenite zero-fills its whole read buffer on every read: keep it small so an
-            // idle connection costs kilobytes, not 128 KiB (frames up to the limit still fit:
-            // the buffer grows for a frame that needs it).
+            // tungstenite zero-fills its whole read buffer on every read and keeps it: 512
+            // bytes, not its 128 KiB default (frames up to the limit still fit: the buffer
+            // grows for a frame that needs it).
             .read_buffer_size(READ_BUFFER)
             // tungstenite requires its write buffer (flushed when full) below the maximum.
             .write_buffer_size(WRITE_BUFFER.min(config.max_write_buffer / 2))

@@ -21,11 +21,16 @@ pub(crate) async fn run(
 ) {
     let mut timers = Timers::new(heartbeat, keepalive_interval);
     let greeting = [Encoded::Text(session.greeting())];
-    let mut step = write(&mut socket, greeting, write_timeout).await;
+    let mut step = Box::pin(write(&mut socket, greeting, write_timeout)).await;
+    // Every write and reply below is boxed: a task weighs as much as its largest state for
+    // its whole life, and an idle connection waits in the small one (this select), so the
+    // few hundred bytes of a write in flight are allocated only while one is.
     while step.goes_on() {
         step = tokio::select! {
             outgoing = session.next_outgoing() => match outgoing {
-                Outgoing::Messages(messages) => write(&mut socket, messages, write_timeout).await,
+                Outgoing::Messages(messages) => {
+                    Box::pin(write(&mut socket, messages, write_timeout)).await
+                }
                 Outgoing::Close(code, reason) => Step::Close(code, reason),
             },
             incoming = socket.recv() => match incoming {
@@ -33,27 +38,34 @@ pub(crate) async fn run(
                 // The client closes: tungstenite has queued the reply the protocol asks for;
                 // a flush sends it.
                 Some(Ok(Frame::Close(_))) => {
-                    let _ = tokio::time::timeout(write_timeout, socket.flush()).await;
+                    let _ = Box::pin(tokio::time::timeout(write_timeout, socket.flush())).await;
                     Step::Gone
                 }
                 Some(Ok(Frame::Text(text))) => {
-                    let replies = session.on_text(text.as_str()).await;
-                    write(&mut socket, replies, write_timeout).await
+                    let replies = Box::pin(session.on_text(text.as_str())).await;
+                    Box::pin(write(&mut socket, replies, write_timeout)).await
                 }
                 Some(Ok(Frame::Binary(_))) => {
-                    write(&mut socket, [Encoded::Text(session.binary_refused())], write_timeout).await
+                    let refusal = [Encoded::Text(session.binary_refused())];
+                    Box::pin(write(&mut socket, refusal, write_timeout)).await
                 }
                 // tungstenite queued the pong (one at a time: a newer ping replaces it) and
                 // sends it on a flush; a client that pings and never reads then stalls the
                 // flush, which the write timeout cuts.
-                Some(Ok(Frame::Ping(_))) => timed_write(write_timeout, socket.flush()).await,
+                Some(Ok(Frame::Ping(_))) => {
+                    Box::pin(timed_write(write_timeout, socket.flush())).await
+                }
                 Some(Ok(_)) => Step::Continue,
                 Some(Err(error)) => read_failure(error),
             },
             tick = timers.tick() => match tick {
-                Tick::Ping => timed_write(write_timeout, socket.send(Frame::Ping(Bytes::new()))).await,
+                Tick::Ping => {
+                    let ping = socket.send(Frame::Ping(Bytes::new()));
+                    Box::pin(timed_write(write_timeout, ping)).await
+                }
                 Tick::Keepalive => {
-                    write(&mut socket, [Encoded::Text(session.keepalive())], write_timeout).await
+                    let keepalive = [Encoded::Text(session.keepalive())];
+                    Box::pin(write(&mut socket, keepalive, write_timeout)).await
                 }
             },
         };
@@ -69,7 +81,7 @@ pub(crate) async fn run(
             code,
             reason: Utf8Bytes::from_static(reason),
         }));
-        let _ = tokio::time::timeout(write_timeout, socket.send(close)).await;
+        let _ = Box::pin(tokio::time::timeout(write_timeout, socket.send(close))).await;
     }
 }
 
