@@ -6,7 +6,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::measure::{cpu_seconds, field, quantile, read_line, rss_kib};
-use crate::results::{Case, Cutoff, IdleMemory, Phase};
+use crate::results::{Case, Cutoff, IdleMemory, Instances, Phase};
 use crate::{run, workspace_root};
 
 /// Publishing time per case, and the time after it in which late deliveries still count.
@@ -303,6 +303,116 @@ fn cutoff(transport: &'static str) -> Result<Cutoff, String> {
     })
 }
 
+/// Instances in the scaled-out case, and SSE subscribers on each.
+const INSTANCES: usize = 3;
+const CLIENTS_PER_INSTANCE: usize = 5_000;
+/// Offered in the scaled-out case: deliveries/s over all instances.
+const INSTANCES_DELIVERIES: usize = 1_000_000;
+/// The Redis-cost phase: subscribers per instance, and publishes/s offered.
+const HEAVY_CLIENTS_PER_INSTANCE: usize = 10;
+const HEAVY_PUBLISHES: usize = 3_000;
+
+/// Redis's CPU seconds so far (user + system), read with `redis-cli`.
+fn redis_cpu_seconds() -> f64 {
+    let output = Command::new("redis-cli").args(["info", "cpu"]).output();
+    let text = output
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
+        .filter_map(|l| {
+            l.split_once(':')
+                .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+        })
+        .sum()
+}
+
+/// Three demo processes on the local Redis (shared store, Redis bus), subscribers spread over
+/// them, one publisher on the first: every event crosses Redis to reach two of the three.
+fn instances() -> Result<Instances, String> {
+    let mut servers = Vec::new();
+    for _ in 0..INSTANCES {
+        servers.push(start_binary(
+            &binary("realtime-demo"),
+            &[
+                "--max-connections",
+                "30000",
+                "--client-buffer",
+                "1024",
+                "--redis-url",
+                "redis://127.0.0.1:6379",
+            ],
+        )?);
+    }
+    let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
+    let rss = || pids.iter().map(|p| rss_kib(*p)).sum::<u64>();
+    let rss_empty_kib = rss();
+    let mut subscribers = Subscribers {
+        processes: Vec::new(),
+        connected: 0,
+    };
+    for server in &servers {
+        let mut more = subscribe(&server.url, "sse", CLIENTS_PER_INSTANCE)?;
+        subscribers.connected += more.connected;
+        subscribers.processes.append(&mut more.processes);
+    }
+    let rss_full_kib = rss();
+    let cpu = || pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>();
+    let (servers0, redis0, start) = (cpu(), redis_cpu_seconds(), Instant::now());
+    let fanout = phase(
+        pids[0],
+        &servers[0].url,
+        &mut subscribers,
+        INSTANCES_DELIVERIES,
+        PUBLISH_SECONDS,
+        0,
+        DRAIN,
+    )?;
+    let window = start.elapsed().as_secs_f64();
+    let (servers_cpu, redis_cpu) = (
+        (cpu() - servers0) / window * 100.0,
+        (redis_cpu_seconds() - redis0) / window * 100.0,
+    );
+    // Redis's own cost per publish needs many publishes: a few subscribers per instance
+    // (every instance still subscribed), publishing as fast as they take it.
+    let connected = subscribers.connected;
+    drop(subscribers);
+    let mut few = Subscribers {
+        processes: Vec::new(),
+        connected: 0,
+    };
+    for server in &servers {
+        let mut more = subscribe(&server.url, "sse", HEAVY_CLIENTS_PER_INSTANCE)?;
+        few.connected += more.connected;
+        few.processes.append(&mut more.processes);
+    }
+    let (redis0, offer) = (
+        redis_cpu_seconds(),
+        HEAVY_PUBLISHES * few.connected as usize,
+    );
+    let heavy = phase(
+        pids[0],
+        &servers[0].url,
+        &mut few,
+        offer,
+        PUBLISH_SECONDS,
+        1_000_000_000,
+        DRAIN,
+    )?;
+    let redis_seconds = redis_cpu_seconds() - redis0;
+    Ok(Instances {
+        instances: INSTANCES,
+        connected,
+        rss_empty_kib,
+        rss_full_kib,
+        phase: fanout,
+        servers_cpu,
+        redis_cpu,
+        redis_us_per_publish: redis_seconds * 1e6 / heavy.published.max(1) as f64,
+        heavy_publishes: heavy.published as f64 / heavy.window,
+    })
+}
+
 fn idle_memory(server_name: &'static str, transport: &'static str) -> Result<IdleMemory, String> {
     let server = start_server(server_name)?;
     let pid = server.child.id();
@@ -351,6 +461,8 @@ pub(crate) fn run_all(criterion: &str) -> Result<(), String> {
         eprintln!("xtask: slow consumers cut off and resuming, {transport}");
         cutoffs.push(cutoff(transport)?);
     }
+    eprintln!("xtask: {INSTANCES} instances on Redis, {CLIENTS_PER_INSTANCE} SSE subscribers each");
+    let scaled = instances()?;
     let mut idle = Vec::new();
     for transport in ["sse", "ws"] {
         for server in ["realtime", "realtime-actix", "baseline"] {
@@ -358,7 +470,7 @@ pub(crate) fn run_all(criterion: &str) -> Result<(), String> {
             idle.push(idle_memory(server, transport)?);
         }
     }
-    let report = crate::report::render(&cases, &cutoffs, &idle, criterion);
+    let report = crate::report::render(&cases, &cutoffs, &scaled, &idle, criterion);
     eprintln!("{report}");
     let path = workspace_root().join("BENCHMARKS.md");
     let mut file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::results::{Case, Cutoff, IdleMemory, Phase};
+use crate::results::{Case, Cutoff, IdleMemory, Instances, Phase};
 
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -41,6 +41,7 @@ fn ms(us: Option<u64>) -> String {
 pub(crate) fn render(
     cases: &[Case],
     cutoffs: &[Cutoff],
+    scaled: &Instances,
     idle: &[IdleMemory],
     criterion: &str,
 ) -> String {
@@ -218,6 +219,7 @@ pub(crate) fn render(
             if exact { "yes" } else { "no" },
         );
     }
+    instances(&mut out, scaled);
     let _ = writeln!(out, "\n## Idle memory per connection\n");
     let _ = writeln!(
         out,
@@ -244,4 +246,77 @@ pub(crate) fn render(
     );
     let _ = writeln!(out, "\n{}", include_str!("../bench-notes.md").trim_end());
     out
+}
+
+/// Connections one instance is planned to hold in the projection: under a 65,536-descriptor
+/// limit, with room for Redis, listeners and spikes.
+const PLANNED_PER_INSTANCE: f64 = 50_000.0;
+
+fn instances(out: &mut String, m: &Instances) {
+    let p = &m.phase;
+    let per_kib = m.rss_full_kib.saturating_sub(m.rss_empty_kib) as f64 / m.connected.max(1) as f64;
+    let delivered = p.received as f64 / p.window;
+    let ms = |us: Option<u64>| us.map_or("-".to_owned(), |us| format!("{:.1}", us as f64 / 1000.0));
+    let _ = writeln!(
+        out,
+        "\n## {} instances on one Redis\n\n{} demo processes with `--redis-url` (Redis the shared store \
+         and the bus), {} SSE subscribers spread evenly over them (one channel), one publisher on \
+         the first instance offering {:.0} k deliveries/s for {} s: two thirds of the deliveries \
+         cross Redis. All instances on CPU 0, the generators on CPU 1, Redis unpinned.\n",
+        m.instances,
+        m.instances,
+        m.connected,
+        p.offered as f64 / 1000.0,
+        p.window.round()
+    );
+    let _ = writeln!(
+        out,
+        "| published | received | loss | deliveries/s | p50 ms | p99 ms | instances CPU % | Redis CPU % | KiB per connection |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let expected = p.published * m.connected;
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {:.0} | {} | {} | {:.0} | {:.0} | {:.1} |",
+        p.published,
+        p.received,
+        expected.saturating_sub(p.received),
+        delivered,
+        ms(p.p50_us),
+        ms(p.p99_us),
+        m.servers_cpu,
+        m.redis_cpu,
+        per_kib
+    );
+    // The projection, from these figures only.
+    let per_core = delivered / (m.servers_cpu / 100.0).max(0.01);
+    let redis_us_per_publish = m.redis_us_per_publish;
+    let instances_1m = (1e6 / PLANNED_PER_INSTANCE).ceil();
+    let redis_us_at_scale = redis_us_per_publish * instances_1m / m.instances as f64;
+    let _ = writeln!(
+        out,
+        "\n**Projection to 1 M connections** (arithmetic on the row above; assumptions stated):\n\n\
+         - Memory: {per_kib:.1} KiB per idle SSE connection → {:.1} GiB for 1 M, plus each \
+           instance's own ~10 MiB.\n\
+         - Instances: {PLANNED_PER_INSTANCE:.0} connections each (a 65,536-descriptor limit with \
+           headroom) → {instances_1m:.0} instances, {:.0} MiB each when idle.\n\
+         - Fan-out CPU: {per_core:.0} deliveries/s per core measured here → 1 M connections \
+           receiving one event a second each need {:.1} cores across the instances.\n\
+         - Redis: {redis_us_per_publish:.0} µs of Redis CPU per publish with {} instances \
+           subscribed (Redis's CPU over a second phase of {:.0} publishes/s to 10 subscribers per \
+           instance, idle time and one request per round trip included; the pipelined figure \
+           is the `publish_concurrently_64` benchmark's). With {instances_1m:.0} instances \
+           following a channel, Redis copies each message {instances_1m:.0} times: between \
+           ~{:.0} publishes/s per Redis core (the copies cost nothing) and ~{:.0} (the whole \
+           cost grows with the copies, ~{redis_us_at_scale:.0} µs per publish). Past that, \
+           Redis Cluster's sharded pub/sub spreads channels over shards \
+           (`RedisBusConfig::cluster`), each shard carrying only its channels.",
+        per_kib * 1e6 / 1024.0 / 1024.0,
+        per_kib * PLANNED_PER_INSTANCE / 1024.0,
+        1e6 / per_core.max(1.0),
+        m.instances,
+        m.heavy_publishes,
+        1e6 / redis_us_per_publish.max(1.0),
+        1e6 / redis_us_at_scale.max(1.0)
+    );
 }

@@ -41,6 +41,25 @@ pub(crate) struct IdleMemory {
     pub(crate) rss_full_kib: u64,
 }
 
+/// Three demo instances sharing one Redis (store and bus), SSE subscribers spread over them,
+/// one publisher on the first: what a horizontally scaled deployment delivers.
+pub(crate) struct Instances {
+    pub(crate) instances: usize,
+    pub(crate) connected: u64,
+    /// Heap and all, summed over the instances, before and after the subscribers connected.
+    pub(crate) rss_empty_kib: u64,
+    pub(crate) rss_full_kib: u64,
+    pub(crate) phase: Phase,
+    /// CPU of every instance together over the phase, % of one core.
+    pub(crate) servers_cpu: f64,
+    /// Redis's CPU over the phase, % of one core (`INFO cpu`).
+    pub(crate) redis_cpu: f64,
+    /// A second phase with few subscribers per instance and many publishes: Redis's CPU per
+    /// publish (µs) with every instance subscribed, and the publishes/s it was measured at.
+    pub(crate) redis_us_per_publish: f64,
+    pub(crate) heavy_publishes: f64,
+}
+
 /// Subscribers that cannot keep up: realtime with a 64-message client buffer, offered more
 /// than 500 subscribers read, so it cuts them off and they resume with their last id.
 pub(crate) struct Cutoff {
