@@ -22,12 +22,23 @@ pub(crate) fn ensure_redis_cluster() -> Result<(), String> {
         FIRST_PORT + NODES - 1
     );
     let dir = crate::workspace_root().join("target/services/redis-cluster");
-    // Whatever is left of an earlier one (a node killed, a half-made cluster) starts over.
+    // Whatever is left of an earlier one (a node killed, a half-made cluster) starts over;
+    // a server on these ports that is not ours (its data directory elsewhere) is left alone.
     for i in 0..NODES {
-        let port = (FIRST_PORT + i).to_string();
-        let _ = Command::new("redis-cli")
-            .args(["-p", &port, "shutdown", "nosave"])
-            .output();
+        let port = FIRST_PORT + i;
+        if !answers(port) {
+            continue;
+        }
+        let ours = redis_cli(port, &["config", "get", "dir"])
+            .is_some_and(|out| out.contains(dir.to_string_lossy().as_ref()));
+        if !ours {
+            return Err(format!(
+                "port {port} is taken by a Redis that is not this project's local cluster: \
+                 stop it (the cluster tests need 127.0.0.1:{FIRST_PORT}–{})",
+                FIRST_PORT + NODES - 1
+            ));
+        }
+        let _ = redis_cli(port, &["shutdown", "nosave"]);
     }
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -65,11 +76,15 @@ pub(crate) fn ensure_redis_cluster() -> Result<(), String> {
     wait_until("every node answers", || {
         (0..NODES).all(|i| answers(FIRST_PORT + i))
     })?;
-    let mut create = vec!["--cluster".to_owned(), "create".to_owned()];
+    // Bounded: redis-cli waits for the nodes to join, which never happens if their cluster
+    // bus ports (+10000) are blocked.
+    let mut create = ["60", "redis-cli", "--cluster", "create"]
+        .map(str::to_owned)
+        .to_vec();
     create.extend((0..NODES).map(|i| format!("127.0.0.1:{}", FIRST_PORT + i)));
     create.extend(["--cluster-replicas", "1", "--cluster-yes"].map(str::to_owned));
     let create: Vec<&str> = create.iter().map(String::as_str).collect();
-    run("redis-cli", &create)?;
+    run("timeout", &create)?;
     wait_until("the cluster is ok on every node", || {
         (0..NODES).all(|i| healthy(FIRST_PORT + i))
     })

@@ -7,6 +7,7 @@ use realtime_core::Result;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
+use redis::io::tcp::{TcpSettings, socket2};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 use crate::error::connect_failed;
@@ -34,9 +35,16 @@ impl Endpoint<'_> {
     /// A cluster client discovering the nodes from `url`'s, with this endpoint's timeouts
     /// and TLS roots.
     pub(crate) fn cluster_builder(&self) -> ClusterClientBuilder {
+        // A node whose host died or is cut off answers nothing and drops nothing: keepalive
+        // probes end its connections within about 10 s, which makes the client look again.
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(4))
+            .with_interval(Duration::from_secs(2))
+            .with_retries(3);
         let mut builder = ClusterClientBuilder::new([self.url])
             .connection_timeout(self.timeout)
             .response_timeout(self.timeout)
+            .tcp_settings(TcpSettings::default().set_keepalive(keepalive))
             .retries(2);
         if let Some(root) = self.root {
             builder = builder.certs(certificates(root));
@@ -89,6 +97,26 @@ impl ConnectionLike for Commands {
     }
 }
 
+/// Refuses a server that is a Redis Cluster node when the configuration says it is not: every
+/// command would otherwise fail with MOVED for most channels, a retryable error forever. (A
+/// server that refuses `INFO` is let be.)
+async fn check_mode(endpoint: Endpoint<'_>, commands: &mut Commands) -> Result<()> {
+    if endpoint.cluster {
+        return Ok(());
+    }
+    let info = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async::<String>(commands)
+        .await;
+    if info.is_ok_and(|info| info.contains("cluster_enabled:1")) {
+        return Err(realtime_core::Error::InvalidConfig {
+            field: "cluster",
+            reason: "the server is a Redis Cluster node: set cluster = true".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Connects the command connection: at most `in_flight` commands outstanding on one server's
 /// connection (a cluster keeps one multiplexed connection per node).
 pub(crate) async fn connect(endpoint: Endpoint<'_>, in_flight: usize) -> Result<Commands> {
@@ -111,9 +139,11 @@ pub(crate) async fn connect(endpoint: Endpoint<'_>, in_flight: usize) -> Result<
         .set_response_timeout(Some(endpoint.timeout))
         .set_concurrency_limit(in_flight)
         .set_number_of_retries(2);
-    client
+    let mut commands = client
         .get_connection_manager_with_config(config)
         .await
         .map(Commands::Single)
-        .map_err(|e| connect_failed(url, e).into())
+        .map_err(|e| connect_failed(url, e))?;
+    check_mode(endpoint, &mut commands).await?;
+    Ok(commands)
 }

@@ -66,7 +66,20 @@
 //! every event once or an `epoch_changed` gap, never a silent hole
 //! (`cargo xtask faults`, `fault_a_cluster_master_failing_over_mid_stream`). The cluster
 //! connection reconnects nodes and follows slot moves by itself; a cluster whose configured
-//! node is gone for good at start-up cannot be joined (name a node that is up).
+//! node is gone for good at start-up cannot be joined (name a node that is up). A cluster
+//! node configured without `cluster` is refused at connect. On a cluster every append
+//! carries an idempotency key (its own when the publisher gave none): the cluster client
+//! re-sends a command whose connection dropped, and the key makes the second run a no-op.
+//!
+//! Known limits on a cluster: a master that hangs without dropping its connections (a
+//! stopped process, a frozen VM) stalls its slots' appends (retryable timeouts) and its
+//! channels' live delivery until it answers or its connections drop (TCP keepalive ends them
+//! within about 10 s when the host is gone, not when only the process is stopped); a slot
+//! moved by resharding starts a new epoch for its channels when restart detection is on (an
+//! `epoch_changed` gap although nothing was lost); a dropped connection to any node, replicas
+//! included, makes every subscription of the instance repair from the store. `rediss://` on a
+//! cluster verifies the nodes' certificates against the addresses the cluster announces (IP
+//! addresses unless it announces hostnames).
 //!
 //! ```no_run
 //! # async fn run() -> realtime_core::Result<()> {

@@ -140,6 +140,18 @@ impl RedisStore {
         let (meta_key, stream_key) = self.keys(&event.channel);
         let meta = codec::encode_meta(&event);
         let index_key = self.index_key(&event.channel);
+        // The cluster client re-sends a command whose connection dropped after it was sent,
+        // which could run the append twice: on a cluster every append carries a key (one of
+        // its own if the publisher gave none), so a second run finds it and appends nothing.
+        let idempotency_key = match (&event.idempotency_key, self.config.cluster) {
+            (Some(key), _) => Some(key.clone()),
+            (None, true) => Some(format!(
+                "\u{1}{:016x}{:016x}",
+                Epoch::fresh().0,
+                Epoch::fresh().0
+            )),
+            (None, false) => None,
+        };
         let mut invocation = self.append.key(meta_key);
         invocation
             .key(stream_key)
@@ -155,7 +167,7 @@ impl RedisStore {
             } else {
                 "0"
             })
-            .arg(event.idempotency_key.as_deref().unwrap_or_default())
+            .arg(idempotency_key.as_deref().unwrap_or_default())
             .arg(if self.config.cluster {
                 "SPUBLISH"
             } else {

@@ -69,3 +69,29 @@ async fn subscriptions_are_sharded_on_the_channels_master() {
     );
     assert!(sharded_on[0].0, "on a master: {sharded_on:?}");
 }
+
+/// A cluster node used as one server would answer MOVED for most channels, forever: refused
+/// at connect, saying which setting is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_node_without_cluster_mode_is_refused() {
+    let store = realtime_redis::RedisStore::connect(realtime_redis::RedisStoreConfig::new(
+        common::cluster_url(),
+    ))
+    .await;
+    let bus = realtime_redis::RedisBus::connect(realtime_redis::RedisBusConfig::new(
+        common::cluster_url(),
+    ))
+    .await;
+    for error in [store.err(), bus.err()] {
+        assert!(
+            matches!(
+                error,
+                Some(realtime_core::Error::InvalidConfig {
+                    field: "cluster",
+                    ..
+                })
+            ),
+            "{error:?}"
+        );
+    }
+}

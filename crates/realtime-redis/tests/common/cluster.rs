@@ -71,7 +71,12 @@ impl OwnCluster {
         create.extend(cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")));
         create.extend(["--cluster-replicas", "1", "--cluster-yes"].map(str::to_owned));
         let create: Vec<&str> = create.iter().map(String::as_str).collect();
-        cli(cluster.ports[0], &create);
+        // Bounded (it waits for the nodes to join); the wait below says what failed.
+        let _ = Command::new("timeout")
+            .args(["60", "redis-cli", "-p", &cluster.ports[0].to_string()])
+            .args(&create)
+            .stdout(Stdio::null())
+            .status();
         cluster.wait("the cluster is ok on every node", |c| {
             c.ports.iter().all(|&p| c.is_ok_on(p))
         });
