@@ -327,6 +327,20 @@ fn redis_cpu_seconds() -> f64 {
         .sum()
 }
 
+/// `clients` SSE subscribers on each of `servers`, as one set.
+fn subscribe_each(servers: &[Server], clients: usize) -> Result<Subscribers, String> {
+    let mut all = Subscribers {
+        processes: Vec::new(),
+        connected: 0,
+    };
+    for server in servers {
+        let mut more = subscribe(&server.url, "sse", clients)?;
+        all.connected += more.connected;
+        all.processes.append(&mut more.processes);
+    }
+    Ok(all)
+}
+
 /// Three demo processes on the local Redis (shared store, Redis bus), subscribers spread over
 /// them, one publisher on the first: every event crosses Redis to reach two of the three.
 fn instances() -> Result<Instances, String> {
@@ -347,15 +361,7 @@ fn instances() -> Result<Instances, String> {
     let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
     let rss = || pids.iter().map(|p| rss_kib(*p)).sum::<u64>();
     let rss_empty_kib = rss();
-    let mut subscribers = Subscribers {
-        processes: Vec::new(),
-        connected: 0,
-    };
-    for server in &servers {
-        let mut more = subscribe(&server.url, "sse", CLIENTS_PER_INSTANCE)?;
-        subscribers.connected += more.connected;
-        subscribers.processes.append(&mut more.processes);
-    }
+    let mut subscribers = subscribe_each(&servers, CLIENTS_PER_INSTANCE)?;
     let rss_full_kib = rss();
     let cpu = || pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>();
     let (servers0, redis0, start) = (cpu(), redis_cpu_seconds(), Instant::now());
@@ -377,15 +383,7 @@ fn instances() -> Result<Instances, String> {
     // (every instance still subscribed), publishing as fast as they take it.
     let connected = subscribers.connected;
     drop(subscribers);
-    let mut few = Subscribers {
-        processes: Vec::new(),
-        connected: 0,
-    };
-    for server in &servers {
-        let mut more = subscribe(&server.url, "sse", HEAVY_CLIENTS_PER_INSTANCE)?;
-        few.connected += more.connected;
-        few.processes.append(&mut more.processes);
-    }
+    let mut few = subscribe_each(&servers, HEAVY_CLIENTS_PER_INSTANCE)?;
     let (redis0, offer) = (
         redis_cpu_seconds(),
         HEAVY_PUBLISHES * few.connected as usize,
