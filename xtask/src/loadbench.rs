@@ -426,8 +426,22 @@ fn idle_memory(server_name: &'static str, transport: &'static str) -> Result<Idl
     })
 }
 
-/// Builds the binaries, runs every case, prints the table and writes `BENCHMARKS.md`.
-pub(crate) fn run_all(criterion: &str) -> Result<(), String> {
+/// Only the idle-memory cases, printed (`BENCHMARKS.md` untouched): to check a change to
+/// what a connection holds without the whole comparison.
+pub(crate) fn run_idle() -> Result<(), String> {
+    build()?;
+    let mut idle = Vec::new();
+    for transport in ["sse", "ws"] {
+        for server in ["realtime", "realtime-actix"] {
+            eprintln!("xtask: idle memory {server} at {MAX_CONNECTIONS} {transport} connections");
+            idle.push(idle_memory(server, transport)?);
+        }
+    }
+    println!("{}", crate::report::idle_table(&idle));
+    Ok(())
+}
+
+fn build() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(
         &cargo,
@@ -440,7 +454,12 @@ pub(crate) fn run_all(criterion: &str) -> Result<(), String> {
             "-p",
             "realtime-loadbench",
         ],
-    )?;
+    )
+}
+
+/// Builds the binaries, runs every case, prints the table and writes `BENCHMARKS.md`.
+pub(crate) fn run_all(criterion: &str) -> Result<(), String> {
+    build()?;
     let mut cases = Vec::new();
     for transport in ["sse", "ws"] {
         for clients in [1_000, 10_000] {

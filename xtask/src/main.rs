@@ -36,6 +36,7 @@ Commands:
                                 latency and publish rate between two instances, then the fan-out
                                 comparison with the hand-written baseline; writes BENCHMARKS.md
   loadbench                     only the fan-out comparison (writes BENCHMARKS.md)
+  loadbench idle                only the idle memory per connection, printed
   services                      start (installing if needed) every server the tests use:
                                 Redis, NATS, RabbitMQ, tansu (Kafka), moto (SQS)
   ci                            fmt --check, clippy -D warnings, cargo doc -D warnings, cargo
@@ -52,6 +53,9 @@ fn main() -> ExitCode {
             services::ensure_for_tests().and_then(|()| faults::run(&mut Counts::default()))
         }
         Some("bench") => bench(&args[1..]),
+        Some("loadbench") if args.get(1).map(String::as_str) == Some("idle") => {
+            loadbench::run_idle()
+        }
         Some("loadbench") => loadbench::run_all(
             "(not run: `cargo xtask loadbench` runs the fan-out comparison only)",
         ),

@@ -221,24 +221,7 @@ pub(crate) fn render(
     }
     instances(&mut out, scaled);
     let _ = writeln!(out, "\n## Idle memory per connection\n");
-    let _ = writeln!(
-        out,
-        "| transport | server | connections | RSS empty MiB | RSS full MiB | KiB per connection |"
-    );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
-    for m in idle {
-        let per =
-            m.rss_full_kib.saturating_sub(m.rss_empty_kib) as f64 / m.connections.max(1) as f64;
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {:.1} | {:.1} | {per:.1} |",
-            m.transport,
-            m.server,
-            m.connections,
-            m.rss_empty_kib as f64 / 1024.0,
-            m.rss_full_kib as f64 / 1024.0
-        );
-    }
+    out.push_str(&idle_table(idle));
     let _ = writeln!(
         out,
         "\n## Micro-benchmarks (criterion)\n\n```text\n{}\n```",
@@ -319,4 +302,28 @@ fn instances(out: &mut String, m: &Instances) {
         1e6 / redis_us_per_publish.max(1.0),
         1e6 / redis_us_at_scale.max(1.0)
     );
+}
+
+/// The idle-memory table (also printed alone by `cargo xtask loadbench idle`).
+pub(crate) fn idle_table(idle: &[IdleMemory]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| transport | server | connections | RSS empty MiB | RSS full MiB | KiB per connection |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+    for m in idle {
+        let per =
+            m.rss_full_kib.saturating_sub(m.rss_empty_kib) as f64 / m.connections.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} | {:.1} | {per:.1} |",
+            m.transport,
+            m.server,
+            m.connections,
+            m.rss_empty_kib as f64 / 1024.0,
+            m.rss_full_kib as f64 / 1024.0
+        );
+    }
+    out
 }

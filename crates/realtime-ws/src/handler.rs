@@ -76,7 +76,8 @@ impl WsHandler {
             .map_err(|rejection| {
                 ApiError::new(rejection.status(), "invalid_upgrade", rejection.body_text())
             })?;
-        let session = endpoint.accept(parts).await?;
+        // Boxed: the upgrade task keeps its callback's captures for its whole life.
+        let session = Box::new(endpoint.accept(parts).await?);
         let config = endpoint.config();
         let (write_timeout, heartbeat, keepalive) = (
             config.write_timeout,
@@ -94,7 +95,7 @@ impl WsHandler {
             .max_message_size(config.read_limit)
             .max_frame_size(config.read_limit)
             .on_upgrade(move |socket| {
-                session::run(socket, session, write_timeout, heartbeat, keepalive)
+                session::Connection::new(socket, session, write_timeout, heartbeat, keepalive)
             }))
     }
 }

@@ -1,88 +1,225 @@
 //! One connected WebSocket on axum: the socket loop around the neutral
 //! [`WsSession`](realtime_http::ws::WsSession) — writes with a timeout, pings, keepalives,
 //! and tungstenite's read errors mapped to close codes.
+//!
+//! The loop is a hand-written future rather than an `async fn` with `select!`: a task weighs
+//! as much as its future's largest state for its whole life, and an `async fn` keeps its
+//! arguments and their moved copies, the `select!` branches and their outputs side by side
+//! (1.9 KB). Here an idle connection is its fields: the socket and session behind one box,
+//! the timer, and an operation slot. An operation in flight (a write, a reply to a client
+//! message) owns that box while it runs — moving a pointer, not the socket — and is itself
+//! boxed, allocated only while it runs.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
 use bytes::Bytes;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use realtime_http::ws::{Encoded, Outgoing, Step, Tick, Timers, WsSession, timed_write};
 
 /// Bytes written before a flush within one batch.
 const FLUSH_BYTES: usize = 64 * 1024;
 
-pub(crate) async fn run(
-    mut socket: WebSocket,
-    mut session: WsSession,
+/// What an operation needs and hands back when it ends.
+struct Conn {
+    socket: WebSocket,
+    session: WsSession,
     write_timeout: Duration,
-    heartbeat: Duration,
-    keepalive_interval: Option<Duration>,
-) {
-    let mut timers = Timers::new(heartbeat, keepalive_interval);
-    let greeting = [Encoded::Text(session.greeting())];
-    let mut step = Box::pin(write(&mut socket, greeting, write_timeout)).await;
-    // Every write and reply below is boxed: a task weighs as much as its largest state for
-    // its whole life, and an idle connection waits in the small one (this select), so the
-    // few hundred bytes of a write in flight are allocated only while one is.
-    while step.goes_on() {
-        step = tokio::select! {
-            outgoing = session.next_outgoing() => match outgoing {
-                Outgoing::Messages(messages) => {
-                    Box::pin(write(&mut socket, messages, write_timeout)).await
-                }
-                Outgoing::Close(code, reason) => Step::Close(code, reason),
-            },
-            incoming = socket.recv() => match incoming {
-                None => Step::Gone,
-                // The client closes: tungstenite has queued the reply the protocol asks for;
-                // a flush sends it.
-                Some(Ok(Frame::Close(_))) => {
-                    let _ = Box::pin(tokio::time::timeout(write_timeout, socket.flush())).await;
-                    Step::Gone
-                }
-                Some(Ok(Frame::Text(text))) => {
-                    let replies = Box::pin(session.on_text(text.as_str())).await;
-                    Box::pin(write(&mut socket, replies, write_timeout)).await
-                }
-                Some(Ok(Frame::Binary(_))) => {
-                    let refusal = [Encoded::Text(session.binary_refused())];
-                    Box::pin(write(&mut socket, refusal, write_timeout)).await
-                }
-                // tungstenite queued the pong (one at a time: a newer ping replaces it) and
-                // sends it on a flush; a client that pings and never reads then stalls the
-                // flush, which the write timeout cuts.
-                Some(Ok(Frame::Ping(_))) => {
-                    Box::pin(timed_write(write_timeout, socket.flush())).await
-                }
-                Some(Ok(_)) => Step::Continue,
-                Some(Err(error)) => read_failure(error),
-            },
-            tick = timers.tick() => match tick {
-                Tick::Ping => {
-                    let ping = socket.send(Frame::Ping(Bytes::new()));
-                    Box::pin(timed_write(write_timeout, ping)).await
-                }
-                Tick::Keepalive => {
-                    let keepalive = [Encoded::Text(session.keepalive())];
-                    Box::pin(write(&mut socket, keepalive, write_timeout)).await
-                }
-            },
-        };
+}
+
+/// A write or a reply in flight, owning the connection until it ends.
+type Operation = Pin<Box<dyn Future<Output = (Box<Conn>, Step)> + Send>>;
+
+/// One connection's loop: reads, the client's queue and the timers, one operation at a time.
+pub(crate) struct Connection {
+    /// `None` only while an operation owns it.
+    conn: Option<Box<Conn>>,
+    operation: Option<Operation>,
+    timers: Timers,
+    /// Set once the close (or the end) is under way: the next operation to end is the last.
+    closing: bool,
+    /// Which source is polled first, rotated so that none starves the others (as `select!`
+    /// picks at random).
+    first: u8,
+}
+
+/// What woke the loop.
+enum Ready {
+    Outgoing(Outgoing),
+    Incoming(Option<Result<Frame, axum::Error>>),
+    Tick(Tick),
+}
+
+impl Connection {
+    pub(crate) fn new(
+        socket: WebSocket,
+        session: Box<WsSession>,
+        write_timeout: Duration,
+        heartbeat: Duration,
+        keepalive_interval: Option<Duration>,
+    ) -> Connection {
+        let conn = Box::new(Conn {
+            socket,
+            session: *session,
+            write_timeout,
+        });
+        let greeting = [Encoded::Text(conn.session.greeting())];
+        Connection {
+            conn: None,
+            operation: Some(Box::pin(write_messages(conn, greeting))),
+            timers: Timers::new(heartbeat, keepalive_interval),
+            closing: false,
+            first: 0,
+        }
     }
-    if let Step::Close(code, reason) = step {
-        tracing::debug!(
-            client = session.client_id(),
-            code,
-            reason,
-            "closing websocket"
-        );
-        let close = Frame::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        }));
-        let _ = Box::pin(tokio::time::timeout(write_timeout, socket.send(close))).await;
+
+    /// The first source with something ready, starting at a rotating one.
+    fn poll_sources(
+        conn: &mut Conn,
+        timers: &mut Timers,
+        first: u8,
+        cx: &mut Context<'_>,
+    ) -> Poll<Ready> {
+        for i in 0..3 {
+            let ready = match (first + i) % 3 {
+                0 => conn.session.poll_outgoing(cx).map(Ready::Outgoing),
+                1 => conn.socket.poll_next_unpin(cx).map(Ready::Incoming),
+                _ => timers.poll_tick(cx).map(Ready::Tick),
+            };
+            if ready.is_ready() {
+                return ready;
+            }
+        }
+        Poll::Pending
     }
+
+    /// The operation answering what woke the loop, or the step if none is needed.
+    fn start(conn: Box<Conn>, ready: Ready) -> Result<Operation, (Box<Conn>, Step)> {
+        Ok(match ready {
+            Ready::Outgoing(Outgoing::Messages(messages)) => {
+                Box::pin(write_messages(conn, messages))
+            }
+            Ready::Outgoing(Outgoing::Close(code, reason)) => {
+                return Err((conn, Step::Close(code, reason)));
+            }
+            Ready::Incoming(None) => return Err((conn, Step::Gone)),
+            // The client closes: tungstenite has queued the reply the protocol asks for; a
+            // flush sends it.
+            Ready::Incoming(Some(Ok(Frame::Close(_)))) => Box::pin(async move {
+                let mut conn = conn;
+                let timeout = conn.write_timeout;
+                let _ = tokio::time::timeout(timeout, conn.socket.flush()).await;
+                (conn, Step::Gone)
+            }),
+            Ready::Incoming(Some(Ok(Frame::Text(text)))) => Box::pin(reply(conn, text)),
+            Ready::Incoming(Some(Ok(Frame::Binary(_)))) => {
+                let refusal = [Encoded::Text(conn.session.binary_refused())];
+                Box::pin(write_messages(conn, refusal))
+            }
+            // tungstenite queued the pong (one at a time: a newer ping replaces it) and sends
+            // it on a flush; a client that pings and never reads then stalls the flush, which
+            // the write timeout cuts.
+            Ready::Incoming(Some(Ok(Frame::Ping(_)))) => Box::pin(async move {
+                let mut conn = conn;
+                let step = timed_write(conn.write_timeout, conn.socket.flush()).await;
+                (conn, step)
+            }),
+            Ready::Incoming(Some(Ok(_))) => return Err((conn, Step::Continue)),
+            Ready::Incoming(Some(Err(error))) => return Err((conn, read_failure(error))),
+            Ready::Tick(Tick::Ping) => Box::pin(async move {
+                let mut conn = conn;
+                let ping = conn.socket.send(Frame::Ping(Bytes::new()));
+                let step = timed_write(conn.write_timeout, ping).await;
+                (conn, step)
+            }),
+            Ready::Tick(Tick::Keepalive) => {
+                let keepalive = [Encoded::Text(conn.session.keepalive())];
+                Box::pin(write_messages(conn, keepalive))
+            }
+        })
+    }
+
+    /// After an operation (or a source needing none): go on, close, or end.
+    fn after(&mut self, conn: Box<Conn>, step: Step) -> Option<()> {
+        match step {
+            Step::Continue if !self.closing => {
+                self.conn = Some(conn);
+                Some(())
+            }
+            Step::Close(code, reason) if !self.closing => {
+                self.closing = true;
+                self.operation = Some(Box::pin(close(conn, code, reason)));
+                Some(())
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Future for Connection {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            if let Some(operation) = &mut this.operation {
+                let (conn, step) = ready!(operation.as_mut().poll(cx));
+                this.operation = None;
+                if this.after(conn, step).is_none() {
+                    return Poll::Ready(());
+                }
+                continue;
+            }
+            let Some(conn) = this.conn.as_deref_mut() else {
+                return Poll::Ready(());
+            };
+            let ready = ready!(Self::poll_sources(conn, &mut this.timers, this.first, cx));
+            this.first = (this.first + 1) % 3;
+            let Some(conn) = this.conn.take() else {
+                return Poll::Ready(());
+            };
+            match Self::start(conn, ready) {
+                Ok(operation) => this.operation = Some(operation),
+                Err((conn, step)) => {
+                    if this.after(conn, step).is_none() {
+                        return Poll::Ready(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Answers a text message: the session's replies, written.
+async fn reply(mut conn: Box<Conn>, text: Utf8Bytes) -> (Box<Conn>, Step) {
+    let replies = conn.session.on_text(text.as_str()).await;
+    write_messages(conn, replies).await
+}
+
+async fn write_messages(
+    mut conn: Box<Conn>,
+    messages: impl IntoIterator<Item = Encoded>,
+) -> (Box<Conn>, Step) {
+    let step = write(&mut conn.socket, messages, conn.write_timeout).await;
+    (conn, step)
+}
+
+async fn close(mut conn: Box<Conn>, code: u16, reason: &'static str) -> (Box<Conn>, Step) {
+    tracing::debug!(
+        client = conn.session.client_id(),
+        code,
+        reason,
+        "closing websocket"
+    );
+    let close = Frame::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }));
+    let _ = tokio::time::timeout(conn.write_timeout, conn.socket.send(close)).await;
+    (conn, Step::Gone)
 }
 
 /// Maps a read error to the close code the client should see.

@@ -2,6 +2,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -83,7 +84,9 @@ pub struct WsSession {
     client: Client,
     topics: Vec<String>,
     shared: Arc<Shared>,
-    parts: Option<Parts>,
+    /// Boxed: most endpoints have no hook and keep none, and an idle connection should not
+    /// carry a request head's worth of empty space.
+    parts: Option<Box<Parts>>,
     /// The backlog (or gap) of the URL's topics, written after the greeting.
     pending: Replies,
 }
@@ -126,7 +129,7 @@ impl WsSession {
             client,
             topics,
             shared,
-            parts,
+            parts: parts.map(Box::new),
             pending: replies_of(replay),
         }
     }
@@ -148,23 +151,38 @@ impl WsSession {
     /// Waits for the client's next messages and hands out what is queued (up to a batch);
     /// once the client is closed, the close code its reason maps to.
     pub async fn next_outgoing(&mut self) -> Outgoing {
+        std::future::poll_fn(|cx| self.poll_outgoing(cx)).await
+    }
+
+    /// [`next_outgoing`](Self::next_outgoing) as a poll function, for a socket loop written
+    /// as its own future (an idle connection then weighs its fields, not an `async fn`'s
+    /// states).
+    ///
+    /// # Behavior
+    /// `Ready` with the URL topics' backlog first (up to a batch at a time), then with the
+    /// client's queued messages (at least one, up to a batch), then with the close once the
+    /// client is closed and its queue drained; `Pending` (with `cx` woken later) when nothing
+    /// is queued.
+    pub fn poll_outgoing(&mut self, cx: &mut Context<'_>) -> Poll<Outgoing> {
         // The URL topics' backlog first (it ends where the live events begin) — unless the
         // client was closed meanwhile (a disconnect, a shutdown): then the close, at once.
-        if self.client.close_reason().is_some() {
-            self.pending = Replies::default();
+        if !self.pending.items.is_empty() {
+            if self.client.close_reason().is_some() {
+                self.pending = Replies::default();
+            }
+            let pending: Vec<Encoded> = self.pending.by_ref().take(MAX_BATCH).collect();
+            if !pending.is_empty() {
+                return Poll::Ready(Outgoing::Messages(pending));
+            }
         }
-        let pending: Vec<Encoded> = self.pending.by_ref().take(MAX_BATCH).collect();
-        if !pending.is_empty() {
-            return Outgoing::Messages(pending);
-        }
-        let Some(first) = self.client.recv().await else {
-            return match self.client.close_reason() {
+        let Some(first) = std::task::ready!(self.client.poll_recv(cx)) else {
+            return Poll::Ready(match self.client.close_reason() {
                 Some(CloseReason::SlowConsumer) => {
                     Outgoing::Close(close_code::SLOW_CONSUMER, "slow_consumer")
                 }
                 Some(CloseReason::Shutdown) => Outgoing::Close(close_code::SHUTDOWN, "shutdown"),
                 _ => Outgoing::Close(close_code::DISCONNECTED, "disconnected"),
-            };
+            });
         };
         let mut batch: Vec<Encoded> = encode(&first).into_iter().collect();
         while batch.len() < MAX_BATCH {
@@ -173,7 +191,7 @@ impl WsSession {
             };
             batch.extend(encode(&next));
         }
-        Outgoing::Messages(batch)
+        Poll::Ready(Outgoing::Messages(batch))
     }
 
     /// The answer to a binary frame (the client's side of the protocol is JSON text).

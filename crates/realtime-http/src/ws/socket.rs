@@ -2,9 +2,11 @@
 //! by the write timeout (and counted when they time out), and the ping and keepalive timers.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
+use tokio::time::{Instant, Sleep, sleep_until};
 
 use super::close_code;
 
@@ -47,10 +49,14 @@ pub async fn timed_write<E>(timeout: Duration, write: impl Future<Output = Resul
 }
 
 /// A connection's timers: a ping every heartbeat, and the keepalive message if configured.
+/// One timer entry serves both (it is set to whichever is due first): an idle connection
+/// keeps one registration, not two.
 #[derive(Debug)]
 pub struct Timers {
-    ping: Interval,
-    keepalive: Option<Interval>,
+    sleep: Pin<Box<Sleep>>,
+    heartbeat: Duration,
+    next_ping: Instant,
+    keepalive: Option<(Duration, Instant)>,
 }
 
 /// Which timer fired.
@@ -65,27 +71,55 @@ pub enum Tick {
 impl Timers {
     /// Timers whose first ticks are one period from now.
     pub fn new(heartbeat: Duration, keepalive: Option<Duration>) -> Self {
-        let every = |period: Duration| {
-            let mut interval = interval_at(Instant::now() + period, period);
-            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            interval
-        };
+        let now = Instant::now();
+        let next_ping = now + heartbeat;
+        let keepalive = keepalive.map(|period| (period, now + period));
+        let first = keepalive.map_or(next_ping, |(_, next)| next.min(next_ping));
         Timers {
-            ping: every(heartbeat),
-            keepalive: keepalive.map(every),
+            sleep: Box::pin(sleep_until(first)),
+            heartbeat,
+            next_ping,
+            keepalive,
+        }
+    }
+
+    fn next_due(&self) -> Instant {
+        match self.keepalive {
+            Some((_, next)) => next.min(self.next_ping),
+            None => self.next_ping,
         }
     }
 
     /// The next timer to fire.
     pub async fn tick(&mut self) -> Tick {
-        match &mut self.keepalive {
-            Some(keepalive) => tokio::select! {
-                _ = self.ping.tick() => Tick::Ping,
-                _ = keepalive.tick() => Tick::Keepalive,
-            },
-            None => {
-                self.ping.tick().await;
-                Tick::Ping
+        std::future::poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// [`tick`](Self::tick) as a poll function.
+    ///
+    /// # Behavior
+    /// `Ready` when the ping or the keepalive is due (the ping first when both are), the
+    /// next of that kind one period after now (a late tick delays the following ones rather
+    /// than bunching them); `Pending`, with `cx` woken at the next due time, otherwise.
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Tick> {
+        loop {
+            std::task::ready!(self.sleep.as_mut().poll(cx));
+            let now = Instant::now();
+            let tick = if now >= self.next_ping {
+                self.next_ping = now + self.heartbeat;
+                Some(Tick::Ping)
+            } else if let Some((period, next)) = &mut self.keepalive
+                && now >= *next
+            {
+                *next = now + *period;
+                Some(Tick::Keepalive)
+            } else {
+                None
+            };
+            let due = self.next_due();
+            self.sleep.as_mut().reset(due);
+            if let Some(tick) = tick {
+                return Poll::Ready(tick);
             }
         }
     }
