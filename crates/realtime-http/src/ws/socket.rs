@@ -124,3 +124,40 @@ impl Timers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn one_timer_entry_serves_pings_and_keepalives_each_on_its_period() {
+        let start = Instant::now();
+        let mut timers = Timers::new(Duration::from_secs(10), Some(Duration::from_secs(4)));
+        let mut seen = Vec::new();
+        while seen.len() < 6 {
+            let tick = timers.tick().await;
+            seen.push((tick, (Instant::now() - start).as_secs()));
+        }
+        assert_eq!(
+            seen,
+            [
+                (Tick::Keepalive, 4),
+                (Tick::Keepalive, 8),
+                (Tick::Ping, 10),
+                (Tick::Keepalive, 12),
+                (Tick::Keepalive, 16),
+                (Tick::Ping, 20),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_keepalive_only_pings() {
+        let start = Instant::now();
+        let mut timers = Timers::new(Duration::from_secs(3), None);
+        for n in 1..=3 {
+            assert_eq!(timers.tick().await, Tick::Ping);
+            assert_eq!((Instant::now() - start).as_secs(), 3 * n);
+        }
+    }
+}
