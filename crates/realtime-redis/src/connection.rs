@@ -1,15 +1,16 @@
 //! The multiplexed command connection the store and the bus's publisher use: to one server,
 //! or to a Redis Cluster (commands routed by their keys' slot).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use realtime_core::Result;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
-use redis::cluster_async::ClusterConnection;
 use redis::io::tcp::{TcpSettings, socket2};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
+use crate::cluster::{Build, Cluster};
 use crate::error::connect_failed;
 
 /// What the store's and the bus's configurations say about reaching Redis.
@@ -32,16 +33,16 @@ impl Endpoint<'_> {
         }
     }
 
-    /// A cluster client discovering the nodes from `url`'s, with this endpoint's timeouts
-    /// and TLS roots.
-    pub(crate) fn cluster_builder(&self) -> ClusterClientBuilder {
+    /// A cluster client discovering the nodes from `seeds` (`url` and the nodes seen since),
+    /// with this endpoint's timeouts and TLS roots.
+    pub(crate) fn cluster_builder(&self, seeds: &[String]) -> ClusterClientBuilder {
         // A node whose host died or is cut off answers nothing and drops nothing: keepalive
         // probes end its connections within about 10 s, which makes the client look again.
         let keepalive = socket2::TcpKeepalive::new()
             .with_time(Duration::from_secs(4))
             .with_interval(Duration::from_secs(2))
             .with_retries(3);
-        let mut builder = ClusterClientBuilder::new([self.url])
+        let mut builder = ClusterClientBuilder::new(seeds.iter().map(String::as_str))
             .connection_timeout(self.timeout)
             .response_timeout(self.timeout)
             .tcp_settings(TcpSettings::default().set_keepalive(keepalive))
@@ -50,6 +51,34 @@ impl Endpoint<'_> {
             builder = builder.certs(certificates(root));
         }
         builder
+    }
+}
+
+/// The owned parts of an endpoint, for building cluster clients again later.
+pub(crate) struct Owned {
+    url: String,
+    root: Option<Vec<u8>>,
+    timeout: Duration,
+}
+
+impl Owned {
+    pub(crate) fn endpoint(&self) -> Endpoint<'_> {
+        Endpoint {
+            url: &self.url,
+            root: self.root.as_deref(),
+            cluster: true,
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl Endpoint<'_> {
+    pub(crate) fn to_owned(self) -> Owned {
+        Owned {
+            url: self.url.to_owned(),
+            root: self.root.map(<[u8]>::to_vec),
+            timeout: self.timeout,
+        }
     }
 }
 
@@ -64,14 +93,23 @@ fn certificates(root: &[u8]) -> redis::TlsCertificates {
 #[derive(Clone)]
 pub(crate) enum Commands {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(Arc<Cluster>),
 }
 
 impl ConnectionLike for Commands {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Commands::Single(connection) => connection.req_packed_command(cmd),
-            Commands::Cluster(connection) => connection.req_packed_command(cmd),
+            Commands::Cluster(cluster) => {
+                let mut connection = cluster.connection();
+                Box::pin(async move {
+                    let result = connection.req_packed_command(cmd).await;
+                    if let Err(error) = &result {
+                        cluster.failed(error);
+                    }
+                    result
+                })
+            }
         }
     }
 
@@ -83,8 +121,17 @@ impl ConnectionLike for Commands {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Commands::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
-            Commands::Cluster(connection) => {
-                connection.req_packed_commands(pipeline, offset, count)
+            Commands::Cluster(cluster) => {
+                let mut connection = cluster.connection();
+                Box::pin(async move {
+                    let result = connection
+                        .req_packed_commands(pipeline, offset, count)
+                        .await;
+                    if let Err(error) = &result {
+                        cluster.failed(error);
+                    }
+                    result
+                })
             }
         }
     }
@@ -92,7 +139,7 @@ impl ConnectionLike for Commands {
     fn get_db(&self) -> i64 {
         match self {
             Commands::Single(connection) => connection.get_db(),
-            Commands::Cluster(connection) => connection.get_db(),
+            Commands::Cluster(cluster) => cluster.connection().get_db(),
         }
     }
 }
@@ -122,16 +169,18 @@ async fn check_mode(endpoint: Endpoint<'_>, commands: &mut Commands) -> Result<(
 pub(crate) async fn connect(endpoint: Endpoint<'_>, in_flight: usize) -> Result<Commands> {
     let url = endpoint.url;
     if endpoint.cluster {
-        let client = endpoint
-            .cluster_builder()
-            .connection_concurrency_limit(in_flight)
-            .build()
-            .map_err(|e| connect_failed(url, e))?;
-        let connection = client
-            .get_async_connection()
+        let owned = endpoint.to_owned();
+        let build: Build = Arc::new(move |seeds| {
+            owned
+                .endpoint()
+                .cluster_builder(seeds)
+                .connection_concurrency_limit(in_flight)
+                .build()
+        });
+        let cluster = Cluster::connect(url, endpoint.timeout, "commands", build)
             .await
             .map_err(|e| connect_failed(url, e))?;
-        return Ok(Commands::Cluster(connection));
+        return Ok(Commands::Cluster(cluster));
     }
     let client = endpoint.client(url).map_err(|e| connect_failed(url, e))?;
     let config = ConnectionManagerConfig::new()

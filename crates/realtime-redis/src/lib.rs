@@ -121,6 +121,7 @@
 //! `Connection` and `Timeout` are retryable, `Protocol` and `Decode` are not.
 
 mod bus;
+mod cluster;
 mod codec;
 mod config;
 #[cfg(feature = "conformance")]
@@ -135,4 +136,5 @@ mod store;
 
 pub use bus::RedisBus;
 pub use config::{DEFAULT_URL, RedisBusConfig, RedisStoreConfig, redact};
+pub use cluster::CLUSTER_REBUILDS;
 pub use store::RedisStore;

@@ -115,9 +115,7 @@ impl Link {
     }
 
     async fn ping(&self) -> bool {
-        let mut connection = self.connection();
-        let ping = connection.ping();
-        matches!(tokio::time::timeout(self.timeout, ping).await, Ok(Ok(())))
+        self.connection().answers(self.timeout).await
     }
 
     /// Subscribes channels again on the current connection (SUBSCRIBE is idempotent) and
@@ -139,7 +137,7 @@ impl Link {
         true
     }
 
-    fn went_down(&self, failures: u32) {
+    async fn went_down(&self, failures: u32) {
         if self.connected.swap(false, Ordering::AcqRel) {
             tracing::warn!("redis pub/sub connection is down; retrying until it is back");
             metrics::gauge!(m::BUS_CONNECTED, "backend" => "redis").set(0.0);
@@ -151,7 +149,12 @@ impl Link {
                 Some(Err(error)) => {
                     tracing::warn!(%error, "cannot create a new pub/sub connection");
                 }
-                None => {}
+                // A cluster's connection is rebuilt in place, from the nodes that answer.
+                None => {
+                    if let Subscriber::Cluster(cluster) = self.connection() {
+                        cluster.rebuild().await;
+                    }
+                }
             }
         }
     }
@@ -185,7 +188,7 @@ pub(crate) async fn watch(link: Weak<Link>, interval: Duration, max_backoff: Dur
             delay = interval;
         } else {
             failures += 1;
-            link.went_down(failures);
+            link.went_down(failures).await;
             delay = (delay * 2).min(max_backoff);
         }
     }

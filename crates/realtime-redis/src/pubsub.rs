@@ -6,12 +6,13 @@
 //! pub/sub channel is named with the channel's hash tag, `<prefix>\x1f{<channel>}`, so it
 //! lives in the same slot as the channel's keys and the append script can `SPUBLISH` it.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use redis::aio::{AsyncPushSender, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClient;
-use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{ProtocolVersion, RedisResult};
 
+use crate::cluster::{Build, Cluster};
 use crate::connection::Endpoint;
 
 /// The pub/sub names of a bus: prefix and form.
@@ -59,37 +60,34 @@ impl Names {
 #[derive(Clone)]
 pub(crate) enum Subscriber {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(Arc<Cluster>),
 }
 
 impl Subscriber {
     pub(crate) async fn subscribe(&mut self, name: &str) -> RedisResult<()> {
         match self {
             Subscriber::Single(connection) => connection.subscribe(name).await,
-            Subscriber::Cluster(connection) => connection.ssubscribe(name).await,
+            Subscriber::Cluster(cluster) => cluster.connection().ssubscribe(name).await,
         }
     }
 
     pub(crate) async fn unsubscribe(&mut self, name: &str) -> RedisResult<()> {
         match self {
             Subscriber::Single(connection) => connection.unsubscribe(name).await,
-            Subscriber::Cluster(connection) => connection.sunsubscribe(name).await,
+            Subscriber::Cluster(cluster) => cluster.connection().sunsubscribe(name).await,
         }
     }
 
-    pub(crate) async fn ping(&mut self) -> RedisResult<()> {
-        let command = redis::cmd("PING");
+    /// Whether the server answers a PING within `timeout` — on a cluster, every master
+    /// (one that hangs leaves its shard subscriptions silent without dropping them).
+    pub(crate) async fn answers(&mut self, timeout: Duration) -> bool {
         match self {
-            Subscriber::Single(connection) => command.query_async(connection).await,
-            // A plain PING goes to every node and fails while any is down, even one whose
-            // slots a replica took over long ago: ask one live master instead.
-            Subscriber::Cluster(connection) => connection
-                .route_command(
-                    command,
-                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
-                )
-                .await
-                .map(drop),
+            Subscriber::Single(connection) => {
+                let command = redis::cmd("PING");
+                let ping = command.query_async::<()>(connection);
+                matches!(tokio::time::timeout(timeout, ping).await, Ok(Ok(())))
+            }
+            Subscriber::Cluster(cluster) => cluster.masters_answer().await,
         }
     }
 }
@@ -100,21 +98,33 @@ pub(crate) enum Subscribers {
         client: redis::Client,
         config: ConnectionManagerConfig,
     },
-    Cluster(ClusterClient),
+    Cluster {
+        url: String,
+        timeout: Duration,
+        build: Build,
+    },
 }
 
 impl Subscribers {
     pub(crate) fn new(
         endpoint: Endpoint<'_>,
-        push: impl AsyncPushSender + Clone,
+        push: impl AsyncPushSender + Clone + Sync,
     ) -> RedisResult<Subscribers> {
         if endpoint.cluster {
-            let client = endpoint
-                .cluster_builder()
-                .use_protocol(ProtocolVersion::RESP3)
-                .push_sender(push)
-                .build()?;
-            return Ok(Subscribers::Cluster(client));
+            let owned = endpoint.to_owned();
+            let build: Build = Arc::new(move |seeds| {
+                owned
+                    .endpoint()
+                    .cluster_builder(seeds)
+                    .use_protocol(ProtocolVersion::RESP3)
+                    .push_sender(push.clone())
+                    .build()
+            });
+            return Ok(Subscribers::Cluster {
+                url: endpoint.url.to_owned(),
+                timeout: endpoint.timeout,
+                build,
+            });
         }
         let url = with_resp3(endpoint.url);
         let client = endpoint.client(&url)?;
@@ -134,22 +144,25 @@ impl Subscribers {
                 .get_connection_manager_with_config(config.clone())
                 .await
                 .map(Subscriber::Single),
-            Subscribers::Cluster(client) => {
-                client.get_async_connection().await.map(Subscriber::Cluster)
-            }
+            Subscribers::Cluster {
+                url,
+                timeout,
+                build,
+            } => Cluster::connect(url, *timeout, "subscriber", build.clone())
+                .await
+                .map(Subscriber::Cluster),
         }
     }
 
     /// A connection that connects on first use, to replace one that stopped answering; none
-    /// on a cluster, whose connection reconnects each node and follows slot moves itself (a
-    /// new one could only start from the configured node, which may be the one that died).
+    /// on a cluster, whose connection is rebuilt in place ([`Cluster::rebuild`]).
     pub(crate) fn lazy(&self) -> Option<RedisResult<Subscriber>> {
         match self {
             Subscribers::Single { client, config } => Some(
                 ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
                     .map(Subscriber::Single),
             ),
-            Subscribers::Cluster(_) => None,
+            Subscribers::Cluster { .. } => None,
         }
     }
 }

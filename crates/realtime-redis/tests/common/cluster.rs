@@ -147,6 +147,28 @@ impl OwnCluster {
         }
     }
 
+    /// Freezes the node on `port` (SIGSTOP): its connections stay open and it answers
+    /// nothing, as a hung process or a frozen VM. [`resume`](Self::resume) thaws it; the drop
+    /// kills it either way.
+    pub fn pause(&mut self, port: u16) {
+        self.signal(port, "-STOP");
+    }
+
+    /// Thaws a node [`pause`](Self::pause)d (SIGCONT).
+    pub fn resume(&mut self, port: u16) {
+        self.signal(port, "-CONT");
+    }
+
+    fn signal(&self, port: u16, signal: &str) {
+        let index = self.ports.iter().position(|&p| p == port).unwrap();
+        let child = self.nodes[index].as_ref().expect("the node is running");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} node {port}");
+    }
+
     /// Waits until a surviving node names a master other than `dead` for `tag`'s slot and
     /// says the cluster is ok: the replica took over.
     pub fn wait_for_failover(&self, tag: &str, dead: u16) {

@@ -55,3 +55,36 @@ async fn fault_a_cluster_master_failing_over_mid_stream() {
         publish_one_and_expect(&a, client, tally).await;
     }
 }
+
+/// The channel's master hangs (SIGSTOP: its connections stay open, it answers nothing) — the
+/// configured node at that, so a new connection cannot start from it. The cluster promotes
+/// its replica; the instances must notice the hang themselves (no connection drops), find
+/// the new master and repair: every event once or an explicit gap, live after, and still
+/// live once the old master wakes up as a replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_a_cluster_master_hanging_mid_stream() {
+    let mut cluster = OwnCluster::start();
+    let (a, b) = (
+        cluster_instance(&cluster).await,
+        cluster_instance(&cluster).await,
+    );
+    let mut subscribers = Subscribers::join(&b, 3).await;
+    publish(&a, &mut subscribers, 20).await;
+    subscribers.settle("before the hang").await;
+
+    let master = cluster.master_of(CHANNEL, cluster.ports[0]);
+    cluster.pause(master);
+    publish(&a, &mut subscribers, 10).await;
+    cluster.wait_for_failover(CHANNEL, master);
+    publish(&a, &mut subscribers, 10).await;
+    subscribers.settle("after the failover").await;
+    cluster.resume(master);
+    publish(&a, &mut subscribers, 10).await;
+    subscribers.settle("after the old master woke").await;
+    let counts = subscribers.verdict("redis cluster: the channel's master hung, replica promoted");
+    assert!(counts.delivered >= 20, "{counts}");
+    for (client, tally) in &mut subscribers.clients {
+        publish_one_and_expect(&a, client, tally).await;
+    }
+}
