@@ -143,7 +143,10 @@ impl Link {
             metrics::gauge!(m::BUS_CONNECTED, "backend" => "redis").set(0.0);
         }
         self.inbox.connection_lost();
-        if failures.is_multiple_of(REPLACE_AFTER) {
+        // A cluster's connection is rebuilt at the first failure: a master that does not
+        // answer is one redis-rs will not route around by itself.
+        let cluster = matches!(self.subscribers, Subscribers::Cluster { .. });
+        if cluster || failures.is_multiple_of(REPLACE_AFTER) {
             match self.subscribers.lazy() {
                 Some(Ok(connection)) => *self.connection.write() = connection,
                 Some(Err(error)) => {
