@@ -65,21 +65,30 @@
 //! replica starts a new epoch (it may lack the last acknowledged writes), so clients get
 //! every event once or an `epoch_changed` gap, never a silent hole
 //! (`cargo xtask faults`, `fault_a_cluster_master_failing_over_mid_stream`). The cluster
-//! connection reconnects nodes and follows slot moves by itself; a cluster whose configured
-//! node is gone for good at start-up cannot be joined (name a node that is up). A cluster
-//! node configured without `cluster` is refused at connect. On a cluster every append
-//! carries an idempotency key (its own when the publisher gave none): the cluster client
-//! re-sends a command whose connection dropped, and the key makes the second run a no-op.
+//! connection reconnects nodes and follows slot moves by itself, except from a master that
+//! *hangs* (a stopped process, a frozen VM: its connections stay open, it answers nothing),
+//! which redis-rs would keep routing to after the cluster promoted its replica. So a command
+//! that times out or whose connection fails makes the instance PING every master, and the bus
+//! does so at every health check; when one does not answer, the cluster connection is built
+//! again from every node seen (`CLUSTER NODES`, the configured node included, which may be the
+//! hung one) and the bus subscribes its channels again and repairs them
+//! (`fault_a_cluster_master_hanging_mid_stream`; counted in [`CLUSTER_REBUILDS`]). A
+//! cluster whose configured node is gone at start-up cannot be joined (name a node that is
+//! up). A cluster node configured without `cluster` is refused at connect. On a cluster every
+//! append carries an idempotency key (its own when the publisher gave none): the cluster
+//! client re-sends a command whose connection dropped, and the key makes the second run a
+//! no-op. Scripts are called by hash and, on `NOSCRIPT` (a restarted node, a promoted
+//! replica), sent whole to the channel's master only: `SCRIPT LOAD` goes to every node of a
+//! cluster and fails while any one is down (`fault_cluster_scripts_flushed_while_another_master_hangs`).
 //!
-//! Known limits on a cluster: a master that hangs without dropping its connections (a
-//! stopped process, a frozen VM) stalls its slots' appends (retryable timeouts) and its
-//! channels' live delivery until it answers or its connections drop (TCP keepalive ends them
-//! within about 10 s when the host is gone, not when only the process is stopped); a slot
-//! moved by resharding starts a new epoch for its channels when restart detection is on (an
-//! `epoch_changed` gap although nothing was lost); a dropped connection to any node, replicas
-//! included, makes every subscription of the instance repair from the store. `rediss://` on a
-//! cluster verifies the nodes' certificates against the addresses the cluster announces (IP
-//! addresses unless it announces hostnames).
+//! Known limits on a cluster: until the cluster promotes a hung master's replica (its
+//! `cluster-node-timeout`, 15 s by default), that master's channels get retryable timeouts
+//! on append and no live delivery (they repair once it is replaced); a slot moved by
+//! resharding starts a new epoch for its channels when restart detection is on (an
+//! `epoch_changed` gap although nothing was lost); a dropped connection to any node, or a
+//! master not answering a health check, makes every subscription of the instance repair from
+//! the store. `rediss://` on a cluster verifies the nodes' certificates against the
+//! addresses the cluster announces (IP addresses unless it announces hostnames).
 //!
 //! ```no_run
 //! # async fn run() -> realtime_core::Result<()> {
@@ -135,6 +144,6 @@ mod scripts;
 mod store;
 
 pub use bus::RedisBus;
-pub use config::{DEFAULT_URL, RedisBusConfig, RedisStoreConfig, redact};
 pub use cluster::CLUSTER_REBUILDS;
+pub use config::{DEFAULT_URL, RedisBusConfig, RedisStoreConfig, redact};
 pub use store::RedisStore;

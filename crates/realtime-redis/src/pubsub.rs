@@ -93,6 +93,7 @@ impl Subscriber {
 }
 
 /// Makes subscriber connections (RESP3, pushes to one sender), again after a failure.
+#[expect(clippy::large_enum_variant, reason = "one per bus")]
 pub(crate) enum Subscribers {
     Single {
         client: redis::Client,
@@ -108,7 +109,7 @@ pub(crate) enum Subscribers {
 impl Subscribers {
     pub(crate) fn new(
         endpoint: Endpoint<'_>,
-        push: impl AsyncPushSender + Clone + Sync,
+        push: impl AsyncPushSender + Clone,
     ) -> RedisResult<Subscribers> {
         if endpoint.cluster {
             let owned = endpoint.to_owned();

@@ -1,5 +1,8 @@
 //! The Lua scripts of the store: one round trip each, atomic on the channel's slot.
 
+use redis::aio::ConnectionLike;
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind, ToRedisArgs};
+
 /// The append script: starts a new history (fresh epoch, stream cleared) when the channel has
 /// none — or, with restart detection on, when the server is not the one that wrote the
 /// channel last (it restarted, was restored, or a replica took over, and may have lost
@@ -62,3 +65,77 @@ local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
 local entries = redis.call('XRANGE', KEYS[2], '(0-' .. ARGV[2], '+', 'COUNT', ARGV[3])
 return {meta, first, entries}
 ";
+
+/// A store script and its SHA1, called by hash and sent whole only when a server lacks it.
+pub(crate) struct StoreScript {
+    code: &'static str,
+    hash: String,
+}
+
+impl StoreScript {
+    pub(crate) fn new(code: &'static str) -> StoreScript {
+        StoreScript {
+            code,
+            hash: redis::Script::new(code).get_hash().to_owned(),
+        }
+    }
+
+    /// A call of the script, to give keys and arguments.
+    pub(crate) fn call(&self) -> Call<'_> {
+        Call {
+            script: self,
+            keys: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+}
+
+/// One call of a [`StoreScript`].
+pub(crate) struct Call<'a> {
+    script: &'a StoreScript,
+    keys: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+}
+
+impl Call<'_> {
+    pub(crate) fn key(&mut self, key: impl ToRedisArgs) -> &mut Self {
+        self.keys.extend(key.to_redis_args());
+        self
+    }
+
+    pub(crate) fn arg(&mut self, arg: impl ToRedisArgs) -> &mut Self {
+        self.args.extend(arg.to_redis_args());
+        self
+    }
+
+    fn command(&self, name: &str, script: &str) -> Cmd {
+        let mut command = redis::cmd(name);
+        command
+            .arg(script)
+            .arg(self.keys.len())
+            .arg(&self.keys)
+            .arg(&self.args);
+        command
+    }
+
+    /// Runs the script on the server of its first key.
+    ///
+    /// # Behavior
+    /// `EVALSHA`; on `NOSCRIPT` (a restarted server, a promoted replica, `SCRIPT FLUSH`) the
+    /// script's text with `EVAL`, routed by the same key, which also caches it there. Not
+    /// `SCRIPT LOAD`: on a cluster it goes to every node and fails while any one is down.
+    pub(crate) async fn invoke<T: FromRedisValue>(
+        &self,
+        connection: &mut impl ConnectionLike,
+    ) -> RedisResult<T> {
+        let by_hash = self.command("EVALSHA", &self.script.hash);
+        match by_hash.query_async(connection).await {
+            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                self.command("EVAL", self.script.code)
+                    .query_async(connection)
+                    .await
+            }
+            result => result,
+        }
+    }
+}

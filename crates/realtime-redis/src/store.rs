@@ -8,14 +8,14 @@ use realtime_core::{
     Bus, Epoch, Error, Event, GapReason, NewEvent, Position, PublishTarget, ReadResult, Result,
     Store,
 };
-use redis::{Script, Value};
+use redis::Value;
 
 use crate::codec::{self, decode_error};
 use crate::config::{RedisStoreConfig, redact};
 use crate::connection::{Commands, connect};
 use crate::error::{failed, once_more, reconnectable};
 use crate::reply::{entry, entry_offset, epoch_of, int_of};
-use crate::scripts;
+use crate::scripts::{self, StoreScript};
 
 /// Replay history in Redis Streams, one stream and one small hash per channel.
 ///
@@ -27,8 +27,8 @@ pub struct RedisStore {
     /// The server, as a bus's [`PublishTarget::server`] names it (computed once).
     server: String,
     connection: Commands,
-    append: Script,
-    read: Script,
+    append: StoreScript,
+    read: StoreScript,
     closed: AtomicBool,
 }
 
@@ -41,8 +41,8 @@ impl RedisStore {
             server: crate::config::server_of_endpoint(&config.endpoint()),
             config,
             connection,
-            append: Script::new(scripts::APPEND),
-            read: Script::new(scripts::READ),
+            append: StoreScript::new(scripts::APPEND),
+            read: StoreScript::new(scripts::READ),
             closed: AtomicBool::new(false),
         };
         match store.check_server().await {
@@ -152,8 +152,9 @@ impl RedisStore {
             )),
             (None, false) => None,
         };
-        let mut invocation = self.append.key(meta_key);
+        let mut invocation = self.append.call();
         invocation
+            .key(meta_key)
             .key(stream_key)
             .key(index_key)
             .arg(format!("{:x}", Epoch::fresh().0))
@@ -177,7 +178,7 @@ impl RedisStore {
         let (epoch, offset): (String, u64) =
             once_more(redis::RedisError::is_connection_refusal, || {
                 let (invocation, mut connection) = (&invocation, self.connection.clone());
-                async move { invocation.invoke_async(&mut connection).await }
+                async move { invocation.invoke(&mut connection).await }
             })
             .await
             .map_err(failed("append", Some(event.channel.as_str())))?;
@@ -247,8 +248,9 @@ impl Store for RedisStore {
         // not follow a slot's move inside a transaction, which then fails for good after a
         // failover.
         let reply = if self.config.cluster {
-            let mut invocation = self.read.key(&meta_key);
+            let mut invocation = self.read.call();
             invocation
+                .key(&meta_key)
                 .key(&stream_key)
                 .key(self.index_key(channel))
                 .arg(self.ttl_ms())
@@ -256,7 +258,7 @@ impl Store for RedisStore {
                 .arg(limit.max(1));
             once_more(reconnectable, || {
                 let (invocation, mut connection) = (&invocation, self.connection.clone());
-                async move { invocation.invoke_async(&mut connection).await }
+                async move { invocation.invoke(&mut connection).await }
             })
             .await
         } else {

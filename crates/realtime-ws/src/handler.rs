@@ -76,8 +76,7 @@ impl WsHandler {
             .map_err(|rejection| {
                 ApiError::new(rejection.status(), "invalid_upgrade", rejection.body_text())
             })?;
-        // Boxed: the upgrade task keeps its callback's captures for its whole life.
-        let session = Box::new(endpoint.accept(parts).await?);
+        let session = endpoint.accept(parts).await?;
         let config = endpoint.config();
         let (write_timeout, heartbeat, keepalive) = (
             config.write_timeout,

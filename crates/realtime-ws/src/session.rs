@@ -56,14 +56,14 @@ enum Ready {
 impl Connection {
     pub(crate) fn new(
         socket: WebSocket,
-        session: Box<WsSession>,
+        session: WsSession,
         write_timeout: Duration,
         heartbeat: Duration,
         keepalive_interval: Option<Duration>,
     ) -> Connection {
         let conn = Box::new(Conn {
             socket,
-            session: *session,
+            session,
             write_timeout,
         });
         let greeting = [Encoded::Text(conn.session.greeting())];

@@ -147,6 +147,37 @@ impl OwnCluster {
         }
     }
 
+    /// The port of a replica of the master on `master`.
+    pub fn replica_of(&self, master: u16) -> u16 {
+        let nodes = cli(master, &["cluster", "nodes"]);
+        let id = nodes
+            .lines()
+            .find(|line| line.contains("myself"))
+            .and_then(|line| line.split_whitespace().next())
+            .expect("the node names itself");
+        nodes
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .find(|fields| fields.len() > 3 && fields[2].contains("slave") && fields[3] == id)
+            .and_then(|fields| {
+                fields[1]
+                    .split('@')
+                    .next()?
+                    .rsplit(':')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no replica of {master}"))
+    }
+
+    /// Runs a command on every node but `skip` (with redis-cli).
+    pub fn on_every_node_but(&self, skip: u16, args: &[&str]) {
+        for &port in self.ports.iter().filter(|&&p| p != skip) {
+            cli(port, args);
+        }
+    }
+
     /// Freezes the node on `port` (SIGSTOP): its connections stay open and it answers
     /// nothing, as a hung process or a frozen VM. [`resume`](Self::resume) thaws it; the drop
     /// kills it either way.

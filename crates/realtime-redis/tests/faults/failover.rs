@@ -26,6 +26,10 @@ async fn cluster_instance(cluster: &OwnCluster) -> Instance {
     Instance { manager, bus }
 }
 
+/// A hash tag whose slot (12182) a three-master cluster gives to another master than
+/// [`CHANNEL`]'s (105).
+const OTHER_SHARD: &str = "foo";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
 async fn fault_a_cluster_master_failing_over_mid_stream() {
@@ -87,4 +91,39 @@ async fn fault_a_cluster_master_hanging_mid_stream() {
     for (client, tally) in &mut subscribers.clients {
         publish_one_and_expect(&a, client, tally).await;
     }
+}
+
+/// Every node's script cache emptied (as after restarts, or on a promoted replica) while
+/// another shard's master hangs: an append must need only its own slot's master (`SCRIPT
+/// LOAD` on a cluster goes to every node), and appends go on, delivered, with no gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_cluster_scripts_flushed_while_another_master_hangs() {
+    let mut cluster = OwnCluster::start();
+    let (a, b) = (
+        cluster_instance(&cluster).await,
+        cluster_instance(&cluster).await,
+    );
+    let mut subscribers = Subscribers::join(&b, 3).await;
+    publish(&a, &mut subscribers, 10).await;
+    subscribers.settle("before").await;
+
+    let own = cluster.master_of(CHANNEL, cluster.ports[0]);
+    let other = cluster.master_of(OTHER_SHARD, cluster.ports[0]);
+    assert_ne!(own, other);
+    cluster.pause(other);
+    cluster.on_every_node_but(other, &["script", "flush"]);
+    // Each append succeeds at its first attempt (no retry hides a failure here).
+    for i in 0..10 {
+        let request = PublishRequest::new(CHANNEL, format!("after the flush {i}"));
+        match a.manager.publish(request).await {
+            Ok(stored) => subscribers.published(stored.id),
+            Err(error) => panic!("append {i} with the scripts flushed: {error}"),
+        }
+    }
+    subscribers
+        .settle("scripts flushed, another master hung")
+        .await;
+    let counts = subscribers.verdict("redis cluster: scripts flushed while another master hangs");
+    assert_eq!((counts.delivered, counts.covered), (20, 0), "{counts}");
 }
