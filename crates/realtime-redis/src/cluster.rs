@@ -9,8 +9,8 @@
 //! configured one may be the hung one) and replaces it once it works.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use redis::cluster::ClusterClient;
@@ -24,6 +24,9 @@ use redis::{RedisError, RedisResult, Value};
 /// (`commands` or `subscriber`).
 pub const CLUSTER_REBUILDS: &str = "realtime_redis_cluster_rebuilds_total";
 
+/// The longest pause between two checks of the masters while rebuilds fail.
+const MAX_CHECK_PAUSE: Duration = Duration::from_secs(30);
+
 /// Makes a cluster client that discovers the cluster from these node URLs.
 pub(crate) type Build = Arc<dyn Fn(&[String]) -> RedisResult<ClusterClient> + Send + Sync>;
 
@@ -36,6 +39,11 @@ pub(crate) struct Cluster {
     timeout: Duration,
     /// A check (and maybe a rebuild) is under way.
     checking: AtomicBool,
+    /// No check starts before this: while the cluster is down every command fails at once,
+    /// and checks must not turn into a connection storm.
+    next_check: Mutex<Instant>,
+    /// Rebuilds that failed in a row (they back the checks off, and quieten the logs).
+    failed_rebuilds: AtomicU32,
     /// For logs and metrics: what the connection is for.
     role: &'static str,
 }
@@ -56,6 +64,8 @@ impl Cluster {
             seeds: Mutex::new(seeds),
             timeout,
             checking: AtomicBool::new(false),
+            next_check: Mutex::new(Instant::now()),
+            failed_rebuilds: AtomicU32::new(0),
             role,
         });
         cluster.learn_nodes().await;
@@ -67,12 +77,15 @@ impl Cluster {
         self.connection.read().clone()
     }
 
-    /// Whether every master answers a PING within the timeout.
+    /// Whether every master this connection is connected to answers a PING within the
+    /// timeout.
     ///
     /// # Behavior
-    /// `false` while any master the connection knows of is hung or down, including one
-    /// whose slots a replica took over that this connection has not heard of yet (which is
-    /// what makes it worth rebuilding).
+    /// `false` while a master it holds a connection to is hung or its connection is being
+    /// re-established, including one whose slots a replica took over that this connection
+    /// has not heard of yet (which is what makes it worth rebuilding). A master it could not
+    /// connect to at all is not asked: redis-rs sends that master's slots elsewhere (its
+    /// replica, or a node that answers MOVED and so refreshes the slot map).
     pub(crate) async fn masters_answer(&self) -> bool {
         let mut connection = self.connection();
         let ping = connection.route_command(
@@ -86,8 +99,12 @@ impl Cluster {
     }
 
     /// A command on this connection failed with `error`: if a node may be hung or gone,
-    /// checks every master in the background (one check at a time) and rebuilds the
-    /// connection if one does not answer.
+    /// checks the masters in the background and rebuilds the connection if one does not
+    /// answer.
+    ///
+    /// # Behavior
+    /// One check at a time, at least one timeout apart, backing off to [`MAX_CHECK_PAUSE`]
+    /// while rebuilds fail (a cluster wholly down fails every command at once).
     pub(crate) fn failed(self: &Arc<Self>, error: &RedisError) {
         let suspicious = error.is_timeout()
             || error.is_io_error()
@@ -96,11 +113,18 @@ impl Cluster {
         if !suspicious || self.checking.swap(true, Ordering::AcqRel) {
             return;
         }
+        if Instant::now() < *self.next_check.lock() {
+            self.checking.store(false, Ordering::Release);
+            return;
+        }
         let this = Arc::clone(self);
         tokio::spawn(async move {
             if !this.masters_answer().await {
                 this.rebuild().await;
             }
+            let streak = this.failed_rebuilds.load(Ordering::Acquire).min(5);
+            let pause = (this.timeout * 2u32.pow(streak)).min(MAX_CHECK_PAUSE);
+            *this.next_check.lock() = Instant::now() + pause;
             this.checking.store(false, Ordering::Release);
         });
     }
@@ -116,29 +140,28 @@ impl Cluster {
         let connect = async { (self.build)(&seeds)?.get_async_connection().await };
         // A hung seed costs one connection timeout (seeds are tried together); the slot map
         // is then read from a node that answers.
-        match tokio::time::timeout(self.timeout * 3, connect).await {
+        let error = match tokio::time::timeout(self.timeout * 3, connect).await {
             Ok(Ok(connection)) => {
                 *self.connection.write() = connection;
+                self.failed_rebuilds.store(0, Ordering::Release);
                 tracing::warn!(
                     role = self.role,
-                    "a Redis Cluster node stopped answering: connection rebuilt from the live nodes"
+                    "a Redis Cluster master did not answer: connection rebuilt from the nodes seen"
                 );
                 metrics::counter!(CLUSTER_REBUILDS, "use" => self.role).increment(1);
                 self.learn_nodes().await;
-                true
+                return true;
             }
-            Ok(Err(error)) => {
-                tracing::warn!(role = self.role, %error, "cannot rebuild the Redis Cluster connection yet");
-                false
-            }
-            Err(_) => {
-                tracing::warn!(
-                    role = self.role,
-                    "cannot rebuild the Redis Cluster connection yet: no node answered in time"
-                );
-                false
-            }
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => "no node answered in time".to_owned(),
+        };
+        // Said once per streak: while the cluster is down, every probe would repeat it.
+        if self.failed_rebuilds.fetch_add(1, Ordering::AcqRel) == 0 {
+            tracing::warn!(role = self.role, %error, "cannot rebuild the Redis Cluster connection yet");
+        } else {
+            tracing::debug!(role = self.role, %error, "cannot rebuild the Redis Cluster connection yet");
         }
+        false
     }
 
     /// Remembers every node's address (`CLUSTER NODES`) as a seed for a later rebuild.
@@ -158,7 +181,7 @@ impl Cluster {
         let configured = seeds[0].clone();
         seeds.truncate(1);
         for address in node_addresses(&text) {
-            if let Some(url) = with_address(&configured, address)
+            if let Some(url) = with_address(&configured, &address)
                 && !seeds.contains(&url)
             {
                 seeds.push(url);
@@ -175,13 +198,22 @@ fn text_of(reply: &Value) -> Option<String> {
     }
 }
 
-/// The `host:port` of every node in a `CLUSTER NODES` reply.
-fn node_addresses(nodes: &str) -> impl Iterator<Item = &str> {
+/// The `host:port` of every node in a `CLUSTER NODES` reply: its announced hostname when it
+/// has one (what a TLS certificate names), else its address.
+fn node_addresses(nodes: &str) -> impl Iterator<Item = String> + '_ {
     nodes.lines().filter_map(|line| {
-        // `<id> <host:port@bus-port[,hostname]> <flags> …`
-        let address = line.split_whitespace().nth(1)?;
-        let address = address.split(['@', ',']).next()?;
-        (!address.is_empty() && !address.starts_with(':')).then_some(address)
+        // `<id> <ip:port@bus-port[,hostname]> <flags> …`
+        let field = line.split_whitespace().nth(1)?;
+        let (address, rest) = field.split_once('@').unwrap_or((field, ""));
+        let (ip, port) = address.rsplit_once(':')?;
+        if port.is_empty() || port == "0" {
+            return None;
+        }
+        match rest.split_once(',').map(|(_, hostname)| hostname) {
+            Some(hostname) if !hostname.is_empty() => Some(format!("{hostname}:{port}")),
+            _ if !ip.is_empty() => Some(address.to_owned()),
+            _ => None,
+        }
     })
 }
 
@@ -189,7 +221,7 @@ fn node_addresses(nodes: &str) -> impl Iterator<Item = &str> {
 /// every node of a cluster takes the same).
 fn with_address(url: &str, address: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
     let userinfo = authority.rsplit_once('@').map(|(userinfo, _)| userinfo);
     let (host, port) = address.rsplit_once(':')?;
@@ -218,6 +250,10 @@ mod tests {
             with_address("redis://a:1", "::1:7002").as_deref(),
             Some("redis://[::1]:7002")
         );
+        assert_eq!(
+            with_address("rediss://a:1#insecure", "b:2").as_deref(),
+            Some("rediss://b:2#insecure")
+        );
         assert_eq!(with_address("not a url", "a:1"), None);
     }
 
@@ -230,7 +266,7 @@ e7d1 127.0.0.1:30001@40001,host-a myself,master - 0 0 1 connected 0-5460
 ";
         assert_eq!(
             node_addresses(nodes).collect::<Vec<_>>(),
-            ["127.0.0.1:30004", "127.0.0.1:30001"]
+            ["127.0.0.1:30004", "host-a:30001"]
         );
     }
 }

@@ -26,6 +26,10 @@ use crate::pubsub::{Names, Subscriber, Subscribers};
 /// that times out without dropping is never reconnected by redis-rs itself).
 const REPLACE_AFTER: u32 = 3;
 
+/// Failed probes of a cluster's masters in a row after which the cluster connection is
+/// rebuilt (and again at every failed probe after).
+const CLUSTER_REBUILD_AFTER: u32 = 2;
+
 pub(crate) struct Link {
     subscribers: Subscribers,
     connection: RwLock<Subscriber>,
@@ -137,28 +141,35 @@ impl Link {
         true
     }
 
-    async fn went_down(&self, failures: u32) {
+    /// The probe failed `failures` times in a row; `answered` whether the server (every
+    /// master, on a cluster) answered the PING, i.e. only a resubscription failed.
+    async fn went_down(&self, failures: u32, answered: bool) {
         if self.connected.swap(false, Ordering::AcqRel) {
             tracing::warn!("redis pub/sub connection is down; retrying until it is back");
             metrics::gauge!(m::BUS_CONNECTED, "backend" => "redis").set(0.0);
         }
         self.inbox.connection_lost();
-        // A cluster's connection is rebuilt at the first failure: a master that does not
-        // answer is one redis-rs will not route around by itself.
-        let cluster = matches!(self.subscribers, Subscribers::Cluster { .. });
-        if cluster || failures.is_multiple_of(REPLACE_AFTER) {
-            match self.subscribers.lazy() {
-                Some(Ok(connection)) => *self.connection.write() = connection,
-                Some(Err(error)) => {
-                    tracing::warn!(%error, "cannot create a new pub/sub connection");
-                }
-                // A cluster's connection is rebuilt in place, from the nodes that answer.
-                None => {
-                    if let Subscriber::Cluster(cluster) = self.connection() {
-                        cluster.rebuild().await;
-                    }
+        match self.connection() {
+            // A cluster's connection is rebuilt in place, from the nodes seen, when a master
+            // failed two probes in a row (one missed PING may be a stall; a master that hangs
+            // is one redis-rs would go on routing to). Not when only a channel could not be
+            // subscribed again: its slot may have no master for now, and a rebuild would not
+            // give it one, only drop every other shard's subscriptions.
+            Subscriber::Cluster(cluster) => {
+                if !answered && failures >= CLUSTER_REBUILD_AFTER {
+                    cluster.rebuild().await;
                 }
             }
+            Subscriber::Single(_) if failures.is_multiple_of(REPLACE_AFTER) => {
+                match self.subscribers.lazy() {
+                    Some(Ok(connection)) => *self.connection.write() = connection,
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "cannot create a new pub/sub connection");
+                    }
+                    None => {}
+                }
+            }
+            Subscriber::Single(_) => {}
         }
     }
 
@@ -185,13 +196,14 @@ pub(crate) async fn watch(link: Weak<Link>, interval: Duration, max_backoff: Dur
         tokio::time::sleep(delay).await;
         let Some(link) = link.upgrade() else { return };
         let was_down = !link.is_connected();
-        if link.ping().await && link.resubscribe(was_down).await {
+        let answered = link.ping().await;
+        if answered && link.resubscribe(was_down).await {
             link.came_back();
             failures = 0;
             delay = interval;
         } else {
             failures += 1;
-            link.went_down(failures).await;
+            link.went_down(failures, answered).await;
             delay = (delay * 2).min(max_backoff);
         }
     }
