@@ -48,8 +48,10 @@ fn start_server(name: &str) -> Result<Server, String> {
 }
 
 fn start_demo(client_buffer: &str, framework: &str) -> Result<Server, String> {
+    let demo = std::env::var_os("REALTIME_LOADBENCH_DEMO")
+        .map_or_else(|| binary("realtime-demo"), Into::into);
     start_binary(
-        &binary("realtime-demo"),
+        &demo,
         &[
             "--max-connections",
             "30000",
@@ -438,6 +440,35 @@ pub(crate) fn run_idle() -> Result<(), String> {
         }
     }
     println!("{}", crate::report::idle_table(&idle));
+    Ok(())
+}
+
+/// One server's case alone (`cargo xtask loadbench case sse|ws CLIENTS`), its loaded phase at
+/// 70 % of its own saturated rate, printed: to compare two builds of the demo on one machine
+/// (`REALTIME_LOADBENCH_DEMO` names another demo binary), alternating runs against its spread.
+pub(crate) fn run_one_case(args: &[String]) -> Result<(), String> {
+    let transport = match args.first().map(String::as_str) {
+        Some("sse") => "sse",
+        Some("ws") => "ws",
+        _ => return Err("usage: cargo xtask loadbench case sse|ws CLIENTS".into()),
+    };
+    let clients = args
+        .get(1)
+        .and_then(|n| n.parse().ok())
+        .ok_or("usage: cargo xtask loadbench case sse|ws CLIENTS")?;
+    build()?;
+    let case = run_case("realtime", transport, clients, None)?;
+    let rate = |p: &Phase| p.received as f64 / p.window;
+    let cost = |p: &Phase| p.server_cpu / 100.0 * p.window * 1e6 / p.received.max(1) as f64;
+    println!(
+        "{transport} {clients}: saturated {:.0}/s at {:.2} µs/delivery, overload {:.0}/s, \
+         steady {:.2} µs/delivery, loss {}",
+        rate(&case.saturated),
+        cost(&case.saturated),
+        rate(&case.overload),
+        cost(&case.steady),
+        case.saturated.published * clients as u64 - case.saturated.received,
+    );
     Ok(())
 }
 

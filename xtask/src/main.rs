@@ -37,6 +37,8 @@ Commands:
                                 comparison with the hand-written baseline; writes BENCHMARKS.md
   loadbench                     only the fan-out comparison (writes BENCHMARKS.md)
   loadbench idle                only the idle memory per connection, printed
+  loadbench case sse|ws N       one case of the demo alone, printed (REALTIME_LOADBENCH_DEMO
+                                names another demo binary to compare)
   services                      start (installing if needed) every server the tests use:
                                 Redis, NATS, RabbitMQ, tansu (Kafka), moto (SQS)
   ci                            fmt --check, clippy -D warnings, cargo doc -D warnings, cargo
@@ -55,6 +57,9 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("loadbench") if args.get(1).map(String::as_str) == Some("idle") => {
             loadbench::run_idle()
+        }
+        Some("loadbench") if args.get(1).map(String::as_str) == Some("case") => {
+            loadbench::run_one_case(&args[2..])
         }
         Some("loadbench") => loadbench::run_all(
             "(not run: `cargo xtask loadbench` runs the fan-out comparison only)",
