@@ -171,6 +171,11 @@ impl WsSession {
                 self.pending = Replies::default();
             }
             let pending: Vec<Encoded> = self.pending.by_ref().take(MAX_BATCH).collect();
+            if self.pending.items.is_empty() {
+                // Drained: free the queue a long backlog grew, not keep it for the
+                // connection's life.
+                self.pending = Replies::default();
+            }
             if !pending.is_empty() {
                 return Poll::Ready(Outgoing::Messages(pending));
             }
@@ -336,4 +341,41 @@ async fn authorized(
         .into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Request;
+    use realtime_core::{Manager, PublishRequest};
+
+    use super::*;
+    use crate::ws::{WsConfig, WsEndpoint};
+
+    #[tokio::test]
+    async fn a_drained_backlog_frees_its_queue() {
+        let manager = Manager::builder().build().unwrap();
+        for n in 0..100 {
+            manager
+                .publish(PublishRequest::new("a", format!("{n}")))
+                .await
+                .unwrap();
+        }
+        let endpoint = WsEndpoint::new(manager, WsConfig::default(), None).unwrap();
+        let parts = Request::get("/ws?topics=a&backlog=100")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let mut session = endpoint.accept(parts).await.unwrap();
+        assert!(session.pending.items.capacity() >= 100);
+        let mut written = 0;
+        while written < 100 {
+            match session.next_outgoing().await {
+                Outgoing::Messages(messages) => written += messages.len(),
+                Outgoing::Close(..) => panic!("closed"),
+            }
+        }
+        assert_eq!(written, 100);
+        assert_eq!(session.pending.items.capacity(), 0);
+    }
 }
