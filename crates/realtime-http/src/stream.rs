@@ -201,6 +201,11 @@ impl futures_core::Stream for SseStream {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         if let Some(item) = this.prelude.pop_front() {
+            if this.prelude.is_empty() {
+                // Written out: free the queue (a replay's length), not keep it for the
+                // connection's life.
+                this.prelude = VecDeque::new();
+            }
             return Poll::Ready(Some(Ok(match item {
                 Prelude::Bytes(chunk) => chunk,
                 // Encoded now and dropped once written: one frame in memory at a time.
@@ -246,5 +251,45 @@ impl futures_core::Stream for SseStream {
                 this.heartbeat.reset_at(due);
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_core::Stream;
+    use realtime_core::{Manager, PublishRequest};
+
+    use super::*;
+    use crate::{SseConfig, SseEndpoint};
+
+    #[tokio::test]
+    async fn a_written_prelude_frees_its_queue() {
+        let manager = Manager::builder().build().unwrap();
+        let first = manager
+            .publish(PublishRequest::new("a", "0"))
+            .await
+            .unwrap();
+        for n in 1..100 {
+            manager
+                .publish(PublishRequest::new("a", format!("{n}")))
+                .await
+                .unwrap();
+        }
+        let endpoint = SseEndpoint::new(manager, SseConfig::default(), None).unwrap();
+        let (parts, ()) = http::Request::get("/events?channel=a")
+            .header("last-event-id", first.id.to_token())
+            .body(())
+            .unwrap()
+            .into_parts();
+        let mut stream = endpoint.open(&parts).await.unwrap();
+        assert!(stream.prelude.capacity() >= 100);
+        // retry, 99 replayed events, `: connected`.
+        for _ in 0..101 {
+            std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        assert_eq!(stream.prelude.capacity(), 0);
     }
 }
