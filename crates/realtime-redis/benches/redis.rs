@@ -110,13 +110,18 @@ fn store_ops(c: &mut Criterion) {
     group.finish();
 }
 
-/// A publish on instance A until a client of instance B has the event, through Redis.
-fn publish_to_deliver(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// Two worker threads, as on this two-core machine's servers.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// A publish on instance A until a client of instance B has the event, through Redis.
+fn publish_to_deliver(c: &mut Criterion) {
+    let rt = runtime();
     let prefix = prefix();
     let (a, b, mut client) = rt.block_on(async {
         let shared: Arc<dyn Store> = Arc::new(store(&prefix).await);
@@ -184,11 +189,7 @@ async fn redis_cpu_seconds() -> f64 {
 /// over the whole measurement printed beside it (`redis_cpu:`, 100% = one core: Redis runs
 /// commands on one thread).
 fn concurrent_publishers(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let prefix = prefix();
     let manager = rt.block_on(async {
         Manager::builder()

@@ -30,15 +30,22 @@ async fn cluster_instance(cluster: &OwnCluster) -> Instance {
 /// [`CHANNEL`]'s (105).
 const OTHER_SHARD: &str = "foo";
 
+/// A publishing instance and a subscribing one (three subscribers) on `cluster`.
+async fn two_instances(cluster: &OwnCluster) -> (Instance, Instance, Subscribers) {
+    let (a, b) = (
+        cluster_instance(cluster).await,
+        cluster_instance(cluster).await,
+    );
+    let subscribers = Subscribers::join(&b, 3).await;
+    (a, b, subscribers)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
 async fn fault_a_cluster_master_failing_over_mid_stream() {
     let mut cluster = OwnCluster::start();
-    let (a, b) = (
-        cluster_instance(&cluster).await,
-        cluster_instance(&cluster).await,
-    );
-    let mut subscribers = Subscribers::join(&b, 3).await;
+    // The subscribers' instance stays alive to the end.
+    let (a, _b, mut subscribers) = two_instances(&cluster).await;
     publish(&a, &mut subscribers, 20).await;
     subscribers.settle("before the failover").await;
 
@@ -69,11 +76,8 @@ async fn fault_a_cluster_master_failing_over_mid_stream() {
 #[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
 async fn fault_a_cluster_master_hanging_mid_stream() {
     let mut cluster = OwnCluster::start();
-    let (a, b) = (
-        cluster_instance(&cluster).await,
-        cluster_instance(&cluster).await,
-    );
-    let mut subscribers = Subscribers::join(&b, 3).await;
+    // The subscribers' instance stays alive to the end.
+    let (a, _b, mut subscribers) = two_instances(&cluster).await;
     publish(&a, &mut subscribers, 20).await;
     subscribers.settle("before the hang").await;
 
@@ -100,11 +104,8 @@ async fn fault_a_cluster_master_hanging_mid_stream() {
 #[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
 async fn fault_cluster_scripts_flushed_while_another_master_hangs() {
     let mut cluster = OwnCluster::start();
-    let (a, b) = (
-        cluster_instance(&cluster).await,
-        cluster_instance(&cluster).await,
-    );
-    let mut subscribers = Subscribers::join(&b, 3).await;
+    // The subscribers' instance stays alive to the end.
+    let (a, _b, mut subscribers) = two_instances(&cluster).await;
     publish(&a, &mut subscribers, 10).await;
     subscribers.settle("before").await;
 
