@@ -77,25 +77,12 @@ const RABBITMQ: Service = Service {
 
 /// Makes sure every service the test suite uses is reachable.
 pub(crate) fn ensure_for_tests() -> Result<(), String> {
-    ensure_build_tools()?;
     ensure(&REDIS)?;
     crate::cluster::ensure_redis_cluster()?;
     ensure(&NATS)?;
     ensure(&RABBITMQ)?;
     ensure_tansu()?;
     ensure_moto()
-}
-
-/// What building the workspace needs beyond Rust: librdkafka is built from source
-/// (`rdkafka`'s `cmake-build`), which wants cmake and curl's headers.
-pub(crate) fn ensure_build_tools() -> Result<(), String> {
-    let curl_headers = std::path::Path::new("/usr/include/x86_64-linux-gnu/curl/curl.h").exists()
-        || std::path::Path::new("/usr/include/curl/curl.h").exists();
-    if on_path("cmake") && curl_headers {
-        return Ok(());
-    }
-    eprintln!("xtask: installing cmake and libcurl4-openssl-dev (librdkafka builds with them)");
-    apt_install(&["cmake", "libcurl4-openssl-dev"])
 }
 
 /// The Kafka-protocol broker the Kafka tests use.

@@ -38,6 +38,7 @@ mod store;
 mod support;
 pub mod tally;
 mod tenancy;
+pub mod tls;
 pub mod transport;
 
 use std::sync::Arc;

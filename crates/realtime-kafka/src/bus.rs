@@ -12,8 +12,10 @@ use realtime_core::{Bus, Reach, Result};
 
 use crate::config::KafkaBusConfig;
 use crate::error::{failed, timed_out};
+use crate::hooks::Hooks;
 use crate::link::{self, Link};
-use crate::topic::{create_topic, partition_count, partition_of};
+use crate::security::Sasl;
+use crate::topic::{partition_count, partition_of};
 use crate::watch::{OffThread, Watch};
 
 /// Cross-instance fan-out over one Kafka topic.
@@ -46,21 +48,17 @@ impl KafkaBus {
     /// the consumer. Unreachable brokers are a retryable error saying so.
     pub async fn connect(config: KafkaBusConfig) -> Result<Self> {
         config.validate()?;
-        if let Some(sasl) = config
-            .sasl
-            .as_ref()
-            .filter(|s| !s.tls && s.mechanism == "PLAIN")
+        if let Some(sasl @ Sasl::Plain { .. }) =
+            config.sasl.as_ref().filter(|_| config.tls.is_none())
         {
             tracing::warn!(
-                username = %sasl.username,
+                username = sasl.username().unwrap_or_default(),
                 "kafka SASL PLAIN without TLS: the password crosses the network in clear"
             );
         }
-        if config.create_topic {
-            create_topic(&config).await?;
-        }
+        let hooks = Hooks::new(&config);
         let inbox = Inbox::new("kafka", config.subscription_capacity);
-        let watch = Watch::new(inbox.clone());
+        let watch = Watch::new(inbox.clone(), hooks);
         let group = format!("realtime-bus-{:016x}", rand_id());
         let consumer = Arc::new(OffThread::new(link::new_consumer(
             &config,

@@ -1,63 +1,43 @@
-//! The bus's configuration: brokers, topic, timeouts, credentials.
+//! The bus's configuration: brokers, topic, timeouts, TLS and SASL.
 
 use std::fmt;
 use std::time::Duration;
 
 use realtime_core::{Error, Result};
 
+use crate::security::{KafkaTls, Sasl};
+#[cfg(test)]
+use crate::security::{OAuthToken, OAuthTokenProvider, Pem};
+
 /// The default brokers: a local Kafka (or a Kafka-protocol broker such as tansu).
 pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
 
-/// SASL credentials (`security.protocol` `SASL_PLAINTEXT`).
-///
-/// This build of librdkafka has neither OpenSSL nor Cyrus SASL (rdkafka's `ssl` and
-/// `gssapi` features are off): only `PLAIN` without TLS works, and
-/// [`KafkaBusConfig::validate`] refuses the rest rather than failing at connect. For a broker
-/// that requires TLS (`SASL_SSL`, most managed Kafka services), put a TLS-terminating proxy on
-/// the same host until TLS is built in.
-#[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Sasl {
-    /// `PLAIN` (the only mechanism this build supports).
-    pub mechanism: String,
-    /// The user name.
-    pub username: String,
-    /// The password; never printed.
-    pub password: String,
-    /// Whether the connection is TLS (`SASL_SSL`): refused by this build. Default `false`.
-    pub tls: bool,
-}
-
-impl Sasl {
-    /// Credentials for `mechanism` (`PLAIN`), without TLS: the password crosses the network
-    /// in clear, which [`KafkaBus::connect`](crate::KafkaBus::connect) logs as a warning.
-    pub fn new(
-        mechanism: impl Into<String>,
-        username: impl Into<String>,
-        password: impl Into<String>,
-    ) -> Self {
-        Sasl {
-            mechanism: mechanism.into(),
-            username: username.into(),
-            password: password.into(),
-            tls: false,
-        }
-    }
-}
-
-impl fmt::Debug for Sasl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sasl")
-            .field("mechanism", &self.mechanism)
-            .field("username", &self.username)
-            .field("password", &"<hidden>")
-            .field("tls", &self.tls)
-            .finish()
-    }
-}
-
 /// How [`KafkaBus`](crate::KafkaBus) reaches Kafka.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `security.protocol` follows from [`tls`](Self::tls) and [`sasl`](Self::sasl):
+/// `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
+///
+/// ```
+/// use realtime_kafka::{KafkaBusConfig, KafkaTls, Pem, Sasl};
+///
+/// // A managed cluster (Amazon MSK with SCRAM, Confluent Cloud, Aiven…): TLS with the
+/// // system's roots, SCRAM credentials, topics created with the broker's replication.
+/// let mut config = KafkaBusConfig::new("b-1.example.kafka.us-east-1.amazonaws.com:9096");
+/// config.tls = Some(KafkaTls::default());
+/// config.sasl = Some(Sasl::scram_sha_512("app", "secret"));
+/// config.validate()?;
+///
+/// // A private CA and a client certificate (mutual TLS), from files (which `validate`
+/// // checks exist).
+/// let mut tls = KafkaTls::with_ca(Pem::File("/etc/kafka/ca.pem".into()));
+/// tls.client_certificate = Some(Pem::File("/etc/kafka/client.pem".into()));
+/// tls.client_key = Some(Pem::File("/etc/kafka/client.key".into()));
+/// config.tls = Some(tls);
+/// config.sasl = None;
+/// assert_eq!(config.security_protocol(), "SSL");
+/// # Ok::<(), realtime_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct KafkaBusConfig {
     /// `HOST:PORT[,HOST:PORT…]`. Default [`DEFAULT_BROKERS`].
@@ -68,10 +48,14 @@ pub struct KafkaBusConfig {
     /// partition, chosen from the channel's name. An existing topic keeps its own count
     /// (every instance reads it from the broker). Default 12.
     pub partitions: i32,
-    /// Replicas of the topic when this bus creates it. Default 1.
-    pub replication: i32,
+    /// Replicas of the topic when this bus creates it. Default `None`: the broker's
+    /// `default.replication.factor` (3 on the managed services; a bus never silently creates
+    /// an unreplicated topic on a cluster of several brokers).
+    pub replication: Option<i32>,
     /// Whether a missing topic is created (at connect, and again when a broker comes back
-    /// without it); with `false` a missing topic is an error. Default `true`.
+    /// without it); with `false` a missing topic is an error. Default `true`. Must be
+    /// `false` with [`Sasl::OAuthBearer`] (create the topic beforehand): rdkafka's admin
+    /// client cannot ask for a token.
     pub create_topic: bool,
     /// How long a publish may wait for the brokers to acknowledge it (`acks=all`) before it
     /// fails with a retryable error. Default 5 s.
@@ -87,7 +71,9 @@ pub struct KafkaBusConfig {
     pub fetch_wait: Duration,
     /// Messages queued per local subscription before it counts as interrupted. Default 1,024.
     pub subscription_capacity: usize,
-    /// SASL credentials. Default none (plaintext).
+    /// TLS to the brokers. Default `None` (plaintext).
+    pub tls: Option<KafkaTls>,
+    /// SASL authentication. Default `None`.
     pub sasl: Option<Sasl>,
 }
 
@@ -97,13 +83,14 @@ impl Default for KafkaBusConfig {
             brokers: DEFAULT_BROKERS.into(),
             topic: "realtime-events".into(),
             partitions: 12,
-            replication: 1,
+            replication: None,
             create_topic: true,
             send_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(5),
             health_interval: Duration::from_secs(1),
             fetch_wait: Duration::from_millis(100),
             subscription_capacity: 1024,
+            tls: None,
             sasl: None,
         }
     }
@@ -115,6 +102,16 @@ impl KafkaBusConfig {
         KafkaBusConfig {
             brokers: brokers.into(),
             ..KafkaBusConfig::default()
+        }
+    }
+
+    /// The `security.protocol` these settings give.
+    pub fn security_protocol(&self) -> &'static str {
+        match (self.tls.is_some(), self.sasl.is_some()) {
+            (false, false) => "PLAINTEXT",
+            (true, false) => "SSL",
+            (false, true) => "SASL_PLAINTEXT",
+            (true, true) => "SASL_SSL",
         }
     }
 
@@ -143,8 +140,11 @@ impl KafkaBusConfig {
         if self.partitions < 1 {
             return invalid("partitions", "must be at least 1");
         }
-        if self.replication < 1 {
-            return invalid("replication", "must be at least 1");
+        if self.replication.is_some_and(|r| r < 1) {
+            return invalid(
+                "replication",
+                "must be at least 1 (or None: the broker's default)",
+            );
         }
         for (field, value) in [
             ("send_timeout", self.send_timeout),
@@ -166,29 +166,45 @@ impl KafkaBusConfig {
                 return invalid(field, "must be at most 300 s");
             }
         }
-        if let Some(sasl) = &self.sasl {
-            // SCRAM needs OpenSSL's crypto, GSSAPI Cyrus SASL, TLS OpenSSL: none is built in,
-            // and librdkafka would only say so once connecting.
-            if sasl.mechanism != "PLAIN" {
-                return invalid(
-                    "sasl",
-                    "mechanism: only PLAIN is built in (no OpenSSL or Cyrus SASL)",
-                );
-            }
-            if sasl.tls {
-                return invalid("sasl", "tls: TLS (SASL_SSL) is not built in");
-            }
-        }
         if self.subscription_capacity == 0 {
             return invalid("subscription_capacity", "must be at least 1");
         }
+        if let Some(tls) = &self.tls {
+            tls.validate()?;
+        }
+        if let Some(sasl) = &self.sasl {
+            sasl.validate()?;
+            if matches!(sasl, Sasl::OAuthBearer(_)) && self.create_topic {
+                return invalid(
+                    "create_topic",
+                    "must be false with SASL OAUTHBEARER: rdkafka's admin client cannot ask \
+                     the token provider for a token; create the topic beforehand",
+                );
+            }
+        }
         Ok(())
+    }
+}
+
+/// Shows a secret's presence, never its value.
+pub(crate) struct Hidden;
+
+impl fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<hidden>")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn field_of(config: &KafkaBusConfig) -> &'static str {
+        match config.validate() {
+            Err(Error::InvalidConfig { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
 
     #[test]
     fn defaults_validate_and_bad_fields_are_named() {
@@ -197,64 +213,65 @@ mod tests {
             topic: "a topic".into(),
             ..KafkaBusConfig::default()
         };
-        assert!(matches!(
-            config.validate(),
-            Err(Error::InvalidConfig { field: "topic", .. })
-        ));
+        assert_eq!(field_of(&config), "topic");
         let mut config = KafkaBusConfig::new("b:9092");
         config.fetch_wait = Duration::from_secs(301);
-        assert!(matches!(
-            config.validate(),
-            Err(Error::InvalidConfig {
-                field: "fetch_wait",
-                ..
-            })
-        ));
+        assert_eq!(field_of(&config), "fetch_wait");
         let mut config = KafkaBusConfig::new("");
         config.partitions = 0;
-        assert!(matches!(
-            config.validate(),
-            Err(Error::InvalidConfig {
-                field: "brokers",
-                ..
-            })
-        ));
+        assert_eq!(field_of(&config), "brokers");
+        let mut config = KafkaBusConfig::new("b:9092");
+        config.replication = Some(0);
+        assert_eq!(field_of(&config), "replication");
     }
 
     #[test]
-    fn what_this_build_cannot_do_is_refused_at_validation() {
-        for sasl in [
-            Sasl::new("SCRAM-SHA-512", "user", "pw"),
-            Sasl {
-                tls: true,
-                ..Sasl::new("PLAIN", "user", "pw")
-            },
-        ] {
-            let config = KafkaBusConfig {
-                sasl: Some(sasl),
-                ..KafkaBusConfig::default()
-            };
-            assert!(matches!(
-                config.validate(),
-                Err(Error::InvalidConfig { field: "sasl", .. })
-            ));
+    fn the_security_protocol_follows_tls_and_sasl() {
+        let mut config = KafkaBusConfig::default();
+        assert_eq!(config.security_protocol(), "PLAINTEXT");
+        config.sasl = Some(Sasl::plain("u", "p"));
+        assert_eq!(config.security_protocol(), "SASL_PLAINTEXT");
+        config.tls = Some(KafkaTls::default());
+        assert_eq!(config.security_protocol(), "SASL_SSL");
+        config.sasl = None;
+        assert_eq!(config.security_protocol(), "SSL");
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn oauthbearer_needs_the_topic_created_beforehand() {
+        struct Never;
+        impl OAuthTokenProvider for Never {
+            fn token(&self) -> std::result::Result<OAuthToken, crate::security::TokenError> {
+                Err("no token".into())
+            }
         }
-        let plain = KafkaBusConfig {
-            sasl: Some(Sasl::new("PLAIN", "user", "pw")),
+        let mut config = KafkaBusConfig {
+            tls: Some(KafkaTls::default()),
+            sasl: Some(Sasl::oauth_bearer(Never)),
             ..KafkaBusConfig::default()
         };
-        assert!(plain.validate().is_ok());
+        assert_eq!(field_of(&config), "create_topic");
+        config.create_topic = false;
+        config.validate().unwrap();
     }
 
     #[test]
-    fn debug_hides_the_password() {
+    fn debug_hides_every_secret() {
+        let tls = KafkaTls {
+            client_certificate: Some(Pem::Text("-----BEGIN CERTIFICATE-----cert".into())),
+            client_key: Some(Pem::Text("-----BEGIN PRIVATE KEY-----k3y".into())),
+            ..KafkaTls::default()
+        };
         let config = KafkaBusConfig {
-            sasl: Some(Sasl::new("PLAIN", "user", "s3cret")),
+            sasl: Some(Sasl::scram_sha_256("user", "s3cret")),
+            tls: Some(tls),
             ..KafkaBusConfig::default()
         };
+        config.validate().unwrap();
         let printed = format!("{config:?}");
         assert!(
-            printed.contains("user") && !printed.contains("s3cret"),
+            printed.contains("user") && !printed.contains("s3cret") && !printed.contains("k3y"),
             "{printed}"
         );
     }

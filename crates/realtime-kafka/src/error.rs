@@ -6,6 +6,8 @@ use std::fmt;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use realtime_core::{BackendError, BackendErrorKind};
 
+use crate::hooks::BrokerError;
+
 /// What failed, on which channel, and the client's error.
 #[derive(Debug)]
 pub(crate) struct KafkaFailure {
@@ -96,17 +98,33 @@ pub(crate) fn timed_out(operation: &'static str, channel: Option<&str>) -> Backe
     BackendError::new("kafka", BackendErrorKind::Timeout, message)
 }
 
-/// The brokers could not be reached at start-up, with a hint on how to start a local one.
-pub(crate) fn connect_failed(brokers: &str, source: KafkaError) -> BackendError {
-    BackendError::new(
-        "kafka",
-        BackendErrorKind::Connection,
-        format!(
-            "cannot reach the Kafka brokers {brokers}; is a broker running? (`cargo xtask \
-             services` starts tansu on 127.0.0.1:9092)"
+/// The brokers could not be reached at start-up, with what librdkafka last reported (a
+/// certificate it could not verify, credentials the brokers refused) or, when it reported
+/// nothing, a hint on how to start a local broker. A refused authentication is not
+/// retryable; the rest is.
+pub(crate) fn connect_failed(
+    brokers: &str,
+    source: KafkaError,
+    last: Option<BrokerError>,
+) -> BackendError {
+    const HINT: &str =
+        "is a broker running? (`cargo xtask services` starts tansu on 127.0.0.1:9092)";
+    let message = match &last {
+        // A TLS or SASL failure: the broker is there, the reason says what to fix.
+        Some(last) if last.reason.contains("SSL") || last.is_authentication() => {
+            format!("cannot reach the Kafka brokers {brokers}: {}", last.reason)
+        }
+        Some(last) => format!(
+            "cannot reach the Kafka brokers {brokers}: {}; {HINT}",
+            last.reason
         ),
-    )
-    .with_source(source)
+        None => format!("cannot reach the Kafka brokers {brokers}; {HINT}"),
+    };
+    let kind = match &last {
+        Some(last) if last.is_authentication() => BackendErrorKind::Config,
+        _ => BackendErrorKind::Connection,
+    };
+    BackendError::new("kafka", kind, message).with_source(source)
 }
 
 #[cfg(test)]

@@ -52,9 +52,12 @@
 mod bus;
 mod config;
 mod error;
+mod hooks;
 mod link;
+mod security;
 mod topic;
 mod watch;
 
 pub use bus::KafkaBus;
-pub use config::{DEFAULT_BROKERS, KafkaBusConfig, Sasl};
+pub use config::{DEFAULT_BROKERS, KafkaBusConfig};
+pub use security::{KafkaTls, OAuthToken, OAuthTokenProvider, Pem, Sasl, TokenError};

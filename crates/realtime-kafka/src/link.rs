@@ -22,11 +22,13 @@ use realtime_core::{BackendError, BackendErrorKind, Result};
 
 use crate::config::KafkaBusConfig;
 use crate::error::{failed, timed_out};
-use crate::topic::{client_config, create_topic, millis, partition_count, partition_of};
-use crate::watch::{Consumer, OffThread, Watch, read};
+use crate::hooks::Hooks;
+use crate::security::Sasl;
+use crate::topic::{client_config, millis, partition_count, partition_of};
+use crate::watch::{Consumer, OffThread, Watch, read, serve_events};
 
 /// A producer, closed off the runtime's threads.
-pub(crate) type Producer = Arc<OffThread<FutureProducer>>;
+pub(crate) type Producer = Arc<OffThread<FutureProducer<Hooks>>>;
 
 /// One generation of clients.
 struct Clients {
@@ -71,7 +73,7 @@ impl Link {
         partitions: i32,
         consumer: Consumer,
     ) -> Result<Arc<Self>> {
-        let producer = new_producer(&config)?;
+        let producer = new_producer(&config, watch.hooks())?;
         let link = Arc::new(Link {
             config,
             watch,
@@ -209,18 +211,16 @@ impl Link {
     /// (its subscriptions are told they were interrupted, and repair from the store or
     /// report a gap).
     async fn recover(&self) -> Result<()> {
-        if self.config.create_topic {
-            let mut config = self.config.clone();
-            config.partitions = self.partitions;
-            create_topic(&config).await?;
-        }
         let watch = self.watch.next_generation();
         let consumer: Consumer = Arc::new(OffThread::new(new_consumer(
             &self.config,
             watch.clone(),
             &self.group,
         )?));
-        let partitions = partition_count(consumer.clone(), &self.config).await?;
+        // A missing topic is created with the partition count in use.
+        let mut config = self.config.clone();
+        config.partitions = self.partitions;
+        let partitions = partition_count(consumer.clone(), &config).await?;
         if partitions != self.partitions {
             // Channels would map to other partitions than on instances started before.
             return Err(BackendError::new(
@@ -244,7 +244,7 @@ impl Link {
         consumer
             .assign(&list)
             .map_err(failed("resubscribe", None))?;
-        let producer = new_producer(&self.config)?;
+        let producer = new_producer(&self.config, self.watch.hooks())?;
         // Its first sends must not wait for (or fail on) the topic's metadata.
         warm_up(producer.clone(), &self.config).await?;
         // Counted before the bus says it is connected: whoever sees it back sees the count.
@@ -280,7 +280,7 @@ pub(crate) fn new_consumer(
     watch: Watch,
     group: &str,
 ) -> Result<StreamConsumer<Watch>> {
-    client_config(config)
+    let consumer: StreamConsumer<Watch> = client_config(config)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -290,18 +290,25 @@ pub(crate) fn new_consumer(
         .set("allow.auto.create.topics", "false")
         .set("fetch.wait.max.ms", millis(config.fetch_wait))
         .create_with_context(watch)
-        .map_err(|e| failed("connect", None)(e).into())
+        .map_err(failed("connect", None))?;
+    if matches!(config.sasl, Some(Sasl::OAuthBearer(_))) {
+        // librdkafka asks for the first token as the client is built, through the
+        // consumer's queue, which only the reader polls: without this, the metadata request
+        // made before the reader starts would wait for a token that never comes.
+        serve_events(&consumer);
+    }
+    Ok(consumer)
 }
 
 /// The producer's own connection errors fail its sends; they say nothing about what the
 /// consumer received, so it reports to no watch.
-fn new_producer(config: &KafkaBusConfig) -> Result<Producer> {
-    let producer: FutureProducer = client_config(config)
+fn new_producer(config: &KafkaBusConfig, hooks: &Hooks) -> Result<Producer> {
+    let producer: FutureProducer<Hooks> = client_config(config)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "1")
         .set("message.timeout.ms", millis(config.send_timeout))
-        .create()
+        .create_with_context(hooks.clone())
         .map_err(failed("connect", None))?;
     Ok(Arc::new(OffThread::new(producer)))
 }

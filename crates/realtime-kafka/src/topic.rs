@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::error::RDKafkaErrorCode;
 use realtime_core::{BackendError, BackendErrorKind, Result};
 
 use crate::config::KafkaBusConfig;
 use crate::error::{connect_failed, failed, timed_out};
-use crate::watch::{Consumer, OffThread};
+use crate::hooks::Hooks;
+use crate::security;
+use crate::watch::{Consumer, OffThread, serve_events};
 
 /// The client settings every connection of `config` shares.
 pub(crate) fn client_config(config: &KafkaBusConfig) -> ClientConfig {
@@ -24,18 +25,12 @@ pub(crate) fn client_config(config: &KafkaBusConfig) -> ClientConfig {
             millis(config.operation_timeout.max(Duration::from_secs(10))),
         )
         .set("reconnect.backoff.max.ms", "1000");
-    if let Some(sasl) = &config.sasl {
-        let protocol = if sasl.tls {
-            "SASL_SSL"
-        } else {
-            "SASL_PLAINTEXT"
-        };
-        client
-            .set("security.protocol", protocol)
-            .set("sasl.mechanisms", &sasl.mechanism)
-            .set("sasl.username", &sasl.username)
-            .set("sasl.password", &sasl.password);
-    }
+    security::apply(
+        &mut client,
+        config.security_protocol(),
+        config.tls.as_ref(),
+        config.sasl.as_ref(),
+    );
     client
 }
 
@@ -44,15 +39,17 @@ pub(crate) fn millis(duration: Duration) -> String {
 }
 
 /// Creates the topic; one that exists already is fine.
-pub(crate) async fn create_topic(config: &KafkaBusConfig) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client_config(config)
-        .create()
+pub(crate) async fn create_topic(config: &KafkaBusConfig, hooks: &Hooks) -> Result<()> {
+    let admin: AdminClient<Hooks> = client_config(config)
+        .create_with_context(hooks.clone())
         .map_err(failed("create_topic", None))?;
     let admin = OffThread::new(admin);
+    // -1: the broker's `default.replication.factor`.
+    let replication = config.replication.unwrap_or(-1);
     let topic = NewTopic::new(
         &config.topic,
         config.partitions,
-        TopicReplication::Fixed(config.replication),
+        TopicReplication::Fixed(replication),
     );
     let options = AdminOptions::new().request_timeout(Some(config.operation_timeout));
     let created = tokio::time::timeout(
@@ -61,7 +58,7 @@ pub(crate) async fn create_topic(config: &KafkaBusConfig) -> Result<()> {
     )
     .await
     .map_err(|_| timed_out("create_topic", None))?
-    .map_err(|error| connect_failed(&config.brokers, error))?;
+    .map_err(|error| connect_failed(&config.brokers, error, hooks.last_error()))?;
     for result in created {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -85,33 +82,56 @@ pub(crate) async fn create_topic(config: &KafkaBusConfig) -> Result<()> {
     Ok(())
 }
 
-/// The topic's partition count from the broker's metadata.
-/// A blocking call, made off the runtime's threads (any runtime flavour).
+/// The topic's partition count, creating the topic first when it is missing and
+/// [`KafkaBusConfig::create_topic`] says so (with `config.partitions`).
 pub(crate) async fn partition_count(consumer: Consumer, config: &KafkaBusConfig) -> Result<i32> {
+    if let Some(count) = topic_partitions(consumer.clone(), config).await? {
+        return Ok(count);
+    }
+    if config.create_topic {
+        create_topic(config, consumer.context().hooks()).await?;
+        if let Some(count) = topic_partitions(consumer, config).await? {
+            return Ok(count);
+        }
+    }
+    Err(BackendError::new(
+        "kafka",
+        BackendErrorKind::Config,
+        format!(
+            "the topic {:?} does not exist (create it, or set create_topic)",
+            config.topic
+        ),
+    )
+    .into())
+}
+
+/// The topic's partition count from the broker's metadata, `None` when it does not exist.
+/// A blocking call, made off the runtime's threads (any runtime flavour). When the brokers
+/// cannot be reached, the error says what librdkafka reported (a certificate it refused,
+/// credentials the brokers refused).
+async fn topic_partitions(consumer: Consumer, config: &KafkaBusConfig) -> Result<Option<i32>> {
     let (topic, timeout) = (config.topic.clone(), config.operation_timeout);
-    let asked = tokio::task::spawn_blocking(move || consumer.fetch_metadata(Some(&topic), timeout));
+    let asking = consumer.clone();
+    let asked = tokio::task::spawn_blocking(move || asking.fetch_metadata(Some(&topic), timeout));
     let metadata = tokio::time::timeout(timeout + Duration::from_secs(1), asked)
         .await
         .map_err(|_| timed_out("metadata", None))?
-        .map_err(|_| timed_out("metadata", None))?
-        .map_err(|error| connect_failed(&config.brokers, error))?;
+        .map_err(|_| timed_out("metadata", None))?;
+    let metadata = match metadata {
+        Ok(metadata) => metadata,
+        Err(error) => {
+            // The reasons wait in the consumer's queue until it is polled.
+            serve_events(&consumer);
+            let hooks = consumer.context().hooks();
+            return Err(connect_failed(&config.brokers, error, hooks.last_error()).into());
+        }
+    };
     let count = metadata
         .topics()
         .iter()
         .find(|topic| topic.name() == config.topic && topic.error().is_none())
         .map_or(0, |topic| topic.partitions().len());
-    if count == 0 {
-        return Err(BackendError::new(
-            "kafka",
-            BackendErrorKind::Config,
-            format!(
-                "the topic {:?} does not exist (create it, or set create_topic)",
-                config.topic
-            ),
-        )
-        .into());
-    }
-    Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    Ok((count > 0).then(|| i32::try_from(count).unwrap_or(i32::MAX)))
 }
 
 /// The partition of `channel` among `partitions`: FNV-1a of its name, so every instance

@@ -4,11 +4,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use rdkafka::client::OAuthToken;
 use rdkafka::consumer::{ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientContext, Message};
 use realtime_core::driver::Inbox;
 use realtime_core::metrics as m;
+
+use crate::hooks::Hooks;
 
 /// What a consumer's client library reports, watched: a broker outage marks the link down.
 /// Each generation of clients has its own watch; reports of an older generation (a consumer
@@ -20,6 +23,7 @@ pub(crate) struct Watch {
 }
 
 struct WatchState {
+    hooks: Hooks,
     down: AtomicBool,
     /// The generation whose reports count.
     current: AtomicU64,
@@ -27,9 +31,10 @@ struct WatchState {
 }
 
 impl Watch {
-    pub(crate) fn new(inbox: Inbox) -> Self {
+    pub(crate) fn new(inbox: Inbox, hooks: Hooks) -> Self {
         Watch {
             state: Arc::new(WatchState {
+                hooks,
                 down: AtomicBool::new(false),
                 current: AtomicU64::new(0),
                 inbox,
@@ -59,6 +64,11 @@ impl Watch {
     /// The outage is over (new clients read again).
     pub(crate) fn up(&self) {
         self.state.down.store(false, Ordering::Release);
+    }
+
+    /// What every client of the bus shares (errors, tokens).
+    pub(crate) fn hooks(&self) -> &Hooks {
+        &self.state.hooks
     }
 
     pub(crate) fn inbox(&self) -> &Inbox {
@@ -117,10 +127,13 @@ impl<T: Send + 'static> Drop for OffThread<T> {
 pub(crate) type Consumer = Arc<OffThread<StreamConsumer<Watch>>>;
 
 impl ClientContext for Watch {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
     /// A failed or dropped connection to a broker the consumer reads from may have lost what
     /// was in flight (and the broker may come back without it): an outage. The group
     /// coordinator's connection carries no events (the bus joins no group) and may idle out.
     fn error(&self, error: KafkaError, reason: &str) {
+        self.state.hooks.record(&error, reason);
         let transport = matches!(
             error.rdkafka_error_code(),
             Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
@@ -131,9 +144,29 @@ impl ClientContext for Watch {
             tracing::debug!(%error, reason, "kafka client error");
         }
     }
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.state.hooks.token()
+    }
 }
 
 impl ConsumerContext for Watch {}
+
+/// Serves what waits in the consumer's queue outside the reader: a token request, the
+/// errors that say why the brokers could not be reached. Each poll serves one event; no
+/// message can be taken while no partition is assigned, and one taken while the reader
+/// runs is one it would have handed on, so this is only called before the reader starts
+/// or after a failed request.
+pub(crate) fn serve_events(consumer: &StreamConsumer<Watch>) {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..64 {
+        let mut next = std::pin::pin!(consumer.recv());
+        let _ = std::future::Future::poll(next.as_mut(), &mut context);
+    }
+}
 
 /// Hands every message of the assigned partitions to the inbox, its key as the channel.
 pub(crate) async fn read(consumer: Consumer, watch: Watch) {

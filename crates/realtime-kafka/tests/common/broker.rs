@@ -34,13 +34,24 @@ fn binary() -> PathBuf {
 
 /// Starts tansu on a free port of 127.0.0.1.
 pub fn own_broker() -> OwnServer {
+    start(None)
+}
+
+/// Starts tansu on a free port of 127.0.0.1, telling clients to reach it on
+/// `advertised_port` (a proxy in front of it).
+pub fn own_broker_advertising(advertised_port: u16) -> OwnServer {
+    start(Some(advertised_port))
+}
+
+fn start(advertised_port: Option<u16>) -> OwnServer {
     let binary = binary();
     OwnServer::start(move |port| {
         let listener = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{}", advertised_port.unwrap_or(port));
         let mut command = Command::new(&binary);
         command
             .args(["broker", "--listener-url", &listener])
-            .args(["--advertised-listener-url", &listener])
+            .args(["--advertised-listener-url", &advertised])
             .args(["--storage-engine", "memory://tansu/"]);
         command
     })
