@@ -15,7 +15,7 @@ use realtime_core::{BackendError, BackendErrorKind, Bus, Error, Reach, Result};
 use tokio::task::JoinHandle;
 
 use crate::barrier::Barrier;
-use crate::config::{NatsBusConfig, NatsCredentials};
+use crate::config::NatsBusConfig;
 use crate::error::{disconnected, failed, timed_out};
 use crate::link::{self, Link};
 use crate::subject;
@@ -100,19 +100,27 @@ impl NatsBus {
                 let _ = events_tx.send(event);
                 async {}
             });
-        match &config.credentials {
-            NatsCredentials::None => {}
-            NatsCredentials::UserPassword { user, password } => {
-                options = options.user_and_password(user.clone(), password.clone());
-            }
-            NatsCredentials::Token(token) => options = options.token(token.clone()),
-        }
+        options = crate::auth::apply(&config, options).await?;
         let connecting = async_nats::connect_with_options(config.url.as_str(), options);
         let client = match tokio::time::timeout(config.connect_timeout * 2, connecting).await {
             Ok(Ok(client)) => client,
+            Ok(Err(error))
+                if error.kind() == async_nats::ConnectErrorKind::AuthorizationViolation =>
+            {
+                // Retrying with the same credentials will not help.
+                return Err(BackendError::new(
+                    "nats",
+                    BackendErrorKind::Config,
+                    format!(
+                        "NATS at {} refused the credentials: {error}",
+                        redact_url(&config.url)
+                    ),
+                )
+                .into());
+            }
             outcome => {
                 let detail = match outcome {
-                    Ok(Err(error)) => error.to_string(),
+                    Ok(Err(error)) => error_chain(&error),
                     _ => "timed out".to_owned(),
                 };
                 return Err(BackendError::new(
@@ -337,4 +345,25 @@ impl OnDriver for NatsBus {
     fn driver_bus(&self) -> &dyn Bus {
         &self.bus
     }
+}
+
+/// `error` and its causes (a certificate's reason sits in a source), capped at 1 KiB.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = cause_of(source);
+    }
+    text.chars().take(1024).collect()
+}
+
+fn cause_of<'a>(
+    error: Option<&'a (dyn std::error::Error + 'static)>,
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    error.and_then(std::error::Error::source)
 }

@@ -1,6 +1,7 @@
 //! The bus's configuration: server, credentials, subject prefix and timeouts.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use realtime_core::{Error, Result};
@@ -21,6 +22,13 @@ pub enum NatsCredentials {
     },
     /// A token; never printed.
     Token(String),
+    /// An NKey user's seed (`SU…`); never printed. The public key is derived from it.
+    NKey(String),
+    /// A `.creds` file's contents: the user JWT and its NKey seed, as Synadia Cloud and
+    /// `nsc` hand them out (operator mode); never printed.
+    Creds(String),
+    /// The path of a `.creds` file, read at connect.
+    CredsFile(PathBuf),
 }
 
 impl fmt::Debug for NatsCredentials {
@@ -33,7 +41,50 @@ impl fmt::Debug for NatsCredentials {
                 .field("password", &"<hidden>")
                 .finish(),
             NatsCredentials::Token(_) => f.write_str("Token(<hidden>)"),
+            NatsCredentials::NKey(_) => f.write_str("NKey(<hidden>)"),
+            NatsCredentials::Creds(_) => f.write_str("Creds(<hidden>)"),
+            NatsCredentials::CredsFile(path) => f.debug_tuple("CredsFile").field(path).finish(),
         }
+    }
+}
+
+/// TLS to the server (`tls://` URLs, or servers that require it).
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NatsTls {
+    /// CA certificates (PEM) to trust instead of the system's roots. Default `None`.
+    pub root_certificate_pem: Option<Vec<u8>>,
+    /// The client's certificate chain (PEM), for servers that verify clients (`verify:
+    /// true`), with [`client_key_pem`](Self::client_key_pem). Default `None`.
+    pub client_certificate_pem: Option<Vec<u8>>,
+    /// The client certificate's private key (PEM); never printed. Default `None`.
+    pub client_key_pem: Option<Vec<u8>>,
+}
+
+impl NatsTls {
+    /// TLS trusting only the CA certificates in `pem`.
+    pub fn with_root_certificate(pem: impl Into<Vec<u8>>) -> Self {
+        NatsTls {
+            root_certificate_pem: Some(pem.into()),
+            ..NatsTls::default()
+        }
+    }
+}
+
+impl fmt::Debug for NatsTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let size = |pem: &Option<Vec<u8>>| pem.as_ref().map(|pem| format!("<{} bytes>", pem.len()));
+        f.debug_struct("NatsTls")
+            .field("root_certificate_pem", &size(&self.root_certificate_pem))
+            .field(
+                "client_certificate_pem",
+                &size(&self.client_certificate_pem),
+            )
+            .field(
+                "client_key_pem",
+                &self.client_key_pem.as_ref().map(|_| "<hidden>"),
+            )
+            .finish()
     }
 }
 
@@ -41,13 +92,17 @@ impl fmt::Debug for NatsCredentials {
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NatsBusConfig {
-    /// The server (`nats://host:port`; a comma-separated list for a cluster). User and
-    /// password in the URL work, and are hidden when printed. Default
+    /// The server (`nats://host:port`, `tls://host:port` to require TLS; a comma-separated
+    /// list for a cluster). `user:password@` or `token@` in the first URL is used when
+    /// [`credentials`](Self::credentials) is `None`, and hidden when printed. Default
     /// `nats://127.0.0.1:4222`.
     pub url: String,
-    /// How the bus authenticates (user and password, or a token), beside any
-    /// user and password in the URL. Default [`NatsCredentials::None`].
+    /// How the bus authenticates (user and password, token, NKey, creds). Default
+    /// [`NatsCredentials::None`].
     pub credentials: NatsCredentials,
+    /// TLS settings; `Some` requires TLS whatever the URL's scheme. Default `None`: TLS
+    /// only for `tls://` URLs or a server that requires it, trusting the system's roots.
+    pub tls: Option<NatsTls>,
     /// Every channel's subject starts with it: tokens ending with `.`, no wildcards or
     /// whitespace. Default `realtime.`.
     pub subject_prefix: String,
@@ -66,6 +121,7 @@ impl Default for NatsBusConfig {
         NatsBusConfig {
             url: "nats://127.0.0.1:4222".into(),
             credentials: NatsCredentials::None,
+            tls: None,
             subject_prefix: "realtime.".into(),
             connect_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(5),
@@ -113,6 +169,35 @@ impl NatsBusConfig {
         if self.subscription_capacity == 0 {
             return invalid("subscription_capacity", "must be at least 1");
         }
+        if let Some(tls) = &self.tls {
+            match (&tls.client_certificate_pem, &tls.client_key_pem) {
+                (Some(_), None) => {
+                    return invalid("tls.client_key_pem", "a client certificate needs its key");
+                }
+                (None, Some(_)) => {
+                    return invalid(
+                        "tls.client_certificate_pem",
+                        "a client key needs its certificate",
+                    );
+                }
+                _ => {}
+            }
+        }
+        match &self.credentials {
+            NatsCredentials::NKey(seed) if !seed.starts_with("SU") => {
+                return invalid("credentials", "an NKey user seed starts with `SU`");
+            }
+            NatsCredentials::Creds(creds) if !creds.contains("-----BEGIN NATS USER JWT-----") => {
+                return invalid(
+                    "credentials",
+                    "a .creds file holds `-----BEGIN NATS USER JWT-----`",
+                );
+            }
+            NatsCredentials::CredsFile(path) if !path.is_file() => {
+                return invalid("credentials", "the .creds file names no readable file");
+            }
+            _ => {}
+        }
         Ok(())
     }
 }
@@ -122,6 +207,7 @@ impl fmt::Debug for NatsBusConfig {
         f.debug_struct("NatsBusConfig")
             .field("url", &realtime_core::driver::redact_url(&self.url))
             .field("credentials", &self.credentials)
+            .field("tls", &self.tls)
             .field("subject_prefix", &self.subject_prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("operation_timeout", &self.operation_timeout)

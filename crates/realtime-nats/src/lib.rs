@@ -38,6 +38,7 @@
 //! operation and the channel: a connection that is down (`Connection`) and a server that
 //! does not answer in time (`Timeout`) are retryable.
 
+mod auth;
 mod barrier;
 mod bus;
 mod config;
@@ -46,4 +47,4 @@ mod link;
 mod subject;
 
 pub use bus::NatsBus;
-pub use config::{NatsBusConfig, NatsCredentials};
+pub use config::{NatsBusConfig, NatsCredentials, NatsTls};
