@@ -88,15 +88,23 @@ impl AmqpBus {
             broken: Arc::new(Notify::new()),
         });
         let generation = link::open(&shared).await.map_err(|error| {
-            Error::from(BackendError::new(
-                "amqp",
-                BackendErrorKind::Connection,
-                format!(
-                    "cannot connect to RabbitMQ at {}: {error}; is the broker running? \
-                     (`rabbitmq-server -detached`)",
-                    redact_url(&shared.config.url)
+            let url = redact_url(&shared.config.url);
+            // Refused credentials or settings stay a configuration error; the rest may be
+            // a broker that is not up yet.
+            let (kind, message) = match &error {
+                Error::Backend(backend) if backend.kind() == BackendErrorKind::Config => (
+                    BackendErrorKind::Config,
+                    format!("RabbitMQ at {url} refused the connection: {error}"),
                 ),
-            ))
+                _ => (
+                    BackendErrorKind::Connection,
+                    format!(
+                        "cannot connect to RabbitMQ at {url}: {error}; is the broker running? \
+                         (`rabbitmq-server -detached`)"
+                    ),
+                ),
+            };
+            Error::from(BackendError::new("amqp", kind, message))
         })?;
         *shared.current.write() = Some(Arc::new(generation));
         let recovery = tokio::spawn(recover::recover(shared.clone()));

@@ -9,13 +9,54 @@ use realtime_core::{Error, Result};
 /// The local RabbitMQ of a development machine (guest/guest, default virtual host).
 pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
+/// TLS settings for an `amqps://` URL (the server certificate is always verified and must
+/// name the URL's host).
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AmqpTls {
+    /// CA certificates (PEM) to trust besides the system's roots (a private CA).
+    /// Default `None`: the system's roots only.
+    pub root_certificate_pem: Option<String>,
+    /// The client's certificate (PEM), for brokers that verify clients and for the
+    /// `EXTERNAL` mechanism (`?auth_mechanism=external` in the URL: the broker takes the
+    /// user from the certificate), with [`client_key_pem`](Self::client_key_pem).
+    /// Default `None`.
+    pub client_certificate_pem: Option<Vec<u8>>,
+    /// The client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1); never printed.
+    /// Default `None`.
+    pub client_key_pem: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for AmqpTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmqpTls")
+            .field(
+                "root_certificate_pem",
+                &self.root_certificate_pem.as_ref().map(|pem| pem.len()),
+            )
+            .field(
+                "client_certificate_pem",
+                &self.client_certificate_pem.as_ref().map(Vec::len),
+            )
+            .field(
+                "client_key_pem",
+                &self.client_key_pem.as_ref().map(|_| "<hidden>"),
+            )
+            .finish()
+    }
+}
+
 /// How [`AmqpBus`](crate::AmqpBus) reaches the broker.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AmqpBusConfig {
-    /// `amqp://user:password@host:port/vhost` (the virtual host URL-encoded: `%2f` is `/`).
-    /// The password is hidden when printed. Default [`DEFAULT_URL`].
+    /// `amqp://user:password@host:port/vhost` (the virtual host URL-encoded: `%2f` is `/`),
+    /// or `amqps://…` for TLS (port 5671 by default; see [`tls`](Self::tls)). The password
+    /// is hidden when printed. Default [`DEFAULT_URL`].
     pub url: String,
+    /// TLS settings for an `amqps://` URL; refused with `amqp://`. Default: the system's
+    /// roots, no client certificate.
+    pub tls: AmqpTls,
     /// The direct exchange every instance of a deployment publishes to and binds its queue
     /// to (declared durable if missing; an existing exchange of another type is refused by
     /// the broker). 1 to 200 bytes, not starting with `amq.`. Default `realtime`.
@@ -47,6 +88,7 @@ impl Default for AmqpBusConfig {
     fn default() -> Self {
         AmqpBusConfig {
             url: DEFAULT_URL.into(),
+            tls: AmqpTls::default(),
             exchange: "realtime".into(),
             durable_exchange: true,
             connect_timeout: Duration::from_secs(5),
@@ -76,8 +118,32 @@ impl AmqpBusConfig {
                 reason: reason.into(),
             })
         };
-        if self.url.parse::<lapin::uri::AMQPUri>().is_err() {
-            return invalid("url", "not an amqp:// URL");
+        let Ok(uri) = self.url.parse::<lapin::uri::AMQPUri>() else {
+            return invalid("url", "not an amqp:// or amqps:// URL");
+        };
+        let tls = uri.scheme == lapin::uri::AMQPScheme::AMQPS;
+        if !tls && self.tls != AmqpTls::default() {
+            return invalid("tls", "TLS settings need an amqps:// URL");
+        }
+        match (&self.tls.client_certificate_pem, &self.tls.client_key_pem) {
+            (Some(_), None) => {
+                return invalid("tls.client_key_pem", "a client certificate needs its key");
+            }
+            (None, Some(_)) => {
+                return invalid(
+                    "tls.client_certificate_pem",
+                    "a client key needs its certificate",
+                );
+            }
+            _ => {}
+        }
+        if uri.query.auth_mechanism == Some(lapin::uri::SASLMechanism::External)
+            && self.tls.client_certificate_pem.is_none()
+        {
+            return invalid(
+                "tls.client_certificate_pem",
+                "auth_mechanism=external takes the user from a client certificate",
+            );
         }
         if self.exchange.is_empty() || self.exchange.len() > 200 {
             return invalid("exchange", "1 to 200 bytes");
@@ -111,6 +177,7 @@ impl fmt::Debug for AmqpBusConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AmqpBusConfig")
             .field("url", &redact_url(&self.url))
+            .field("tls", &self.tls)
             .field("exchange", &self.exchange)
             .field("durable_exchange", &self.durable_exchange)
             .field("connect_timeout", &self.connect_timeout)

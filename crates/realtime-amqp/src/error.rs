@@ -71,7 +71,14 @@ pub(crate) fn disconnected(operation: &'static str, channel: Option<&str>) -> Er
     )
 }
 
-/// A client error: the connection is gone or broken (retryable).
+/// A client error: the connection is gone or broken (retryable), unless the broker
+/// refused the credentials (`ACCESS_REFUSED`: retrying with them will not help).
 pub(crate) fn lost(operation: &'static str, channel: Option<&str>, error: lapin::Error) -> Error {
-    failed(operation, channel, BackendErrorKind::Connection, error)
+    let detail = error.to_string();
+    let kind = if detail.contains("ACCESS_REFUSED") || detail.contains("ACCESS-REFUSED") {
+        BackendErrorKind::Config
+    } else {
+        BackendErrorKind::Connection
+    };
+    failed(operation, channel, kind, detail)
 }

@@ -37,4 +37,4 @@ mod link;
 mod recover;
 
 pub use bus::AmqpBus;
-pub use config::{AmqpBusConfig, DEFAULT_URL};
+pub use config::{AmqpBusConfig, AmqpTls, DEFAULT_URL};

@@ -11,6 +11,7 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{FieldTable, ShortString};
 use lapin::uri::AMQPUri;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -21,7 +22,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::config::AmqpBusConfig;
+use crate::config::{AmqpBusConfig, AmqpTls};
 use crate::error::{failed, lost, timed_out};
 
 /// Deliveries the broker sends ahead of acknowledgements: what a stalled consumer can hold.
@@ -114,6 +115,21 @@ impl Shared {
     }
 }
 
+/// lapin's TLS settings: the extra CA and the client identity (PEM certificate and key).
+fn tls_config(tls: &AmqpTls) -> OwnedTLSConfig {
+    let identity = match (&tls.client_certificate_pem, &tls.client_key_pem) {
+        (Some(pem), Some(key)) => Some(OwnedIdentity::PKCS8 {
+            pem: pem.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    OwnedTLSConfig {
+        identity,
+        cert_chain: tls.root_certificate_pem.clone(),
+    }
+}
+
 /// Opens a generation: connects, declares the exchange and this instance's queue
 /// (server-named, exclusive, deleted with the connection), and starts consuming it into
 /// the inbox.
@@ -127,7 +143,10 @@ pub(crate) async fn open(shared: &Arc<Shared>) -> Result<Generation> {
         uri.query.heartbeat = u16::try_from(config.heartbeat.as_secs()).ok();
     }
     let properties = ConnectionProperties::default().with_connection_name("realtime-amqp".into());
-    let connecting = Connection::connect_uri(uri, properties);
+    let runtime = lapin::runtime::default_runtime()
+        .map_err(|error| failed("connect", None, BackendErrorKind::Config, error))?;
+    let connecting =
+        Connection::connect_uri_with_config(uri, properties, tls_config(&config.tls), runtime);
     let connection = match tokio::time::timeout(config.connect_timeout, connecting).await {
         Ok(Ok(connection)) => connection,
         Ok(Err(error)) => return Err(lost("connect", None, error)),
