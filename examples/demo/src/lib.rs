@@ -21,8 +21,10 @@
 
 mod actix;
 mod api;
+mod connect;
 mod options;
 mod routes;
+mod settings;
 
 use std::sync::{Arc, OnceLock};
 
@@ -30,16 +32,16 @@ use axum::Router;
 use axum::response::Html;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use realtime_amqp::{AmqpBus, AmqpBusConfig};
+use realtime_amqp::AmqpBus;
 use realtime_core::{Manager, ManagerConfig};
-use realtime_kafka::{KafkaBus, KafkaBusConfig};
-use realtime_nats::{NatsBus, NatsBusConfig};
+use realtime_kafka::KafkaBus;
+use realtime_nats::NatsBus;
 use realtime_redis::{RedisBus, RedisBusConfig, RedisStore, RedisStoreConfig};
 use realtime_sqs::{SqsBus, SqsBusConfig, SqsCredentials};
 use realtime_sse_axum::{SseConfig, SseHandler};
 use realtime_ws::{WsConfig, WsHandler};
 
-pub use options::{Framework, Options};
+pub use options::{Framework, KafkaOptions, NatsOptions, Options, TlsFiles};
 
 pub(crate) const PAGE: &str = include_str!("page.html");
 /// The JavaScript client (`clients/js`), served at `/realtime.js` for the page.
@@ -77,7 +79,7 @@ pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     config.client_buffer = options.client_buffer;
     let builder = Manager::builder().config(config);
     if let Some(brokers) = &options.kafka_brokers {
-        let bus = KafkaBus::connect(KafkaBusConfig::new(brokers)).await?;
+        let bus = KafkaBus::connect(connect::kafka(options, brokers)?).await?;
         tracing::info!(brokers, "running on a Kafka bus");
         return on_bus(builder, Arc::new(bus), options).await;
     }
@@ -91,12 +93,12 @@ pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
         return on_bus(builder, Arc::new(bus), options).await;
     }
     if let Some(url) = &options.amqp_url {
-        let bus = AmqpBus::connect(AmqpBusConfig::new(url)).await?;
+        let bus = AmqpBus::connect(connect::amqp(options, url)?).await?;
         tracing::info!(url = %realtime_core::driver::redact_url(url), "running on a RabbitMQ bus");
         return on_bus(builder, Arc::new(bus), options).await;
     }
     if let Some(url) = &options.nats_url {
-        let bus = NatsBus::connect(NatsBusConfig::new(url)).await?;
+        let bus = NatsBus::connect(connect::nats(options, url)?).await?;
         tracing::info!(url = %realtime_core::driver::redact_url(url), "running on a NATS bus");
         return on_bus(builder, Arc::new(bus), options).await;
     }
@@ -105,6 +107,7 @@ pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     };
     let mut bus_config = RedisBusConfig::default();
     bus_config.url = url.clone();
+    bus_config.root_certificate_pem = connect::redis_ca(options)?;
     let bus = RedisBus::connect(bus_config).await?;
     let builder = builder.history(options.history).bus(Arc::new(bus));
     if options.history == realtime_core::History::PerInstance {
@@ -113,6 +116,7 @@ pub async fn manager(options: &Options) -> realtime_core::Result<Manager> {
     }
     let mut store_config = RedisStoreConfig::default();
     store_config.url = url.clone();
+    store_config.root_certificate_pem = connect::redis_ca(options)?;
     let store = RedisStore::connect(store_config).await?;
     tracing::info!(url = %realtime_redis::redact(url), "running on Redis");
     builder.store(Arc::new(store)).build()
@@ -138,6 +142,7 @@ async fn on_bus(
     }
     let mut store_config = RedisStoreConfig::default();
     store_config.url = url.clone();
+    store_config.root_certificate_pem = connect::redis_ca(options)?;
     let store = RedisStore::connect(store_config).await?;
     tracing::info!(url = %realtime_redis::redact(url), "with a shared Redis store");
     builder.store(Arc::new(store)).build()

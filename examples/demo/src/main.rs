@@ -1,4 +1,5 @@
 //! `cargo run --release -p realtime-demo [-- --addr HOST:PORT] [--retry-ms N] [--framework actix]`
+//! (every flag also as `REALTIME_*` in the environment: `--help` lists them)
 
 use std::process::ExitCode;
 
@@ -12,10 +13,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let options = match Options::parse(std::env::args().skip(1)) {
+    let options = match Options::from_env_and_args(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("{message}\n\n{}", Options::USAGE);
+            eprintln!("{message}\n\n{}", Options::usage());
             return ExitCode::from(2);
         }
     };

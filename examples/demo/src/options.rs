@@ -1,9 +1,58 @@
-//! Command-line options.
+//! The demo's options, from flags and the environment (see [`crate::settings`]).
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::settings;
+
+/// A TLS setting's files: a CA to trust, and a client certificate with its key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM CA certificates to trust (`--…-ca-file`).
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (`--…-client-cert-file`).
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM key of the client certificate (`--…-client-key-file`).
+    pub client_key_file: Option<PathBuf>,
+}
+
+/// Kafka's connection settings beyond the brokers.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KafkaOptions {
+    /// TLS to the brokers (`--kafka-tls true`; implied by any of [`tls`](Self::tls)).
+    pub tls_on: bool,
+    /// TLS files.
+    pub tls: TlsFiles,
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (`--kafka-sasl-mechanism`).
+    pub sasl_mechanism: Option<String>,
+    /// The SASL user (`--kafka-sasl-username`).
+    pub sasl_username: Option<String>,
+    /// The SASL password (`REALTIME_KAFKA_SASL_PASSWORD[_FILE]`); never printed.
+    pub sasl_password: Option<String>,
+    /// Replicas of a topic the bus creates (`--kafka-replication`); default the broker's.
+    pub replication: Option<i32>,
+}
+
+/// NATS's credentials and TLS beyond the URL.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct NatsOptions {
+    /// User (`--nats-user`), with [`password`](Self::password).
+    pub user: Option<String>,
+    /// Password; never printed.
+    pub password: Option<String>,
+    /// Token; never printed.
+    pub token: Option<String>,
+    /// NKey seed; never printed.
+    pub nkey_seed: Option<String>,
+    /// A `.creds` file (user JWT and seed).
+    pub creds_file: Option<PathBuf>,
+    /// TLS files (any of them requires TLS).
+    pub tls: TlsFiles,
+}
 
 /// What the demo is started with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Options {
     /// Where to listen. Default `127.0.0.1:8080`; port 0 picks a free port.
     pub addr: SocketAddr,
@@ -36,6 +85,14 @@ pub struct Options {
     pub history: realtime_core::History,
     /// The web framework serving the endpoints: `axum` (default) or `actix`.
     pub framework: Framework,
+    /// A private CA for a `rediss://` URL (`--redis-ca-file`).
+    pub redis_ca_file: Option<PathBuf>,
+    /// Kafka's TLS and SASL settings.
+    pub kafka: KafkaOptions,
+    /// TLS files for an `amqps://` URL.
+    pub amqp_tls: TlsFiles,
+    /// NATS's credentials and TLS.
+    pub nats: NatsOptions,
 }
 
 /// The web framework the demo runs on.
@@ -61,72 +118,159 @@ impl Default for Options {
             client_buffer: 256,
             history: realtime_core::History::Shared,
             framework: Framework::Axum,
+            redis_ca_file: None,
+            kafka: KafkaOptions::default(),
+            amqp_tls: TlsFiles::default(),
+            nats: NatsOptions::default(),
         }
     }
 }
 
-impl Options {
-    /// Usage text.
-    pub const USAGE: &'static str = "usage: realtime-demo [--addr HOST:PORT] [--retry-ms N] [--redis-url redis://HOST:PORT] [--kafka-brokers HOST:PORT] [--sqs-endpoint URL] [--amqp-url amqp://…] [--nats-url nats://HOST:PORT] [--framework axum|actix] [--history shared|per-instance] [--max-connections N] [--client-buffer N]";
+/// Shows whether a secret is set, never its value.
+fn hidden(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "<hidden>")
+}
 
-    /// Parses the arguments (without the program name).
+impl fmt::Debug for KafkaOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaOptions")
+            .field("tls_on", &self.tls_on)
+            .field("tls", &self.tls)
+            .field("sasl_mechanism", &self.sasl_mechanism)
+            .field("sasl_username", &self.sasl_username)
+            .field("sasl_password", &hidden(&self.sasl_password))
+            .field("replication", &self.replication)
+            .finish()
+    }
+}
+
+impl fmt::Debug for NatsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsOptions")
+            .field("user", &self.user)
+            .field("password", &hidden(&self.password))
+            .field("token", &hidden(&self.token))
+            .field("nkey_seed", &hidden(&self.nkey_seed))
+            .field("creds_file", &self.creds_file)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |url: &Option<String>| url.as_deref().map(realtime_core::driver::redact_url);
+        f.debug_struct("Options")
+            .field("addr", &self.addr)
+            .field("retry_ms", &self.retry_ms)
+            .field("redis_url", &redacted(&self.redis_url))
+            .field("kafka_brokers", &self.kafka_brokers)
+            .field("sqs_endpoint", &self.sqs_endpoint)
+            .field("amqp_url", &redacted(&self.amqp_url))
+            .field("nats_url", &redacted(&self.nats_url))
+            .field("max_connections", &self.max_connections)
+            .field("client_buffer", &self.client_buffer)
+            .field("history", &self.history)
+            .field("framework", &self.framework)
+            .field("redis_ca_file", &self.redis_ca_file)
+            .field("kafka", &self.kafka)
+            .field("amqp_tls", &self.amqp_tls)
+            .field("nats", &self.nats)
+            .finish()
+    }
+}
+
+impl Options {
+    /// Usage text: every flag and its environment variable.
+    pub fn usage() -> String {
+        settings::usage()
+    }
+
+    /// The options of these flags alone (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        Self::from_sources(&|_| None, args)
+    }
+
+    /// The options of the process's environment (`REALTIME_*`), then of these flags.
+    pub fn from_env_and_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        Self::from_sources(&|name| std::env::var(name).ok(), args)
+    }
+
+    /// The options of `env` (a variable's value by name), then of `args`.
+    pub fn from_sources(
+        env: &dyn Fn(&str) -> Option<String>,
+        args: impl IntoIterator<Item = String>,
+    ) -> Result<Self, String> {
+        let mut given = settings::collect(env, args)?;
         let mut options = Options::default();
-        let mut args = args.into_iter();
-        while let Some(flag) = args.next() {
-            let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
-            match flag.as_str() {
-                "--addr" => {
-                    let raw = value("--addr")?;
-                    options.addr = raw.parse().map_err(|e| format!("--addr {raw:?}: {e}"))?;
-                }
-                "--retry-ms" => {
-                    let raw = value("--retry-ms")?;
-                    options.retry_ms = raw
-                        .parse()
-                        .map_err(|e| format!("--retry-ms {raw:?}: {e}"))?;
-                }
-                "--redis-url" => options.redis_url = Some(value("--redis-url")?),
-                "--kafka-brokers" => options.kafka_brokers = Some(value("--kafka-brokers")?),
-                "--sqs-endpoint" => options.sqs_endpoint = Some(value("--sqs-endpoint")?),
-                "--amqp-url" => options.amqp_url = Some(value("--amqp-url")?),
-                "--nats-url" => options.nats_url = Some(value("--nats-url")?),
-                "--max-connections" => {
-                    let raw = value("--max-connections")?;
-                    options.max_connections = raw
-                        .parse()
-                        .map_err(|e| format!("--max-connections {raw:?}: {e}"))?;
-                }
-                "--client-buffer" => {
-                    let raw = value("--client-buffer")?;
-                    options.client_buffer = raw
-                        .parse()
-                        .map_err(|e| format!("--client-buffer {raw:?}: {e}"))?;
-                }
-                "--history" => {
-                    options.history = match value("--history")?.as_str() {
-                        "shared" => realtime_core::History::Shared,
-                        "per-instance" => realtime_core::History::PerInstance,
-                        other => {
-                            return Err(format!(
-                                "--history {other:?}: expected shared or per-instance"
-                            ));
-                        }
-                    }
-                }
-                "--framework" => {
-                    options.framework = match value("--framework")?.as_str() {
-                        "axum" => Framework::Axum,
-                        "actix" => Framework::Actix,
-                        other => {
-                            return Err(format!("--framework {other:?}: expected axum or actix"));
-                        }
-                    }
-                }
-                "-h" | "--help" => return Err("help".into()),
-                other => return Err(format!("unknown argument {other:?}")),
-            }
+        let mut take = |name: &str| given.remove(name);
+        if let Some(raw) = take("addr") {
+            options.addr = parsed("addr", &raw)?;
         }
+        if let Some(raw) = take("retry-ms") {
+            options.retry_ms = parsed("retry-ms", &raw)?;
+        }
+        if let Some(raw) = take("max-connections") {
+            options.max_connections = parsed("max-connections", &raw)?;
+        }
+        if let Some(raw) = take("client-buffer") {
+            options.client_buffer = parsed("client-buffer", &raw)?;
+        }
+        if let Some(raw) = take("history") {
+            options.history = match raw.as_str() {
+                "shared" => realtime_core::History::Shared,
+                "per-instance" => realtime_core::History::PerInstance,
+                other => {
+                    return Err(format!(
+                        "--history {other:?}: expected shared or per-instance"
+                    ));
+                }
+            };
+        }
+        if let Some(raw) = take("framework") {
+            options.framework = match raw.as_str() {
+                "axum" => Framework::Axum,
+                "actix" => Framework::Actix,
+                other => return Err(format!("--framework {other:?}: expected axum or actix")),
+            };
+        }
+        options.redis_url = take("redis-url");
+        options.redis_ca_file = take("redis-ca-file").map(PathBuf::from);
+        options.kafka_brokers = take("kafka-brokers");
+        options.sqs_endpoint = take("sqs-endpoint");
+        options.amqp_url = take("amqp-url");
+        options.nats_url = take("nats-url");
+        let tls_files = |take: &mut dyn FnMut(&str) -> Option<String>, prefix: &str| TlsFiles {
+            ca_file: take(&format!("{prefix}-ca-file")).map(PathBuf::from),
+            client_cert_file: take(&format!("{prefix}-client-cert-file")).map(PathBuf::from),
+            client_key_file: take(&format!("{prefix}-client-key-file")).map(PathBuf::from),
+        };
+        options.kafka = KafkaOptions {
+            tls_on: match take("kafka-tls").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(format!("--kafka-tls {other:?}: expected true or false"));
+                }
+            },
+            tls: tls_files(&mut take, "kafka"),
+            sasl_mechanism: take("kafka-sasl-mechanism"),
+            sasl_username: take("kafka-sasl-username"),
+            sasl_password: take("kafka-sasl-password"),
+            replication: take("kafka-replication")
+                .map(|raw| parsed("kafka-replication", &raw))
+                .transpose()?,
+        };
+        options.amqp_tls = tls_files(&mut take, "amqp");
+        options.nats = NatsOptions {
+            user: take("nats-user"),
+            password: take("nats-password"),
+            token: take("nats-token"),
+            nkey_seed: take("nats-nkey-seed"),
+            creds_file: take("nats-creds-file").map(PathBuf::from),
+            tls: tls_files(&mut take, "nats"),
+        };
+        debug_assert!(given.is_empty(), "settings left unread: {given:?}");
         let buses = [
             options.kafka_brokers.is_some(),
             options.sqs_endpoint.is_some(),
@@ -142,6 +286,14 @@ impl Options {
         }
         Ok(options)
     }
+}
+
+/// `raw` as the value of setting `name`; the error names both (a plain setting's value).
+fn parsed<T: std::str::FromStr>(name: &str, raw: &str) -> Result<T, String>
+where
+    T::Err: fmt::Display,
+{
+    raw.parse().map_err(|e| format!("--{name} {raw:?}: {e}"))
 }
 
 #[cfg(test)]
