@@ -21,6 +21,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## TLS
+//! `amqps://` URLs connect over TLS (rustls, the system's roots); [`AmqpBusConfig::tls`]
+//! adds a private CA and a client certificate, which `?auth_mechanism=external` in the URL
+//! uses to log in (RabbitMQ's `rabbitmq_auth_mechanism_ssl`). Refused credentials are a
+//! non-retryable `Config` error naming no password.
+//!
 //! ## Limits
 //! A channel name is a routing key: at most 255 bytes (the manager's own limit is lower by
 //! default). `amqps://` is not built in this version.

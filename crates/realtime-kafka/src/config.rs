@@ -1,13 +1,14 @@
 //! The bus's configuration: brokers, topic, timeouts, TLS and SASL.
 
-use std::fmt;
 use std::time::Duration;
 
 use realtime_core::{Error, Result};
 
-use crate::security::{KafkaTls, Sasl};
 #[cfg(test)]
-use crate::security::{OAuthToken, OAuthTokenProvider, Pem};
+use crate::oauth::{OAuthToken, OAuthTokenProvider};
+#[cfg(test)]
+use crate::security::Pem;
+use crate::security::{KafkaTls, Sasl};
 
 /// The default brokers: a local Kafka (or a Kafka-protocol broker such as tansu).
 pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
@@ -186,15 +187,6 @@ impl KafkaBusConfig {
     }
 }
 
-/// Shows a secret's presence, never its value.
-pub(crate) struct Hidden;
-
-impl fmt::Debug for Hidden {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<hidden>")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,7 +234,7 @@ mod tests {
     fn oauthbearer_needs_the_topic_created_beforehand() {
         struct Never;
         impl OAuthTokenProvider for Never {
-            fn token(&self) -> std::result::Result<OAuthToken, crate::security::TokenError> {
+            fn token(&self) -> std::result::Result<OAuthToken, crate::oauth::TokenError> {
                 Err("no token".into())
             }
         }

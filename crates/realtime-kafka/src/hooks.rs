@@ -11,7 +11,7 @@ use rdkafka::client::OAuthToken as RdOAuthToken;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::config::KafkaBusConfig;
-use crate::security::OAuthTokenProvider;
+use crate::oauth::OAuthTokenProvider;
 
 /// Longest broker error kept for a connect error.
 const MAX_REASON: usize = 1024;

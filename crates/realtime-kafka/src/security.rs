@@ -4,12 +4,11 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use rdkafka::ClientConfig;
 use realtime_core::{Error, Result};
 
-use crate::config::Hidden;
+use crate::oauth::{Hidden, OAuthTokenProvider};
 
 /// A PEM document: the text itself, or a file librdkafka reads when each client is built
 /// (at connect and after every outage, so a renewed file is picked up then).
@@ -121,61 +120,6 @@ impl KafkaTls {
             key.apply(client, "ssl.key");
         }
     }
-}
-
-/// How an [`OAuthTokenProvider`] says it has no token.
-pub type TokenError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A bearer token for SASL `OAUTHBEARER`.
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct OAuthToken {
-    /// The token (a JWT, an MSK IAM signed URL…); never printed.
-    pub value: String,
-    /// The Kafka principal it stands for.
-    pub principal: String,
-    /// When it expires; librdkafka asks for the next at 80 % of its lifetime.
-    pub expires_at: SystemTime,
-}
-
-impl OAuthToken {
-    /// A token for `principal`, valid until `expires_at`.
-    pub fn new(
-        value: impl Into<String>,
-        principal: impl Into<String>,
-        expires_at: SystemTime,
-    ) -> Self {
-        OAuthToken {
-            value: value.into(),
-            principal: principal.into(),
-            expires_at,
-        }
-    }
-}
-
-impl fmt::Debug for OAuthToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OAuthToken")
-            .field("value", &Hidden)
-            .field("principal", &self.principal)
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
-}
-
-/// Where SASL `OAUTHBEARER` tokens come from: Amazon MSK IAM, Confluent Cloud OAuth, Azure
-/// Event Hubs and any OIDC issuer hand out tokens this way.
-pub trait OAuthTokenProvider: Send + Sync + 'static {
-    /// A token valid now.
-    ///
-    /// # Behavior
-    /// Called when a client of the bus is built (at connect and after every outage), then
-    /// again at 80 % of the last token's lifetime, on the thread that polls that client
-    /// (for the consumer, a runtime worker): it may block briefly (sign a request, read a
-    /// cached token) but should not wait on the network for long. An error is logged
-    /// (without the token) and librdkafka asks again about every 10 s; meanwhile the
-    /// brokers refuse the connection and the bus reports it as an outage.
-    fn token(&self) -> std::result::Result<OAuthToken, TokenError>;
 }
 
 /// SASL authentication (`security.protocol` `SASL_PLAINTEXT`, or `SASL_SSL` with

@@ -21,6 +21,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Production servers: TLS and credentials
+//! `tls://` URLs (or [`NatsBusConfig::tls`], which requires TLS whatever the scheme) with the
+//! system's roots or a private CA, and a client certificate for servers that verify
+//! clients; [`NatsCredentials`]: user and password, token, NKey seed, or a `.creds` file
+//! (text or path) as Synadia Cloud and `nsc` hand out. `user:password@` or `token@` in the
+//! URL is used too. Refused credentials are a non-retryable `Config` error naming no secret.
+//!
 //! ## Subjects
 //! A channel is carried in ONE subject token, so each channel has exactly one subject and
 //! no channel's subject matches another's: ASCII letters, digits and `- _ : / @ =` are
