@@ -110,13 +110,29 @@ impl Issued {
         (certificate, key)
     }
 
-    fn server_config(&self) -> rustls::ServerConfig {
+    /// A server configuration presenting this certificate; with `clients`, it requires a
+    /// client certificate that authority signed.
+    #[allow(clippy::unwrap_used)] // test support: the certificates were made here
+    fn server_config(&self, clients: Option<&TestCa>) -> rustls::ServerConfig {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        #[allow(clippy::unwrap_used)] // test support: the certificate was made just above
-        rustls::ServerConfig::builder_with_provider(provider)
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
+            .unwrap();
+        let builder = match clients {
+            None => builder.with_no_client_auth(),
+            Some(authority) => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(authority.issuer.der().clone()).unwrap();
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .unwrap();
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        builder
             .with_single_cert(
                 vec![self.der.clone()],
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
@@ -142,9 +158,19 @@ impl TlsProxy {
     ///
     /// # Panics
     /// If no port of 127.0.0.1 can be bound.
-    #[allow(clippy::unwrap_used)] // test support
     pub async fn start(certificate: &Issued) -> TlsProxy {
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(certificate.server_config()));
+        Self::start_with(certificate.server_config(None)).await
+    }
+
+    /// [`start`](Self::start), but every client must present a certificate `clients`
+    /// signed (mutual TLS).
+    pub async fn start_verifying_clients(certificate: &Issued, clients: &TestCa) -> TlsProxy {
+        Self::start_with(certificate.server_config(Some(clients))).await
+    }
+
+    #[allow(clippy::unwrap_used)] // test support
+    async fn start_with(config: rustls::ServerConfig) -> TlsProxy {
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let upstream: Arc<Mutex<Option<SocketAddr>>> = Arc::default();

@@ -27,7 +27,11 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A broker reachable only through TLS: the proxy (certificate for `names`) and tansu.
 async fn tls_broker(ca: &TestCa, names: &[&str]) -> (TlsProxy, OwnServer) {
-    let proxy = TlsProxy::start(&ca.server(names)).await;
+    behind(TlsProxy::start(&ca.server(names)).await)
+}
+
+/// tansu advertising `proxy`'s port, and the proxy relaying to it.
+fn behind(proxy: TlsProxy) -> (TlsProxy, OwnServer) {
     let broker = own_broker_advertising(proxy.port);
     proxy.forward_to(SocketAddr::from(([127, 0, 0, 1], broker.port)));
     (proxy, broker)
@@ -57,6 +61,11 @@ async fn events_flow_over_tls_trusting_a_private_ca_given_as_text_or_file() {
     let by_text = config(&proxy, KafkaTls::with_ca(Pem::Text(ca.pem())));
     let mut by_file = by_text.clone();
     by_file.tls = Some(KafkaTls::with_ca(Pem::File(ca.write(&dir))));
+    exchange(by_text, by_file).await;
+}
+
+/// An instance on `a` publishes, one on `b` receives.
+async fn exchange(a: KafkaBusConfig, b: KafkaBusConfig) {
     let instance = async |config: KafkaBusConfig| {
         let bus = KafkaBus::connect(config).await.unwrap();
         Manager::builder()
@@ -65,7 +74,7 @@ async fn events_flow_over_tls_trusting_a_private_ca_given_as_text_or_file() {
             .build()
             .unwrap()
     };
-    let (a, b) = (instance(by_text).await, instance(by_file).await);
+    let (a, b) = (instance(a).await, instance(b).await);
     let mut on_b = b
         .subscribe(SubscribeRequest::channel("orders"))
         .await
@@ -78,6 +87,26 @@ async fn events_flow_over_tls_trusting_a_private_ca_given_as_text_or_file() {
         Ok(Some(Message::Event(event))) => assert_eq!(&event.data[..], b"over TLS"),
         other => panic!("expected the event on b, got {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_with_a_client_certificate_from_files() {
+    let ca = TestCa::new("mutual TLS CA");
+    let (proxy, _broker) =
+        behind(TlsProxy::start_verifying_clients(&ca.server(&["127.0.0.1"]), &ca).await);
+    let dir = tempdir();
+    let (certificate, key) = ca.client("realtime").write(&dir, "client");
+    let mut tls = KafkaTls::with_ca(Pem::File(ca.write(&dir)));
+    tls.client_certificate = Some(Pem::File(certificate));
+    tls.client_key = Some(Pem::File(key));
+    let with_certificate = config(&proxy, tls);
+    exchange(with_certificate.clone(), with_certificate).await;
+    // Without the client certificate the proxy ends the handshake.
+    let error = expect_error(
+        KafkaBus::connect(config(&proxy, KafkaTls::with_ca(Pem::Text(ca.pem())))).await,
+    );
+    eprintln!("no client certificate: {error}");
+    assert!(error.is_retryable(), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
