@@ -15,6 +15,10 @@ fn main() -> ExitCode {
         .init();
     let options = match Options::from_env_and_args(std::env::args().skip(1)) {
         Ok(options) => options,
+        Err(message) if message == "help" => {
+            eprintln!("{}", Options::usage());
+            return ExitCode::SUCCESS;
+        }
         Err(message) => {
             eprintln!("{message}\n\n{}", Options::usage());
             return ExitCode::from(2);

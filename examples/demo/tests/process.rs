@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -21,7 +23,7 @@ async fn demo(framework: &str) -> (Child, String) {
 
 /// The demo binary with `args`, and its `HOST:PORT`.
 async fn demo_with(args: &[&str]) -> (Child, String) {
-    let mut demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_realtime-demo"))
+    let mut demo = common::demo_command()
         .args(["--addr", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())

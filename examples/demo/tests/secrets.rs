@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,7 +33,7 @@ async fn demo(
     server: &OwnServer,
     password_file: &std::path::Path,
 ) -> (tokio::process::Child, Option<String>, Arc<Mutex<String>>) {
-    let mut demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_realtime-demo"))
+    let mut demo = common::demo_command()
         .env("REALTIME_ADDR", "127.0.0.1:0")
         .env(
             "REALTIME_NATS_URL",
