@@ -125,18 +125,12 @@ impl AmqpBusConfig {
         if !tls && self.tls != AmqpTls::default() {
             return invalid("tls", "TLS settings need an amqps:// URL");
         }
-        match (&self.tls.client_certificate_pem, &self.tls.client_key_pem) {
-            (Some(_), None) => {
-                return invalid("tls.client_key_pem", "a client certificate needs its key");
-            }
-            (None, Some(_)) => {
-                return invalid(
-                    "tls.client_certificate_pem",
-                    "a client key needs its certificate",
-                );
-            }
-            _ => {}
-        }
+        realtime_core::driver::certificate_with_key(
+            self.tls.client_certificate_pem.is_some(),
+            self.tls.client_key_pem.is_some(),
+            "tls.client_certificate_pem",
+            "tls.client_key_pem",
+        )?;
         if uri.query.auth_mechanism == Some(lapin::uri::SASLMechanism::External)
             && self.tls.client_certificate_pem.is_none()
         {

@@ -28,6 +28,7 @@
 mod bus;
 mod compose;
 mod delivery;
+pub mod exchange;
 mod manager;
 pub mod measure;
 pub mod memory;

@@ -81,20 +81,12 @@ impl KafkaTls {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        let invalid = |field, reason: &str| {
-            Err(Error::InvalidConfig {
-                field,
-                reason: reason.into(),
-            })
-        };
-        match (&self.client_certificate, &self.client_key) {
-            (Some(_), None) => invalid("tls.client_key", "a client certificate needs its key")?,
-            (None, Some(_)) => invalid(
-                "tls.client_certificate",
-                "a client key needs its certificate",
-            )?,
-            _ => {}
-        }
+        realtime_core::driver::certificate_with_key(
+            self.client_certificate.is_some(),
+            self.client_key.is_some(),
+            "tls.client_certificate",
+            "tls.client_key",
+        )?;
         for (field, pem) in [
             ("tls.ca", &self.ca),
             ("tls.client_certificate", &self.client_certificate),

@@ -18,12 +18,10 @@ use std::time::{Duration, SystemTime};
 use common::broker::own_broker_advertising;
 use realtime_conformance::restart::OwnServer;
 use realtime_conformance::tls::{TestCa, TlsProxy};
-use realtime_core::{Error, History, Manager, Message, PublishRequest, SubscribeRequest};
+use realtime_core::Error;
 use realtime_kafka::{
     KafkaBus, KafkaBusConfig, KafkaTls, OAuthToken, OAuthTokenProvider, Pem, Sasl, TokenError,
 };
-
-const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A broker reachable only through TLS: the proxy (certificate for `names`) and tansu.
 async fn tls_broker(ca: &TestCa, names: &[&str]) -> (TlsProxy, OwnServer) {
@@ -66,27 +64,9 @@ async fn events_flow_over_tls_trusting_a_private_ca_given_as_text_or_file() {
 
 /// An instance on `a` publishes, one on `b` receives.
 async fn exchange(a: KafkaBusConfig, b: KafkaBusConfig) {
-    let instance = async |config: KafkaBusConfig| {
-        let bus = KafkaBus::connect(config).await.unwrap();
-        Manager::builder()
-            .bus(Arc::new(bus))
-            .history(History::PerInstance)
-            .build()
-            .unwrap()
-    };
-    let (a, b) = (instance(a).await, instance(b).await);
-    let mut on_b = b
-        .subscribe(SubscribeRequest::channel("orders"))
-        .await
-        .unwrap()
-        .client;
-    a.publish(PublishRequest::new("orders", "over TLS"))
-        .await
-        .unwrap();
-    match tokio::time::timeout(DEADLINE, on_b.recv()).await {
-        Ok(Some(Message::Event(event))) => assert_eq!(&event.data[..], b"over TLS"),
-        other => panic!("expected the event on b, got {other:?}"),
-    }
+    let a = KafkaBus::connect(a).await.unwrap();
+    let b = KafkaBus::connect(b).await.unwrap();
+    realtime_conformance::exchange::exchange(Arc::new(a), Arc::new(b), None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

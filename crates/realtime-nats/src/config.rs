@@ -170,18 +170,12 @@ impl NatsBusConfig {
             return invalid("subscription_capacity", "must be at least 1");
         }
         if let Some(tls) = &self.tls {
-            match (&tls.client_certificate_pem, &tls.client_key_pem) {
-                (Some(_), None) => {
-                    return invalid("tls.client_key_pem", "a client certificate needs its key");
-                }
-                (None, Some(_)) => {
-                    return invalid(
-                        "tls.client_certificate_pem",
-                        "a client key needs its certificate",
-                    );
-                }
-                _ => {}
-            }
+            realtime_core::driver::certificate_with_key(
+                tls.client_certificate_pem.is_some(),
+                tls.client_key_pem.is_some(),
+                "tls.client_certificate_pem",
+                "tls.client_key_pem",
+            )?;
         }
         match &self.credentials {
             NatsCredentials::NKey(seed) if !seed.starts_with("SU") => {

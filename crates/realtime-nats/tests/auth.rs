@@ -9,18 +9,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use realtime_conformance::restart::OwnServer;
 use realtime_conformance::tls::TestCa;
-use realtime_core::{
-    BackendErrorKind, Error, History, Manager, Message, PublishRequest, SubscribeRequest,
-};
+use realtime_core::{BackendErrorKind, Error};
 use realtime_nats::{NatsBus, NatsBusConfig, NatsCredentials, NatsTls};
-
-const DEADLINE: Duration = Duration::from_secs(10);
 
 fn scratch() -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -59,27 +55,9 @@ fn config(url: String, credentials: NatsCredentials) -> NatsBusConfig {
 
 /// Two instances on `config` exchange an event.
 async fn exchange(config: NatsBusConfig) {
-    let instance = async || {
-        let bus = NatsBus::connect(config.clone()).await.unwrap();
-        Manager::builder()
-            .bus(Arc::new(bus))
-            .history(History::PerInstance)
-            .build()
-            .unwrap()
-    };
-    let (a, b) = (instance().await, instance().await);
-    let mut on_b = b
-        .subscribe(SubscribeRequest::channel("orders"))
-        .await
-        .unwrap()
-        .client;
-    a.publish(PublishRequest::new("orders", "authenticated"))
-        .await
-        .unwrap();
-    match tokio::time::timeout(DEADLINE, on_b.recv()).await {
-        Ok(Some(Message::Event(event))) => assert_eq!(&event.data[..], b"authenticated"),
-        other => panic!("expected the event on b, got {other:?}"),
-    }
+    let a = NatsBus::connect(config.clone()).await.unwrap();
+    let b = NatsBus::connect(config).await.unwrap();
+    realtime_conformance::exchange::exchange(Arc::new(a), Arc::new(b), None).await;
 }
 
 async fn refused(config: NatsBusConfig) -> Error {

@@ -10,6 +10,7 @@
 //! unreadable frames counted and turned into `Interrupted`.
 
 mod inbox;
+mod settings;
 mod url;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 pub use inbox::{Inbox, InboxGuard};
+pub use settings::certificate_with_key;
 pub use url::redact_url;
 
 use crate::bus::{Bus, BusSubscription, PublishTarget};
