@@ -284,7 +284,10 @@ fn run_captured(mut command: Command) -> Result<String, String> {
 
 /// The README's first command must build on a fresh machine, which has no cmake: the demo
 /// is built with `CMAKE=/bin/false`, so any build script of its tree that runs cmake (the
-/// `cmake` crate honours `CMAKE`) fails here rather than on a user's machine.
+/// `cmake` crate honours `CMAKE`) fails here rather than on a user's machine. (The `cmake`
+/// crate is in the tree — aws-lc-sys depends on it and uses it only off Linux — so a look
+/// at the dependency graph cannot replace the build. The check bites where build scripts
+/// run: on CI's clean clone; a warm `target/` reuses their earlier output.)
 fn build_without_cmake(cargo: &str) -> Result<(), String> {
     let status = Command::new(cargo)
         .args(["build", "--release", "--locked", "-p", "realtime-demo"])

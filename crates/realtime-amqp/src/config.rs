@@ -27,6 +27,43 @@ pub struct AmqpTls {
     pub client_key_pem: Option<Vec<u8>>,
 }
 
+impl AmqpTls {
+    /// Each PEM given holds what it should (checked here: lapin would only say so at
+    /// connect, as a connection error retried for ever).
+    fn validate(&self) -> Result<()> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certificates = |pem: &[u8]| {
+            let found: std::result::Result<Vec<_>, _> =
+                CertificateDer::pem_slice_iter(pem).collect();
+            found.is_ok_and(|found| !found.is_empty())
+        };
+        let invalid = |field: &'static str, reason: &str| {
+            Err(Error::InvalidConfig {
+                field,
+                reason: reason.into(),
+            })
+        };
+        if let Some(pem) = &self.root_certificate_pem
+            && !certificates(pem.as_bytes())
+        {
+            return invalid("tls.root_certificate_pem", "holds no PEM certificate");
+        }
+        if let Some(pem) = &self.client_certificate_pem
+            && !certificates(pem)
+        {
+            return invalid("tls.client_certificate_pem", "holds no PEM certificate");
+        }
+        // Never the key's bytes in the error: only that it could not be read.
+        if let Some(pem) = &self.client_key_pem
+            && PrivateKeyDer::from_pem_slice(pem).is_err()
+        {
+            return invalid("tls.client_key_pem", "holds no PEM private key");
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Debug for AmqpTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AmqpTls")
@@ -131,6 +168,7 @@ impl AmqpBusConfig {
             "tls.client_certificate_pem",
             "tls.client_key_pem",
         )?;
+        self.tls.validate()?;
         if uri.query.auth_mechanism == Some(lapin::uri::SASLMechanism::External)
             && self.tls.client_certificate_pem.is_none()
         {
@@ -167,6 +205,17 @@ impl AmqpBusConfig {
     }
 }
 
+/// The host of `url` as written: a name, an IPv4 address, or an IPv6 address without its
+/// brackets.
+pub(crate) fn host_of(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    Some(match parsed.host()? {
+        url::Host::Domain(name) => name.to_owned(),
+        url::Host::Ipv4(address) => address.to_string(),
+        url::Host::Ipv6(address) => address.to_string(),
+    })
+}
+
 impl fmt::Debug for AmqpBusConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AmqpBusConfig")
@@ -187,6 +236,19 @@ impl fmt::Debug for AmqpBusConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_is_the_urls_even_an_ip_address() {
+        assert_eq!(
+            host_of("amqps://u:p@10.0.0.5:5671/%2f").as_deref(),
+            Some("10.0.0.5")
+        );
+        assert_eq!(host_of("amqp://[::1]:5672/%2f").as_deref(), Some("::1"));
+        assert_eq!(
+            host_of("amqp://mq.example:5672").as_deref(),
+            Some("mq.example")
+        );
+    }
 
     #[test]
     fn defaults_validate_and_bad_fields_are_named() {

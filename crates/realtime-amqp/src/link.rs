@@ -139,6 +139,12 @@ pub(crate) async fn open(shared: &Arc<Shared>) -> Result<Generation> {
         .url
         .parse()
         .map_err(|error| failed("connect", None, BackendErrorKind::Protocol, error))?;
+    // amq-protocol takes the host from the URL's domain and falls back to `localhost` for
+    // an IP address: the bus would connect (and send its credentials) to localhost, and
+    // check the certificate against that name.
+    if let Some(host) = crate::config::host_of(&config.url) {
+        uri.authority.host = host;
+    }
     if uri.query.heartbeat.is_none() {
         uri.query.heartbeat = u16::try_from(config.heartbeat.as_secs()).ok();
     }

@@ -57,8 +57,19 @@ fn unreachable(code: RDKafkaErrorCode) -> bool {
 
 impl From<KafkaFailure> for BackendError {
     /// Unreachable brokers, timeouts and leader changes are retryable; anything else is the
-    /// broker refusing.
+    /// broker refusing. A setting librdkafka refused is named without its value (it may be
+    /// a password or a private key).
     fn from(failure: KafkaFailure) -> Self {
+        if let KafkaError::ClientConfig(_, _, key, _) = &failure.source {
+            return BackendError::new(
+                "kafka",
+                BackendErrorKind::Config,
+                format!(
+                    "kafka {} failed: librdkafka refused the setting {key:?}",
+                    failure.operation
+                ),
+            );
+        }
         let kind = match failure.source.rdkafka_error_code() {
             Some(
                 RDKafkaErrorCode::MessageTimedOut
@@ -155,5 +166,20 @@ mod tests {
             source: KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
         });
         assert!(!refused.is_retryable());
+        let setting = BackendError::from(KafkaFailure {
+            operation: "connect",
+            channel: None,
+            source: KafkaError::ClientConfig(
+                rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+                "Invalid value \"s3cret-key\" for ssl.key.pem".into(),
+                "ssl.key.pem".into(),
+                "s3cret-key".into(),
+            ),
+        });
+        let shown = format!("{setting} {setting:?}");
+        assert!(
+            shown.contains("ssl.key.pem") && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
 }

@@ -8,10 +8,11 @@ use std::time::{Duration, UNIX_EPOCH};
 use parking_lot::Mutex;
 use rdkafka::ClientContext;
 use rdkafka::client::OAuthToken as RdOAuthToken;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::config::KafkaBusConfig;
-use crate::oauth::OAuthTokenProvider;
+use crate::tokens::TokenCache;
 
 /// Longest broker error kept for a connect error.
 const MAX_REASON: usize = 1024;
@@ -23,7 +24,7 @@ pub(crate) struct Hooks {
 }
 
 struct Inner {
-    token: Option<Arc<dyn OAuthTokenProvider>>,
+    tokens: Option<TokenCache>,
     last_error: Mutex<Option<BrokerError>>,
 }
 
@@ -35,10 +36,14 @@ pub(crate) struct BrokerError {
 }
 
 impl BrokerError {
-    /// The brokers refused the credentials (or the token): retrying will not help.
+    /// The brokers refused the credentials (or the token): retrying will not help. A token
+    /// the client could not get is not that: the provider may answer next time.
     pub(crate) fn is_authentication(&self) -> bool {
-        self.code == Some(RDKafkaErrorCode::Authentication)
-            || self.reason.contains("SASL authentication error")
+        (self.code == Some(RDKafkaErrorCode::Authentication)
+            || self.reason.contains("SASL authentication error"))
+            && !self
+                .reason
+                .contains("Failed to acquire SASL OAUTHBEARER token")
     }
 }
 
@@ -46,7 +51,11 @@ impl Hooks {
     pub(crate) fn new(config: &KafkaBusConfig) -> Self {
         Hooks {
             inner: Arc::new(Inner {
-                token: config.sasl.as_ref().and_then(|sasl| sasl.token_provider()),
+                tokens: config
+                    .sasl
+                    .as_ref()
+                    .and_then(|sasl| sasl.token_provider())
+                    .map(TokenCache::start),
                 last_error: Mutex::new(None),
             }),
         }
@@ -55,6 +64,11 @@ impl Hooks {
     /// What librdkafka last reported, if anything.
     pub(crate) fn last_error(&self) -> Option<BrokerError> {
         self.inner.last_error.lock().clone()
+    }
+
+    /// Forgets what was reported so far (a new attempt starts).
+    pub(crate) fn forget(&self) {
+        *self.inner.last_error.lock() = None;
     }
 
     /// Keeps `reason` (cut to [`MAX_REASON`] bytes) for the next connect error.
@@ -75,28 +89,35 @@ impl Hooks {
         });
     }
 
+    /// The current `OAUTHBEARER` token, fetched ahead on the token thread (never by the
+    /// provider on this thread, which polls a client).
     pub(crate) fn token(&self) -> Result<RdOAuthToken, Box<dyn std::error::Error>> {
-        let Some(provider) = &self.inner.token else {
+        let Some(tokens) = &self.inner.tokens else {
             return Err("no OAUTHBEARER token provider is configured".into());
         };
-        match provider.token() {
-            Ok(token) => {
-                let lifetime = token
-                    .expires_at
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or(Duration::ZERO);
-                Ok(RdOAuthToken {
-                    token: token.value,
-                    principal_name: token.principal,
-                    lifetime_ms: i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX),
-                })
-            }
-            Err(error) => {
-                // The provider's words, never a token: it returned none.
-                tracing::warn!(%error, "kafka OAUTHBEARER token provider failed; librdkafka asks again");
-                Err(error.to_string().into())
-            }
+        let token = tokens.current()?;
+        let lifetime = token
+            .expires_at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        Ok(RdOAuthToken {
+            token: token.value,
+            principal_name: token.principal,
+            lifetime_ms: i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX),
+        })
+    }
+}
+
+/// librdkafka's log lines, into `tracing` (target `librdkafka`) as the rest of the bus's.
+pub(crate) fn log(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    use RDKafkaLogLevel as L;
+    match level {
+        L::Emerg | L::Alert | L::Critical | L::Error => {
+            tracing::error!(target: "librdkafka", facility, message);
         }
+        L::Warning => tracing::warn!(target: "librdkafka", facility, message),
+        L::Notice | L::Info => tracing::info!(target: "librdkafka", facility, message),
+        L::Debug => tracing::debug!(target: "librdkafka", facility, message),
     }
 }
 
@@ -106,6 +127,10 @@ impl ClientContext for Hooks {
     fn error(&self, error: KafkaError, reason: &str) {
         self.record(&error, reason);
         tracing::debug!(%error, reason, "kafka client error");
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log(level, facility, message);
     }
 
     fn generate_oauth_token(

@@ -71,6 +71,7 @@ mod hooks;
 mod link;
 mod oauth;
 mod security;
+mod tokens;
 mod topic;
 mod watch;
 

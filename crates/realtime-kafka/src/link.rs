@@ -105,6 +105,14 @@ impl Link {
         }
     }
 
+    /// Whether the current clients' reader task has ended (it runs as long as they live).
+    fn reader_ended(&self) -> bool {
+        self.clients
+            .lock()
+            .as_ref()
+            .is_some_and(|clients| clients.reader.is_finished())
+    }
+
     /// Drops the clients (an outage): what they hold of the brokers' state goes with them,
     /// and what they still report is ignored.
     fn tear_down(&self) {
@@ -211,6 +219,8 @@ impl Link {
     /// (its subscriptions are told they were interrupted, and repair from the store or
     /// report a gap).
     async fn recover(&self) -> Result<()> {
+        // What the torn-down clients reported says nothing about this attempt.
+        self.watch.hooks().forget();
         let watch = self.watch.next_generation();
         let consumer: Consumer = Arc::new(OffThread::new(new_consumer(
             &self.config,
@@ -345,17 +355,33 @@ async fn end_of(consumer: Consumer, config: &KafkaBusConfig, partition: i32) -> 
 pub(crate) async fn watchdog(link: Weak<Link>, every: Duration) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failures: u64 = 0;
     loop {
         interval.tick().await;
         let Some(link) = link.upgrade() else { return };
+        if link.reader_ended() {
+            // Its task ended (a panic in it, e.g. in an application's token provider):
+            // nothing reads any more, which is an outage like any other.
+            link.watch.down("the consumer's reader ended");
+        }
         if link.is_connected() {
+            failures = 0;
             continue;
         }
         let inbox = link.watch.inbox().clone();
         let _serialised = inbox.lock().await;
         link.tear_down();
-        if let Err(error) = link.recover().await {
-            tracing::debug!(%error, "kafka brokers still unreachable");
+        match link.recover().await {
+            Ok(()) => failures = 0,
+            Err(error) => {
+                failures += 1;
+                // The first failure, every 30th, and any that retrying will not mend.
+                if failures == 1 || failures.is_multiple_of(30) || !error.is_retryable() {
+                    tracing::warn!(%error, failures, "kafka bus still down; retrying");
+                } else {
+                    tracing::debug!(%error, "kafka brokers still unreachable");
+                }
+            }
         }
     }
 }

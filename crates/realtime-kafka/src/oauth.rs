@@ -59,11 +59,12 @@ pub trait OAuthTokenProvider: Send + Sync + 'static {
     /// A token valid now.
     ///
     /// # Behavior
-    /// Called when a client of the bus is built (at connect and after every outage), then
-    /// again at 80 % of the last token's lifetime, on the thread that polls that client
-    /// (for the consumer, a runtime worker): it may block briefly (sign a request, read a
-    /// cached token) but should not wait on the network for long. An error is logged
-    /// (without the token) and librdkafka asks again about every 10 s; meanwhile the
-    /// brokers refuse the connection and the bus reports it as an outage.
+    /// Called on a thread of the bus's own, never a runtime's: at connect, then at 80 % of
+    /// each token's lifetime, so it may block (sign a request, ask an identity provider).
+    /// librdkafka's clients are handed the latest token; the first connect waits up to
+    /// 10 s for it. An error (or a panic) is logged without any token and the call is
+    /// made again 5 s later; meanwhile connections that need a new token fail and the bus
+    /// reports an outage, retryable. A token must be visible ASCII (RFC 6750) and the
+    /// principal free of whitespace, else it is refused the same way.
     fn token(&self) -> std::result::Result<OAuthToken, TokenError>;
 }

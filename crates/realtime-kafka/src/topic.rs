@@ -85,31 +85,45 @@ pub(crate) async fn create_topic(config: &KafkaBusConfig, hooks: &Hooks) -> Resu
 /// The topic's partition count, creating the topic first when it is missing and
 /// [`KafkaBusConfig::create_topic`] says so (with `config.partitions`).
 pub(crate) async fn partition_count(consumer: Consumer, config: &KafkaBusConfig) -> Result<i32> {
-    if let Some(count) = topic_partitions(consumer.clone(), config).await? {
-        return Ok(count);
-    }
+    let mut missing = match topic_partitions(consumer.clone(), config).await? {
+        Ok(count) => return Ok(count),
+        Err(why) => why,
+    };
     if config.create_topic {
         create_topic(config, consumer.context().hooks()).await?;
-        if let Some(count) = topic_partitions(consumer, config).await? {
-            return Ok(count);
+        // A cluster's brokers learn of a new topic a moment after it is created.
+        let deadline = tokio::time::Instant::now() + config.operation_timeout;
+        loop {
+            missing = match topic_partitions(consumer.clone(), config).await? {
+                Ok(count) => return Ok(count),
+                Err(why) => why,
+            };
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     Err(BackendError::new(
         "kafka",
         BackendErrorKind::Config,
         format!(
-            "the topic {:?} does not exist (create it, or set create_topic)",
+            "the topic {:?} cannot be used: {missing} (create it, or set create_topic)",
             config.topic
         ),
     )
     .into())
 }
 
-/// The topic's partition count from the broker's metadata, `None` when it does not exist.
+/// The topic's partition count from the broker's metadata, or why it has none (missing,
+/// not authorized, no leader yet).
 /// A blocking call, made off the runtime's threads (any runtime flavour). When the brokers
 /// cannot be reached, the error says what librdkafka reported (a certificate it refused,
 /// credentials the brokers refused).
-async fn topic_partitions(consumer: Consumer, config: &KafkaBusConfig) -> Result<Option<i32>> {
+async fn topic_partitions(
+    consumer: Consumer,
+    config: &KafkaBusConfig,
+) -> Result<std::result::Result<i32, String>> {
     let (topic, timeout) = (config.topic.clone(), config.operation_timeout);
     let asking = consumer.clone();
     let asked = tokio::task::spawn_blocking(move || asking.fetch_metadata(Some(&topic), timeout));
@@ -126,12 +140,19 @@ async fn topic_partitions(consumer: Consumer, config: &KafkaBusConfig) -> Result
             return Err(connect_failed(&config.brokers, error, hooks.last_error()).into());
         }
     };
-    let count = metadata
-        .topics()
-        .iter()
-        .find(|topic| topic.name() == config.topic && topic.error().is_none())
-        .map_or(0, |topic| topic.partitions().len());
-    Ok((count > 0).then(|| i32::try_from(count).unwrap_or(i32::MAX)))
+    let Some(topic) = metadata.topics().iter().find(|t| t.name() == config.topic) else {
+        return Ok(Err("it does not exist".into()));
+    };
+    if let Some(error) = topic.error() {
+        return Ok(Err(format!(
+            "the brokers say {:?}",
+            RDKafkaErrorCode::from(error)
+        )));
+    }
+    match topic.partitions().len() {
+        0 => Ok(Err("it does not exist".into())),
+        count => Ok(Ok(i32::try_from(count).unwrap_or(i32::MAX))),
+    }
 }
 
 /// The partition of `channel` among `partitions`: FNV-1a of its name, so every instance

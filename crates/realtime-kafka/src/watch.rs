@@ -75,11 +75,17 @@ impl Watch {
         &self.state.inbox
     }
 
-    /// Frames may have been lost: the inbox hears it once per outage.
+    /// Frames may have been lost: the inbox hears it once per outage. Reports of an older
+    /// generation are ignored.
     pub(crate) fn mark_down(&self, why: &str) {
-        if !self.is_current() {
-            return;
+        if self.is_current() {
+            self.down(why);
         }
+    }
+
+    /// The link is down, whichever generation says so (the watchdog, about the current
+    /// clients).
+    pub(crate) fn down(&self, why: &str) {
         if !self.state.down.swap(true, Ordering::AcqRel) {
             tracing::warn!(
                 why,
@@ -143,6 +149,10 @@ impl ClientContext for Watch {
         } else {
             tracing::debug!(%error, reason, "kafka client error");
         }
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        crate::hooks::log(level, facility, message);
     }
 
     fn generate_oauth_token(

@@ -102,6 +102,27 @@ fn client_config(tls: &NatsTls) -> Result<rustls::ClientConfig> {
     }
 }
 
+/// `urls` (comma-separated) without their user parts.
+pub(crate) fn without_credentials(urls: &str) -> String {
+    urls.split(',')
+        .map(|url| {
+            let url = url.trim();
+            let (scheme, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let (authority, tail) = rest.split_at(end);
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            if scheme.is_empty() {
+                format!("{host}{tail}")
+            } else {
+                format!("{scheme}://{host}{tail}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The credentials in the first server URL's user part: `user:password@` or `token@`.
 fn from_url(url: &str) -> NatsCredentials {
     let first = url.split(',').next().unwrap_or_default().trim();
@@ -162,6 +183,10 @@ mod tests {
             NatsCredentials::Token("t0ken".into())
         );
         assert_eq!(from_url("nats://h:4222"), NatsCredentials::None);
+        assert_eq!(
+            without_credentials("nats://a:p%40ss@h:4222, tls://t0k@[::1]:4222/x,h3:4222"),
+            "nats://h:4222,tls://[::1]:4222/x,h3:4222"
+        );
         assert_eq!(from_url("h:4222"), NatsCredentials::None);
     }
 

@@ -101,11 +101,18 @@ impl NatsBus {
                 async {}
             });
         options = crate::auth::apply(&config, options).await?;
-        let connecting = async_nats::connect_with_options(config.url.as_str(), options);
+        // async-nats ignores a URL's user part for authentication but logs the URL (with its
+        // password) at debug: the credentials were taken from it above, so it goes without.
+        let servers = crate::auth::without_credentials(&config.url);
+        let connecting = async_nats::connect_with_options(servers.as_str(), options);
         let client = match tokio::time::timeout(config.connect_timeout * 2, connecting).await {
             Ok(Ok(client)) => client,
             Ok(Err(error))
-                if error.kind() == async_nats::ConnectErrorKind::AuthorizationViolation =>
+                if matches!(
+                    error.kind(),
+                    async_nats::ConnectErrorKind::AuthorizationViolation
+                        | async_nats::ConnectErrorKind::Authentication
+                ) =>
             {
                 // Retrying with the same credentials will not help.
                 return Err(BackendError::new(

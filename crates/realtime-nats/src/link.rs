@@ -81,7 +81,17 @@ pub(crate) async fn watch(
     let mut slow_told: Option<Instant> = None;
     loop {
         match tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
-            Ok(None) | Ok(Some(Event::Closed)) => break,
+            Ok(None) | Ok(Some(Event::Closed)) => {
+                // The bus aborts this task when it closes: the client ended by itself
+                // (async-nats gives up when the server refuses its credentials on a
+                // reconnect, e.g. an expired user JWT).
+                link.lost("the NATS client stopped");
+                tracing::error!(
+                    "the NATS client stopped for good (credentials refused on reconnect?); \
+                     this bus stays down until the instance restarts"
+                );
+                break;
+            }
             Ok(Some(Event::Disconnected)) => link.lost("disconnected"),
             // The client dropped messages of a subscription that could not keep up; which
             // channel is not reported, so every channel is told (at most once a second).

@@ -80,7 +80,7 @@ fn assert_config_error_without(error: &Error, secret: &str) {
 async fn tls_with_a_private_ca_and_client_certificates() {
     let dir = scratch();
     let ca = TestCa::new("nats test CA");
-    let (certificate, key) = ca.server(&["127.0.0.1", "localhost"]).write(&dir, "server");
+    let (certificate, key) = ca.server(&["127.0.0.1"]).write(&dir, "server");
     let ca_file = ca.write(&dir);
     let path = |p: &Path| p.to_string_lossy().into_owned();
     let server = server(vec![
@@ -114,7 +114,7 @@ async fn tls_with_a_private_ca_and_client_certificates() {
     let mut anonymous = good;
     anonymous.tls = Some(NatsTls::with_root_certificate(ca.pem()));
     let error = refused(anonymous).await;
-    assert!(!error.to_string().contains(&client.key_pem), "{error}");
+    assert!(error.is_retryable(), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

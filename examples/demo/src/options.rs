@@ -270,7 +270,7 @@ impl Options {
             creds_file: take("nats-creds-file").map(PathBuf::from),
             tls: tls_files(&mut take, "nats"),
         };
-        debug_assert!(given.is_empty(), "settings left unread: {given:?}");
+        debug_assert!(given.is_empty(), "settings left unread: {:?}", given.keys());
         let buses = [
             options.kafka_brokers.is_some(),
             options.sqs_endpoint.is_some(),

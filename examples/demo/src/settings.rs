@@ -64,6 +64,11 @@ pub(crate) fn collect(
     env: &dyn Fn(&str) -> Option<String>,
     args: impl IntoIterator<Item = String>,
 ) -> Result<BTreeMap<&'static str, String>, String> {
+    let args: Vec<String> = args.into_iter().collect();
+    // Help first: a broken secret file must not hide the usage.
+    if args.iter().any(|arg| arg == "-h" || arg == "--help") {
+        return Err("help".into());
+    }
     let mut given = BTreeMap::new();
     for &(name, kind) in SETTINGS {
         let variable = variable(name);
@@ -86,27 +91,45 @@ pub(crate) fn collect(
     }
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
-        if flag == "-h" || flag == "--help" {
-            return Err("help".into());
-        }
         let name = flag
             .strip_prefix("--")
             .and_then(|name| SETTINGS.iter().find(|(known, _)| *known == name))
             .map(|(name, _)| *name)
-            .ok_or_else(|| format!("unknown argument {flag:?}"))?;
+            // Only what looks like a flag's name is echoed: a stray value (or
+            // `--password=…`) may be a secret.
+            .ok_or_else(|| match flag.strip_prefix("--") {
+                Some(name) => format!(
+                    "unknown flag --{}",
+                    name.split('=').next().unwrap_or_default()
+                ),
+                None => "unexpected argument (a value without its --flag?)".to_owned(),
+            })?;
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         given.insert(name, value);
     }
     Ok(given)
 }
 
-/// The secret in `path`, less one trailing newline; an error names the file, never its
-/// contents.
+/// The longest secret file read.
+const MAX_SECRET: u64 = 64 * 1024;
+
+/// The secret in `path`, less trailing line ends; an error names the file, never its
+/// contents. A file over [`MAX_SECRET`] bytes is refused (it is not a secret).
 fn read_secret(variable: &str, path: &str) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{variable}_FILE={path:?} cannot be read: {e}"))?;
-    let text = text.strip_suffix('\n').unwrap_or(&text);
-    Ok(text.strip_suffix('\r').unwrap_or(text).to_owned())
+    use std::io::Read as _;
+    let cannot =
+        |e: &dyn std::fmt::Display| format!("{variable}_FILE={path:?} cannot be read: {e}");
+    let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+    let mut text = String::new();
+    file.take(MAX_SECRET + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| cannot(&e))?;
+    if text.len() as u64 > MAX_SECRET {
+        return Err(format!(
+            "{variable}_FILE={path:?} is over {MAX_SECRET} bytes"
+        ));
+    }
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 /// The usage text: every flag and its variable.
@@ -174,7 +197,16 @@ mod tests {
         // A plain setting has no file variant.
         let plain = env_of(&[("REALTIME_ADDR_FILE", "/x".into())]);
         assert!(collect(&plain, []).unwrap().is_empty());
-        assert!(collect(&env_of(&[]), ["--bogus".to_owned()]).is_err());
+        let stray = collect(&env_of(&[]), ["--bogus=s3cret".to_owned(), "x".to_owned()]);
+        assert_eq!(stray.unwrap_err(), "unknown flag --bogus");
+        let stray = collect(&env_of(&[]), ["s3cret".to_owned()]).unwrap_err();
+        assert!(!stray.contains("s3cret"), "{stray}");
+        // Help even when a secret file is broken.
+        let missing = env_of(&[("REALTIME_REDIS_URL_FILE", "/nonexistent/secret".into())]);
+        assert_eq!(
+            collect(&missing, ["--help".to_owned()]).unwrap_err(),
+            "help"
+        );
         assert!(collect(&env_of(&[]), ["--addr".to_owned()]).is_err());
         assert!(usage().contains("REALTIME_KAFKA_SASL_PASSWORD_FILE"));
         let _ = std::fs::remove_dir_all(&dir);

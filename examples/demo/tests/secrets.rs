@@ -1,18 +1,20 @@
-//! The demo given a NATS password through a `_FILE` environment variable (as a container
-//! platform mounts a secret), against a nats-server of the test's own that requires it: it
-//! runs, and the password shows nowhere — not in its log (at `trace`), `/stats`,
-//! `/metrics`, `/readyz`, nor in the error of a run with a wrong one.
+//! The demo given a NATS password (through a `_FILE` environment variable, as a container
+//! platform mounts a secret, or inside the URL), against a nats-server of the test's own
+//! that requires it: it runs, and the password shows nowhere — not in its log (at `trace`,
+//! async-nats's own lines included), `/stats`, `/metrics`, `/readyz`, its command line, nor
+//! in the error of a run with a wrong one.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use realtime_conformance::restart::OwnServer;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Child;
+use tokio::task::JoinHandle;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "nats-pa55word-that-must-never-show";
@@ -27,48 +29,82 @@ fn nats_with_password() -> OwnServer {
     })
 }
 
-/// The demo with `password_file` as its NATS password file; its stdout's first line (or
-/// `None` if it exited) and everything it logs, kept.
-async fn demo(
-    server: &OwnServer,
-    password_file: &std::path::Path,
-) -> (tokio::process::Child, Option<String>, Arc<Mutex<String>>) {
-    let mut demo = common::demo_command()
-        .env("REALTIME_ADDR", "127.0.0.1:0")
-        .env(
-            "REALTIME_NATS_URL",
-            format!("nats://127.0.0.1:{}", server.port),
-        )
-        .env("REALTIME_NATS_USER", "app")
-        .env("REALTIME_NATS_PASSWORD_FILE", password_file)
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let mut stderr = demo.stderr.take().unwrap();
-    let kept = log.clone();
-    tokio::spawn(async move {
-        let mut chunk = vec![0; 64 * 1024];
-        while let Ok(read) = stderr.read(&mut chunk).await {
-            if read == 0 {
-                break;
-            }
-            kept.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&chunk[..read]));
+/// How the demo is given the password.
+enum Given<'a> {
+    /// `REALTIME_NATS_USER` and `REALTIME_NATS_PASSWORD_FILE`.
+    File(&'a std::path::Path),
+    /// In `REALTIME_NATS_URL` itself.
+    InUrl(&'a str),
+}
+
+/// A running (or failed) demo: its address if it started, and its whole log once it ends.
+struct Demo {
+    process: Child,
+    address: Option<String>,
+    log: JoinHandle<String>,
+}
+
+impl Demo {
+    async fn start(server: &OwnServer, given: Given<'_>) -> Demo {
+        let mut command = common::demo_command();
+        match given {
+            Given::File(path) => command
+                .env(
+                    "REALTIME_NATS_URL",
+                    format!("nats://127.0.0.1:{}", server.port),
+                )
+                .env("REALTIME_NATS_USER", "app")
+                .env("REALTIME_NATS_PASSWORD_FILE", path),
+            Given::InUrl(password) => command.env(
+                "REALTIME_NATS_URL",
+                format!("nats://app:{password}@127.0.0.1:{}", server.port),
+            ),
+        };
+        let mut process = command
+            .env("REALTIME_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "trace")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut stderr = process.stderr.take().unwrap();
+        let log = tokio::spawn(async move {
+            let mut text = Vec::new();
+            let _ = stderr.read_to_end(&mut text).await;
+            String::from_utf8_lossy(&text).into_owned()
+        });
+        let mut lines = BufReader::new(process.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(DEADLINE, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap();
+        let address =
+            first.and_then(|line| line.strip_prefix("listening on http://").map(str::to_owned));
+        Demo {
+            process,
+            address,
+            log,
         }
-    });
-    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(DEADLINE, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap();
-    let address =
-        first.and_then(|line| line.strip_prefix("listening on http://").map(str::to_owned));
-    (demo, address, log)
+    }
+
+    /// Stops it (SIGTERM) if it runs; its whole log, read to its end.
+    async fn finish(mut self) -> String {
+        if let Some(pid) = self.process.id() {
+            let _ = tokio::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+        }
+        tokio::time::timeout(DEADLINE, self.process.wait())
+            .await
+            .expect("the demo did not exit")
+            .unwrap();
+        tokio::time::timeout(DEADLINE, self.log)
+            .await
+            .expect("its log did not end")
+            .unwrap()
+    }
 }
 
 fn scratch_file(name: &str, contents: &str) -> std::path::PathBuf {
@@ -79,13 +115,12 @@ fn scratch_file(name: &str, contents: &str) -> std::path::PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_password_from_a_file_works_and_shows_nowhere() {
+/// The demo runs on the password and shows it nowhere.
+async fn runs_and_shows_nowhere(given: Given<'_>) {
     let server = nats_with_password();
-    let file = scratch_file("nats-password", &format!("{PASSWORD}\n"));
-    let (mut process, address, log) = demo(&server, &file).await;
-    let Some(base) = address else {
-        panic!("the demo did not start: {}", log.lock().unwrap());
+    let demo = Demo::start(&server, given).await;
+    let Some(base) = demo.address.clone() else {
+        panic!("the demo did not start: {}", demo.finish().await);
     };
     let client = reqwest::Client::new();
     let published = client
@@ -114,17 +149,28 @@ async fn a_password_from_a_file_works_and_shows_nowhere() {
         !shown.contains(PASSWORD),
         "an endpoint shows the password: {shown}"
     );
-    let pid = process.id().unwrap().to_string();
-    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let pid = demo.process.id().unwrap();
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
     assert!(!cmdline.contains(PASSWORD), "{cmdline}");
-    let _ = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await;
-    let _ = tokio::time::timeout(DEADLINE, process.wait()).await;
-    let log = log.lock().unwrap().clone();
+    let log = demo.finish().await;
     assert!(log.contains("running on a NATS bus"), "{log}");
+    // async-nats logs the server it connects to at debug: it must not carry the password.
+    assert!(
+        log.contains("attempting connection"),
+        "no client log at trace: {log}"
+    );
     assert!(!log.contains(PASSWORD), "the log shows the password");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_from_a_file_works_and_shows_nowhere() {
+    let file = scratch_file("nats-password", &format!("{PASSWORD}\n"));
+    runs_and_shows_nowhere(Given::File(&file)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_in_the_url_works_and_shows_nowhere() {
+    runs_and_shows_nowhere(Given::InUrl(PASSWORD)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,20 +178,9 @@ async fn a_wrong_password_is_a_clear_error_that_shows_no_password() {
     let server = nats_with_password();
     const WRONG: &str = "wrong-pa55word-also-secret";
     let file = scratch_file("wrong-password", WRONG);
-    let (mut process, address, log) = demo(&server, &file).await;
-    assert!(address.is_none(), "started with a wrong password");
-    let status = tokio::time::timeout(DEADLINE, process.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!status.success());
-    // The log is read to its end once the process is gone.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !log.lock().unwrap().contains("realtime-demo:") {
-        assert!(tokio::time::Instant::now() < deadline, "no error printed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let log = log.lock().unwrap().clone();
+    let demo = Demo::start(&server, Given::File(&file)).await;
+    assert!(demo.address.is_none(), "started with a wrong password");
+    let log = demo.finish().await;
     assert!(log.contains("refused the credentials"), "{log}");
     assert!(
         !log.contains(WRONG) && !log.contains(PASSWORD),

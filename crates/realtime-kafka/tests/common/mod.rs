@@ -39,3 +39,4 @@ pub fn buses() -> BusOnly {
 }
 
 pub mod broker;
+pub mod tls;
