@@ -1,8 +1,11 @@
 //! Broker URLs as backends print them: without secrets.
 
 /// `url` with any password in its user part replaced by `***` (a lone user part, which some
-/// brokers take as a token, is replaced whole); a comma-separated list of URLs (a cluster's
-/// seed list) is redacted URL by URL. For configs' `Debug`, logs and error messages.
+/// brokers take as a token, is replaced whole), and the values of `password`, `pass`,
+/// `token` and `secret` query parameters too; a comma-separated list of URLs (a cluster's
+/// seed list) is redacted URL by URL — unless a comma sits inside a user part (a password
+/// may hold one), where the whole text is one URL. For configs' `Debug`, logs and error
+/// messages.
 ///
 /// ```
 /// use realtime_core::driver::redact_url;
@@ -10,10 +13,48 @@
 /// assert_eq!(redact_url("nats://t0ken@a:4222,nats://b:4222"), "nats://***@a:4222,nats://b:4222");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    url.split(',').map(redact_one).collect::<Vec<_>>().join(",")
+    let parts: Vec<&str> = url.split(',').collect();
+    // A later part with a user part but no scheme is the rest of a password, not a URL.
+    let one_url = parts
+        .iter()
+        .skip(1)
+        .any(|part| part.contains('@') && !part.contains("://"));
+    if one_url {
+        return redact_one(url);
+    }
+    parts
+        .into_iter()
+        .map(redact_one)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `url` with the values of secret-looking query parameters replaced by `***`.
+fn redact_query(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _))
+                if ["password", "pass", "token", "secret"]
+                    .iter()
+                    .any(|secret| key.eq_ignore_ascii_case(secret)) =>
+            {
+                format!("{key}=***")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", pairs.join("&"))
 }
 
 fn redact_one(url: &str) -> String {
+    redact_query(&redact_user(url))
+}
+
+fn redact_user(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return match url.rsplit_once('@') {
             Some((_, host)) => format!("***@{host}"),
@@ -61,6 +102,18 @@ mod tests {
         assert_eq!(
             redact_url("amqp://app:pa/ss@mq:5672/%2f"),
             "amqp://app:***@mq:5672/%2f"
+        );
+        // A comma in a password is not a list.
+        assert_eq!(redact_url("redis://:pa,ss@h"), "redis://:***@h");
+        assert_eq!(redact_url("a:4222,b:4222"), "a:4222,b:4222");
+        // Secrets in the query.
+        assert_eq!(
+            redact_url("unix:///run/redis.sock?db=1&pass=s3cret"),
+            "unix:///run/redis.sock?db=1&pass=***"
+        );
+        assert_eq!(
+            redact_url("rediss://h:6379/?Password=x&protocol=resp3"),
+            "rediss://h:6379/?Password=***&protocol=resp3"
         );
     }
 }
