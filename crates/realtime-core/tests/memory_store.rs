@@ -30,6 +30,32 @@ async fn idle_channels_expire_with_a_new_epoch() {
     assert_eq!(store.bytes(), 0);
 }
 
+/// A key whose event was trimmed is used again: counted once, not once per use (the
+/// inflated total would evict other channels — other tenants' history).
+#[tokio::test]
+async fn reused_idempotency_keys_are_counted_once() {
+    let store = {
+        let mut config = InMemoryStoreConfig::default();
+        config.max_events_per_channel = 2;
+        config
+    }
+    .build()
+    .unwrap();
+    for i in 0..30_000u32 {
+        let mut event = NewEvent::new("c", "x");
+        event.idempotency_key = Some(format!("key-{}", i % 3));
+        store.append(event).await.unwrap();
+    }
+    // Two events and three keys: a few hundred bytes, whatever the number of appends.
+    assert!(
+        store.bytes() < 2_000,
+        "{} bytes for 2 events",
+        store.bytes()
+    );
+    let other = store.append(NewEvent::new("other", "y")).await.unwrap();
+    assert_eq!(store.head("other").await.unwrap(), other.id);
+}
+
 #[tokio::test]
 async fn least_recently_used_channel_is_evicted_past_the_limit() {
     let store = {

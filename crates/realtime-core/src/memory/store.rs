@@ -296,11 +296,13 @@ impl Store for InMemoryStore {
         }
         log.head += 1;
         if let Some(key) = event.idempotency_key.clone() {
-            // Keys count against the byte bounds like the events they name.
+            // Keys count against the byte bounds like the events they name — once: a key
+            // whose event was trimmed is reused in place, its cost already counted.
             let cost = key.len() + KEY_OVERHEAD;
-            log.bytes += cost;
-            state.bytes += cost;
-            log.keys.insert(key, log.head);
+            if log.keys.insert(key, log.head).is_none() {
+                log.bytes += cost;
+                state.bytes += cost;
+            }
         }
         let stored = event.into_event(Position::new(log.epoch, log.head));
         let added = cost(&stored);
