@@ -1,4 +1,4 @@
-//! Manager fan-out and SSE encoding.
+//! Manager fan-out, SSE encoding and decoding.
 //!
 //! `cargo xtask bench` (or `cargo bench -p realtime-core --bench fanout`).
 
@@ -178,5 +178,31 @@ fn store_read(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, fanout_drain, fanout_tasks, encoding, store_read);
+/// A 64 KiB data line arriving one byte at a time (a server trickling its frames): the
+/// decoder's cost per byte must not grow with the line.
+fn decoding(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sse_decode");
+    let line = format!("data: {}\n\n", "z".repeat(64 * 1024));
+    group.throughput(Throughput::Bytes(line.len() as u64));
+    group.bench_function("64KiB_line_1B_chunks", |b| {
+        b.iter(|| {
+            let mut decoder = sse::Decoder::new();
+            let mut frames = 0;
+            for byte in line.as_bytes() {
+                frames += decoder.feed(std::slice::from_ref(byte)).len();
+            }
+            assert_eq!(frames, 1);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    fanout_drain,
+    fanout_tasks,
+    encoding,
+    decoding,
+    store_read
+);
 criterion_main!(benches);

@@ -28,6 +28,9 @@ pub struct Decoder {
     after_cr: bool,
     /// Bytes of the lines taken into the frame being built.
     held: usize,
+    /// How much of `buffer` is known to hold no line end: a partial line arriving a byte at
+    /// a time is scanned once, not once per chunk.
+    scanned: usize,
 }
 
 impl Decoder {
@@ -47,13 +50,25 @@ impl Decoder {
         self.buffer.extend_from_slice(chunk);
         let mut frames = Vec::new();
         loop {
-            if self.after_cr && self.buffer.first() == Some(&b'\n') {
-                self.buffer.advance(1);
+            if self.after_cr {
+                match self.buffer.first() {
+                    // CRLF: the LF belongs to the line the CR ended.
+                    Some(b'\n') => self.buffer.advance(1),
+                    Some(_) => {}
+                    // The LF may be in the next chunk: decide then.
+                    None => return frames,
+                }
+                self.after_cr = false;
             }
-            self.after_cr = false;
-            let Some(end) = self.buffer.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            let from = self.scanned.min(self.buffer.len());
+            let found = self.buffer[from..]
+                .iter()
+                .position(|&b| b == b'\n' || b == b'\r');
+            let Some(end) = found.map(|i| from + i) else {
+                self.scanned = self.buffer.len();
                 return frames;
             };
+            self.scanned = 0;
             self.after_cr = self.buffer[end] == b'\r';
             let line = self.buffer.split_to(end);
             self.buffer.advance(1);
@@ -98,6 +113,21 @@ mod tests {
     use super::*;
     use crate::event::NewEvent;
     use crate::position::{Epoch, Position};
+
+    #[test]
+    fn crlf_streams_fed_a_byte_at_a_time_decode_as_whole() {
+        let wire = b": hi\r\nid: 1\r\ndata: a\r\ndata: b\r\n\r\nid: 2\rdata: c\r\rdata: d\n\n";
+        let whole = Decoder::new().feed(wire);
+        assert_eq!(whole.len(), 3, "{whole:?}");
+        assert_eq!(whole[0].data.as_deref(), Some("a\nb"));
+        let mut decoder = Decoder::new();
+        let mut trickled = Vec::new();
+        for byte in wire {
+            trickled.extend(decoder.feed(std::slice::from_ref(byte)));
+        }
+        assert_eq!(trickled, whole);
+        assert_eq!(decoder.pending_bytes(), 0);
+    }
 
     #[test]
     fn decodes_what_the_encoder_writes_in_any_chunking() {
