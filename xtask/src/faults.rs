@@ -9,32 +9,23 @@ use std::process::Command;
 
 use crate::{Counts, cargo, run_counted_lines};
 
-/// The crates with a `tests/faults.rs`.
-const PACKAGES: &[&str] = &[
-    "realtime-core",
-    "realtime-redis",
-    "realtime-kafka",
-    "realtime-sqs",
-    "realtime-amqp",
-    "realtime-nats",
-];
-
 /// Runs the fault suites and prints the table; fails if any scenario failed.
+///
+/// One `cargo test --workspace` over every package's `faults` target: built with the
+/// workspace's feature set, it reuses what the unit-test build made (one `-p` per package
+/// unified features differently and rebuilt librdkafka and others a second time).
 pub(crate) fn run(counts: &mut Counts) -> Result<(), String> {
     let mut rows = Vec::new();
-    let mut result = Ok(());
-    for package in PACKAGES {
-        let mut command = Command::new(cargo());
-        command
-            .args(["test", "--locked", "-p", package, "--test", "faults", "--"])
-            .args(["--ignored", "--nocapture", "fault_"]);
-        let outcome = run_counted_lines(command, counts, |line| {
-            if let Some(row) = line.strip_prefix("fault-row: ") {
-                rows.push(row.to_owned());
-            }
-        });
-        result = result.and(outcome);
-    }
+    let mut command = Command::new(cargo());
+    command
+        .args(["test", "--locked", "--workspace", "--no-fail-fast"])
+        .args(["--test", "faults", "--"])
+        .args(["--ignored", "--nocapture", "fault_"]);
+    let result = run_counted_lines(command, counts, |line| {
+        if let Some(row) = line.strip_prefix("fault-row: ") {
+            rows.push(row.to_owned());
+        }
+    });
     eprintln!();
     println!("{}", table(&rows));
     result

@@ -288,6 +288,27 @@ fn run_captured(mut command: Command) -> Result<String, String> {
 /// crate is in the tree — aws-lc-sys depends on it and uses it only off Linux — so a look
 /// at the dependency graph cannot replace the build. The check bites where build scripts
 /// run: on CI's clean clone; a warm `target/` reuses their earlier output.)
+/// Says how much disk the build has: a full CI build needs about 15 GiB, and a disk that
+/// fills shows up as a linker's bus error, far from its cause.
+fn report_free_disk() {
+    let Ok(out) = Command::new("df").args(["-Pk", "."]).output() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let free_kib = text
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|n| n.parse::<u64>().ok());
+    if let Some(kib) = free_kib {
+        let gib = kib / (1024 * 1024);
+        eprintln!("xtask: {gib} GiB free on the build's disk");
+        if gib < 15 {
+            eprintln!("xtask: warning: a full CI build needs about 15 GiB; this one may fail");
+        }
+    }
+}
+
 fn build_without_cmake(cargo: &str) -> Result<(), String> {
     let status = Command::new(cargo)
         .args(["build", "--release", "--locked", "-p", "realtime-demo"])
@@ -306,6 +327,7 @@ fn build_without_cmake(cargo: &str) -> Result<(), String> {
 
 fn ci() -> Result<(), String> {
     let cargo = cargo();
+    report_free_disk();
     run(&cargo, &["fmt", "--all", "--check"])?;
     build_without_cmake(&cargo)?;
     run(
