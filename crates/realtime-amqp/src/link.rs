@@ -31,8 +31,10 @@ const PREFETCH: u16 = 1024;
 /// Deliveries acknowledged together (one `multiple` ack).
 const ACK_EVERY: u64 = 64;
 
-/// The routing-key prefix of probes. `~` is in no channel name the manager accepts.
-const PROBE_PREFIX: &str = "~probe.";
+/// The routing-key prefix of probes. No channel starts with `!`: plain names are ASCII
+/// letters, digits and `-_.:/@`, and tenant-scoped ones start with `~` (with `~probe.` a
+/// tenant named `probe.x` had its events taken for probes and dropped).
+const PROBE_PREFIX: &str = "!probe.";
 
 /// A connection, its two channels (one in confirm mode for publishing, one for the
 /// topology and the consumer), this instance's queue, and when a probe last came back.

@@ -165,4 +165,94 @@ pub async fn manager_idempotent_publish(backend: &dyn Backend) {
         end.id,
         "the retry was not delivered again"
     );
+
+    // Keys are per tenant even where tenants share a channel: tenant t2 reusing t1's key
+    // publishes its own event (it got t1's position back, and its event was dropped).
+    let mut config = ManagerConfig::default();
+    config.tenant_scoped_channels = false;
+    let c = instance(backend, config.clone()).await;
+    let d = instance(backend, config).await;
+    let ch = channel("idempotent-tenants");
+    let subscribe = |tenant: &str| SubscribeRequest {
+        channels: vec![ChannelRequest::live(&ch)],
+        tenant: Some(tenant.into()),
+        ..Default::default()
+    };
+    let mut t2 = ok(c.subscribe(subscribe("t2")).await, "sub t2").client;
+    let request = |tenant: &str, data: &str| {
+        let mut request = PublishRequest::new(&ch, data.to_owned());
+        request.tenant = Some(tenant.into());
+        request.idempotency_key = Some("order-42-created".into());
+        request
+    };
+    let first = ok(c.publish(request("t1", "t1's")).await, "publish t1");
+    let other = ok(d.publish(request("t2", "t2's")).await, "publish t2");
+    assert_ne!(other.id, first.id, "t2 was handed t1's event");
+    let retried = ok(d.publish(request("t1", "t1's")).await, "retry t1");
+    assert_eq!(
+        retried.id, first.id,
+        "a tenant's own retry is still idempotent"
+    );
+    let got = next_event(&mut t2, "t2's event").await;
+    assert_eq!((got.id, text(&got)), (other.id, "t2's"));
+}
+
+/// Tenants and channels named like a backend's own control names (probes, sync subjects,
+/// control channels, key suffixes, escapes) are ordinary ones: each event reaches its own
+/// subscriber, once, across instances. (A tenant named `probe.x` scoped to `~probe.x~…`,
+/// which RabbitMQ instances took for their health probes and dropped.)
+pub async fn manager_adversarial_names(backend: &dyn Backend) {
+    let a = instance(backend, ManagerConfig::default()).await;
+    let b = instance(backend, ManagerConfig::default()).await;
+    let unique = channel("");
+    let tenants = [
+        None,
+        Some("probe.x"),
+        Some("probe."),
+        Some("~probe.x~"),
+        Some("realtime-control"),
+        Some("~realtime-control"),
+        Some("_REALTIME_SYNC.1"),
+        Some("%7E"),
+        Some("{x}:m"),
+        Some("!probe. *>"),
+        Some("tenant \u{e9}\u{1f642}"),
+    ];
+    let channels = [
+        "probe.x",
+        "realtime-control",
+        "_REALTIME_SYNC.1",
+        ":m",
+        "@/-",
+    ];
+    let mut clients = Vec::new();
+    for tenant in tenants {
+        for name in channels {
+            let ch = format!("{name}{unique}");
+            let request = SubscribeRequest {
+                channels: vec![ChannelRequest::live(&ch)],
+                tenant: tenant.map(Into::into),
+                ..Default::default()
+            };
+            let client = ok(a.subscribe(request).await, "subscribe").client;
+            clients.push((tenant, ch, client));
+        }
+    }
+    for (tenant, ch, _) in &clients {
+        for data in ["event", "end"] {
+            let mut request = PublishRequest::new(ch, format!("{data} {tenant:?} {ch}"));
+            request.tenant = tenant.map(Into::into);
+            ok(b.publish(request).await, "publish");
+        }
+    }
+    for (tenant, ch, client) in &mut clients {
+        for data in ["event", "end"] {
+            let got = next_event(client, "its own event").await;
+            assert_eq!(
+                text(&got),
+                format!("{data} {tenant:?} {ch}"),
+                "tenant {tenant:?}, channel {ch}"
+            );
+        }
+    }
 }

@@ -120,7 +120,9 @@ pub struct NewEvent {
     pub timestamp: SystemTime,
     /// Makes a retried publish safe: a store that already holds an event of this channel
     /// appended with the same key returns that event's position instead of appending again
-    /// (see [`Store::append`](crate::Store::append)). Not part of the stored event.
+    /// (see [`Store::append`](crate::Store::append)). Not part of the stored event. The
+    /// [`Manager`](crate::Manager) prefixes a tenant's key with the tenant and a control
+    /// character, so a store compares keys as opaque strings.
     pub idempotency_key: Option<String>,
 }
 

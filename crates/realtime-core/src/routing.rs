@@ -59,6 +59,29 @@ pub fn scoped_channel(tenant: &str, channel: &str) -> String {
     scoped
 }
 
+/// Separates a tenant from the caller's key in an idempotency key the manager stores: a
+/// control character, which no validated tenant or key contains, so the pair is recovered
+/// unambiguously and no tenant can name another's key.
+const KEY_SCOPE_SEPARATOR: char = '\u{2}';
+
+/// The idempotency key a publish by `tenant` with `key` is stored under: the key itself
+/// without a tenant, `<tenant>\u{2}<key>` with one. Keys are per tenant in every mode —
+/// with [`ManagerConfig::tenant_scoped_channels`](crate::ManagerConfig) off, tenants share
+/// a channel, and a shared key would hand one tenant's position to another and drop its
+/// event.
+pub(crate) fn scoped_idempotency_key(tenant: Option<&str>, key: String) -> String {
+    match tenant {
+        None => key,
+        Some(tenant) => {
+            let mut scoped = String::with_capacity(tenant.len() + key.len() + 1);
+            scoped.push_str(tenant);
+            scoped.push(KEY_SCOPE_SEPARATOR);
+            scoped.push_str(&key);
+            scoped
+        }
+    }
+}
+
 /// The name a client knows a channel by: `channel` itself, or, for a tenant-scoped channel
 /// ([`scoped_channel`]), the part after its scope.
 pub fn channel_name(channel: &str) -> &str {

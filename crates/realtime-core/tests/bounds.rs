@@ -66,3 +66,52 @@ async fn a_replay_over_the_byte_budget_is_a_limit_gap_not_a_partial_replay() {
         Some(realtime_core::GapReason::Limit)
     );
 }
+
+#[tokio::test]
+async fn one_subscribe_resuming_many_channels_holds_one_replay_budget() {
+    let mut config = ManagerConfig::default();
+    config.replay_max_bytes = 10_000;
+    let manager = Manager::builder().config(config).build().unwrap();
+    let mut channels = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        let first = manager
+            .publish(PublishRequest::new(name, "start"))
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            manager
+                .publish(PublishRequest::new(name, "x".repeat(4_000)))
+                .await
+                .unwrap();
+        }
+        // Each channel's replay (8,000 bytes) fits the budget on its own.
+        channels.push(realtime_core::ChannelRequest::resume(
+            name,
+            first.id.to_token(),
+        ));
+    }
+    let sub = manager
+        .subscribe(SubscribeRequest {
+            channels,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let held: usize = sub
+        .replay
+        .iter()
+        .flat_map(|r| &r.events)
+        .map(|e| e.data.len())
+        .sum();
+    assert_eq!(held, 8_000, "the four replays together hold one budget");
+    assert!(sub.replay[0].gap.is_none());
+    for replay in &sub.replay[1..] {
+        assert!(replay.events.is_empty(), "no partial replay");
+        assert_eq!(
+            replay.gap.as_ref().map(|g| g.reason),
+            Some(realtime_core::GapReason::Limit),
+            "{}",
+            replay.channel
+        );
+    }
+}

@@ -61,7 +61,7 @@ async fn every_event_reaches_the_other_instance_once_and_resumes_exactly_there_o
     let mut expected: Vec<String> = texts[10..].to_vec();
     expected.push("marker".into());
     assert_eq!(replayed, expected);
-    assert!(sub.replay[0].gap.is_none());
+    assert!(sub.replay[0].gap.is_none(), "{:?}", sub.replay[0].gap);
     // On B, A's position means nothing: an explicit gap with B's head.
     let sub = b.subscribe(resume("c", received[9].id)).await.unwrap();
     let gap = sub.replay[0]
@@ -113,6 +113,40 @@ async fn a_client_back_within_the_linger_resumes_exactly_and_after_it_gets_a_gap
         .expect("a resume across a break is a gap");
     assert_eq!(gap.reason, GapReason::EpochChanged);
     assert!(sub.replay[0].events.is_empty());
+}
+
+/// The linger slots (10,000) are for channels a client can resume: one client churning
+/// through fresh channels — subscribe to 32, leave, repeat — took them all, and every other
+/// channel then lost its exact resume. A channel that never gave a position takes no slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churning_through_fresh_channels_takes_no_linger_slot() {
+    let broker = InMemoryBus::new();
+    let a = per_instance(Arc::new(broker.connect()), Duration::from_secs(60));
+    let b = per_instance(Arc::new(broker.connect()), Duration::from_secs(60));
+    let mut client = a
+        .subscribe(SubscribeRequest::channel("c"))
+        .await
+        .unwrap()
+        .client;
+    b.publish(PublishRequest::new("c", "1")).await.unwrap();
+    let seen = next_event(&mut client).await;
+    for round in 0..320 {
+        let channels = (0..32)
+            .map(|i| realtime_core::ChannelRequest::live(format!("churn-{round}-{i}")))
+            .collect();
+        let request = SubscribeRequest {
+            channels,
+            ..Default::default()
+        };
+        drop(a.subscribe(request).await.unwrap());
+    }
+    assert_eq!(a.channel_count(), 1, "fresh channels released at once");
+    drop(client);
+    assert_eq!(a.channel_count(), 1, "c lingers");
+    b.publish(PublishRequest::new("c", "2")).await.unwrap();
+    let sub = poll_until_replay(&a, seen.id, 1).await;
+    assert!(sub.replay[0].gap.is_none(), "{:?}", sub.replay[0].gap);
+    assert_eq!(text(sub.replay[0].events[0].event()), "2");
 }
 
 /// Two instances both publishing to a channel both listen to: each records the other's

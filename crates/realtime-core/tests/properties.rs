@@ -15,6 +15,23 @@ fn channel_name() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    /// The names a bus carries — a plain channel, or a tenant's scoped one, for any tenant
+    /// the manager accepts — never start with `!` nor contain a control character or a
+    /// space: backends build their control names (AMQP probes: `!probe.<queue>`) from
+    /// those, so no tenant or channel can be taken for one.
+    #[test]
+    fn carried_channel_names_never_look_like_control_names(
+        tenant in "\\PC{1,64}",
+        channel in channel_name(),
+    ) {
+        prop_assume!(routing::validate_routing_key("tenant", &tenant).is_ok());
+        routing::validate_channel(&channel, 128).unwrap();
+        for name in [channel.clone(), routing::scoped_channel(&tenant, &channel)] {
+            prop_assert!(!name.starts_with('!'), "{}", name);
+            prop_assert!(!name.chars().any(|c| c.is_control() || c == ' '), "{:?}", name);
+        }
+    }
+
     /// Every position renders to a token that parses back to it.
     #[test]
     fn position_tokens_round_trip(epoch: u64, offset: u64) {

@@ -54,15 +54,35 @@ return {epoch, offset}
 ";
 
 /// The read script: refreshes the TTLs of the keys that exist, and returns the meta hash's
-/// epoch and offset counter, the oldest entry, and up to `count` entries after `after`.
-/// KEYS: meta, stream, key index. ARGV: ttl ms, after (offset), count.
+/// epoch and offset counter, the oldest entry's id (as an entry without fields), and up to
+/// `count` entries after `after` —
+/// only when a resume from `after` can succeed: a wrong epoch, a trimmed offset or one past
+/// the head is answered with a gap, so it reads no entries (a bad `Last-Event-ID` costs the
+/// server O(1), not `count` entries thrown away).
+/// KEYS: meta, stream, key index. ARGV: ttl ms, after (offset), count, after's epoch (hex,
+/// lowercase, no leading zeros; `*` for any epoch, empty for none).
 pub(crate) const READ: &str = r"
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[3], ARGV[1])
 local meta = redis.call('HMGET', KEYS[1], 'e', 'o')
 local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
-local entries = redis.call('XRANGE', KEYS[2], '(0-' .. ARGV[2], '+', 'COUNT', ARGV[3])
+local entries = {}
+if meta[1] and ARGV[3] ~= '0' then
+  local epoch = string.lower((string.gsub(meta[1], '^0+', '')))
+  local head = tonumber(meta[2]) or 0
+  local oldest = head + 1
+  if first[1] then
+    oldest = tonumber(string.match(first[1][1], '^0%-(%d+)$')) or oldest
+  end
+  local after = tonumber(ARGV[2])
+  if (ARGV[4] == '*' or ARGV[4] == epoch) and after <= head and after + 1 >= oldest then
+    entries = redis.call('XRANGE', KEYS[2], '(0-' .. ARGV[2], '+', 'COUNT', ARGV[3])
+  end
+end
+if first[1] then
+  first = {{first[1][1]}}
+end
 return {meta, first, entries}
 ";
 

@@ -242,63 +242,32 @@ impl Store for RedisStore {
         self.check_open()?;
         let (meta_key, stream_key) = self.keys(channel);
         // One atomic round trip that writes nothing but TTLs of keys that exist: refresh
-        // them, read epoch and head, the oldest entry, and seek after `after`. On one server
-        // a MULTI/EXEC pipeline (measured a third faster than a script: Lua copies every
-        // entry); on a cluster a script, routed by its keys, because the cluster client does
-        // not follow a slot's move inside a transaction, which then fails for good after a
-        // failover.
-        let reply = if self.config.cluster {
-            let mut invocation = self.read.call();
-            invocation
-                .key(&meta_key)
-                .key(&stream_key)
-                .key(self.index_key(channel))
-                .arg(self.ttl_ms())
-                .arg(after.offset)
-                .arg(limit.max(1));
-            once_more(reconnectable, || {
-                let (invocation, mut connection) = (&invocation, self.connection.clone());
-                async move { invocation.invoke(&mut connection).await }
-            })
-            .await
+        // them, read epoch and head, the oldest entry, and — only when the resume can
+        // succeed — the entries after `after`. A script (not a MULTI pipeline, which cannot
+        // decide) so that a wrong epoch or an out-of-range offset costs Redis O(1): the
+        // pipeline read and sent up to `limit` entries that were then thrown away for a gap.
+        // Routed by its keys on a cluster too.
+        let after_epoch = if after.epoch != Epoch::NONE {
+            format!("{:x}", after.epoch.0)
+        } else if after.offset == 0 {
+            "*".to_owned()
         } else {
-            let ttl = self.ttl_ms();
-            let mut pipe = redis::pipe();
-            pipe.atomic()
-                .cmd("PEXPIRE")
-                .arg(&meta_key)
-                .arg(ttl)
-                .ignore()
-                .cmd("PEXPIRE")
-                .arg(&stream_key)
-                .arg(ttl)
-                .ignore()
-                .cmd("PEXPIRE")
-                .arg(self.index_key(channel))
-                .arg(ttl)
-                .ignore()
-                .cmd("HMGET")
-                .arg(&meta_key)
-                .arg("e")
-                .arg("o")
-                .cmd("XRANGE")
-                .arg(&stream_key)
-                .arg("-")
-                .arg("+")
-                .arg("COUNT")
-                .arg(1)
-                .cmd("XRANGE")
-                .arg(&stream_key)
-                .arg(format!("(0-{}", after.offset))
-                .arg("+")
-                .arg("COUNT")
-                .arg(limit.max(1));
-            once_more(reconnectable, || {
-                let (pipe, mut connection) = (&pipe, self.connection.clone());
-                async move { pipe.query_async(&mut connection).await }
-            })
-            .await
+            String::new()
         };
+        let mut invocation = self.read.call();
+        invocation
+            .key(&meta_key)
+            .key(&stream_key)
+            .key(self.index_key(channel))
+            .arg(self.ttl_ms())
+            .arg(after.offset)
+            .arg(limit)
+            .arg(after_epoch);
+        let reply = once_more(reconnectable, || {
+            let (invocation, mut connection) = (&invocation, self.connection.clone());
+            async move { invocation.invoke(&mut connection).await }
+        })
+        .await;
         // A read changes nothing but TTLs: any dropped or refused connection was retried.
         let (meta, first, entries): (Vec<Value>, Vec<Value>, Vec<Value>) =
             reply.map_err(failed("read", Some(channel)))?;

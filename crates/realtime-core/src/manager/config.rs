@@ -17,8 +17,11 @@ pub struct ManagerConfig {
     /// Events replayed per channel at most on resume; a client further behind gets a
     /// `limit` gap instead of a partial replay. Default 1,000.
     pub replay_limit: usize,
-    /// Payload bytes replayed per channel at most on resume (what one connection may hold
-    /// while it writes its replay); a longer replay is a `limit` gap too. Default 16 MiB.
+    /// Payload bytes one subscribe (or join) replays at most, across all its channels: what
+    /// one connection holds while it writes its replay, however many channels it resumes
+    /// (a WebSocket connection: its URL's replay and one in-band `subscribe`'s at most). A
+    /// channel whose replay does not fit what is left gets a `limit` gap instead (and, with
+    /// `replay_tail_after_gap`, the newest events that fit). Default 16 MiB.
     pub replay_max_bytes: usize,
     /// What happens to a client that does not keep up (its queue is full, or it is
     /// `max_lag` behind). Default [`SlowConsumer::Disconnect`].

@@ -169,6 +169,13 @@ impl Hub {
         (state.clients.insert(client), position)
     }
 
+    /// Whether this hub has handed its clients a position (an event, or a gap's head) they
+    /// could resume from.
+    pub(super) fn has_history(&self) -> bool {
+        let state = self.state.lock();
+        state.last > 0 || state.epoch != Epoch::NONE
+    }
+
     pub(crate) fn remove_client(&self, slot: usize) {
         self.state.lock().clients.try_remove(slot);
     }

@@ -13,7 +13,7 @@ use super::{Hubs, Inner};
 use crate::metrics as m;
 
 /// Channels that may linger at once; past this a channel is released with its last client.
-const MAX_LINGERING: usize = 10_000;
+pub(super) const MAX_LINGERING: usize = 10_000;
 
 impl Inner {
     /// Drops one reference; the last one removes the hub and its bus subscription, at once
@@ -24,8 +24,14 @@ impl Inner {
         }
         *hub.left_at.lock() = Instant::now();
         let linger = self.config.history_linger;
-        let lingers =
-            hub.per_instance.is_some() && !linger.is_zero() && !self.closed.load(Ordering::Acquire);
+        // Only a channel with history lingers: a client can only resume from a position it
+        // was given, and a channel with none gave none. So a client churning through fresh
+        // channels (subscribe, leave, repeat) takes no slot from the channels whose exact
+        // resume the slots are for.
+        let lingers = hub.per_instance.is_some()
+            && !linger.is_zero()
+            && !self.closed.load(Ordering::Acquire)
+            && hub.has_history();
         if !lingers {
             remove_if_unused(&self.hubs, hub);
         } else if !hub.lingering.swap(true, Ordering::AcqRel) && !self.start_timer(hub, linger) {

@@ -92,18 +92,20 @@ impl Client {
             });
         }
         let mut replay = Vec::new();
+        // One budget for the whole join: a client resuming 32 channels holds what one may.
+        let mut budget = inner.config.replay_max_bytes;
         for (index, channel) in channels.iter().enumerate() {
             let read = match (&channel.resume_from, channel.backlog) {
                 (Some(token), _) => {
                     inner
-                        .replay(&channel.channel, token, &self.shared.route)
+                        .replay(&channel.channel, token, &self.shared.route, &mut budget)
                         .await
                 }
                 (None, backlog) => match backlog.unwrap_or(inner.config.backlog_on_connect) {
                     0 => continue,
                     count => {
                         inner
-                            .backlog(&channel.channel, count, &self.shared.route)
+                            .backlog(&channel.channel, count, &self.shared.route, &mut budget)
                             .await
                     }
                 },

@@ -14,12 +14,16 @@ use crate::shared::SharedEvent;
 
 impl Inner {
     /// Reads what a client missed after `token`: exact, or a gap and (optionally) the tail.
-    /// Returns the replay and the position live delivery continues after.
+    /// Returns the replay and the position live delivery continues after. `budget` is the
+    /// payload bytes the client's join may still hold (shared by all its channels, so one
+    /// connection with many channels holds `replay_max_bytes` in all, not per channel); what
+    /// this replay keeps is taken from it.
     pub(super) async fn replay(
         &self,
         channel: &str,
         token: &str,
         route: &Route,
+        budget: &mut usize,
     ) -> Result<(Replay, Position)> {
         let limit = self.config.replay_limit;
         let name: Arc<str> = channel.into();
@@ -35,18 +39,19 @@ impl Inner {
                 }
             }
         };
-        let budget = self.config.replay_max_bytes;
-        if read.gap.is_none() && payload_bytes(&read.events) > budget {
+        if read.gap.is_none() && payload_bytes(&read.events) > *budget {
             // More than one connection may hold: the same answer as too many events.
             read.gap = Some(GapReason::Limit);
             read.events.clear();
         }
         let head = read.head;
         let Some(reason) = read.gap else {
+            let events = accepted(route, read.events);
+            *budget -= shared_bytes(&events).min(*budget);
             return Ok((
                 Replay {
                     channel: name,
-                    events: accepted(route, read.events),
+                    events,
                     gap: None,
                 },
                 head,
@@ -60,7 +65,7 @@ impl Inner {
             head,
         };
         let events = if self.config.replay_tail_after_gap {
-            accepted(route, self.newest(channel, head, limit).await?)
+            accepted(route, self.newest(channel, head, limit, budget).await?)
         } else {
             Vec::new()
         };
@@ -77,15 +82,17 @@ impl Inner {
 
 impl Inner {
     /// A new subscriber's backlog: the newest `count` retained events of `channel` its
-    /// `route` accepts, and the position they end at (live events continue after it).
+    /// `route` accepts (those that fit `budget`, taken from it), and the position they end
+    /// at (live events continue after it).
     pub(super) async fn backlog(
         &self,
         channel: &str,
         count: usize,
         route: &Route,
+        budget: &mut usize,
     ) -> Result<(Replay, Position)> {
         let head = self.store.head(channel).await?;
-        let events = accepted(route, self.newest(channel, head, count).await?);
+        let events = accepted(route, self.newest(channel, head, count, budget).await?);
         Ok((
             Replay {
                 channel: channel.into(),
@@ -97,8 +104,14 @@ impl Inner {
     }
 
     /// The newest events of `channel` up to `head` (at most `count`, of `head`'s epoch,
-    /// those that fit the replay byte budget), oldest first.
-    async fn newest(&self, channel: &str, head: Position, count: usize) -> Result<Vec<Event>> {
+    /// those that fit `budget`, which they are taken from), oldest first.
+    async fn newest(
+        &self,
+        channel: &str,
+        head: Position,
+        count: usize,
+        budget: &mut usize,
+    ) -> Result<Vec<Event>> {
         if head.offset == 0 || count == 0 {
             return Ok(Vec::new());
         }
@@ -119,13 +132,14 @@ impl Inner {
             .collect();
         let (mut kept, mut start) = (0, tail.len());
         for (index, event) in tail.iter().enumerate().rev() {
-            kept += event.data.len();
-            if kept > self.config.replay_max_bytes {
+            if kept + event.data.len() > *budget {
                 break;
             }
+            kept += event.data.len();
             start = index;
         }
         tail.drain(..start);
+        *budget -= kept;
         Ok(tail)
     }
 }
@@ -137,6 +151,10 @@ fn accepted(route: &Route, events: Vec<Event>) -> Vec<SharedEvent> {
         .filter(|e| route.accepts(e))
         .map(SharedEvent::new)
         .collect()
+}
+
+fn shared_bytes(events: &[SharedEvent]) -> usize {
+    events.iter().map(|e| e.data.len()).sum()
 }
 
 fn payload_bytes(events: &[Event]) -> usize {

@@ -103,7 +103,8 @@ pub struct PublishRequest {
     /// A key the caller picks per logical event (1 to 256 printable bytes): publishing again
     /// with the same key, while the first event is retained, returns the first event's
     /// position instead of storing a duplicate — so a publish whose answer was lost can be
-    /// retried safely, on any instance.
+    /// retried safely, on any instance. Keys are per tenant: another tenant's event with
+    /// the same key is a different event.
     pub idempotency_key: Option<String>,
 }
 
@@ -291,6 +292,9 @@ impl Inner {
             ));
         }
         request.format.check(&request.data)?;
+        let idempotency_key = request
+            .idempotency_key
+            .map(|key| routing::scoped_idempotency_key(request.tenant.as_deref(), key));
         Ok(NewEvent {
             channel: self.scoped(request.tenant.as_deref(), &request.channel),
             tenant: request.tenant,
@@ -300,7 +304,7 @@ impl Inner {
             format: request.format,
             retry_ms: request.retry_ms,
             timestamp: std::time::SystemTime::now(),
-            idempotency_key: request.idempotency_key,
+            idempotency_key,
         })
     }
 
