@@ -46,3 +46,7 @@ pub const LINGERING: &str = "realtime_lingering_channels";
 /// Counter, label `backend`: bus frames that could not be read (another format version, or
 /// damaged); each turns into an interruption of its channel's subscriptions.
 pub const BUS_DECODE_ERRORS: &str = "realtime_bus_decode_errors_total";
+/// Counter, label `outcome` (`read`, `clients_closed`): catch-ups of control requests after
+/// the bus was interrupted — read back from the store, or, where they could not be, the
+/// clients that might have been named closed instead.
+pub const CONTROL_CATCH_UPS: &str = "realtime_control_catch_ups_total";

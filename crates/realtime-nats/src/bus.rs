@@ -84,8 +84,10 @@ impl NatsBus {
             down: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
             operation_timeout: config.operation_timeout,
+            refusals: Default::default(),
         });
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+        let refused = link.clone();
         let max_delay = config.reconnect_delay_max;
         let mut options = ConnectOptions::new()
             .connection_timeout(config.connect_timeout)
@@ -97,6 +99,9 @@ impl NatsBus {
                 (std::time::Duration::from_millis(50) * 2u32.pow(exponent)).min(max_delay)
             })
             .event_callback(move |event| {
+                if let async_nats::Event::ServerError(error) = &event {
+                    refused.refusals.record(&error.to_string());
+                }
                 let _ = events_tx.send(event);
                 async {}
             });
@@ -240,6 +245,16 @@ impl NatsDriver {
     }
 }
 
+/// The server does not let this bus publish to `subject`: not retryable.
+fn refused_publish(channel: &str, subject: &str) -> Error {
+    failed(
+        "publish",
+        Some(channel),
+        BackendErrorKind::Config,
+        format!("the server refused this bus permission to publish to {subject}"),
+    )
+}
+
 #[async_trait]
 impl BusDriver for NatsDriver {
     async fn publish(&self, channel: &str, frame: Vec<u8>) -> Result<()> {
@@ -247,9 +262,15 @@ impl BusDriver for NatsDriver {
         if self.link.is_down() {
             return Err(disconnected("publish", Some(channel)));
         }
+        // A subject the server refused lately is refused again at once: permissions are
+        // configuration, and the server says so only after the fact.
+        if self.link.refusals.lately(subject.as_str()) {
+            return Err(refused_publish(channel, subject.as_str()));
+        }
+        let refusals_before = self.link.refusals.count();
         let sent = tokio::time::timeout(
             self.config.operation_timeout,
-            self.client.publish(subject, frame.into()),
+            self.client.publish(subject.clone(), frame.into()),
         )
         .await;
         match sent {
@@ -273,7 +294,14 @@ impl BusDriver for NatsDriver {
             }
             Err(_) => return Err(timed_out("publish", Some(channel))),
         }
-        self.round_trip("publish", Some(channel)).await
+        self.round_trip("publish", Some(channel)).await?;
+        // The server answers a refused publish before the round trip's echo; the client hands
+        // the two over on different tasks, so give its event task a turn first.
+        tokio::task::yield_now().await;
+        if self.link.refusals.since(refusals_before, subject.as_str()) {
+            return Err(refused_publish(channel, subject.as_str()));
+        }
+        Ok(())
     }
 
     async fn subscribe(&self, channel: &str) -> Result<()> {

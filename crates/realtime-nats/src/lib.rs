@@ -51,6 +51,7 @@ mod bus;
 mod config;
 mod error;
 mod link;
+mod refusals;
 mod subject;
 
 pub use bus::NatsBus;

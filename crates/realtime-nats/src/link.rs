@@ -21,6 +21,9 @@ pub(crate) struct Link {
     pub(crate) down: AtomicBool,
     pub(crate) reconnects: AtomicU64,
     pub(crate) operation_timeout: Duration,
+    /// Publishes the server refused, recorded by the client's event callback itself (one
+    /// hand-over less before a publish looks).
+    pub(crate) refusals: crate::refusals::Refusals,
 }
 
 impl Link {
@@ -125,8 +128,8 @@ pub(crate) async fn watch(
 }
 
 /// A refused subscription's channel is told it was interrupted (it receives nothing);
-/// every refusal is logged and counted — a refused publish was already confirmed to its
-/// caller (the server reports it afterwards), so the log is its only trace.
+/// every refusal is logged and counted. A refused publish fails: its caller finds it in
+/// [`Link::refusals`] after the publish's round trip.
 fn server_error(link: &Link, prefix: &str, error: &async_nats::ServerError) {
     let text = error.to_string();
     if !text.contains("Permissions Violation") {

@@ -131,7 +131,8 @@ async fn no_server_at_start_is_a_clear_retryable_error() {
 }
 
 /// A nats-server of the test's own with users and permissions: `app` may use `rt.>` but
-/// not subscribe to `rt.secret`; `nosync` lacks the bus's marker subjects.
+/// not subscribe to `rt.secret` nor publish to `rt.readonly`; `nosync` lacks the bus's
+/// marker subjects.
 fn server_with_permissions() -> realtime_conformance::restart::OwnServer {
     realtime_conformance::restart::OwnServer::start(|port| {
         let config = std::env::temp_dir().join(format!("realtime-nats-permissions-{port}.conf"));
@@ -140,7 +141,7 @@ fn server_with_permissions() -> realtime_conformance::restart::OwnServer {
 authorization {{
   users = [
     {{ user: app, password: pw, permissions: {{
-        publish: ["rt.>", "_REALTIME_SYNC.>"],
+        publish: {{ allow: ["rt.>", "_REALTIME_SYNC.>"], deny: ["rt.readonly"] }},
         subscribe: {{ allow: ["rt.>", "_REALTIME_SYNC.>"], deny: ["rt.secret"] }} }} }},
     {{ user: nosync, password: pw, permissions: {{ publish: ["rt.>"], subscribe: ["rt.>"] }} }}
   ]
@@ -183,6 +184,32 @@ async fn refused_permissions_are_said_not_silent() {
         next(&mut allowed).await,
         Some(BusMessage::Event(..))
     ));
+    // The server refuses a publish after the fact: each fails (they were only logged, and
+    // the caller told they were sent). The first may beat its refusal through the client
+    // (two tasks hand them over); from the refusal on, every one fails.
+    let mut refusals = Vec::new();
+    for n in 0..20 {
+        if let Err(error) = bus
+            .publish(&event("readonly", format!("{n}")), Origin::fresh())
+            .await
+        {
+            assert!(!error.is_retryable(), "{error}");
+            assert!(
+                error
+                    .to_string()
+                    .contains("refused this bus permission to publish to rt.readonly"),
+                "{error}"
+            );
+            refusals.push(n);
+        }
+    }
+    assert!(
+        refusals == (0..20).collect::<Vec<_>>() || refusals == (1..20).collect::<Vec<_>>(),
+        "refused: {refusals:?}"
+    );
+    bus.publish(&event("open", "y"), Origin::fresh())
+        .await
+        .unwrap();
     let error = NatsBus::connect(as_user(server.port, "nosync"))
         .await
         .unwrap_err();

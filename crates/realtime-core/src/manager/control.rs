@@ -5,12 +5,22 @@
 //! (a name no manager accepts for events, so no client can join it or publish to it). The
 //! listener starts with the instance's first subscribe, so an instance with clients always
 //! hears a request published after its clients connected.
+//!
+//! A request must not be lost for an instance whose bus connection broke while it was sent.
+//! With a shared store, requests are also kept in the store's history of the control channel,
+//! and an instance that was cut off (or sees a hole in their positions) reads what it missed
+//! ([`catch_up`](super::catch_up)). Per instance there is nothing to read back: an
+//! instance cut off closes the clients that were connected (they reconnect, through the
+//! application's authorization, and had a gap for the outage anyway).
 
 use std::sync::Arc;
+
+use std::time::SystemTime;
 
 use bytes::Bytes;
 
 use super::{CloseReason, Inner, Manager};
+use crate::History;
 use crate::bus::BusMessage;
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
@@ -57,17 +67,31 @@ impl Inner {
             return Ok(());
         }
         let mut subscription = self.bus.subscribe(CONTROL_CHANNEL).await?;
+        // Where this instance starts hearing requests: a catch-up reads from here.
+        let mut last = match self.config.history {
+            History::Shared => Some(self.store.head(CONTROL_CHANNEL).await?),
+            History::PerInstance => None,
+        };
         let weak = Arc::downgrade(self);
         let reader = self.spawner.spawn(async move {
             while let Some(message) = subscription.recv().await {
                 let Some(inner) = weak.upgrade() else { break };
                 match message {
-                    BusMessage::Event(event, _) => inner.on_control(&event.data),
-                    // Requests sent while this instance's bus was down are lost: said in the
-                    // log (the caller of `disconnect_everywhere` may repeat it).
-                    BusMessage::Interrupted => {
-                        tracing::warn!("control requests may have been lost while the bus was down")
+                    BusMessage::Event(event, _) => {
+                        if let Some(seen) = &mut last {
+                            if !follows(*seen, event.id) {
+                                inner.catch_up(seen, "a hole in the control requests").await;
+                            }
+                            if event.id.epoch != seen.epoch || event.id.offset > seen.offset {
+                                *seen = event.id;
+                            }
+                        }
+                        inner.on_control(&event.data);
                     }
+                    BusMessage::Interrupted => match &mut last {
+                        Some(seen) => inner.catch_up(seen, "the bus was interrupted").await,
+                        None => inner.close_unheard(SystemTime::now()),
+                    },
                 }
             }
         });
@@ -81,22 +105,31 @@ impl Inner {
         Ok(())
     }
 
-    /// Closes every client connected here under `client_id` ([`CloseReason::Disconnected`]);
-    /// how many.
-    pub(super) fn close_by_id(&self, client_id: &str) -> usize {
+    /// Closes every client connected here under `client_id` ([`CloseReason::Disconnected`])
+    /// — only those connected before `before`, if given; how many.
+    pub(super) fn close_by_id(&self, client_id: &str, before: Option<SystemTime>) -> usize {
         let clients: Vec<_> = self
             .clients
             .lock()
             .get(client_id)
             .map(|all| all.iter().filter_map(std::sync::Weak::upgrade).collect())
             .unwrap_or_default();
-        for client in &clients {
-            client.close(CloseReason::Disconnected);
+        let mut closed = 0;
+        for client in clients {
+            if before.is_none_or(|before| client.connected_at < before) {
+                client.close(CloseReason::Disconnected);
+                closed += 1;
+            }
         }
-        clients.len()
+        closed
     }
 
     fn on_control(&self, data: &[u8]) {
+        self.apply_control(data, None);
+    }
+
+    /// Carries out one request; `before`: only for clients connected before it.
+    pub(super) fn apply_control(&self, data: &[u8], before: Option<SystemTime>) {
         let Some(id) = std::str::from_utf8(data)
             .ok()
             .and_then(|text| text.strip_prefix(DISCONNECT))
@@ -104,7 +137,7 @@ impl Inner {
             tracing::debug!("an unknown control request");
             return;
         };
-        let closed = self.close_by_id(id);
+        let closed = self.close_by_id(id, before);
         if closed > 0 {
             tracing::debug!(closed, "clients disconnected by a request over the bus");
         }
@@ -115,17 +148,25 @@ impl Manager {
     /// Closes the clients connected here with `client_id` (several may share an id); their
     /// streams end with [`CloseReason::Disconnected`]. [`Error::UnknownClient`] if none.
     pub fn disconnect(&self, client_id: &str) -> Result<()> {
-        match self.inner.close_by_id(client_id) {
+        match self.inner.close_by_id(client_id, None) {
             0 => Err(Error::UnknownClient(client_id.chars().take(64).collect())),
             _ => Ok(()),
         }
     }
 
     /// Closes the clients with `client_id` on whichever instances of the deployment they are
-    /// connected to (this one included): its stream ends with [`CloseReason::Disconnected`] — e.g. to
-    /// end a user's streams at logout. Returns once the request is on the bus (or the client
-    /// closed here); it reaches every instance whose bus is connected then. Every client
-    /// with that id is closed, on every instance (several may share an id).
+    /// connected to (this one included): its stream ends with [`CloseReason::Disconnected`]
+    /// — e.g. to end a user's streams at logout. Every client with that id is closed, on
+    /// every instance (several may share an id).
+    ///
+    /// # Behavior
+    /// - Returns once the request is on the bus (and, with [`History::Shared`], in the
+    ///   store); an error (retryable if the store or bus is) if it could not be sent: never
+    ///   dropped without a word. Sending it again is harmless.
+    /// - An instance whose bus connection broke while the request was sent still carries it
+    ///   out once the bus is back: with a shared store it reads the requests it missed (and
+    ///   closes only clients connected before each); per instance, where there is nothing to
+    ///   read back, it closes every client connected before the break ended.
     pub async fn disconnect_everywhere(&self, client_id: &str) -> Result<()> {
         let inner = &self.inner;
         inner.check_open()?;
@@ -134,11 +175,31 @@ impl Manager {
         let request = NewEvent::new(
             CONTROL_CHANNEL,
             Bytes::from(format!("{DISCONNECT}{client_id}")),
-        )
-        // Not stored: a control request has no place in any channel's history. A position
-        // of its own, so no bus takes it for a copy of an earlier request (SQS deduplicates
-        // by position for five minutes).
-        .into_event(Position::new(Epoch::fresh(), 1));
-        inner.bus.publish(&request, inner.origin).await
+        );
+        match inner.config.history {
+            // Kept in the store too, so an instance whose bus was cut off reads it back.
+            History::Shared => inner
+                .store
+                .append_and_publish(request, inner.bus.as_ref())
+                .await
+                .map(drop),
+            // A position of its own, so no bus takes it for a copy of an earlier request
+            // (SQS deduplicates by position for five minutes).
+            History::PerInstance => {
+                let request = request.into_event(Position::new(Epoch::fresh(), 1));
+                inner.bus.publish(&request, inner.origin).await
+            }
+        }
+    }
+}
+
+/// Whether a control request at `id` comes right after `seen` (or is a copy of one already
+/// seen): otherwise some between them were missed. A request that starts a new history
+/// (offset 1) follows anything.
+fn follows(seen: Position, id: Position) -> bool {
+    if id.epoch == seen.epoch {
+        id.offset <= seen.offset + 1
+    } else {
+        id.offset == 1
     }
 }

@@ -1,5 +1,6 @@
 //! The manager: local clients, publishing, replay and fan-out.
 
+mod catch_up;
 mod client;
 mod config;
 mod control;

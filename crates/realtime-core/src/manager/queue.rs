@@ -54,6 +54,9 @@ pub(crate) struct ClientShared {
     drop_on_full: bool,
     max_lag: Duration,
     queue: Mutex<Queue>,
+    /// When it connected, by this instance's clock: a disconnect request caught up on late
+    /// closes only clients that were connected when it was made.
+    pub(crate) connected_at: std::time::SystemTime,
 }
 
 #[derive(Default)]
@@ -91,6 +94,7 @@ impl ClientShared {
             drop_on_full,
             max_lag,
             queue: Mutex::new(Queue::default()),
+            connected_at: std::time::SystemTime::now(),
         }
     }
 

@@ -1,0 +1,114 @@
+//! Publishes the server refused (a subject the bus's user may not publish to). NATS reports
+//! a refusal after the fact, as an error on the connection, before the publish's own round
+//! trip comes back; the publish looks for its subject among the refusals reported meanwhile
+//! and fails instead of claiming the event was sent. The client hands the error and the
+//! round trip's echo over on different tasks, so a refusal may be recorded only just after
+//! its publish returned: it is logged and counted, and for `LATELY` every publish to the
+//! subject fails at once.
+
+use std::collections::VecDeque;
+
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+/// How long a refused subject is refused again without asking the server.
+const LATELY: Duration = Duration::from_secs(10);
+
+/// Refusals remembered; a publish that finds more since it started than are kept assumes
+/// its own was among them (a retry is safe: receivers drop a copy by its position).
+const KEPT: usize = 64;
+
+/// Publish refusals in the order the server reported them.
+#[derive(Default)]
+pub(crate) struct Refusals {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Refusals recorded so far.
+    count: u64,
+    /// The newest, with their numbers and when they were recorded.
+    recent: VecDeque<(u64, Instant, String)>,
+}
+
+impl Refusals {
+    /// Records `text` (a server error) if it refuses a publish; returns whether it did.
+    pub(crate) fn record(&self, text: &str) -> bool {
+        let Some(subject) = refused_publish(text) else {
+            return false;
+        };
+        let mut state = self.state.lock();
+        state.count += 1;
+        let number = state.count;
+        if state.recent.len() == KEPT {
+            state.recent.pop_front();
+        }
+        state
+            .recent
+            .push_back((number, Instant::now(), subject.to_owned()));
+        true
+    }
+
+    /// How many refusals were recorded so far: a publish notes it before sending.
+    pub(crate) fn count(&self) -> u64 {
+        self.state.lock().count
+    }
+
+    /// Whether a publish to `subject` was refused after `count` was noted.
+    pub(crate) fn since(&self, count: u64, subject: &str) -> bool {
+        let state = self.state.lock();
+        let forgotten = state.recent.front().is_some_and(|(n, _, _)| *n > count + 1);
+        forgotten
+            || state
+                .recent
+                .iter()
+                .any(|(n, _, refused)| *n > count && refused == subject)
+    }
+
+    /// Whether a publish to `subject` was refused within [`LATELY`].
+    pub(crate) fn lately(&self, subject: &str) -> bool {
+        self.state
+            .lock()
+            .recent
+            .iter()
+            .any(|(_, at, refused)| refused == subject && at.elapsed() < LATELY)
+    }
+}
+
+/// The subject of `Permissions Violation for Publish to "<subject>"`.
+fn refused_publish(text: &str) -> Option<&str> {
+    let (_, rest) = text.split_once("Permissions Violation for Publish to \"")?;
+    rest.split_once('"').map(|(subject, _)| subject)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_publish_finds_its_own_refusal_only() {
+        let refusals = Refusals::default();
+        let before = refusals.count();
+        assert!(!refusals.record("Permissions Violation for Subscription to \"a\""));
+        assert!(refusals.record("'Permissions Violation for Publish to \"rt.a\"'"));
+        assert!(refusals.since(before, "rt.a"));
+        assert!(!refusals.since(before, "rt.b"));
+        assert!(!refusals.since(refusals.count(), "rt.a"));
+        assert!(refusals.lately("rt.a"));
+        assert!(!refusals.lately("rt.b"));
+    }
+
+    #[test]
+    fn more_refusals_than_kept_count_as_one_of_them() {
+        let refusals = Refusals::default();
+        let before = refusals.count();
+        for n in 0..=KEPT {
+            refusals.record(&format!("Permissions Violation for Publish to \"s{n}\""));
+        }
+        assert!(refusals.since(before, "s0"), "forgotten: assumed refused");
+        assert!(refusals.since(before, "never-published"));
+        assert!(!refusals.since(refusals.count(), "s3"));
+    }
+}
