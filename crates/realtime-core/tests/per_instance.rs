@@ -149,6 +149,32 @@ async fn churning_through_fresh_channels_takes_no_linger_slot() {
     assert_eq!(text(sub.replay[0].events[0].event()), "2");
 }
 
+/// A resume from `0-0` (the head of a `lost` gap) on a channel this instance does not listen
+/// to: what was published meanwhile never reached its history, so the answer is a gap — an
+/// empty "exact" replay skipped it without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_from_the_start_on_a_channel_not_listened_to_is_a_gap() {
+    let broker = InMemoryBus::new();
+    let a = per_instance(Arc::new(broker.connect()), Duration::from_secs(60));
+    let b = per_instance(Arc::new(broker.connect()), Duration::from_secs(60));
+    b.publish(PublishRequest::new("c", "while a did not listen"))
+        .await
+        .unwrap();
+    let sub = a
+        .subscribe(resume("c", Position::start(realtime_core::Epoch::NONE)))
+        .await
+        .unwrap();
+    let gap = sub.replay[0].gap.as_ref().map(|g| g.reason);
+    assert_eq!(gap, Some(GapReason::EpochChanged));
+    // While it listens, a resume from the start is exact again.
+    let _listening = sub;
+    let again = a
+        .subscribe(resume("c", Position::start(realtime_core::Epoch::NONE)))
+        .await
+        .unwrap();
+    assert!(again.replay[0].gap.is_none());
+}
+
 /// Two instances both publishing to a channel both listen to: each records the other's
 /// events, and that must not read as a hole in the other's sequence. (Numbered by the store,
 /// the bus copies skipped the offsets of re-recorded events, and every interleaving turned

@@ -46,6 +46,19 @@ pub fn request_head<'a>(
     Ok(parts)
 }
 
+/// Checks the request's `Host`: more than one is a 400 `invalid_request` (RFC 9112 §3.2: the
+/// server cannot tell which authority the request is for, and two parts of a deployment
+/// could each believe a different one).
+pub fn check_host(parts: &http::request::Parts) -> Result<(), crate::ApiError> {
+    if parts.headers.get_all(http::header::HOST).iter().count() > 1 {
+        return Err(crate::ApiError::bad_request(
+            "invalid_request",
+            "more than one Host header",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

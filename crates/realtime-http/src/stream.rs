@@ -70,6 +70,7 @@ impl SseEndpoint {
     /// The subscription a request asks for: the channel and resume position from the query
     /// and `Last-Event-ID`, the tenant and subject settled with the hook.
     async fn subscription(&self, parts: &Parts) -> Result<SubscribeRequest, ApiError> {
+        crate::check_host(parts)?;
         let config = &self.config;
         let query = Query::parse(parts.uri.query().unwrap_or_default());
         let channel = query.single(&config.channel_param)?.ok_or_else(|| {

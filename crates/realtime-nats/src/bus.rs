@@ -18,6 +18,7 @@ use crate::barrier::Barrier;
 use crate::config::NatsBusConfig;
 use crate::error::{disconnected, failed, timed_out};
 use crate::link::{self, Link};
+use crate::refusals::Verdict;
 use crate::subject;
 
 /// Cross-instance fan-out over NATS (core NATS, no JetStream).
@@ -298,10 +299,17 @@ impl BusDriver for NatsDriver {
         // The server answers a refused publish before the round trip's echo; the client hands
         // the two over on different tasks, so give its event task a turn first.
         tokio::task::yield_now().await;
-        if self.link.refusals.since(refusals_before, subject.as_str()) {
-            return Err(refused_publish(channel, subject.as_str()));
+        match self.link.refusals.since(refusals_before, subject.as_str()) {
+            Verdict::Sent => Ok(()),
+            Verdict::Refused => Err(refused_publish(channel, subject.as_str())),
+            Verdict::Unknown => Err(failed(
+                "publish",
+                Some(channel),
+                BackendErrorKind::Connection,
+                "the server refused so many publishes meanwhile that this one cannot be told \
+                 sent; try again",
+            )),
         }
-        Ok(())
     }
 
     async fn subscribe(&self, channel: &str) -> Result<()> {

@@ -15,9 +15,19 @@ use parking_lot::Mutex;
 /// How long a refused subject is refused again without asking the server.
 const LATELY: Duration = Duration::from_secs(10);
 
-/// Refusals remembered; a publish that finds more since it started than are kept assumes
-/// its own was among them (a retry is safe: receivers drop a copy by its position).
+/// Refusals remembered; a publish that finds more since it started than are kept cannot
+/// tell whether its own was among them (it fails, retryable: receivers drop a copy by its
+/// position).
 const KEPT: usize = 64;
+
+/// What became of a publish, as far as the server's refusals tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Sent,
+    Refused,
+    /// More refusals came meanwhile than are kept.
+    Unknown,
+}
 
 /// Publish refusals in the order the server reported them.
 #[derive(Default)]
@@ -57,14 +67,19 @@ impl Refusals {
     }
 
     /// Whether a publish to `subject` was refused after `count` was noted.
-    pub(crate) fn since(&self, count: u64, subject: &str) -> bool {
+    pub(crate) fn since(&self, count: u64, subject: &str) -> Verdict {
         let state = self.state.lock();
-        let forgotten = state.recent.front().is_some_and(|(n, _, _)| *n > count + 1);
-        forgotten
-            || state
-                .recent
-                .iter()
-                .any(|(n, _, refused)| *n > count && refused == subject)
+        if state
+            .recent
+            .iter()
+            .any(|(n, _, refused)| *n > count && refused == subject)
+        {
+            Verdict::Refused
+        } else if state.recent.front().is_some_and(|(n, _, _)| *n > count + 1) {
+            Verdict::Unknown
+        } else {
+            Verdict::Sent
+        }
     }
 
     /// Whether a publish to `subject` was refused within [`LATELY`].
@@ -93,22 +108,23 @@ mod tests {
         let before = refusals.count();
         assert!(!refusals.record("Permissions Violation for Subscription to \"a\""));
         assert!(refusals.record("'Permissions Violation for Publish to \"rt.a\"'"));
-        assert!(refusals.since(before, "rt.a"));
-        assert!(!refusals.since(before, "rt.b"));
-        assert!(!refusals.since(refusals.count(), "rt.a"));
+        assert_eq!(refusals.since(before, "rt.a"), Verdict::Refused);
+        assert_eq!(refusals.since(before, "rt.b"), Verdict::Sent);
+        assert_eq!(refusals.since(refusals.count(), "rt.a"), Verdict::Sent);
         assert!(refusals.lately("rt.a"));
         assert!(!refusals.lately("rt.b"));
     }
 
     #[test]
-    fn more_refusals_than_kept_count_as_one_of_them() {
+    fn more_refusals_than_kept_leave_other_subjects_unknown() {
         let refusals = Refusals::default();
         let before = refusals.count();
         for n in 0..=KEPT {
             refusals.record(&format!("Permissions Violation for Publish to \"s{n}\""));
         }
-        assert!(refusals.since(before, "s0"), "forgotten: assumed refused");
-        assert!(refusals.since(before, "never-published"));
-        assert!(!refusals.since(refusals.count(), "s3"));
+        assert_eq!(refusals.since(before, "s0"), Verdict::Unknown, "forgotten");
+        assert_eq!(refusals.since(before, "s5"), Verdict::Refused);
+        assert_eq!(refusals.since(before, "never-published"), Verdict::Unknown);
+        assert_eq!(refusals.since(refusals.count(), "s3"), Verdict::Sent);
     }
 }

@@ -157,8 +157,8 @@ impl Server {
             return;
         };
         match request {
-            Some(Head::MissingHost) => {
-                let body = r#"{"error":"invalid_request","message":"an HTTP/1.1 request needs a Host header"}"#;
+            Some(Head::BadHost) => {
+                let body = r#"{"error":"invalid_request","message":"an HTTP/1.1 request needs one Host header"}"#;
                 let answer = format!(
                     "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
@@ -197,8 +197,8 @@ impl Server {
 enum Head {
     Partial,
     EventStream(Request<Body>),
-    /// An HTTP/1.1 request without the `Host` header it must carry.
-    MissingHost,
+    /// An HTTP/1.1 request without the `Host` header it must carry, or any with two.
+    BadHost,
     Other,
 }
 
@@ -212,8 +212,13 @@ fn event_stream_request(bytes: &[u8]) -> Head {
         Err(_) => return Head::Other,
     }
     let headers: &[httparse::Header<'_>] = parsed.headers;
-    if parsed.version == Some(1) && !headers.iter().any(|h| h.name.eq_ignore_ascii_case("host")) {
-        return Head::MissingHost;
+    // RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host, any request at most one.
+    let hosts = headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("host"))
+        .count();
+    if hosts > 1 || (parsed.version == Some(1) && hosts == 0) {
+        return Head::BadHost;
     }
     let named = |name: &'static str| {
         headers
@@ -267,6 +272,11 @@ async fn serve_with_hyper(io: Prefixed, router: Router, peer: SocketAddr, head_t
     // would hold its descriptor forever.
     builder
         .max_buf_size(MAX_HEAD_BYTES)
+        // A client may send its request and shut its side (RFC 9112 §9.6): answer it. (The
+        // cost: a stream served here whose client went away is noticed by a failed write,
+        // a heartbeat at most, not by the end of its input; event streams of browsers take
+        // the lean path, which notices at once.)
+        .half_close(true)
         .writev(true)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(head_timeout);
@@ -286,7 +296,7 @@ mod tests {
         match event_stream_request(head) {
             Head::Partial => "partial",
             Head::EventStream(_) => "stream",
-            Head::MissingHost => "no host",
+            Head::BadHost => "bad host",
             Head::Other => "other",
         }
     }
@@ -311,7 +321,11 @@ mod tests {
         assert_eq!(kind(b"\x00\x01garbage\r\n\r\n"), "other");
         assert_eq!(
             kind(b"GET /events HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n"),
-            "no host"
+            "bad host"
+        );
+        assert_eq!(
+            kind(b"POST /p HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 0\r\n\r\n"),
+            "bad host"
         );
     }
 

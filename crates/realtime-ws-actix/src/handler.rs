@@ -125,6 +125,8 @@ impl WsHandler {
             };
             return Err(ApiError::new(status, "invalid_upgrade", error.to_string()));
         }
+        // What actix-http leaves unchecked: the key's form, repeated headers.
+        realtime_http::ws::check_upgrade(&parts)?;
         let session = endpoint.accept(parts).await?;
         let config = endpoint.config();
         // What the client sends passes the frame guard before actix-ws buffers it.

@@ -162,6 +162,17 @@ fn read_failure(error: &ProtocolError, too_big: bool) -> Step {
         // A message in fragments over the limit (actix-ws says so only in its message).
         ProtocolError::Io(io) if io.to_string().contains("continuation size") => Step::TOO_BIG,
         ProtocolError::Io(io) if io.kind() == io::ErrorKind::InvalidData => Step::NOT_UTF8,
+        ProtocolError::UnmaskedFrame
+        | ProtocolError::MaskedFrame
+        | ProtocolError::InvalidOpcode(_)
+        | ProtocolError::InvalidLength(_)
+        | ProtocolError::BadOpCode
+        | ProtocolError::ContinuationNotStarted
+        | ProtocolError::ContinuationStarted
+        | ProtocolError::ContinuationFragment(_) => {
+            tracing::debug!(error = %error, "websocket protocol error");
+            Step::PROTOCOL
+        }
         // A hang-up (the payload ended early) and anything else: nobody to tell.
         other => {
             tracing::debug!(error = %other, "websocket read failed");

@@ -1,8 +1,7 @@
 //! The upgrade: origin, headers, topics and authorization are checked before it.
 
 use axum::body::Body;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use http::header;
@@ -11,8 +10,10 @@ use realtime_core::auth::Authorize;
 use realtime_core::{Manager, Result};
 use realtime_http::ws::{WsConfig, WsEndpoint};
 use realtime_http::{ApiError, EndpointBuilder, FromParts};
+use tungstenite::protocol::WebSocketConfig;
 
 use crate::session;
+use crate::upgrade::Upgrade;
 
 /// Bytes tungstenite reads at a time; its buffer grows for a longer frame. Client messages
 /// are small (subscribes, pings), and an idle connection keeps this much for its life.
@@ -71,11 +72,7 @@ impl WsHandler {
                 .map(Body::from)
                 .into_response());
         }
-        let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &())
-            .await
-            .map_err(|rejection| {
-                ApiError::new(rejection.status(), "invalid_upgrade", rejection.body_text())
-            })?;
+        let upgrade = Upgrade::from_parts(&mut parts)?;
         let session = endpoint.accept(parts).await?;
         let config = endpoint.config();
         let (write_timeout, heartbeat, keepalive) = (
@@ -83,7 +80,7 @@ impl WsHandler {
             config.heartbeat_interval,
             config.keepalive_interval,
         );
-        Ok(upgrade
+        let socket_config = WebSocketConfig::default()
             // tungstenite zero-fills its whole read buffer on every read and keeps it: 512
             // bytes, not its 128 KiB default (frames up to the limit still fit: the buffer
             // grows for a frame that needs it).
@@ -91,10 +88,15 @@ impl WsHandler {
             // tungstenite requires its write buffer (flushed when full) below the maximum.
             .write_buffer_size(WRITE_BUFFER.min(config.max_write_buffer / 2))
             .max_write_buffer_size(config.max_write_buffer)
-            .max_message_size(config.read_limit)
-            .max_frame_size(config.read_limit)
-            .on_upgrade(move |socket| {
+            .max_message_size(Some(config.read_limit))
+            .max_frame_size(Some(config.read_limit));
+        let response = upgrade.response();
+        tokio::spawn(async move {
+            if let Some(socket) = upgrade.socket(socket_config).await {
                 session::Connection::new(socket, session, write_timeout, heartbeat, keepalive)
-            }))
+                    .await;
+            }
+        });
+        Ok(response)
     }
 }

@@ -78,14 +78,21 @@
 //!
 //! ## Close codes
 //! 1000 `disconnected` (the manager disconnected the client), 1001 `shutdown` (reconnect,
-//! possibly elsewhere), 1007 (a text frame was not UTF-8), 1009 (a message over
-//! [`WsConfig::read_limit`]), 1013 `slow_consumer` (the client's queue overflowed: reconnect
-//! and resume with its last ids). See [`close_code`].
+//! possibly elsewhere), 1002 (the client broke the WebSocket protocol), 1007 (a text frame
+//! was not UTF-8), 1009 (a message over [`WsConfig::read_limit`]), 1013 `slow_consumer` (the
+//! client's queue overflowed: reconnect and resume with its last ids). See [`close_code`].
+//! After its close frame the server reads and discards what the client still sends (for up
+//! to 2 s and 16 MiB), so a client still writing sees the code, not a reset.
+//!
+//! The handshake is checked before the upgrade: `Connection: upgrade`, `Upgrade: websocket`,
+//! `Sec-WebSocket-Version: 13` and a `Sec-WebSocket-Key` of 16 base64 bytes, each once, or
+//! 400 `invalid_upgrade`. WebSocket needs HTTP/1.1 (no HTTP/2 extended CONNECT).
 //!
 //! [`Manager`]: realtime_core::Manager
 
 mod handler;
 mod session;
+mod upgrade;
 
 pub use handler::{WsHandler, WsHandlerBuilder};
 /// The request head the authorization hook sees (`Authorize<Parts>`).

@@ -15,17 +15,22 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use realtime_http::ws::{Encoded, Outgoing, Step, Tick, Timers, WsSession, timed_write};
+use tokio::io::AsyncReadExt;
+use tungstenite::Message as Frame;
+use tungstenite::Utf8Bytes;
+use tungstenite::protocol::CloseFrame;
+
+use crate::upgrade::Socket;
 
 /// Bytes written before a flush within one batch.
 const FLUSH_BYTES: usize = 64 * 1024;
 
 /// What an operation needs and hands back when it ends.
 struct Conn {
-    socket: WebSocket,
+    socket: Socket,
     session: WsSession,
     write_timeout: Duration,
 }
@@ -49,13 +54,13 @@ pub(crate) struct Connection {
 /// What woke the loop.
 enum Ready {
     Outgoing(Outgoing),
-    Incoming(Option<Result<Frame, axum::Error>>),
+    Incoming(Option<Result<Frame, tungstenite::Error>>),
     Tick(Tick),
 }
 
 impl Connection {
     pub(crate) fn new(
-        socket: WebSocket,
+        socket: Socket,
         session: WsSession,
         write_timeout: Duration,
         heartbeat: Duration,
@@ -207,6 +212,12 @@ async fn write_messages(
     (conn, step)
 }
 
+/// After its close frame, how long and how much the server reads (and discards) of what the
+/// client still sends: closing with unread data resets the connection, and the client's
+/// stack then drops the close frame (a browser sees 1006, not the code).
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: u64 = 16 << 20;
+
 async fn close(mut conn: Box<Conn>, code: u16, reason: &'static str) -> (Box<Conn>, Step) {
     tracing::debug!(
         client = conn.session.client_id(),
@@ -215,21 +226,47 @@ async fn close(mut conn: Box<Conn>, code: u16, reason: &'static str) -> (Box<Con
         "closing websocket"
     );
     let close = Frame::Close(Some(CloseFrame {
-        code,
+        code: code.into(),
         reason: Utf8Bytes::from_static(reason),
     }));
-    let _ = tokio::time::timeout(conn.write_timeout, conn.socket.send(close)).await;
+    if let Ok(Ok(())) = tokio::time::timeout(conn.write_timeout, conn.socket.send(close)).await {
+        linger(&mut conn.socket).await;
+    }
     (conn, Step::Gone)
 }
 
+/// Reads and discards until the client closes its side, within [`LINGER_TIME`] and
+/// [`LINGER_BYTES`]: raw bytes, past tungstenite (which after a too-big frame's header would
+/// gather the frame it refused).
+async fn linger(socket: &mut Socket) {
+    let raw = socket.get_mut();
+    let mut buffer = [0u8; 4096];
+    let drain = async {
+        let mut read = 0u64;
+        while read < LINGER_BYTES {
+            match raw.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => read += n as u64,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
 /// Maps a read error to the close code the client should see.
-fn read_failure(error: axum::Error) -> Step {
-    let inner = error.into_inner();
-    match inner.downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => Step::TOO_BIG,
-        Some(tungstenite::Error::Utf8(_)) => Step::NOT_UTF8,
-        _ => {
-            tracing::debug!(error = %inner, "websocket read failed");
+fn read_failure(error: tungstenite::Error) -> Step {
+    match error {
+        tungstenite::Error::Capacity(_) => Step::TOO_BIG,
+        tungstenite::Error::Utf8(_) => Step::NOT_UTF8,
+        // Except a hang-up without a close frame, which nobody is left to be told about.
+        tungstenite::Error::Protocol(error)
+            if error != tungstenite::error::ProtocolError::ResetWithoutClosingHandshake =>
+        {
+            tracing::debug!(%error, "websocket protocol error");
+            Step::PROTOCOL
+        }
+        error => {
+            tracing::debug!(%error, "websocket read failed");
             Step::Gone
         }
     }
@@ -239,7 +276,7 @@ fn read_failure(error: axum::Error) -> Step {
 /// system call for a burst, the write buffer within `max_write_buffer`); each flushed chunk
 /// must go out within `timeout`, so a long replay to a client that reads is not cut.
 async fn write(
-    socket: &mut WebSocket,
+    socket: &mut Socket,
     messages: impl IntoIterator<Item = Encoded>,
     timeout: Duration,
 ) -> Step {

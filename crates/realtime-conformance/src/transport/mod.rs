@@ -8,6 +8,7 @@
 //! through the manager, in process; everything else goes over the sockets.
 
 mod client;
+mod closing;
 mod hostile;
 mod sse;
 mod ws;
@@ -20,6 +21,7 @@ use realtime_core::{Manager, ManagerConfig};
 use realtime_http::SseConfig;
 use realtime_http::ws::{OriginPolicy, WsConfig};
 
+pub use closing::*;
 pub use hostile::*;
 pub use sse::*;
 pub use ws::*;
@@ -120,7 +122,9 @@ macro_rules! transport_tests {
             sse_shutdown, ws_checks_before_the_upgrade, ws_resume_and_protocol, ws_too_big,
             ws_shutdown, sse_never_reading_client, ws_never_reading_client, ws_tiny_fragments,
             ws_client_closes, head_requests, sse_backlog, ws_backlog, sse_data_formats,
-            ws_data_formats
+            ws_data_formats, ws_big_frame_sees_1009, ws_protocol_violation_sees_1002,
+            ws_malformed_key_is_refused, half_closed_requests_are_answered,
+            two_host_headers_are_refused
         );
     };
     (@each $serve:expr, #[$test:meta]; $($name:ident),* $(,)?) => {

@@ -9,21 +9,22 @@
 //! A request must not be lost for an instance whose bus connection broke while it was sent.
 //! With a shared store, requests are also kept in the store's history of the control channel,
 //! and an instance that was cut off (or sees a hole in their positions) reads what it missed
-//! ([`catch_up`](super::catch_up)). Per instance there is nothing to read back: an
-//! instance cut off closes the clients that were connected (they reconnect, through the
-//! application's authorization, and had a gap for the outage anyway).
+//! ([`catch_up`](super::catch_up)). Per instance there is nothing to read back: the sender
+//! repeats each request a few times over half a minute (the copies close only clients
+//! connected before the request), so an instance cut off for less than that still hears it.
 
 use std::sync::Arc;
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
+use super::catch_up::CLOCK_SKEW;
 use super::{CloseReason, Inner, Manager};
 use crate::History;
 use crate::bus::BusMessage;
 use crate::error::{Error, Result};
-use crate::event::NewEvent;
+use crate::event::{Event, NewEvent};
 use crate::position::{Epoch, Position};
 
 /// The bus channel of control requests (`~` is in no valid channel name).
@@ -41,6 +42,10 @@ impl Drop for Listener {
 
 /// The prefix of a disconnect request's data; the client id follows.
 const DISCONNECT: &str = "disconnect:";
+
+/// The prefix of a repeated request (per instance): carried out only for clients connected
+/// before the request was first made.
+const AGAIN: &str = "again:";
 
 impl Inner {
     /// Starts listening to control requests, once (the first subscribe of this instance
@@ -76,22 +81,21 @@ impl Inner {
         let reader = self.spawner.spawn(async move {
             while let Some(message) = subscription.recv().await {
                 let Some(inner) = weak.upgrade() else { break };
-                match message {
-                    BusMessage::Event(event, _) => {
-                        if let Some(seen) = &mut last {
-                            if !follows(*seen, event.id) {
-                                inner.catch_up(seen, "a hole in the control requests").await;
-                            }
-                            if event.id.epoch != seen.epoch || event.id.offset > seen.offset {
-                                *seen = event.id;
-                            }
-                        }
-                        inner.on_control(&event.data);
+                match (message, &mut last) {
+                    (BusMessage::Event(event, _), Some(seen)) => {
+                        inner.take_stored_control(event, seen).await;
                     }
-                    BusMessage::Interrupted => match &mut last {
-                        Some(seen) => inner.catch_up(seen, "the bus was interrupted").await,
-                        None => inner.close_unheard(SystemTime::now()),
-                    },
+                    (BusMessage::Event(event, _), None) => inner.on_control(&event.data, &event),
+                    (BusMessage::Interrupted, Some(seen)) => {
+                        inner.catch_up(seen, "the bus was interrupted").await;
+                    }
+                    // Per instance nothing can be read back: the sender repeats each request
+                    // for REPEATS, so an instance cut off for less than that still hears it.
+                    (BusMessage::Interrupted, None) => tracing::warn!(
+                        "control requests sent while this instance's bus was down for longer \
+                         than {:?} are lost",
+                        REPEATS.iter().sum::<Duration>()
+                    ),
                 }
             }
         });
@@ -124,8 +128,29 @@ impl Inner {
         closed
     }
 
-    fn on_control(&self, data: &[u8]) {
-        self.apply_control(data, None);
+    /// A request of the shared store's history, as the bus brings it: carried out if it is
+    /// the next after `seen`; otherwise the requests since `seen` are read back from the
+    /// store (which covers this one, or shows it is a stale copy).
+    async fn take_stored_control(&self, event: Event, seen: &mut Position) {
+        let next = event.id.epoch == seen.epoch && event.id.offset == seen.offset + 1;
+        let first = seen.epoch == Epoch::NONE && event.id.offset == 1;
+        if next || first {
+            *seen = event.id;
+            self.on_control(&event.data, &event);
+        } else if event.id.epoch != seen.epoch || event.id.offset > seen.offset {
+            self.catch_up(seen, "a hole in the control requests").await;
+        }
+        // Else a copy of one carried out already.
+    }
+
+    /// Carries out a request as the bus brought it: for every client with its id, or, for a
+    /// repeated copy (per instance), for those connected before it was first made.
+    fn on_control(&self, data: &[u8], event: &Event) {
+        if let Some(again) = data.strip_prefix(AGAIN.as_bytes()) {
+            self.apply_control(again, Some(event.timestamp + CLOCK_SKEW));
+        } else {
+            self.apply_control(data, None);
+        }
     }
 
     /// Carries out one request; `before`: only for clients connected before it.
@@ -165,8 +190,9 @@ impl Manager {
     ///   dropped without a word. Sending it again is harmless.
     /// - An instance whose bus connection broke while the request was sent still carries it
     ///   out once the bus is back: with a shared store it reads the requests it missed (and
-    ///   closes only clients connected before each); per instance, where there is nothing to
-    ///   read back, it closes every client connected before the break ended.
+    ///   closes only clients connected before each). Per instance, where there is nothing to
+    ///   read back, the request is sent again after 2, 10 and 30 seconds: an instance cut off
+    ///   for longer misses it (and logs that it may have).
     pub async fn disconnect_everywhere(&self, client_id: &str) -> Result<()> {
         let inner = &self.inner;
         inner.check_open()?;
@@ -186,20 +212,30 @@ impl Manager {
             // A position of its own, so no bus takes it for a copy of an earlier request
             // (SQS deduplicates by position for five minutes).
             History::PerInstance => {
-                let request = request.into_event(Position::new(Epoch::fresh(), 1));
-                inner.bus.publish(&request, inner.origin).await
+                let first = request.clone().into_event(Position::new(Epoch::fresh(), 1));
+                inner.bus.publish(&first, inner.origin).await?;
+                let (bus, origin) = (inner.bus.clone(), inner.origin);
+                let mut again = request;
+                again.data = Bytes::from(format!("{AGAIN}{DISCONNECT}{client_id}"));
+                let _ = inner.spawner.spawn(async move {
+                    for delay in REPEATS {
+                        tokio::time::sleep(delay).await;
+                        let copy = again.clone().into_event(Position::new(Epoch::fresh(), 1));
+                        if let Err(error) = bus.publish(&copy, origin).await {
+                            tracing::debug!(%error, "repeating a disconnect request failed");
+                        }
+                    }
+                });
+                Ok(())
             }
         }
     }
 }
 
-/// Whether a control request at `id` comes right after `seen` (or is a copy of one already
-/// seen): otherwise some between them were missed. A request that starts a new history
-/// (offset 1) follows anything.
-fn follows(seen: Position, id: Position) -> bool {
-    if id.epoch == seen.epoch {
-        id.offset <= seen.offset + 1
-    } else {
-        id.offset == 1
-    }
-}
+/// Per instance, when a disconnect request is sent again (after the first): an instance
+/// whose bus was cut off for less than their sum still hears it.
+const REPEATS: [Duration; 3] = [
+    Duration::from_secs(2),
+    Duration::from_secs(8),
+    Duration::from_secs(20),
+];

@@ -169,6 +169,11 @@ impl Hub {
         (state.clients.insert(client), position)
     }
 
+    /// Whether the hub listens to its channel already (it is not being started).
+    pub(super) fn is_listening(&self) -> bool {
+        self.ready.initialized()
+    }
+
     /// Whether this hub has handed its clients a position (an event, or a gap's head) they
     /// could resume from.
     pub(super) fn has_history(&self) -> bool {

@@ -68,6 +68,9 @@ impl Client {
     async fn join_unbounded(&mut self, channels: Vec<ChannelRequest>) -> Result<Vec<Replay>> {
         let inner = self.manager.clone();
         let first_new = self.memberships.len();
+        // Per channel: whether this join started listening to it (per instance, nothing
+        // published before is in this instance's history then).
+        let mut started = Vec::with_capacity(channels.len());
         for channel in &channels {
             // Released again if readying fails or this future is dropped (a timeout, a client
             // gone mid-subscribe).
@@ -76,6 +79,7 @@ impl Client {
                 hub: inner.acquire_hub(&channel.channel),
                 kept: false,
             };
+            started.push(!acquired.hub.is_listening());
             if let Err(error) = acquired.hub.ensure_ready(&inner.bus).await {
                 drop(acquired);
                 self.leave_from(first_new);
@@ -98,7 +102,13 @@ impl Client {
             let read = match (&channel.resume_from, channel.backlog) {
                 (Some(token), _) => {
                     inner
-                        .replay(&channel.channel, token, &self.shared.route, &mut budget)
+                        .replay(
+                            &channel.channel,
+                            token,
+                            &self.shared.route,
+                            &mut budget,
+                            started[index],
+                        )
                         .await
                 }
                 (None, backlog) => match backlog.unwrap_or(inner.config.backlog_on_connect) {

@@ -17,17 +17,33 @@ impl Inner {
     /// Returns the replay and the position live delivery continues after. `budget` is the
     /// payload bytes the client's join may still hold (shared by all its channels, so one
     /// connection with many channels holds `replay_max_bytes` in all, not per channel); what
-    /// this replay keeps is taken from it.
+    /// this replay keeps is taken from it. `started`: this join started listening to the
+    /// channel.
     pub(super) async fn replay(
         &self,
         channel: &str,
         token: &str,
         route: &Route,
         budget: &mut usize,
+        started: bool,
     ) -> Result<(Replay, Position)> {
         let limit = self.config.replay_limit;
         let name: Arc<str> = channel.into();
+        // Per instance, a history this join just started holds nothing published before:
+        // a resume from "the start" (`0-0`, a lost gap's head) cannot be exact — events
+        // published while this instance did not listen would be skipped without a word.
+        let unknowable = |after: Position| {
+            started
+                && self.config.history == crate::History::PerInstance
+                && after == Position::start(crate::Epoch::NONE)
+        };
         let mut read = match Position::parse(token) {
+            Ok(after) if unknowable(after) => crate::store::ReadResult {
+                events: Vec::new(),
+                head: self.store.head(channel).await?,
+                oldest: 0,
+                gap: Some(GapReason::EpochChanged),
+            },
             Ok(after) => self.store.read(channel, after, limit).await?,
             Err(_) => {
                 let head = self.store.head(channel).await?;

@@ -7,6 +7,7 @@
 //! errors to [`close_code`]s.
 
 mod config;
+mod handshake;
 mod origin;
 mod protocol;
 mod session;
@@ -22,6 +23,7 @@ use realtime_core::auth::Authorize;
 use realtime_core::{ChannelRequest, Manager, SubscribeRequest};
 
 pub use config::{KeepaliveMessage, WsConfig, rfc3339_now};
+pub use handshake::{check_key, check_upgrade};
 pub use origin::{OriginCheck, OriginPolicy};
 pub use realtime_core::message::Encoded;
 pub use session::{Outgoing, Replies, WsSession, close_code};
@@ -74,9 +76,10 @@ impl WsEndpoint {
         &self.shared.manager
     }
 
-    /// The first check, before anything else: the `Origin` against the policy → 403
-    /// `origin_not_allowed`.
+    /// The first check, before anything else: one `Host` at most (400 `invalid_request`),
+    /// then the `Origin` against the policy → 403 `origin_not_allowed`.
     pub fn check_origin(&self, parts: &Parts) -> Result<(), ApiError> {
+        crate::check_host(parts)?;
         let header = parts.headers.get(header::ORIGIN);
         // A header that is not text is not a missing one.
         let origin = header.map(|v| v.to_str().unwrap_or("\u{fffd}"));

@@ -21,6 +21,9 @@ pub mod close_code {
     pub const DISCONNECTED: u16 = 1000;
     /// The server is shutting down; reconnect (possibly elsewhere).
     pub const SHUTDOWN: u16 = 1001;
+    /// The client broke the WebSocket protocol (an unmasked frame, a bad opcode, a control
+    /// frame too long, a continuation with nothing to continue…).
+    pub const PROTOCOL: u16 = 1002;
     /// A text frame was not UTF-8.
     pub const INVALID_PAYLOAD: u16 = 1007;
     /// A message exceeded the read limit.

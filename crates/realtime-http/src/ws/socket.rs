@@ -24,6 +24,8 @@ pub enum Step {
 impl Step {
     /// A message over the read limit.
     pub const TOO_BIG: Step = Step::Close(close_code::TOO_BIG, "message too big");
+    /// A frame that breaks the WebSocket protocol.
+    pub const PROTOCOL: Step = Step::Close(close_code::PROTOCOL, "protocol error");
     /// A text frame that is not UTF-8.
     pub const NOT_UTF8: Step = Step::Close(close_code::INVALID_PAYLOAD, "text frame is not UTF-8");
 
