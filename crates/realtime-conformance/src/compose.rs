@@ -150,6 +150,17 @@ impl Backend for SharedStore {
 pub struct BusOnly {
     max_events: usize,
     make: Box<dyn Fn() -> Boxed<Arc<dyn Bus>> + Send + Sync>,
+    /// Runs when the backend value is dropped, however the test ended (see
+    /// [`BusOnly::cleanup`]).
+    cleanup: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl Drop for BusOnly {
+    fn drop(&mut self) {
+        if let Some(cleanup) = self.cleanup.take() {
+            cleanup();
+        }
+    }
 }
 
 impl BusOnly {
@@ -167,7 +178,16 @@ impl BusOnly {
                 let bus = make();
                 Box::pin(async move { Ok(Arc::new(bus.await?) as Arc<dyn Bus>) })
             }),
+            cleanup: None,
         }
+    }
+
+    /// Runs `cleanup` when this value is dropped, at the end of the test whatever its
+    /// outcome: to remove what the buses left at the broker (a bus dropped without `close`
+    /// leaves its queue, say). It runs inside `Drop`, so it must block, not await.
+    pub fn cleanup(mut self, cleanup: impl FnOnce() + Send + Sync + 'static) -> Self {
+        self.cleanup = Some(Box::new(cleanup));
+        self
     }
 }
 

@@ -18,7 +18,7 @@ use crate::barrier::Barrier;
 use crate::config::NatsBusConfig;
 use crate::error::{disconnected, failed, timed_out};
 use crate::link::{self, Link};
-use crate::refusals::Verdict;
+use crate::refusals::{self, Verdict};
 use crate::subject;
 
 /// Cross-instance fan-out over NATS (core NATS, no JetStream).
@@ -246,16 +246,6 @@ impl NatsDriver {
     }
 }
 
-/// The server does not let this bus publish to `subject`: not retryable.
-fn refused_publish(channel: &str, subject: &str) -> Error {
-    failed(
-        "publish",
-        Some(channel),
-        BackendErrorKind::Config,
-        format!("the server refused this bus permission to publish to {subject}"),
-    )
-}
-
 #[async_trait]
 impl BusDriver for NatsDriver {
     async fn publish(&self, channel: &str, frame: Vec<u8>) -> Result<()> {
@@ -266,7 +256,7 @@ impl BusDriver for NatsDriver {
         // A subject the server refused lately is refused again at once: permissions are
         // configuration, and the server says so only after the fact.
         if self.link.refusals.lately(subject.as_str()) {
-            return Err(refused_publish(channel, subject.as_str()));
+            return Err(refusals::error(Verdict::Refused, channel, subject.as_str()));
         }
         let refusals_before = self.link.refusals.count();
         let sent = tokio::time::timeout(
@@ -301,14 +291,7 @@ impl BusDriver for NatsDriver {
         tokio::task::yield_now().await;
         match self.link.refusals.since(refusals_before, subject.as_str()) {
             Verdict::Sent => Ok(()),
-            Verdict::Refused => Err(refused_publish(channel, subject.as_str())),
-            Verdict::Unknown => Err(failed(
-                "publish",
-                Some(channel),
-                BackendErrorKind::Connection,
-                "the server refused so many publishes meanwhile that this one cannot be told \
-                 sent; try again",
-            )),
+            verdict => Err(refusals::error(verdict, channel, subject.as_str())),
         }
     }
 

@@ -11,6 +11,9 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use realtime_core::{BackendErrorKind, Error};
+
+use crate::error::failed;
 
 /// How long a refused subject is refused again without asking the server.
 const LATELY: Duration = Duration::from_secs(10);
@@ -90,6 +93,24 @@ impl Refusals {
             .iter()
             .any(|(_, at, refused)| refused == subject && at.elapsed() < LATELY)
     }
+}
+
+/// The error of a publish to `subject` (on `channel`) the verdict says was not sent: a
+/// refusal is not retryable, an unknown outcome is.
+pub(crate) fn error(verdict: Verdict, channel: &str, subject: &str) -> Error {
+    let (kind, detail) = match verdict {
+        Verdict::Unknown => (
+            BackendErrorKind::Connection,
+            "the server refused so many publishes meanwhile that this one cannot be told sent; \
+             try again"
+                .to_owned(),
+        ),
+        _ => (
+            BackendErrorKind::Config,
+            format!("the server refused this bus permission to publish to {subject}"),
+        ),
+    };
+    failed("publish", Some(channel), kind, detail)
 }
 
 /// The subject of `Permissions Violation for Publish to "<subject>"`.

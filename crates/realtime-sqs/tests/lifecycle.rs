@@ -17,17 +17,7 @@ fn prefix() -> String {
     format!("rt-{:016x}-", Epoch::fresh().0)
 }
 
-/// A plain client of the shared endpoint, for set-up and checks.
-fn client() -> aws_sdk_sqs::Client {
-    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(common::endpoint())
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    aws_sdk_sqs::Client::from_conf(config)
-}
+use common::client;
 
 async fn queues(prefix: &str) -> Vec<String> {
     let listed = client()

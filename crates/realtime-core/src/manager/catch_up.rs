@@ -2,20 +2,15 @@
 //! history of the control channel, or, where they cannot be, the clients they might have
 //! named closed.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use super::control::CONTROL_CHANNEL;
+use super::control::{CLOCK_SKEW, CONTROL_CHANNEL};
 use super::{CloseReason, Inner};
 use crate::error::{BackendError, BackendErrorKind, Result};
 use crate::event::Event;
 use crate::gap::GapReason;
 use crate::metrics as m;
 use crate::position::{Epoch, Position};
-
-/// Instances' clocks differ: a request read back closes clients connected up to this long
-/// after its timestamp (by this instance's clock) — and at least all connected when the
-/// catch-up began (a sender's clock further behind must not keep a logged-out client open).
-pub(super) const CLOCK_SKEW: Duration = Duration::from_secs(10);
 
 /// Requests read per store read, and reads per catch-up at most (then every client
 /// connected is closed: what remains unread cannot be carried out precisely).

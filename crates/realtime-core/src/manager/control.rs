@@ -19,7 +19,6 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-use super::catch_up::CLOCK_SKEW;
 use super::{CloseReason, Inner, Manager};
 use crate::History;
 use crate::bus::BusMessage;
@@ -42,6 +41,12 @@ impl Drop for Listener {
 
 /// The prefix of a disconnect request's data; the client id follows.
 const DISCONNECT: &str = "disconnect:";
+
+/// Instances' clocks differ: a request read back (or repeated) closes clients connected up
+/// to this long after its timestamp (by this instance's clock) — a catch-up, at least all
+/// connected when it began (a sender's clock further behind must not keep a logged-out
+/// client open).
+pub(super) const CLOCK_SKEW: Duration = Duration::from_secs(10);
 
 /// The prefix of a repeated request (per instance): carried out only for clients connected
 /// before the request was first made.
