@@ -9,9 +9,10 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use realtime_amqp::AmqpBus;
-use realtime_conformance::restart::{Instance, OwnServer, bus_restart};
+use realtime_conformance::restart::{Instance, OwnServer, bus_outage};
 use realtime_core::History;
 
 fn free_port() -> u16 {
@@ -79,13 +80,13 @@ async fn instance(broker: &OwnServer, history: History, prefix: &str) -> Instanc
 /// may outlast the start deadline.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn scenario(history: History, label: &str) {
+async fn scenario(history: History, length: Duration, label: &str) {
     let _turn = ONE_AT_A_TIME.lock().await;
     let mut broker = own_broker();
     let prefix = format!("rt-amqp-fault:{:016x}:", realtime_core::Epoch::fresh().0);
     let a = instance(&broker, history, &prefix).await;
     let b = instance(&broker, history, &prefix).await;
-    let counts = bus_restart(&mut broker, &a, &b).await;
+    let counts = bus_outage(&mut broker, &a, &b, length).await;
     println!("{}", counts.row(label));
 }
 
@@ -96,6 +97,7 @@ async fn scenario(history: History, label: &str) {
 async fn fault_broker_restart_with_a_shared_store_loses_nothing() {
     scenario(
         History::Shared,
+        Duration::from_secs(3),
         "rabbitmq broker killed 3 s, restarted empty; shared Redis store",
     )
     .await;
@@ -108,7 +110,32 @@ async fn fault_broker_restart_with_a_shared_store_loses_nothing() {
 async fn fault_broker_restart_with_history_per_instance_is_a_gap() {
     scenario(
         History::PerInstance,
+        Duration::from_secs(3),
         "rabbitmq broker killed 3 s, restarted empty; history per instance",
+    )
+    .await;
+}
+
+/// The same with the broker away for a minute: longer than any reconnect attempt lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_minute_long_broker_restart_with_a_shared_store_loses_nothing() {
+    scenario(
+        History::Shared,
+        Duration::from_secs(60),
+        "rabbitmq broker killed 60 s, restarted empty; shared Redis store",
+    )
+    .await;
+}
+
+/// The same with the broker away for a minute: longer than any reconnect attempt lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_minute_long_broker_restart_with_history_per_instance_is_a_gap() {
+    scenario(
+        History::PerInstance,
+        Duration::from_secs(60),
+        "rabbitmq broker killed 60 s, restarted empty; history per instance",
     )
     .await;
 }

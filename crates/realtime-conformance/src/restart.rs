@@ -199,9 +199,15 @@ async fn publish(instance: &Instance, label: &str, n: usize) -> Vec<(Position, B
     published
 }
 
-/// The server killed for 3 s and started again: a publish straight to the bus fails with a
-/// retryable error within 5 s, both buses see the outage and the recovery.
-async fn outage(server: &mut dyn Restartable, publisher: &Instance, receiver: &Instance) {
+/// The server killed for `length` and started again: a publish straight to the bus fails
+/// with a retryable error within 5 s, both buses see the outage and the recovery (within
+/// [`DEADLINE`] of the restart: how long is printed).
+async fn outage(
+    server: &mut dyn Restartable,
+    publisher: &Instance,
+    receiver: &Instance,
+    length: Duration,
+) {
     server.kill();
     let started = Instant::now();
     let event = NewEvent::new(CHANNEL, "straight to the bus").into_event(Position {
@@ -224,13 +230,18 @@ async fn outage(server: &mut dyn Restartable, publisher: &Instance, receiver: &I
     })
     .await;
     // The length of the fault, not a synchronisation.
-    tokio::time::sleep(Duration::from_secs(3).saturating_sub(started.elapsed())).await;
+    tokio::time::sleep(length.saturating_sub(started.elapsed())).await;
     server.restart();
+    let back = Instant::now();
     wait_until("the bus reports the server back", || {
         (receiver.connected)() && (publisher.connected)()
     })
     .await;
     assert!((receiver.reconnects)() >= 1);
+    eprintln!(
+        "after a {length:?} outage: both buses connected {:?} after the restart",
+        back.elapsed()
+    );
 }
 
 /// Either kind of tally.
@@ -288,6 +299,17 @@ impl Either {
 /// 50 once; in [`History::PerInstance`] mode every one once or under a gap, and at least one
 /// gap. Returns the first subscriber's counts (for its `fault-row:`).
 pub async fn bus_restart(server: &mut dyn Restartable, a: &Instance, b: &Instance) -> Counts {
+    bus_outage(server, a, b, Duration::from_secs(3)).await
+}
+
+/// [`bus_restart`] with an outage of `length` (a minute: longer than any reconnect attempt
+/// of a client library lasts, and than the buses' back-off).
+pub async fn bus_outage(
+    server: &mut dyn Restartable,
+    a: &Instance,
+    b: &Instance,
+    length: Duration,
+) -> Counts {
     let history = a.manager.config().history;
     let mut clients: Vec<Client> = Vec::new();
     for _ in 0..3 {
@@ -298,6 +320,37 @@ pub async fn bus_restart(server: &mut dyn Restartable, a: &Instance, b: &Instanc
             .unwrap_or_else(|e| panic!("subscribe: {e}"));
         clients.push(subscribed.client);
     }
+    // The subscribers read all along, as live clients do (one that stops reading for the
+    // outage falls `max_lag` behind and is closed as a slow consumer), up to the live event
+    // published last.
+    let until = Instant::now() + length + 3 * DEADLINE;
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    match tokio::time::timeout_at(until, client.recv()).await {
+                        Ok(Some(Message::Event(event)))
+                            if event.event().data.starts_with(b"live ") =>
+                        {
+                            return Ok(got);
+                        }
+                        Ok(Some(message)) => got.push(message),
+                        Ok(None) => {
+                            return Err(format!("client closed: {:?}", client.close_reason()));
+                        }
+                        Err(_) => {
+                            return Err(format!(
+                                "the live event did not arrive ({} messages)",
+                                got.len()
+                            ));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
     let mut all = publish(a, "before", 20).await;
     // Publishing goes on during the outage.
     let (during, ()) = tokio::join!(
@@ -305,24 +358,22 @@ pub async fn bus_restart(server: &mut dyn Restartable, a: &Instance, b: &Instanc
             tokio::time::sleep(Duration::from_millis(200)).await;
             publish(a, "during", 10).await
         },
-        outage(server, a, b)
+        outage(server, a, b, length)
     );
     all.extend(during);
     all.extend(publish(a, "after", 20).await);
     // Read up to the live event, so that everything before it counts (a gap early in the
     // queue would otherwise "cover" events still behind it).
-    let marker = publish(a, "live", 1).await;
-    let deadline = Instant::now() + DEADLINE;
+    publish(a, "live", 1).await;
     let mut counts = Vec::new();
-    for mut client in clients {
+    for reader in readers {
+        let messages = reader
+            .await
+            .unwrap_or_else(|e| panic!("reader: {e}"))
+            .unwrap_or_else(|why| panic!("{why}"));
         let mut tally = Either::of(history, &all);
-        loop {
-            match tokio::time::timeout_at(deadline, client.recv()).await {
-                Ok(Some(Message::Event(event))) if event.event().data == marker[0].1 => break,
-                Ok(Some(message)) => tally.received(&message),
-                Ok(None) => panic!("client closed: {:?}", client.close_reason()),
-                Err(_) => panic!("the live event did not arrive: {}", tally.counts()),
-            }
+        for message in &messages {
+            tally.received(message);
         }
         let c = tally.counts();
         assert!(tally.is_settled(), "{c}");

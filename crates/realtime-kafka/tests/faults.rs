@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::broker::own_broker;
-use realtime_conformance::restart::{Instance, OwnServer, bus_restart};
+use realtime_conformance::restart::{Instance, OwnServer, bus_outage};
 use realtime_core::History;
 use realtime_kafka::{KafkaBus, KafkaBusConfig};
 
@@ -30,12 +30,12 @@ async fn instance(broker: &OwnServer, history: History, prefix: &str) -> Instanc
     Instance::watching(bus, store, KafkaBus::is_connected, KafkaBus::reconnects)
 }
 
-async fn scenario(history: History, label: &str) {
+async fn scenario(history: History, length: Duration, label: &str) {
     let mut broker = own_broker();
     let prefix = format!("rt-kafka-fault:{:016x}:", realtime_core::Epoch::fresh().0);
     let a = instance(&broker, history, &prefix).await;
     let b = instance(&broker, history, &prefix).await;
-    let counts = bus_restart(&mut broker, &a, &b).await;
+    let counts = bus_outage(&mut broker, &a, &b, length).await;
     println!("{}", counts.row(label));
 }
 
@@ -46,6 +46,7 @@ async fn scenario(history: History, label: &str) {
 async fn fault_broker_restart_with_a_shared_store_loses_nothing() {
     scenario(
         History::Shared,
+        Duration::from_secs(3),
         "kafka broker killed 3 s, restarted empty; shared Redis store",
     )
     .await;
@@ -58,7 +59,32 @@ async fn fault_broker_restart_with_a_shared_store_loses_nothing() {
 async fn fault_broker_restart_with_history_per_instance_is_a_gap() {
     scenario(
         History::PerInstance,
+        Duration::from_secs(3),
         "kafka broker killed 3 s, restarted empty; history per instance",
+    )
+    .await;
+}
+
+/// The same with the broker away for a minute: longer than any reconnect attempt lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_minute_long_broker_restart_with_a_shared_store_loses_nothing() {
+    scenario(
+        History::Shared,
+        Duration::from_secs(60),
+        "kafka broker killed 60 s, restarted empty; shared Redis store",
+    )
+    .await;
+}
+
+/// The same with the broker away for a minute: longer than any reconnect attempt lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_minute_long_broker_restart_with_history_per_instance_is_a_gap() {
+    scenario(
+        History::PerInstance,
+        Duration::from_secs(60),
+        "kafka broker killed 60 s, restarted empty; history per instance",
     )
     .await;
 }

@@ -8,8 +8,9 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use realtime_conformance::restart::{Instance, OwnServer, bus_restart};
+use realtime_conformance::restart::{Instance, OwnServer, bus_outage};
 use realtime_core::History;
 use realtime_nats::NatsBus;
 
@@ -36,12 +37,12 @@ async fn instance(server: &OwnServer, history: History, prefix: &str) -> Instanc
     Instance::watching(bus, store, NatsBus::is_connected, NatsBus::reconnects)
 }
 
-async fn scenario(history: History, label: &str) {
+async fn scenario(history: History, length: Duration, label: &str) {
     let mut server = own_server();
     let prefix = format!("rt-nats-fault:{:016x}:", realtime_core::Epoch::fresh().0);
     let a = instance(&server, history, &prefix).await;
     let b = instance(&server, history, &prefix).await;
-    let counts = bus_restart(&mut server, &a, &b).await;
+    let counts = bus_outage(&mut server, &a, &b, length).await;
     println!("{}", counts.row(label));
 }
 
@@ -52,6 +53,7 @@ async fn scenario(history: History, label: &str) {
 async fn fault_server_restart_with_a_shared_store_loses_nothing() {
     scenario(
         History::Shared,
+        Duration::from_secs(3),
         "nats server killed 3 s, restarted empty; shared Redis store",
     )
     .await;
@@ -64,7 +66,32 @@ async fn fault_server_restart_with_a_shared_store_loses_nothing() {
 async fn fault_server_restart_with_history_per_instance_is_a_gap() {
     scenario(
         History::PerInstance,
+        Duration::from_secs(3),
         "nats server killed 3 s, restarted empty; history per instance",
+    )
+    .await;
+}
+
+/// The same with the server away for a minute: longer than any reconnect attempt lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_minute_long_server_restart_with_a_shared_store_loses_nothing() {
+    scenario(
+        History::Shared,
+        Duration::from_secs(60),
+        "nats server killed 60 s, restarted empty; shared Redis store",
+    )
+    .await;
+}
+
+/// The same with the server away for a minute: longer than any reconnect attempt lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_minute_long_server_restart_with_history_per_instance_is_a_gap() {
+    scenario(
+        History::PerInstance,
+        Duration::from_secs(60),
+        "nats server killed 60 s, restarted empty; history per instance",
     )
     .await;
 }

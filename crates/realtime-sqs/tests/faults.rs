@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::endpoint::own_endpoint;
-use realtime_conformance::restart::{Instance, OwnServer, bus_restart};
+use realtime_conformance::restart::{Instance, OwnServer, bus_outage};
 use realtime_core::History;
 use realtime_sqs::SqsBus;
 
@@ -27,12 +27,12 @@ async fn instance(endpoint: &OwnServer, history: History, prefix: &str) -> Insta
     Instance::watching(bus, store, SqsBus::is_connected, SqsBus::reconnects)
 }
 
-async fn scenario(history: History, label: &str) {
+async fn scenario(history: History, length: Duration, label: &str) {
     let mut endpoint = own_endpoint();
     let prefix = format!("rt-sqs-fault:{:016x}:", realtime_core::Epoch::fresh().0);
     let a = instance(&endpoint, history, &prefix).await;
     let b = instance(&endpoint, history, &prefix).await;
-    let counts = bus_restart(&mut endpoint, &a, &b).await;
+    let counts = bus_outage(&mut endpoint, &a, &b, length).await;
     println!("{}", counts.row(label));
 }
 
@@ -43,6 +43,7 @@ async fn scenario(history: History, label: &str) {
 async fn fault_endpoint_restart_with_a_shared_store_loses_nothing() {
     scenario(
         History::Shared,
+        Duration::from_secs(3),
         "sqs endpoint (moto) killed 3 s, restarted empty; shared Redis store",
     )
     .await;
@@ -55,7 +56,32 @@ async fn fault_endpoint_restart_with_a_shared_store_loses_nothing() {
 async fn fault_endpoint_restart_with_history_per_instance_is_a_gap() {
     scenario(
         History::PerInstance,
+        Duration::from_secs(3),
         "sqs endpoint (moto) killed 3 s, restarted empty; history per instance",
+    )
+    .await;
+}
+
+/// The same with the broker away for a minute: longer than any reconnect attempt lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_minute_long_endpoint_restart_with_a_shared_store_loses_nothing() {
+    scenario(
+        History::Shared,
+        Duration::from_secs(60),
+        "sqs endpoint (moto) killed 60 s, restarted empty; shared Redis store",
+    )
+    .await;
+}
+
+/// The same with the broker away for a minute: longer than any reconnect attempt lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_minute_long_endpoint_restart_with_history_per_instance_is_a_gap() {
+    scenario(
+        History::PerInstance,
+        Duration::from_secs(60),
+        "sqs endpoint (moto) killed 60 s, restarted empty; history per instance",
     )
     .await;
 }

@@ -171,6 +171,7 @@ async fn outage(
     // The length of the fault, not a synchronisation.
     tokio::time::sleep(rest).await;
     server.restart();
+    let back = Instant::now();
     wait_until("the bus reports the connection back", || {
         receiver.bus.is_connected()
     })
@@ -178,6 +179,10 @@ async fn outage(
     assert!(receiver.bus.reconnects() >= 1);
     let readiness = receiver.manager.ready().await;
     assert!(readiness.is_ready(), "ready again: {readiness:?}");
+    eprintln!(
+        "after a {outage:?} outage: ready again {:?} after the restart",
+        back.elapsed()
+    );
 }
 
 /// The bus is live, not only repaired: one more event arrives as an event.

@@ -77,3 +77,39 @@ async fn fault_a_short_outage_with_persistence_loses_nothing() {
         "the history survived: every event exactly once, no gap"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_a_minute_long_outage_without_persistence_ends_in_a_gap_and_live_delivery() {
+    let (counts, a, mut subscribers, _server) = outage_scenario(
+        Persistence::None,
+        true,
+        Duration::from_secs(60),
+        "redis killed 60 s, no persistence",
+    )
+    .await;
+    assert!(counts.gaps >= 1, "the lost history is signalled: {counts}");
+    for (client, tally) in &mut subscribers.clients {
+        publish_one_and_expect(&a, client, tally).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_a_minute_long_outage_with_persistence_loses_nothing() {
+    let (counts, a, mut subscribers, _server) = outage_scenario(
+        Persistence::AlwaysFsync,
+        false,
+        Duration::from_secs(60),
+        "redis killed 60 s, AOF always, restart detection off",
+    )
+    .await;
+    assert_eq!(
+        (counts.delivered, counts.gaps),
+        (40, 0),
+        "the history survived: every event exactly once, no gap"
+    );
+    for (client, tally) in &mut subscribers.clients {
+        publish_one_and_expect(&a, client, tally).await;
+    }
+}
