@@ -39,21 +39,8 @@ impl Inner {
     /// are lost. They reconnect (through the application's authorization) and resume.
     pub(super) fn close_unheard(&self, before: SystemTime) {
         metrics::counter!(m::CONTROL_CATCH_UPS, "outcome" => "clients_closed").increment(1);
-        let clients: Vec<_> = self
-            .clients
-            .lock()
-            .values()
-            .flatten()
-            .filter_map(std::sync::Weak::upgrade)
-            .filter(|client| client.connected_at < before)
-            .collect();
-        tracing::warn!(
-            closed = clients.len(),
-            "closing the clients that missed control requests"
-        );
-        for client in clients {
-            client.close(CloseReason::Disconnected);
-        }
+        let closed = self.close_clients_before(Some(before), CloseReason::Disconnected);
+        tracing::warn!(closed, "closed the clients that missed control requests");
     }
 
     /// Reads the requests after `seen` page by page, carrying each out for the clients

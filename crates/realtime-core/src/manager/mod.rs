@@ -308,21 +308,6 @@ impl Inner {
         }
     }
 
-    /// Ends every connected client's stream with `reason`; returns how many there were.
-    fn close_clients(&self, reason: CloseReason) -> usize {
-        let clients: Vec<_> = self
-            .clients
-            .lock()
-            .values()
-            .flatten()
-            .filter_map(std::sync::Weak::upgrade)
-            .collect();
-        for client in &clients {
-            client.close(reason);
-        }
-        clients.len()
-    }
-
     pub(super) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             Err(Error::Closed)

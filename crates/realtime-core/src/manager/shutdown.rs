@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::Manager;
+use super::{CloseReason, Inner, Manager};
 use crate::error::{Error, Result};
 
 /// What [`Manager::ready`] found: each part `Ok`, or the error it gave.
@@ -96,5 +96,33 @@ impl Manager {
             );
         }
         drained
+    }
+}
+
+impl Inner {
+    /// Ends the stream of every client connected before `before` (every one: `None`) with
+    /// `reason`; returns how many there were.
+    pub(super) fn close_clients_before(
+        &self,
+        before: Option<std::time::SystemTime>,
+        reason: CloseReason,
+    ) -> usize {
+        let clients: Vec<_> = self
+            .clients
+            .lock()
+            .values()
+            .flatten()
+            .filter_map(std::sync::Weak::upgrade)
+            .filter(|client| before.is_none_or(|before| client.connected_at < before))
+            .collect();
+        for client in &clients {
+            client.close(reason);
+        }
+        clients.len()
+    }
+
+    /// Ends every connected client's stream with `reason`; returns how many there were.
+    pub(super) fn close_clients(&self, reason: CloseReason) -> usize {
+        self.close_clients_before(None, reason)
     }
 }
