@@ -249,7 +249,9 @@ impl NatsDriver {
 #[async_trait]
 impl BusDriver for NatsDriver {
     async fn publish(&self, channel: &str, frame: Vec<u8>) -> Result<()> {
-        let subject = subject::encode(&self.config.subject_prefix, channel)?;
+        // A `Subject` (shared bytes): kept for the refusal check after it is sent.
+        let subject =
+            async_nats::Subject::from(subject::encode(&self.config.subject_prefix, channel)?);
         if self.link.is_down() {
             return Err(disconnected("publish", Some(channel)));
         }

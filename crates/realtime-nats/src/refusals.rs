@@ -7,7 +7,7 @@
 //! subject fails at once.
 
 use std::collections::VecDeque;
-
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -35,15 +35,11 @@ pub(crate) enum Verdict {
 /// Publish refusals in the order the server reported them.
 #[derive(Default)]
 pub(crate) struct Refusals {
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    /// Refusals recorded so far.
-    count: u64,
+    /// Refusals recorded so far (written under the lock): a publish with none since it
+    /// began, the common case, takes no lock.
+    count: AtomicU64,
     /// The newest, with their numbers and when they were recorded.
-    recent: VecDeque<(u64, Instant, String)>,
+    recent: Mutex<VecDeque<(u64, Instant, String)>>,
 }
 
 impl Refusals {
@@ -52,33 +48,34 @@ impl Refusals {
         let Some(subject) = refused_publish(text) else {
             return false;
         };
-        let mut state = self.state.lock();
-        state.count += 1;
-        let number = state.count;
-        if state.recent.len() == KEPT {
-            state.recent.pop_front();
+        let mut recent = self.recent.lock();
+        let number = self.count.load(Ordering::Relaxed) + 1;
+        if recent.len() == KEPT {
+            recent.pop_front();
         }
-        state
-            .recent
-            .push_back((number, Instant::now(), subject.to_owned()));
+        recent.push_back((number, Instant::now(), subject.to_owned()));
+        // After the entry: whoever sees the new count finds it under the lock.
+        self.count.store(number, Ordering::Release);
         true
     }
 
     /// How many refusals were recorded so far: a publish notes it before sending.
     pub(crate) fn count(&self) -> u64 {
-        self.state.lock().count
+        self.count.load(Ordering::Acquire)
     }
 
     /// Whether a publish to `subject` was refused after `count` was noted.
     pub(crate) fn since(&self, count: u64, subject: &str) -> Verdict {
-        let state = self.state.lock();
-        if state
-            .recent
+        if self.count() == count {
+            return Verdict::Sent;
+        }
+        let recent = self.recent.lock();
+        if recent
             .iter()
             .any(|(n, _, refused)| *n > count && refused == subject)
         {
             Verdict::Refused
-        } else if state.recent.front().is_some_and(|(n, _, _)| *n > count + 1) {
+        } else if recent.front().is_some_and(|(n, _, _)| *n > count + 1) {
             Verdict::Unknown
         } else {
             Verdict::Sent
@@ -87,11 +84,12 @@ impl Refusals {
 
     /// Whether a publish to `subject` was refused within [`LATELY`].
     pub(crate) fn lately(&self, subject: &str) -> bool {
-        self.state
-            .lock()
-            .recent
-            .iter()
-            .any(|(_, at, refused)| refused == subject && at.elapsed() < LATELY)
+        self.count() > 0
+            && self
+                .recent
+                .lock()
+                .iter()
+                .any(|(_, at, refused)| refused == subject && at.elapsed() < LATELY)
     }
 }
 

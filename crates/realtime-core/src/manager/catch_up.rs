@@ -29,18 +29,22 @@ impl Inner {
                 metrics::counter!(m::CONTROL_CATCH_UPS, "outcome" => "read").increment(1);
             }
             Err(error) => {
-                tracing::warn!(%error, "cannot read all the missed control requests; closing the clients they may have named");
-                self.close_unheard(began);
+                tracing::warn!(%error, "cannot read all the missed control requests");
+                self.close_unheard(began, "the missed control requests could not be read");
             }
         }
     }
 
     /// Closes every client connected before `before`: requests that might have named them
-    /// are lost. They reconnect (through the application's authorization) and resume.
-    pub(super) fn close_unheard(&self, before: SystemTime) {
+    /// are lost (`why`). They reconnect (through the application's authorization) and resume.
+    fn close_unheard(&self, before: SystemTime, why: &str) {
         metrics::counter!(m::CONTROL_CATCH_UPS, "outcome" => "clients_closed").increment(1);
         let closed = self.close_clients_before(Some(before), CloseReason::Disconnected);
-        tracing::warn!(closed, "closed the clients that missed control requests");
+        tracing::warn!(
+            closed,
+            why,
+            "closed the clients control requests may have named"
+        );
     }
 
     /// Reads the requests after `seen` page by page, carrying each out for the clients
@@ -80,10 +84,10 @@ impl Inner {
                         return Ok(());
                     }
                     if trimmed {
-                        tracing::warn!(
-                            "control requests were trimmed from the store before this instance read them; closing the clients they may have named"
+                        self.close_unheard(
+                            began,
+                            "control requests were trimmed from the store before this instance read them",
                         );
-                        self.close_unheard(began);
                     }
                     *seen = start;
                 }

@@ -14,11 +14,11 @@
 //! connected before the request), so an instance cut off for less than that still hears it.
 
 use std::sync::Arc;
-
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
+use super::shutdown::close_before;
 use super::{CloseReason, Inner, Manager};
 use crate::History;
 use crate::bus::BusMessage;
@@ -90,7 +90,7 @@ impl Inner {
                     (BusMessage::Event(event, _), Some(seen)) => {
                         inner.take_stored_control(event, seen).await;
                     }
-                    (BusMessage::Event(event, _), None) => inner.on_control(&event.data, &event),
+                    (BusMessage::Event(event, _), None) => inner.on_control(&event),
                     (BusMessage::Interrupted, Some(seen)) => {
                         inner.catch_up(seen, "the bus was interrupted").await;
                     }
@@ -123,14 +123,7 @@ impl Inner {
             .get(client_id)
             .map(|all| all.iter().filter_map(std::sync::Weak::upgrade).collect())
             .unwrap_or_default();
-        let mut closed = 0;
-        for client in clients {
-            if before.is_none_or(|before| client.connected_at < before) {
-                client.close(CloseReason::Disconnected);
-                closed += 1;
-            }
-        }
-        closed
+        close_before(clients, before, CloseReason::Disconnected)
     }
 
     /// A request of the shared store's history, as the bus brings it: carried out if it is
@@ -141,7 +134,7 @@ impl Inner {
         let first = seen.epoch == Epoch::NONE && event.id.offset == 1;
         if next || first {
             *seen = event.id;
-            self.on_control(&event.data, &event);
+            self.on_control(&event);
         } else if event.id.epoch != seen.epoch || event.id.offset > seen.offset {
             self.catch_up(seen, "a hole in the control requests").await;
         }
@@ -150,11 +143,10 @@ impl Inner {
 
     /// Carries out a request as the bus brought it: for every client with its id, or, for a
     /// repeated copy (per instance), for those connected before it was first made.
-    fn on_control(&self, data: &[u8], event: &Event) {
-        if let Some(again) = data.strip_prefix(AGAIN.as_bytes()) {
-            self.apply_control(again, Some(event.timestamp + CLOCK_SKEW));
-        } else {
-            self.apply_control(data, None);
+    fn on_control(&self, event: &Event) {
+        match event.data.strip_prefix(AGAIN.as_bytes()) {
+            Some(again) => self.apply_control(again, Some(event.timestamp + CLOCK_SKEW)),
+            None => self.apply_control(&event.data, None),
         }
     }
 

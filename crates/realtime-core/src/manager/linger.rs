@@ -13,7 +13,7 @@ use super::{Hubs, Inner};
 use crate::metrics as m;
 
 /// Channels that may linger at once; past this a channel is released with its last client.
-pub(super) const MAX_LINGERING: usize = 10_000;
+const MAX_LINGERING: usize = 10_000;
 
 impl Inner {
     /// Drops one reference; the last one removes the hub and its bus subscription, at once

@@ -55,15 +55,17 @@ impl Inner {
                 }
             }
         };
-        if read.gap.is_none() && payload_bytes(&read.events) > *budget {
+        let bytes = payload_bytes(&read.events);
+        if read.gap.is_none() && bytes > *budget {
             // More than one connection may hold: the same answer as too many events.
             read.gap = Some(GapReason::Limit);
             read.events.clear();
         }
         let head = read.head;
         let Some(reason) = read.gap else {
+            // What was read is charged (it fits: checked above), whatever the route keeps.
+            *budget -= bytes;
             let events = accepted(route, read.events);
-            *budget -= shared_bytes(&events).min(*budget);
             return Ok((
                 Replay {
                     channel: name,
@@ -167,10 +169,6 @@ fn accepted(route: &Route, events: Vec<Event>) -> Vec<SharedEvent> {
         .filter(|e| route.accepts(e))
         .map(SharedEvent::new)
         .collect()
-}
-
-fn shared_bytes(events: &[SharedEvent]) -> usize {
-    events.iter().map(|e| e.data.len()).sum()
 }
 
 fn payload_bytes(events: &[Event]) -> usize {

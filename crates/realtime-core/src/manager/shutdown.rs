@@ -1,8 +1,10 @@
 //! Readiness, and ending a manager together with the server in front of it.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
+use super::queue::ClientShared;
 use super::{CloseReason, Inner, Manager};
 use crate::error::{Error, Result};
 
@@ -104,7 +106,7 @@ impl Inner {
     /// `reason`; returns how many there were.
     pub(super) fn close_clients_before(
         &self,
-        before: Option<std::time::SystemTime>,
+        before: Option<SystemTime>,
         reason: CloseReason,
     ) -> usize {
         let clients: Vec<_> = self
@@ -113,16 +115,29 @@ impl Inner {
             .values()
             .flatten()
             .filter_map(std::sync::Weak::upgrade)
-            .filter(|client| before.is_none_or(|before| client.connected_at < before))
             .collect();
-        for client in &clients {
-            client.close(reason);
-        }
-        clients.len()
+        close_before(clients, before, reason)
     }
 
     /// Ends every connected client's stream with `reason`; returns how many there were.
     pub(super) fn close_clients(&self, reason: CloseReason) -> usize {
         self.close_clients_before(None, reason)
     }
+}
+
+/// Ends the streams of `clients` connected before `before` (every one: `None`) with
+/// `reason`; returns how many. Called with no lock held.
+pub(super) fn close_before(
+    clients: Vec<Arc<ClientShared>>,
+    before: Option<SystemTime>,
+    reason: CloseReason,
+) -> usize {
+    let mut closed = 0;
+    for client in clients {
+        if before.is_none_or(|before| client.connected_at < before) {
+            client.close(reason);
+            closed += 1;
+        }
+    }
+    closed
 }
