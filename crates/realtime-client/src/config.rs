@@ -136,7 +136,8 @@ impl ClientBuilder {
     }
 
     /// A connection with no traffic for this long (the server's heartbeats included: 15 s by
-    /// default) is taken as dead and replaced. Default 90 s.
+    /// default) is taken as dead and replaced. Traffic is whole messages (over SSE whole
+    /// frames): a server trickling bytes that never finish one is idle. Default 90 s.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
         self

@@ -44,7 +44,8 @@ pub enum Error {
     /// end the stream.
     #[error("protocol error: {0}")]
     Protocol(String),
-    /// Nothing arrived for the idle timeout (not even a heartbeat).
+    /// Nothing whole arrived for the idle timeout (not even a heartbeat; over SSE, bytes that
+    /// finish no frame do not count).
     #[error("no traffic for {0:?}")]
     Idle(Duration),
     /// The server closed the WebSocket with this code.

@@ -82,14 +82,21 @@ async fn stream(
     let mut body = response.into_body();
     let mut decoder = Decoder::new();
     let mut client_id = None;
+    // Only a whole frame (an event, a heartbeat) counts as life: a server trickling bytes
+    // that never finish one is idle, however often it sends.
+    let mut idle_at = tokio::time::Instant::now() + config.idle_timeout;
     loop {
-        let chunk = match tokio::time::timeout(config.idle_timeout, next_chunk(&mut body)).await {
+        let chunk = match tokio::time::timeout_at(idle_at, next_chunk(&mut body)).await {
             Err(_) => return Ok(Error::Idle(config.idle_timeout)),
             Ok(None) => return Ok(Error::Connect("the server ended the stream".into())),
             Ok(Some(Err(e))) => return Ok(Error::connect(&e)),
             Ok(Some(Ok(chunk))) => chunk,
         };
-        for frame in decoder.feed(&chunk) {
+        let frames = decoder.feed(&chunk);
+        if !frames.is_empty() {
+            idle_at = tokio::time::Instant::now() + config.idle_timeout;
+        }
+        for frame in frames {
             if let Err(error) = on_frame(channel, frame, outlet, connected, &mut client_id).await? {
                 return Ok(error);
             }

@@ -263,6 +263,47 @@ async fn an_endless_event_and_a_silent_server_end_the_connection_not_the_memory(
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_trickling_bytes_that_finish_no_frame_is_idle() {
+    // Greets, then sends one byte of an endless data line every 20 ms: every chunk is
+    // traffic, but no frame ever completes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let greeting = format!("{STREAM_HEAD}: client_id t\n\n: connected\n\ndata: ");
+                if socket.write_all(greeting.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                loop {
+                    tick.tick().await;
+                    if socket.write_all(b"x").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let mut client = RealtimeClient::sse(format!("http://{addr}/events"))
+        .channel("c")
+        .idle_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    assert!(matches!(next(&mut client).await, Update::Connected { .. }));
+    // Within the test's deadline (10 s), far under the 1 MiB message limit's 5 hours.
+    match next(&mut client).await {
+        Update::Disconnected {
+            error: Error::Idle(_),
+            ..
+        } => {}
+        other => panic!("expected an idle timeout, got {other:?}"),
+    }
+}
+
 /// A WebSocket server that greets, then sends `messages` after the client's subscribe, on
 /// every connection.
 async fn hostile_ws(messages: &'static [&'static str]) -> String {

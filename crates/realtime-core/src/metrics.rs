@@ -43,6 +43,9 @@ pub const RERECORDED: &str = "realtime_rerecorded_total";
 /// Gauge: channels whose bus subscription is kept after their last local client left
 /// ([`ManagerConfig::history_linger`](crate::ManagerConfig::history_linger)).
 pub const LINGERING: &str = "realtime_lingering_channels";
+/// Counter: lingering channels released early because another channel took their slot
+/// ([`ManagerConfig::max_lingering_channels`](crate::ManagerConfig::max_lingering_channels)).
+pub const LINGER_EVICTIONS: &str = "realtime_linger_evictions_total";
 /// Counter, label `backend`: bus frames that could not be read (another format version, or
 /// damaged); each turns into an interruption of its channel's subscriptions.
 pub const BUS_DECODE_ERRORS: &str = "realtime_bus_decode_errors_total";

@@ -149,6 +149,68 @@ async fn churning_through_fresh_channels_takes_no_linger_slot() {
     assert_eq!(text(sub.replay[0].events[0].event()), "2");
 }
 
+/// The linger slots are shared: a tenant churning through channels that have history
+/// (join, an event arrives, leave; repeat) kept every slot, and a quieter tenant's channel
+/// lost its exact resume. Full, the pool takes a slot from the tenant holding the most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_churning_through_channels_ends_its_own_lingers_not_another_tenants() {
+    let broker = InMemoryBus::new();
+    let mut config = realtime_core::ManagerConfig::default();
+    config.history = realtime_core::History::PerInstance;
+    config.max_lingering_channels = 8;
+    let a = realtime_core::Manager::builder()
+        .config(config)
+        .store(Arc::new(realtime_core::InMemoryStore::new()))
+        .bus(Arc::new(broker.connect()))
+        .build()
+        .unwrap();
+    let b = per_instance(Arc::new(broker.connect()), Duration::from_secs(60));
+    let on = |tenant: &str, channel: &str| SubscribeRequest {
+        channels: vec![realtime_core::ChannelRequest::live(channel)],
+        tenant: Some(tenant.into()),
+        ..Default::default()
+    };
+    // A channel of `tenant` on A that has handed out a position, then left: it lingers.
+    let visit = async |tenant: &str, channel: &str| {
+        let mut client = a.subscribe(on(tenant, channel)).await.unwrap().client;
+        b.publish(PublishRequest::new(channel, "1").tenant(tenant))
+            .await
+            .unwrap();
+        next_event(&mut client).await
+    };
+    // The churning tenant takes every slot first.
+    for i in 0..8 {
+        visit("churn", &format!("c{i}")).await;
+    }
+    let seen = visit("quiet", "c").await;
+    for i in 8..100 {
+        visit("churn", &format!("c{i}")).await;
+    }
+    poll("at most the pool's channels linger", || a.channel_count() <= 8).await;
+    // The quiet tenant's channel still listens: what B publishes now is recorded on A.
+    b.publish(PublishRequest::new("c", "2").tenant("quiet"))
+        .await
+        .unwrap();
+    let request = SubscribeRequest {
+        channels: vec![realtime_core::ChannelRequest::resume("c", seen.id.to_token())],
+        tenant: Some("quiet".into()),
+        ..Default::default()
+    };
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let sub = a.subscribe(request.clone()).await.unwrap();
+        let replay = &sub.replay[0];
+        assert!(replay.gap.is_none(), "exact resume: {:?}", replay.gap);
+        if replay.events.len() == 1 {
+            assert_eq!(text(replay.events[0].event()), "2");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the event recorded");
+        drop(sub);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// A resume from `0-0` (the head of a `lost` gap) on a channel this instance does not listen
 /// to: what was published meanwhile never reached its history, so the answer is a gap — an
 /// empty "exact" replay skipped it without a word.

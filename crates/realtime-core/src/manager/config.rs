@@ -71,10 +71,16 @@ pub struct ManagerConfig {
     pub history: History,
     /// In [`History::PerInstance`] mode, how long the instance keeps listening to a channel
     /// after its last local client left, so that a client reconnecting within it resumes
-    /// exactly (after it, a resume gets an `epoch_changed` gap). At most 10,000 channels
-    /// linger at once; more are released at once. Ignored in [`History::Shared`] mode.
-    /// Default 60 s.
+    /// exactly (after it, a resume gets an `epoch_changed` gap). Only a channel that has
+    /// handed out a position lingers. Ignored in [`History::Shared`] mode. Default 60 s.
     pub history_linger: Duration,
+    /// In [`History::PerInstance`] mode, how many channels may linger at once. When all are
+    /// taken, a channel that starts lingering ends the oldest lingering channel of the tenant
+    /// that holds the most (its own, if it holds the most): a tenant churning through
+    /// channels displaces its own, never a quieter tenant's. Without
+    /// [`tenant_scoped_channels`](Self::tenant_scoped_channels) every channel counts as one
+    /// tenant's and the oldest lingering channel ends. Default 10,000.
+    pub max_lingering_channels: usize,
 }
 
 /// What the manager does with a client that does not keep up: its queue of
@@ -118,6 +124,7 @@ impl Default for ManagerConfig {
             tenant_scoped_channels: true,
             history: History::Shared,
             history_linger: Duration::from_secs(60),
+            max_lingering_channels: 10_000,
         }
     }
 }
@@ -145,6 +152,7 @@ impl ManagerConfig {
         positive("max_channels_per_client", self.max_channels_per_client)?;
         positive("max_channel_len", self.max_channel_len)?;
         positive("max_event_bytes", self.max_event_bytes)?;
+        positive("max_lingering_channels", self.max_lingering_channels)?;
         if self.backlog_on_connect > self.replay_limit {
             return Err(Error::invalid_config(
                 "backlog_on_connect",

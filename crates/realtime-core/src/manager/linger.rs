@@ -2,18 +2,18 @@
 //! after [`ManagerConfig::history_linger`](super::ManagerConfig::history_linger), so a client
 //! that comes back within it resumes exactly.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::hub::Hub;
 use super::{Hubs, Inner};
 use crate::metrics as m;
-
-/// Channels that may linger at once; past this a channel is released with its last client.
-const MAX_LINGERING: usize = 10_000;
 
 impl Inner {
     /// Drops one reference; the last one removes the hub and its bus subscription, at once
@@ -41,18 +41,11 @@ impl Inner {
         // Otherwise the hub's timer, already running, sees the new leaving time.
     }
 
-    /// Starts the hub's one linger timer; `false` when it cannot linger (too many do, or no
-    /// runtime to time it).
+    /// Starts the hub's one linger timer in a slot (ending another channel's linger when
+    /// all are taken); `false` when there is no runtime to time it.
     fn start_timer(&self, hub: &Arc<Hub>, linger: Duration) -> bool {
-        let taken = self
-            .lingering
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_LINGERING).then_some(n + 1)
-            });
-        let Ok(before) = taken else { return false };
-        metrics::gauge!(m::LINGERING).set((before + 1) as f64);
-        let (hubs, lingering) = (Arc::downgrade(&self.hubs), self.lingering.clone());
-        let slot = Slot(lingering);
+        let slot = self.lingering.take(tenant_of(&hub.name));
+        let hubs = Arc::downgrade(&self.hubs);
         // Without a runtime the slot is returned as the future holding it is dropped.
         let Some(timer) = self
             .spawner
@@ -65,28 +58,131 @@ impl Inner {
     }
 }
 
-/// Gives its lingering slot back however the timer ends (also when aborted at shutdown).
-struct Slot(Arc<AtomicUsize>);
+/// The tenant a lingering slot is counted against: the scope of a tenant-scoped channel
+/// (`~tenant~channel`), or one shared tenant for every other.
+fn tenant_of(channel: &str) -> &str {
+    channel
+        .strip_prefix('~')
+        .and_then(|rest| rest.split_once('~'))
+        .map_or("", |(tenant, _)| tenant)
+}
 
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let left = self.0.fetch_sub(1, Ordering::AcqRel) - 1;
-        metrics::gauge!(m::LINGERING).set(left as f64);
+/// The lingering slots, counted per tenant. When all are taken, the tenant holding the
+/// most gives up its oldest: churn by one tenant ends that tenant's own lingers, never a
+/// tenant holding fewer.
+pub(super) struct Slots {
+    capacity: usize,
+    state: Mutex<SlotState>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    /// Per tenant, its slots oldest first (by number), each with the signal that ends it.
+    tenants: HashMap<Box<str>, BTreeMap<u64, Arc<Notify>>>,
+    taken: usize,
+    next: u64,
+}
+
+impl Slots {
+    pub(super) fn new(capacity: usize) -> Self {
+        Slots {
+            capacity,
+            state: Mutex::new(SlotState::default()),
+        }
+    }
+
+    /// A slot for `tenant`, ending the lingering of the oldest channel of the tenant that
+    /// holds the most when none is free.
+    fn take(self: &Arc<Self>, tenant: &str) -> Slot {
+        let mut state = self.state.lock();
+        if state.taken >= self.capacity {
+            let own = state.tenants.get(tenant).map_or(0, BTreeMap::len);
+            // The most-holding tenant; a tie goes against the tenant asking.
+            let victim = state
+                .tenants
+                .iter()
+                .filter(|(name, slots)| slots.len() > own || &***name == tenant)
+                .max_by_key(|(_, slots)| slots.len())
+                .map(|(name, _)| name.clone());
+            if let Some(victim) = victim
+                && let Some(slots) = state.tenants.get_mut(&victim)
+                && let Some((_, end)) = slots.pop_first()
+            {
+                if slots.is_empty() {
+                    state.tenants.remove(&victim);
+                }
+                state.taken -= 1;
+                end.notify_one();
+                metrics::counter!(m::LINGER_EVICTIONS).increment(1);
+            }
+        }
+        let (number, end) = (state.next, Arc::new(Notify::new()));
+        state.next += 1;
+        state
+            .tenants
+            .entry(tenant.into())
+            .or_default()
+            .insert(number, end.clone());
+        state.taken += 1;
+        metrics::gauge!(m::LINGERING).set(state.taken as f64);
+        Slot {
+            slots: self.clone(),
+            tenant: tenant.into(),
+            number,
+            end,
+        }
+    }
+
+    /// Gives a slot back, unless it was taken from its holder already.
+    fn give_back(&self, tenant: &str, number: u64) {
+        let mut state = self.state.lock();
+        let Some(slots) = state.tenants.get_mut(tenant) else {
+            return;
+        };
+        if slots.remove(&number).is_none() {
+            return;
+        }
+        if slots.is_empty() {
+            state.tenants.remove(tenant);
+        }
+        state.taken -= 1;
+        metrics::gauge!(m::LINGERING).set(state.taken as f64);
     }
 }
 
-/// Waits until the hub has had no client for `linger`, then releases it; ends early when a
-/// client holds it (its next leaving starts a new timer).
+/// A lingering slot: given back however the timer ends (also when aborted at shutdown).
+struct Slot {
+    slots: Arc<Slots>,
+    tenant: Box<str>,
+    number: u64,
+    /// Signalled when another channel takes the slot.
+    end: Arc<Notify>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.slots.give_back(&self.tenant, self.number);
+    }
+}
+
+/// Waits until the hub has had no client for `linger` (or its slot is taken), then
+/// releases it; ends early when a client holds it (its next leaving starts a new timer).
 async fn linger_then_release(
     hubs: std::sync::Weak<Hubs>,
     hub: Arc<Hub>,
     linger: Duration,
-    _slot: Slot,
+    slot: Slot,
 ) {
+    let mut ended = false;
     loop {
         let deadline = *hub.left_at.lock() + linger;
-        // How long the channel lingers: a timer, not a synchronisation.
-        tokio::time::sleep_until(deadline).await;
+        if !ended {
+            // How long the channel lingers: a timer, not a synchronisation.
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {}
+                () = slot.end.notified() => ended = true,
+            }
+        }
         if hub.refs.load(Ordering::Acquire) > 0 {
             hub.lingering.store(false, Ordering::Release);
             // A client that left between the two loads found the flag set and started no
@@ -94,9 +190,11 @@ async fn linger_then_release(
             if hub.refs.load(Ordering::Acquire) > 0 || hub.lingering.swap(true, Ordering::AcqRel) {
                 return;
             }
-            continue;
+            if !ended {
+                continue;
+            }
         }
-        if Instant::now() >= *hub.left_at.lock() + linger {
+        if ended || Instant::now() >= *hub.left_at.lock() + linger {
             hub.lingering.store(false, Ordering::Release);
             if let Some(hubs) = hubs.upgrade() {
                 remove_if_unused(&hubs, &hub);
@@ -115,5 +213,50 @@ pub(super) fn remove_if_unused(hubs: &Hubs, hub: &Arc<Hub>) {
         }
         drop(map);
         hub.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signalled(slot: &Slot) -> bool {
+        let notified = slot.end.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable()
+    }
+
+    #[test]
+    fn the_tenant_of_a_channel_is_its_scope() {
+        assert_eq!(tenant_of("~acme~orders"), "acme");
+        assert_eq!(tenant_of("~a%7Eb~x"), "a%7Eb");
+        assert_eq!(tenant_of("orders"), "");
+        assert_eq!(tenant_of("~unterminated"), "");
+    }
+
+    #[test]
+    fn a_full_pool_ends_a_slot_of_the_tenant_holding_the_most() {
+        let slots = Arc::new(Slots::new(4));
+        let quiet = slots.take("quiet");
+        let churn: Vec<Slot> = (0..3).map(|_| slots.take("churn")).collect();
+        // Full: the churning tenant's next slot ends its own oldest, again and again.
+        let mut newer = Vec::new();
+        for _ in 0..10 {
+            newer.push(slots.take("churn"));
+        }
+        assert_eq!(slots.state.lock().taken, 4);
+        assert_eq!(slots.state.lock().tenants["quiet"].len(), 1);
+        // The quiet tenant's slot was never signalled; the churning tenant's first were.
+        assert!(!signalled(&quiet));
+        assert!(signalled(&churn[0]) && signalled(&churn[2]) && signalled(&newer[6]));
+        assert!(!signalled(&newer[7]));
+        // A tenant holding fewer takes a slot from the one holding the most.
+        let second = slots.take("quiet");
+        assert_eq!(slots.state.lock().tenants["quiet"].len(), 2);
+        assert_eq!(slots.state.lock().tenants["churn"].len(), 2);
+        // Ended and returned slots are counted once.
+        drop((churn, newer, quiet, second));
+        assert_eq!(slots.state.lock().taken, 0);
+        assert!(slots.state.lock().tenants.is_empty());
     }
 }

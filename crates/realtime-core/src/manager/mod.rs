@@ -57,7 +57,7 @@ pub(crate) struct Inner {
     bus: Arc<dyn Bus>,
     /// Shared with lingering releases ([`ManagerConfig::history_linger`]).
     hubs: Arc<Hubs>,
-    lingering: Arc<AtomicUsize>,
+    lingering: Arc<linger::Slots>,
     /// This instance, as the bus names the events it publishes.
     origin: Origin,
     /// Per-instance history: this instance's bus sequence per channel (the next position).
@@ -163,13 +163,14 @@ impl ManagerBuilder {
         let store: Arc<dyn Store> = self.store.unwrap_or_else(|| Arc::new(InMemoryStore::new()));
         let bus: Arc<dyn Bus> = self.bus.unwrap_or_else(|| Arc::new(InMemoryBus::new()));
         crate::history::check(self.config.history, store.reach(), bus.reach())?;
+        let lingering = Arc::new(linger::Slots::new(self.config.max_lingering_channels));
         Ok(Manager {
             inner: Arc::new(Inner {
                 config: self.config,
                 store,
                 bus,
                 hubs: Arc::new(RwLock::new(HashMap::new())),
-                lingering: Arc::new(AtomicUsize::new(0)),
+                lingering,
                 origin: Origin::fresh(),
                 streams: Mutex::new(HashMap::new()),
                 clients: Mutex::new(HashMap::new()),

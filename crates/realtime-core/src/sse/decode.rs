@@ -13,9 +13,14 @@ pub struct Frame {
     pub data: Option<String>,
     /// The `retry:` field, if valid.
     pub retry: Option<u32>,
-    /// Comment lines (`: text`), without the colon and the one leading space.
+    /// Comment lines (`: text`), without the colon and the one leading space: the first
+    /// [`MAX_COMMENTS`] of the frame (the rest are read and dropped).
     pub comments: Vec<String>,
 }
+
+/// Comment lines a [`Frame`] keeps. A run of short comment lines would otherwise cost a
+/// `String` each — many times the bytes that carried them.
+pub const MAX_COMMENTS: usize = 16;
 
 /// Splits a byte stream into [`Frame`]s; feed it chunks as they arrive.
 #[derive(Debug, Default)]
@@ -91,7 +96,9 @@ impl Decoder {
             None => (line, ""),
         };
         match field {
-            "" => self.frame.comments.push(value.to_owned()),
+            "" if self.frame.comments.len() < MAX_COMMENTS => {
+                self.frame.comments.push(value.to_owned());
+            }
             "id" => self.frame.id = Some(value.to_owned()),
             "event" => self.frame.event = Some(value.to_owned()),
             "retry" => self.frame.retry = value.parse().ok(),
@@ -113,6 +120,18 @@ mod tests {
     use super::*;
     use crate::event::NewEvent;
     use crate::position::{Epoch, Position};
+
+    #[test]
+    fn a_run_of_comments_keeps_a_bounded_number() {
+        let mut decoder = Decoder::new();
+        let frames = decoder.feed(&b":\n".repeat(100_000));
+        assert!(frames.is_empty());
+        assert_eq!(decoder.pending_bytes(), 200_000, "every byte is still counted");
+        let frames = decoder.feed(b"data: x\n\n");
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].comments.len(), MAX_COMMENTS);
+        assert_eq!(frames[0].data.as_deref(), Some("x"));
+    }
 
     #[test]
     fn crlf_streams_fed_a_byte_at_a_time_decode_as_whole() {

@@ -19,7 +19,7 @@ use crate::event::{DataFormat, Event};
 use crate::gap::Gap;
 use crate::position::Position;
 
-pub use decode::{Decoder, Frame};
+pub use decode::{Decoder, Frame, MAX_COMMENTS};
 
 /// The SSE event name of the gap signal. Application event types may not use the `realtime-`
 /// prefix, so this cannot be spoofed by a publisher.
