@@ -15,6 +15,7 @@ mod measure;
 mod report;
 mod results;
 mod services;
+mod soak;
 #[cfg(test)]
 mod tidy;
 
@@ -39,6 +40,9 @@ Commands:
   loadbench idle                only the idle memory per connection, printed
   loadbench case sse|ws N       one case of the demo alone, printed (REALTIME_LOADBENCH_DEMO
                                 names another demo binary to compare)
+  soak [--minutes N] [--seed S]  chaos soak: 3 demo instances on their own Redis and NATS,
+                                SSE and WebSocket subscribers, random faults for N minutes
+                                (default 3), every event accounted for; `test` soaks 2 min
   services                      start (installing if needed) every server the tests use:
                                 Redis, NATS, RabbitMQ, tansu (Kafka), moto (SQS)
   ci                            fmt --check, clippy -D warnings, cargo doc -D warnings, cargo
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
             "(not run: `cargo xtask loadbench` runs the fan-out comparison only)",
         ),
         Some("ci") => ci(),
+        Some("soak") => soak::run_soak(&args[1..], &mut Counts::default()),
         Some("services") => services::ensure_for_tests(),
         Some("help") | None => {
             eprint!("{HELP}");
@@ -127,9 +132,13 @@ fn test() -> Result<(), String> {
     command.args(["test", "--workspace", "--doc", "--locked"]);
     let docs = run_counted(command, &mut counts);
     let browser = browser::test(&mut counts);
+    let soaked = soak::run_soak(
+        &["--minutes".to_owned(), soak::IN_TEST_MINUTES.to_owned()],
+        &mut counts,
+    );
     eprintln!();
     println!("all: {} passed, {} failed", counts.passed, counts.failed);
-    units.and(faults).and(docs).and(browser)
+    units.and(faults).and(docs).and(browser).and(soaked)
 }
 
 /// Tests passed and failed, read from the runners' summary lines.

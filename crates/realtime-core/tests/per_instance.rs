@@ -186,13 +186,19 @@ async fn a_tenant_churning_through_channels_ends_its_own_lingers_not_another_ten
     for i in 8..100 {
         visit("churn", &format!("c{i}")).await;
     }
-    poll("at most the pool's channels linger", || a.channel_count() <= 8).await;
+    poll("at most the pool's channels linger", || {
+        a.channel_count() <= 8
+    })
+    .await;
     // The quiet tenant's channel still listens: what B publishes now is recorded on A.
     b.publish(PublishRequest::new("c", "2").tenant("quiet"))
         .await
         .unwrap();
     let request = SubscribeRequest {
-        channels: vec![realtime_core::ChannelRequest::resume("c", seen.id.to_token())],
+        channels: vec![realtime_core::ChannelRequest::resume(
+            "c",
+            seen.id.to_token(),
+        )],
         tenant: Some("quiet".into()),
         ..Default::default()
     };

@@ -126,7 +126,11 @@ mod tests {
         let mut decoder = Decoder::new();
         let frames = decoder.feed(&b":\n".repeat(100_000));
         assert!(frames.is_empty());
-        assert_eq!(decoder.pending_bytes(), 200_000, "every byte is still counted");
+        assert_eq!(
+            decoder.pending_bytes(),
+            200_000,
+            "every byte is still counted"
+        );
         let frames = decoder.feed(b"data: x\n\n");
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].comments.len(), MAX_COMMENTS);
