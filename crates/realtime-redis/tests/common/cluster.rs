@@ -8,8 +8,29 @@ use std::time::{Duration, Instant};
 
 pub struct OwnCluster {
     pub ports: Vec<u16>,
+    bus_ports: Vec<u16>,
     dir: PathBuf,
     nodes: Vec<Option<Child>>,
+}
+
+/// Starts a cluster node on `port`: its cluster state in `dir/nodes-PORT.conf` (so a
+/// restarted node rejoins as what it was), no data persisted.
+fn spawn_node(port: u16, bus_port: u16, dir: &std::path::Path) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--cluster-enabled", "yes"])
+        .args(["--cluster-port", &bus_port.to_string()])
+        .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+        .args(["--cluster-node-timeout", "1000"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cluster tests start redis-server (apt-get install redis-server): {e}")
+        })
 }
 
 /// `n` ports free now (held together while chosen, so they differ).
@@ -42,25 +63,11 @@ impl OwnCluster {
         std::fs::create_dir_all(&dir).unwrap();
         let mut nodes = Vec::new();
         for (port, bus_port) in ports.iter().zip(bus_ports) {
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--cluster-enabled", "yes"])
-                .args(["--cluster-port", &bus_port.to_string()])
-                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                .args(["--cluster-node-timeout", "1000"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cluster tests start redis-server (apt-get install redis-server): {e}")
-                });
-            nodes.push(Some(child));
+            nodes.push(Some(spawn_node(*port, *bus_port, &dir)));
         }
         let cluster = OwnCluster {
             ports: ports.to_vec(),
+            bus_ports: bus_ports.to_vec(),
             dir,
             nodes,
         };
@@ -145,6 +152,21 @@ impl OwnCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts the node on `port` again after [`kill`](Self::kill): it comes back empty and
+    /// rejoins the cluster as its state file says; waits until it is a replica in sync
+    /// (a master that failed over comes back as its successor's replica).
+    pub fn restart_as_replica(&mut self, port: u16) {
+        let index = self.ports.iter().position(|&p| p == port).unwrap();
+        assert!(self.nodes[index].is_none(), "node {port} is running");
+        self.nodes[index] = Some(spawn_node(port, self.bus_ports[index], &self.dir));
+        self.wait("the restarted node is a replica in sync", |c| {
+            let info = cli(port, &["info", "replication"]);
+            info.contains("role:slave")
+                && info.contains("master_link_status:up")
+                && c.ports.iter().all(|&p| p == port || c.is_ok_on(p))
+        });
     }
 
     /// The port of a replica of the master on `master`.

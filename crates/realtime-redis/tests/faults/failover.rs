@@ -67,6 +67,59 @@ async fn fault_a_cluster_master_failing_over_mid_stream() {
     }
 }
 
+/// The channel's master away for a minute: its replica takes over within seconds, events
+/// are published (and read) all through the minute, then the old master comes back — empty,
+/// nothing persisted — and rejoins as a replica. Every event once or inside a gap, and live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a fault scenario: `cargo xtask faults` runs it (and `cargo xtask test`)"]
+async fn fault_a_cluster_master_away_for_a_minute() {
+    let mut cluster = OwnCluster::start();
+    let (a, _b, mut subscribers) = two_instances(&cluster).await;
+    publish(&a, &mut subscribers, 20).await;
+    subscribers.settle("before the outage").await;
+
+    let master = cluster.master_of(CHANNEL, cluster.ports[0]);
+    cluster.kill(master);
+    let down = Instant::now();
+    let mut promoted = None;
+    while down.elapsed() < Duration::from_secs(60) {
+        publish(&a, &mut subscribers, 1).await;
+        subscribers.settle("while the master is away").await;
+        if promoted.is_none()
+            && cluster
+                .try_master_of(
+                    CHANNEL,
+                    cluster
+                        .ports
+                        .iter()
+                        .copied()
+                        .find(|&p| p != master)
+                        .unwrap(),
+                )
+                .is_some_and(|m| m != master)
+        {
+            promoted = Some(down.elapsed());
+        }
+        // The pace of publishing through the minute.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let restarted = Instant::now();
+    cluster.restart_as_replica(master);
+    publish(&a, &mut subscribers, 10).await;
+    subscribers.settle("after the old master rejoined").await;
+    println!(
+        "redis cluster: replica promoted {promoted:.1?} after the kill; old master back as a \
+         replica in sync {:.1?} after its restart",
+        restarted.elapsed()
+    );
+    let counts = subscribers
+        .verdict("redis cluster: the channel's master away 60 s, back empty as a replica");
+    assert!(counts.delivered >= 20, "{counts}");
+    for (client, tally) in &mut subscribers.clients {
+        publish_one_and_expect(&a, client, tally).await;
+    }
+}
+
 /// The channel's master hangs (SIGSTOP: its connections stay open, it answers nothing) — the
 /// configured node at that, so a new connection cannot start from it. The cluster promotes
 /// its replica; the instances must notice the hang themselves (no connection drops), find
