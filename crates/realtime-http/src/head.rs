@@ -51,12 +51,15 @@ pub fn request_head<'a>(
 /// could each believe a different one).
 pub fn check_host(parts: &http::request::Parts) -> Result<(), crate::ApiError> {
     if parts.headers.get_all(http::header::HOST).iter().count() > 1 {
-        return Err(crate::ApiError::bad_request(
-            "invalid_request",
-            "more than one Host header",
-        ));
+        return Err(ambiguous_host());
     }
     Ok(())
+}
+
+/// The answer to a request with more than one `Host` ([`check_host`]), for routes that
+/// count the headers themselves.
+pub fn ambiguous_host() -> crate::ApiError {
+    crate::ApiError::bad_request("invalid_request", "more than one Host header")
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub mod ws;
 
 pub use builder::{EndpointBuilder, FromParts};
 pub use error::ApiError;
-pub use head::{PeerAddr, check_host, request_head};
+pub use head::{PeerAddr, ambiguous_host, check_host, request_head};
 pub use query::{Query, resume_position};
 pub use routing::settle_routing;
 pub use sse_config::SseConfig;

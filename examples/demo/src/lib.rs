@@ -197,6 +197,7 @@ pub fn app_with(manager: Manager, retry_ms: u32) -> realtime_core::Result<Router
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
         .route("/admin/disconnect-all", post(routes::disconnect_all))
+        .layer(axum::middleware::from_fn(routes::one_host))
         .with_state(state))
 }
 

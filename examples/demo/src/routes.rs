@@ -9,6 +9,18 @@ use realtime_sse_axum::ApiError;
 
 use crate::{AppState, api};
 
+/// Refuses a request with more than one `Host` (400), on every route: under any server
+/// (`axum::serve` too), not only behind this crate's, whose reading of the head refuses it.
+pub(crate) async fn one_host(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.headers().get_all(header::HOST).iter().count() > 1 {
+        return ApiError(realtime_http::ambiguous_host()).into_response();
+    }
+    next.run(request).await
+}
+
 pub(crate) async fn publish(
     State(state): State<AppState>,
     headers: HeaderMap,

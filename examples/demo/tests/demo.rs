@@ -210,6 +210,28 @@ async fn health_and_readiness() {
     assert_eq!(get("/healthz").await.0, 200);
 }
 
+/// The demo's router under `axum::serve` (not this crate's server, which refuses it while
+/// reading the head): two `Host` headers still get 400 on every route.
+#[tokio::test]
+async fn two_host_headers_get_400_under_axum_serve() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let manager = realtime_core::Manager::builder().build().unwrap();
+    let app = realtime_demo::app(manager).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    for path in ["/stats", "/healthz", "/events?channel=c"] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!("GET {path} HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0; 1024];
+        let read = stream.read(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer[..read]);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(answer.contains("more than one Host"), "{path}: {answer}");
+    }
+}
+
 #[tokio::test]
 async fn publish_refuses_forms_and_big_bodies_with_json_and_dedupes_retries() {
     let base = start().await;

@@ -137,6 +137,29 @@ async fn a_body_that_never_arrives_gets_408(framework: &str) {
     assert!(answer.contains("request_timeout"), "{answer}");
 }
 
+/// Two `Host` headers get 400 on every route, not only on the streams (RFC 9112 §3.2): on
+/// axum from the demo's layer (and this crate's server), on actix-web from actix-http itself.
+async fn two_host_headers_get_400_on_every_route(framework: &str) {
+    let (_demo, base) = demo(framework).await;
+    for head in [
+        "POST /publish HTTP/1.1\r\nhost: a\r\nhost: b\r\ncontent-type: application/json\r\n\
+         content-length: 26\r\n\r\n{\"channel\":\"c\",\"data\":\"x\"}",
+        "GET /stats HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n",
+        "GET /events?channel=c HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&base).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0; 1024];
+        let read = tokio::time::timeout(DEADLINE, stream.read(&mut answer))
+            .await
+            .expect("an answer before the deadline")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..read]);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{head}: {answer}");
+    }
+}
+
 /// Two demo processes linked by `bus_args`: an event published on one reaches an SSE stream
 /// on the other.
 async fn two_demos_linked_by(bus_args: &[&str], label: &str) {
@@ -225,4 +248,5 @@ on_each_framework!(
     sigterm_closes_websockets_with_1001_and_exits,
     publish_checks_the_type_before_the_body,
     a_body_that_never_arrives_gets_408,
+    two_host_headers_get_400_on_every_route,
 );
