@@ -52,6 +52,7 @@ pub mod routing;
 mod shared;
 pub mod sse;
 mod store;
+pub mod throttle;
 
 pub use bus::{Bus, BusMessage, BusSender, BusSubscription, PublishTarget, SendOutcome};
 /// The byte buffer of event data ([`Event::data`], [`PublishRequest::data`]).

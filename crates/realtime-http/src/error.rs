@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
+use realtime_core::throttle::{Throttle, WARN_EVERY};
 use serde::Serialize;
 
 /// An error answered as `{"error": code, "message": text}` with an HTTP status.
@@ -93,7 +94,11 @@ impl From<realtime_core::Error> for ApiError {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "not_broadcast", message)
             }
             _ if error.is_retryable() => {
-                tracing::warn!(%error, "backend unavailable");
+                // One per request while a store or bus is down: a line per interval.
+                static UNAVAILABLE: Throttle = Throttle::new(WARN_EVERY);
+                if let Some(left_out) = UNAVAILABLE.admit() {
+                    tracing::warn!(%error, similar_since_last = left_out, "backend unavailable");
+                }
                 ApiError {
                     retry_after: Some(1),
                     ..Self::new(
@@ -104,7 +109,10 @@ impl From<realtime_core::Error> for ApiError {
                 }
             }
             _ => {
-                tracing::error!(%error, "backend failure");
+                static FAILURE: Throttle = Throttle::new(WARN_EVERY);
+                if let Some(left_out) = FAILURE.admit() {
+                    tracing::error!(%error, similar_since_last = left_out, "backend failure");
+                }
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "backend_error", message)
             }
         }

@@ -123,7 +123,13 @@ impl Server {
                     Err(error) => {
                         // Out of files, for instance: back off briefly instead of spinning;
                         // the next accept may succeed once connections close.
-                        tracing::warn!(%error, "accept failed");
+                        static FAILED: realtime_core::throttle::Throttle =
+                            realtime_core::throttle::Throttle::new(
+                                realtime_core::throttle::WARN_EVERY,
+                            );
+                        if let Some(left_out) = FAILED.admit() {
+                            tracing::warn!(%error, similar_since_last = left_out, "accept failed");
+                        }
                         tokio::time::sleep(ACCEPT_BACKOFF).await;
                         continue;
                     }

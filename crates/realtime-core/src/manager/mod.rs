@@ -69,6 +69,9 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     /// Background bus hand-offs in flight.
     rebroadcasts: AtomicUsize,
+    /// The per-event warnings of a bus that refuses publishes: not handed over, given up.
+    bus_refused_warnings: crate::throttle::Throttle,
+    bus_gave_up_warnings: crate::throttle::Throttle,
     /// Woken when the last client is released.
     drained: tokio::sync::Notify,
     spawner: Spawner,
@@ -177,6 +180,8 @@ impl ManagerBuilder {
                 connections: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 rebroadcasts: AtomicUsize::new(0),
+                bus_refused_warnings: crate::throttle::Throttle::new(crate::throttle::WARN_EVERY),
+                bus_gave_up_warnings: crate::throttle::Throttle::new(crate::throttle::WARN_EVERY),
                 drained: tokio::sync::Notify::new(),
                 spawner: Spawner::on(self.runtime),
                 control: tokio::sync::Mutex::new(None),

@@ -97,8 +97,13 @@ impl Manager {
     }
 
     fn not_broadcast(&self, event: &Event, source: &crate::BackendError) {
-        tracing::warn!(channel = %event.channel, id = %event.id, error = %source,
-            "stored event not handed to the bus; retrying in the background");
+        // One per event while the bus is down: a line every 10 s at most (the counter of
+        // rebroadcasts counts each).
+        if let Some(left_out) = self.inner.bus_refused_warnings.admit() {
+            tracing::warn!(channel = %event.channel, id = %event.id, error = %source,
+                similar_since_last = left_out,
+                "stored event not handed to the bus; retrying in the background");
+        }
     }
 
     /// Hands a stored event to the bus again, with a capped back-off, until it is taken or
@@ -131,8 +136,11 @@ impl Manager {
                         delay = (delay * 2).min(Duration::from_secs(2));
                     }
                     Err(error) => {
-                        tracing::warn!(channel = %event.channel, id = %event.id, %error,
-                            "gave up handing the event to the bus; other instances repair it from a shared store or report a gap");
+                        if let Some(left_out) = inner.bus_gave_up_warnings.admit() {
+                            tracing::warn!(channel = %event.channel, id = %event.id, %error,
+                                similar_since_last = left_out,
+                                "gave up handing the event to the bus; other instances repair it from a shared store or report a gap");
+                        }
                         break "gave_up";
                     }
                 }

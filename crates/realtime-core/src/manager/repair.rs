@@ -70,7 +70,14 @@ impl Hub {
             {
                 Ok(read) => read,
                 Err(error) => {
-                    tracing::warn!(channel = %self.name, %error, ?backoff, "repair read failed; retrying");
+                    // Every channel retries while the store is down: one line per interval
+                    // for all of them.
+                    static FAILED: crate::throttle::Throttle =
+                        crate::throttle::Throttle::new(crate::throttle::WARN_EVERY);
+                    if let Some(left_out) = FAILED.admit() {
+                        tracing::warn!(channel = %self.name, %error, ?backoff,
+                            similar_since_last = left_out, "repair read failed; retrying");
+                    }
                     self.state.lock().resync = true;
                     // Back off before asking the store again; this is not test synchronisation.
                     tokio::time::sleep(backoff).await;
