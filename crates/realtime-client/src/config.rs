@@ -137,7 +137,10 @@ impl ClientBuilder {
 
     /// A connection with no traffic for this long (the server's heartbeats included: 15 s by
     /// default) is taken as dead and replaced. Traffic is whole messages (over SSE whole
-    /// frames): a server trickling bytes that never finish one is idle. Default 90 s.
+    /// frames, so a heartbeat must end its frame with a blank line, as `:\n\n`); an SSE
+    /// event still arriving counts while it comes at 1 KiB/s or more (each KiB received
+    /// buys a second), so a large event on a slow link gets through and a server trickling
+    /// bytes that finish nothing is idle. Default 90 s.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
         self

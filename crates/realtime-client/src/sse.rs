@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::ACCEPT;
@@ -82,9 +84,11 @@ async fn stream(
     let mut body = response.into_body();
     let mut decoder = Decoder::new();
     let mut client_id = None;
-    // Only a whole frame (an event, a heartbeat) counts as life: a server trickling bytes
-    // that never finish one is idle, however often it sends.
-    let mut idle_at = tokio::time::Instant::now() + config.idle_timeout;
+    // Life is a whole frame (an event, a heartbeat), or a frame in progress that keeps
+    // coming at a useful rate: a large event on a slow link may take longer than the idle
+    // timeout, a server trickling bytes that finish nothing may not.
+    let mut idle_at = Instant::now() + config.idle_timeout;
+    let mut frame_began: Option<Instant> = None;
     loop {
         let chunk = match tokio::time::timeout_at(idle_at, next_chunk(&mut body)).await {
             Err(_) => return Ok(Error::Idle(config.idle_timeout)),
@@ -93,13 +97,21 @@ async fn stream(
             Ok(Some(Ok(chunk))) => chunk,
         };
         let frames = decoder.feed(&chunk);
-        if !frames.is_empty() {
-            idle_at = tokio::time::Instant::now() + config.idle_timeout;
-        }
+        let whole = !frames.is_empty();
         for frame in frames {
             if let Err(error) = on_frame(channel, frame, outlet, connected, &mut client_id).await? {
                 return Ok(error);
             }
+        }
+        // After the frames are handed on: a slow reader does not use up the server's time.
+        let now = Instant::now();
+        let open = decoder.pending_bytes();
+        if whole {
+            idle_at = now + config.idle_timeout;
+            frame_began = (open > 0).then_some(now);
+        } else if open > 0 {
+            let began = *frame_began.get_or_insert(now);
+            idle_at = began + config.idle_timeout + slow_frame_allowance(open);
         }
         if decoder.pending_bytes() > config.max_message_bytes {
             return Ok(Error::Protocol(format!(
@@ -108,6 +120,14 @@ async fn stream(
             )));
         }
     }
+}
+
+/// The slowest rate an unfinished frame may arrive at and still count as life: each KiB of
+/// it received buys a second beyond the idle timeout (1 MiB may take 17 minutes).
+const SLOW_FRAME_BYTES_PER_SECOND: usize = 1024;
+
+fn slow_frame_allowance(open_bytes: usize) -> Duration {
+    Duration::from_secs((open_bytes / SLOW_FRAME_BYTES_PER_SECOND) as u64)
 }
 
 #[derive(Deserialize)]

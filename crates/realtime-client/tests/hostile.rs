@@ -130,6 +130,45 @@ async fn a_server_trickling_bytes_that_finish_no_frame_is_idle() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_event_on_a_slow_link_takes_longer_than_the_idle_timeout() {
+    // 256 KiB of data in 16 KiB pieces every 100 ms: 1.6 s for the event, with an idle
+    // timeout of 400 ms — the event is still coming, at 160 KiB/s.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let greeting = format!("{STREAM_HEAD}: client_id t\n\n: connected\n\n");
+                let mut event = b"id: a-1\ndata: ".to_vec();
+                event.resize(event.len() + (256 << 10), b'x');
+                event.extend_from_slice(b"\n\n");
+                if socket.write_all(greeting.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                for piece in event.chunks(16 << 10) {
+                    tick.tick().await;
+                    if socket.write_all(piece).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = socket.read(&mut request).await;
+            });
+        }
+    });
+    let mut client = RealtimeClient::sse(format!("http://{addr}/events"))
+        .channel("c")
+        .idle_timeout(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    assert!(matches!(next(&mut client).await, Update::Connected { .. }));
+    let event = next_event(&mut client).await;
+    assert_eq!((event.id.as_str(), event.data.len()), ("a-1", 256 << 10));
+}
+
 /// A WebSocket server that greets, then sends `messages` after the client's subscribe, on
 /// every connection.
 async fn hostile_ws(messages: &'static [&'static str]) -> String {

@@ -43,7 +43,10 @@ async fn a_bus_refusing_every_publish_costs_a_line_per_interval_not_per_event() 
     let _guard = tracing::subscriber::set_default(warnings);
     let manager = Manager::builder()
         .store(Arc::new(InMemoryStore::new()))
-        .bus(Arc::new(FlakyBus::refusing(InMemoryBus::new(), 0..usize::MAX)))
+        .bus(Arc::new(FlakyBus::refusing(
+            InMemoryBus::new(),
+            0..usize::MAX,
+        )))
         .build()
         .unwrap();
     for i in 0..1_000 {

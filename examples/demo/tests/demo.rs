@@ -220,7 +220,7 @@ async fn two_host_headers_get_400_under_axum_serve() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    for path in ["/stats", "/healthz", "/events?channel=c"] {
+    for path in ["/stats", "/healthz", "/events?channel=c", "/no-such-route"] {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let head = format!("GET {path} HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n");
         stream.write_all(head.as_bytes()).await.unwrap();

@@ -1,7 +1,7 @@
 //! Every published event accounted for, per subscriber: delivered once and in order, or
 //! inside a gap the subscriber was told about — anything else is a failure.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use realtime_core::Position;
@@ -72,6 +72,7 @@ pub(crate) fn account(seen: &[Seen], channels: &[usize], published: &[Vec<String
     let mut tally = Tally::default();
     for &channel in channels {
         let ids = &published[channel];
+        let epochs = epoch_order(ids);
         // The next event expected, and the gaps heard since the last delivered one.
         let mut next = 1u64;
         let mut heads: Vec<&str> = Vec::new();
@@ -93,7 +94,7 @@ pub(crate) fn account(seen: &[Seen], channels: &[usize], published: &[Vec<String
                     }
                     for missing in next..*seq {
                         let id = ids.get(missing as usize - 1).map_or("", String::as_str);
-                        if heads.iter().any(|head| covers(head, id)) {
+                        if heads.iter().any(|head| covers(head, id, &epochs)) {
                             tally.in_gap += 1;
                         } else {
                             tally.lost += 1;
@@ -113,13 +114,30 @@ pub(crate) fn account(seen: &[Seen], channels: &[usize], published: &[Vec<String
     tally
 }
 
-/// Whether a gap with `head` covers the event with `id`: the same history, at or before
-/// the head — or another history (the store lost the one `id` was in).
-fn covers(head: &str, id: &str) -> bool {
-    match (Position::parse(head), Position::parse(id)) {
-        (Ok(head), Ok(id)) => head.epoch != id.epoch || id.offset <= head.offset,
-        _ => false,
+/// The histories (epochs) of a channel in the order its events were stored in them.
+fn epoch_order(ids: &[String]) -> HashMap<u64, usize> {
+    let mut order = HashMap::new();
+    for id in ids {
+        if let Ok(position) = Position::parse(id) {
+            let next = order.len();
+            order.entry(position.epoch.0).or_insert(next);
+        }
     }
+    order
+}
+
+/// Whether a gap with `head` covers the event with `id`: the same history, at or before
+/// the head — or an older history than the head's (the store lost the one `id` was in; a
+/// head in a history no event was stored in yet is the newest).
+fn covers(head: &str, id: &str, epochs: &HashMap<u64, usize>) -> bool {
+    let (Ok(head), Ok(id)) = (Position::parse(head), Position::parse(id)) else {
+        return false;
+    };
+    if head.epoch == id.epoch {
+        return id.offset <= head.offset;
+    }
+    let rank = |epoch: u64| epochs.get(&epoch).copied().unwrap_or(usize::MAX);
+    rank(id.epoch.0) < rank(head.epoch.0)
 }
 
 #[cfg(test)]
@@ -185,6 +203,20 @@ mod tests {
         seen.extend(events(&[3]));
         let tally = account(&seen, &[0], &ids(3));
         assert_eq!((tally.in_gap, tally.lost), (1, 0));
+    }
+
+    #[test]
+    fn a_gap_in_an_older_history_does_not_cover_a_newer_one() {
+        // Events 1-2 in history a, 3-4 in history b; the gap's head is in a.
+        let published = vec![vec!["a-1".into(), "a-2".into(), "b-1".into(), "b-2".into()]];
+        let mut seen = events(&[1]);
+        seen.push(Seen::Gap {
+            channel: 0,
+            head: "a-2".into(),
+        });
+        seen.extend(events(&[4]));
+        let tally = account(&seen, &[0], &published);
+        assert_eq!((tally.in_gap, tally.lost), (1, 1));
     }
 
     #[test]

@@ -76,7 +76,13 @@ fn args() -> Result<Args, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
+    // Interrupted (Ctrl-C, a CI timeout's SIGTERM), the run is dropped: each server it
+    // started is thawed and killed as it goes.
+    let outcome = tokio::select! {
+        outcome = run() => outcome,
+        () = interrupted() => Err("interrupted; its servers are stopped".to_owned()),
+    };
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -86,10 +92,22 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
 async fn run() -> Result<bool, String> {
     let args = args()?;
-    let _ = std::fs::remove_dir_all(&args.dir);
-    std::fs::create_dir_all(&args.dir).map_err(|e| format!("{}: {e}", args.dir.display()))?;
+    fresh_dir(&args.dir)?;
     eprintln!(
         "soak: {} min, seed {} (logs in {})",
         args.minutes,
@@ -203,6 +221,23 @@ async fn run() -> Result<bool, String> {
         subscriber.stop();
     }
     Ok(report(&world, &published, retries.load(Ordering::Relaxed)).await)
+}
+
+/// Empties `dir` for this run — only if an earlier soak made it (its marker is there) or it
+/// is empty: `--dir` never deletes what the soak did not create.
+fn fresh_dir(dir: &std::path::Path) -> Result<(), String> {
+    const MARKER: &str = ".realtime-soak";
+    let shown = dir.display();
+    if let Ok(mut entries) = std::fs::read_dir(dir) {
+        if entries.next().is_some() && !dir.join(MARKER).exists() {
+            return Err(format!(
+                "{shown} is not empty and not an earlier soak's: name another --dir"
+            ));
+        }
+        std::fs::remove_dir_all(dir).map_err(|e| format!("{shown}: {e}"))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{shown}: {e}"))?;
+    std::fs::write(dir.join(MARKER), "").map_err(|e| format!("{shown}: {e}"))
 }
 
 /// Prints the fault log and the accounting table; `true` when every event is accounted for.

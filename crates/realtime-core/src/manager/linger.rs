@@ -2,7 +2,7 @@
 //! after [`ManagerConfig::history_linger`](super::ManagerConfig::history_linger), so a client
 //! that comes back within it resumes exactly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -41,15 +41,16 @@ impl Inner {
         // Otherwise the hub's timer, already running, sees the new leaving time.
     }
 
-    /// Starts the hub's one linger timer in a slot (ending another channel's linger when
-    /// all are taken); `false` when there is no runtime to time it.
+    /// Starts the hub's one linger timer, which takes a slot (ending another channel's
+    /// linger when all are taken); `false` when there is no runtime to time it.
     fn start_timer(&self, hub: &Arc<Hub>, linger: Duration) -> bool {
-        let slot = self.lingering.take(tenant_of(&hub.name));
         let hubs = Arc::downgrade(&self.hubs);
-        // Without a runtime the slot is returned as the future holding it is dropped.
+        let slots = self.lingering.clone();
+        // The slot is taken by the timer itself: without a runtime no other channel's
+        // linger is ended for nothing.
         let Some(timer) = self
             .spawner
-            .spawn(linger_then_release(hubs, hub.clone(), linger, slot))
+            .spawn(linger_then_release(hubs, hub.clone(), linger, slots))
         else {
             return false;
         };
@@ -59,7 +60,7 @@ impl Inner {
 }
 
 /// The tenant a lingering slot is counted against: the scope of a tenant-scoped channel
-/// (`~tenant~channel`), or one shared tenant for every other.
+/// (`~tenant~channel`); every untenanted channel counts as one more tenant's.
 fn tenant_of(channel: &str) -> &str {
     channel
         .strip_prefix('~')
@@ -79,8 +80,47 @@ pub(super) struct Slots {
 struct SlotState {
     /// Per tenant, its slots oldest first (by number), each with the signal that ends it.
     tenants: HashMap<Box<str>, BTreeMap<u64, Arc<Notify>>>,
+    /// Tenants by how many slots they hold: the one holding the most, found without a scan.
+    by_count: BTreeMap<usize, HashSet<Box<str>>>,
     taken: usize,
     next: u64,
+}
+
+impl SlotState {
+    fn held_by(&self, tenant: &str) -> usize {
+        self.tenants.get(tenant).map_or(0, BTreeMap::len)
+    }
+
+    /// Moves `tenant` from the bucket of `from` slots to that of `to`.
+    fn recount(&mut self, tenant: &str, from: usize, to: usize) {
+        if from > 0
+            && let Some(bucket) = self.by_count.get_mut(&from)
+        {
+            bucket.remove(tenant);
+            if bucket.is_empty() {
+                self.by_count.remove(&from);
+            }
+        }
+        if to > 0 {
+            self.by_count.entry(to).or_default().insert(tenant.into());
+        }
+    }
+
+    /// Removes slot `number` of `tenant`; its end signal if it was there.
+    fn remove(&mut self, tenant: &str, number: Option<u64>) -> Option<Arc<Notify>> {
+        let held = self.held_by(tenant);
+        let slots = self.tenants.get_mut(tenant)?;
+        let end = match number {
+            Some(number) => slots.remove(&number)?,
+            None => slots.pop_first()?.1,
+        };
+        if slots.is_empty() {
+            self.tenants.remove(tenant);
+        }
+        self.recount(tenant, held, held - 1);
+        self.taken -= 1;
+        Some(end)
+    }
 }
 
 impl Slots {
@@ -92,37 +132,32 @@ impl Slots {
     }
 
     /// A slot for `tenant`, ending the lingering of the oldest channel of the tenant that
-    /// holds the most when none is free.
+    /// holds the most when none is free (of `tenant` itself if it holds as many).
     fn take(self: &Arc<Self>, tenant: &str) -> Slot {
         let mut state = self.state.lock();
         if state.taken >= self.capacity {
-            let own = state.tenants.get(tenant).map_or(0, BTreeMap::len);
-            // The most-holding tenant; a tie goes against the tenant asking.
-            let victim = state
-                .tenants
-                .iter()
-                .filter(|(name, slots)| slots.len() > own || &***name == tenant)
-                .max_by_key(|(_, slots)| slots.len())
-                .map(|(name, _)| name.clone());
+            let own = state.held_by(tenant);
+            let victim = match state.by_count.last_key_value() {
+                Some((&most, _)) if most <= own => Some(tenant.into()),
+                Some((_, tenants)) => tenants.iter().next().cloned(),
+                None => None,
+            };
             if let Some(victim) = victim
-                && let Some(slots) = state.tenants.get_mut(&victim)
-                && let Some((_, end)) = slots.pop_first()
+                && let Some(end) = state.remove(&victim, None)
             {
-                if slots.is_empty() {
-                    state.tenants.remove(&victim);
-                }
-                state.taken -= 1;
                 end.notify_one();
                 metrics::counter!(m::LINGER_EVICTIONS).increment(1);
             }
         }
         let (number, end) = (state.next, Arc::new(Notify::new()));
         state.next += 1;
+        let held = state.held_by(tenant);
         state
             .tenants
             .entry(tenant.into())
             .or_default()
             .insert(number, end.clone());
+        state.recount(tenant, held, held + 1);
         state.taken += 1;
         metrics::gauge!(m::LINGERING).set(state.taken as f64);
         Slot {
@@ -136,17 +171,9 @@ impl Slots {
     /// Gives a slot back, unless it was taken from its holder already.
     fn give_back(&self, tenant: &str, number: u64) {
         let mut state = self.state.lock();
-        let Some(slots) = state.tenants.get_mut(tenant) else {
-            return;
-        };
-        if slots.remove(&number).is_none() {
-            return;
+        if state.remove(tenant, Some(number)).is_some() {
+            metrics::gauge!(m::LINGERING).set(state.taken as f64);
         }
-        if slots.is_empty() {
-            state.tenants.remove(tenant);
-        }
-        state.taken -= 1;
-        metrics::gauge!(m::LINGERING).set(state.taken as f64);
     }
 }
 
@@ -171,8 +198,9 @@ async fn linger_then_release(
     hubs: std::sync::Weak<Hubs>,
     hub: Arc<Hub>,
     linger: Duration,
-    slot: Slot,
+    slots: Arc<Slots>,
 ) {
+    let slot = slots.take(tenant_of(&hub.name));
     let mut ended = false;
     loop {
         let deadline = *hub.left_at.lock() + linger;
@@ -258,5 +286,6 @@ mod tests {
         drop((churn, newer, quiet, second));
         assert_eq!(slots.state.lock().taken, 0);
         assert!(slots.state.lock().tenants.is_empty());
+        assert!(slots.state.lock().by_count.is_empty());
     }
 }

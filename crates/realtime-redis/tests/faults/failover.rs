@@ -103,6 +103,7 @@ async fn fault_a_cluster_master_away_for_a_minute() {
         // The pace of publishing through the minute.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    assert!(promoted.is_some(), "a replica took over within the minute");
     let restarted = Instant::now();
     cluster.restart_as_replica(master);
     publish(&a, &mut subscribers, 10).await;
