@@ -25,23 +25,7 @@ pub(crate) fn test(counts: &mut Counts) -> Result<(), String> {
     if !dir.join("node_modules/playwright-core").exists() {
         run_in(&dir, "npm", &["ci", "--no-audit", "--no-fund"])?;
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // The demo binary as the workspace's test build makes it (a no-op after `cargo test
-    // --workspace --all-targets`): `build -p realtime-demo` unifies features differently and
-    // rebuilt some 80 dependencies a second time, in time and disk.
-    run(
-        &cargo,
-        &[
-            "test",
-            "--locked",
-            "--workspace",
-            "--all-targets",
-            "--no-run",
-        ],
-    )?;
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|_| workspace_root().join("target"));
+    let target = workspace_test_build()?;
     let demo = target.join("debug/realtime-demo");
     let shots = target.join("browser");
     std::fs::create_dir_all(&shots).map_err(|e| format!("create {}: {e}", shots.display()))?;
@@ -67,4 +51,24 @@ fn ensure_chromium() -> Result<(), String> {
     }
     eprintln!("xtask: Chromium is missing; installing Debian's chromium package");
     apt_install(&["chromium", "fonts-dejavu-core"])
+}
+
+/// The workspace's test build (a no-op after `cargo test --workspace --all-targets`), and the
+/// target directory holding its binaries: `build -p realtime-demo` unifies features
+/// differently and rebuilt some 80 dependencies a second time, in time and disk.
+pub(crate) fn workspace_test_build() -> Result<std::path::PathBuf, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(
+        &cargo,
+        &[
+            "test",
+            "--locked",
+            "--workspace",
+            "--all-targets",
+            "--no-run",
+        ],
+    )?;
+    Ok(std::env::var("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|_| workspace_root().join("target")))
 }

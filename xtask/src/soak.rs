@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::{Counts, run, workspace_root};
+use crate::{Counts, workspace_root};
 
 /// How long `cargo xtask test` (and so CI) soaks.
 pub(crate) const IN_TEST_MINUTES: &str = "2";
@@ -11,20 +11,7 @@ pub(crate) const IN_TEST_MINUTES: &str = "2";
 /// Builds the soak and the demo (a no-op after `cargo test --workspace --all-targets`) and
 /// runs the soak; its verdict counts as one test.
 pub(crate) fn run_soak(args: &[String], counts: &mut Counts) -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(
-        &cargo,
-        &[
-            "test",
-            "--locked",
-            "--workspace",
-            "--all-targets",
-            "--no-run",
-        ],
-    )?;
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|_| workspace_root().join("target"));
+    let target = crate::browser::workspace_test_build()?;
     let mut command = Command::new(target.join("debug/realtime-soak"));
     command
         .arg("--demo")

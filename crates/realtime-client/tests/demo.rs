@@ -2,14 +2,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::Duration;
 
+use common::{DEADLINE, next, next_event};
 use futures_util::StreamExt;
-use realtime_client::{DataFormat, Error, RealtimeClient, ReceivedEvent, Update};
+use realtime_client::{DataFormat, Error, RealtimeClient, Update};
 use realtime_core::{Manager, PublishRequest};
 use realtime_demo::{Options, app_with, manager};
-
-const DEADLINE: Duration = Duration::from_secs(10);
 
 /// The demo on a free port: its base address (`127.0.0.1:PORT`) and manager.
 async fn demo() -> (String, Manager) {
@@ -20,20 +21,6 @@ async fn demo() -> (String, Manager) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(realtime_sse_axum::Server::new().serve(listener, app, std::future::pending()));
     (addr.to_string(), manager)
-}
-
-async fn next(client: &mut RealtimeClient) -> Update {
-    match tokio::time::timeout(DEADLINE, client.next()).await {
-        Ok(Some(Ok(update))) => update,
-        other => panic!("expected an update, got {other:?}"),
-    }
-}
-
-async fn next_event(client: &mut RealtimeClient) -> ReceivedEvent {
-    match next(client).await {
-        Update::Event(event) => event,
-        other => panic!("expected an event, got {other:?}"),
-    }
 }
 
 async fn publish(manager: &Manager, request: PublishRequest) -> String {

@@ -3,27 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::Duration;
 
+use common::{DEADLINE, next, next_event};
 use futures_util::StreamExt;
-use realtime_client::{Error, RealtimeClient, ReceivedEvent, Update};
+use realtime_client::{Error, RealtimeClient, Update};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const DEADLINE: Duration = Duration::from_secs(10);
-
-async fn next(client: &mut RealtimeClient) -> Update {
-    match tokio::time::timeout(DEADLINE, client.next()).await {
-        Ok(Some(Ok(update))) => update,
-        other => panic!("expected an update, got {other:?}"),
-    }
-}
-
-async fn next_event(client: &mut RealtimeClient) -> ReceivedEvent {
-    match next(client).await {
-        Update::Event(event) => event,
-        other => panic!("expected an event, got {other:?}"),
-    }
-}
 
 /// A server that answers any request with `head` and then `body` (written in 64 KiB pieces
 /// while the client reads), once per connection.
@@ -89,32 +76,48 @@ async fn an_endless_event_and_a_silent_server_end_the_connection_not_the_memory(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_trickling_bytes_that_finish_no_frame_is_idle() {
-    // Greets, then sends one byte of an endless data line every 20 ms: every chunk is
-    // traffic, but no frame ever completes.
+/// A stream server that greets (`: client_id`, `: connected`), then writes `body` in pieces
+/// of `piece` bytes, one every `every` — forever once `body` is spent if `endless` (one
+/// more byte each time) — on every connection; its URL.
+async fn trickling(body: Vec<u8>, piece: usize, every: Duration, endless: bool) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
+            let body = body.clone();
             tokio::spawn(async move {
                 let mut request = [0u8; 4096];
                 let _ = socket.read(&mut request).await;
-                let greeting = format!("{STREAM_HEAD}: client_id t\n\n: connected\n\ndata: ");
+                let greeting = format!("{STREAM_HEAD}: client_id t\n\n: connected\n\n");
                 if socket.write_all(greeting.as_bytes()).await.is_err() {
                     return;
                 }
-                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                let mut tick = tokio::time::interval(every);
+                let mut pieces = body.chunks(piece);
                 loop {
                     tick.tick().await;
-                    if socket.write_all(b"x").await.is_err() {
+                    let next = match pieces.next() {
+                        Some(next) => next,
+                        None if endless => b"x",
+                        None => break,
+                    };
+                    if socket.write_all(next).await.is_err() {
                         return;
                     }
                 }
+                let _ = socket.read(&mut request).await;
             });
         }
     });
-    let mut client = RealtimeClient::sse(format!("http://{addr}/events"))
+    format!("http://{addr}/events")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_trickling_bytes_that_finish_no_frame_is_idle() {
+    // One byte of an endless data line every 20 ms: every chunk is traffic, but no frame
+    // ever completes.
+    let url = trickling(b"data: ".to_vec(), 6, Duration::from_millis(20), true).await;
+    let mut client = RealtimeClient::sse(url)
         .channel("c")
         .idle_timeout(Duration::from_millis(500))
         .build()
@@ -134,32 +137,11 @@ async fn a_server_trickling_bytes_that_finish_no_frame_is_idle() {
 async fn a_large_event_on_a_slow_link_takes_longer_than_the_idle_timeout() {
     // 256 KiB of data in 16 KiB pieces every 100 ms: 1.6 s for the event, with an idle
     // timeout of 400 ms — the event is still coming, at 160 KiB/s.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = [0u8; 4096];
-                let _ = socket.read(&mut request).await;
-                let greeting = format!("{STREAM_HEAD}: client_id t\n\n: connected\n\n");
-                let mut event = b"id: a-1\ndata: ".to_vec();
-                event.resize(event.len() + (256 << 10), b'x');
-                event.extend_from_slice(b"\n\n");
-                if socket.write_all(greeting.as_bytes()).await.is_err() {
-                    return;
-                }
-                let mut tick = tokio::time::interval(Duration::from_millis(100));
-                for piece in event.chunks(16 << 10) {
-                    tick.tick().await;
-                    if socket.write_all(piece).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = socket.read(&mut request).await;
-            });
-        }
-    });
-    let mut client = RealtimeClient::sse(format!("http://{addr}/events"))
+    let mut event = b"id: a-1\ndata: ".to_vec();
+    event.resize(event.len() + (256 << 10), b'x');
+    event.extend_from_slice(b"\n\n");
+    let url = trickling(event, 16 << 10, Duration::from_millis(100), false).await;
+    let mut client = RealtimeClient::sse(url)
         .channel("c")
         .idle_timeout(Duration::from_millis(400))
         .build()

@@ -123,16 +123,9 @@ async fn publish_checks_the_type_before_the_body(framework: &str) {
 /// held forever.
 async fn a_body_that_never_arrives_gets_408(framework: &str) {
     let (_demo, base) = demo(framework).await;
-    let mut stream = tokio::net::TcpStream::connect(&base).await.unwrap();
     let head = "POST /publish HTTP/1.1\r\nhost: demo\r\ncontent-type: application/json\r\n\
                 content-length: 100\r\n\r\n{\"channel\":";
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = vec![0; 1024];
-    let read = tokio::time::timeout(DEADLINE, stream.read(&mut answer))
-        .await
-        .expect("an answer before the deadline")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&answer[..read]);
+    let answer = raw_answer(&base, head).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_timeout"), "{answer}");
 }
@@ -148,16 +141,21 @@ async fn two_host_headers_get_400_on_every_route(framework: &str) {
         "GET /healthz HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n",
         "GET /events?channel=c HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n",
     ] {
-        let mut stream = tokio::net::TcpStream::connect(&base).await.unwrap();
-        stream.write_all(head.as_bytes()).await.unwrap();
-        let mut answer = vec![0; 1024];
-        let read = tokio::time::timeout(DEADLINE, stream.read(&mut answer))
-            .await
-            .expect("an answer before the deadline")
-            .unwrap();
-        let answer = String::from_utf8_lossy(&answer[..read]);
+        let answer = raw_answer(&base, head).await;
         assert!(answer.starts_with("HTTP/1.1 400"), "{head}: {answer}");
     }
+}
+
+/// Writes `request` on a new connection to `base` and returns the start of the answer.
+async fn raw_answer(base: &str, request: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(base).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 1024];
+    let read = tokio::time::timeout(DEADLINE, stream.read(&mut answer))
+        .await
+        .expect("an answer before the deadline")
+        .unwrap();
+    String::from_utf8_lossy(&answer[..read]).into_owned()
 }
 
 /// Two demo processes linked by `bus_args`: an event published on one reaches an SSE stream
